@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace CloudSoup.Cli.Commands;
+
+/// <summary>The subcommands besides merge (dev, demo, worker, submit, status, eval, ...).</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> Extra()
+    {
+        yield break;
+    }
+}

@@ -1,0 +1,34 @@
+using System.CommandLine;
+using CloudSoup.Core.Jobs;
+using CloudSoup.Core.Recipes;
+using CloudSoup.Core.Storage;
+
+namespace CloudSoup.Cli.Commands;
+
+/// <summary><c>cloudsoup merge RECIPE --out DIR</c>: the embedded default, local files only, no cloud.</summary>
+internal static class MergeCommand
+{
+    public static Command Create()
+    {
+        var recipe = new Argument<FileInfo>("recipe") { Description = "Recipe file (YAML or JSON). Model paths in it are absolute or relative to this file." };
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Directory for the merged model, report.json and report.html", Required = true };
+        var cmd = new Command("merge", "Merge local checkpoints with a recipe (no cloud needed).") { recipe, output };
+        cmd.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse.GetValue(recipe)!, parse.GetValue(output)!, ct)));
+        return cmd;
+    }
+
+    private static async Task<int> RunAsync(FileInfo recipeFile, DirectoryInfo outDir, CancellationToken ct)
+    {
+        if (!recipeFile.Exists) throw CloudSoup.Core.Errors.CloudSoupException.Missing($"recipe file '{recipeFile.FullName}'");
+        var recipe = RecipeParser.Parse(await File.ReadAllTextAsync(recipeFile.FullName, ct));
+        foreach (var w in recipe.Warnings) Console.Error.WriteLine($"warning: {w}");
+        var store = new LocalCheckpointStore(recipeFile.DirectoryName!);
+        var progress = new ConsoleProgress();
+        await using var sink = new LocalDirectorySink(outDir.FullName);
+        var runner = new MergeJobRunner(store, LocalServices.Evaluator);
+        var report = await runner.RunAsync(recipe, sink, progress, ct);
+        progress.Finish();
+        ReportPrinter.Print(report);
+        return 0;
+    }
+}

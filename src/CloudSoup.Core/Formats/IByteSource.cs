@@ -1,0 +1,65 @@
+namespace CloudSoup.Core.Formats;
+
+/// <summary>
+/// Random access to the bytes of one file, wherever it lives (local disk, a ranged blob read).
+/// Readers ask for exactly the ranges they need; nothing assumes the whole file fits in memory.
+/// </summary>
+public interface IByteSource : IAsyncDisposable
+{
+    /// <summary>Where the bytes come from, for messages ("checkpoints/demo/a.safetensors").</summary>
+    string Name { get; }
+
+    long Length { get; }
+
+    /// <summary>A version stamp (blob ETag, file mtime+size) used for job ids and change detection.</summary>
+    string Version { get; }
+
+    /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/>; throws if the range runs past the end.</summary>
+    ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct);
+}
+
+/// <summary>A local file opened for positional reads (no shared file pointer, safe for parallel reads).</summary>
+public sealed class FileByteSource : IByteSource
+{
+    private readonly Microsoft.Win32.SafeHandles.SafeFileHandle _handle;
+
+    private FileByteSource(string path, Microsoft.Win32.SafeHandles.SafeFileHandle handle, long length, string version)
+    {
+        Name = path;
+        _handle = handle;
+        Length = length;
+        Version = version;
+    }
+
+    public string Name { get; }
+    public long Length { get; }
+    public string Version { get; }
+
+    public static FileByteSource Open(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) throw Errors.CloudSoupException.Missing($"file '{path}'");
+        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+        return new FileByteSource(path, handle, info.Length, $"{info.Length:x}-{info.LastWriteTimeUtc.Ticks:x}");
+    }
+
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+    {
+        if (offset < 0 || offset + buffer.Length > Length)
+            throw Errors.CloudSoupException.Checkpoint(Name, $"read of {buffer.Length} bytes at {offset} runs past the end of the file ({Length} bytes)");
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = RandomAccess.Read(_handle, buffer.Span[done..], offset + done);
+            if (n <= 0) throw Errors.CloudSoupException.Checkpoint(Name, "file ended early while reading");
+            done += n;
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _handle.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,106 @@
+// The one job runner: plan → merge → evaluate → report → commit. `cloudsoup merge` and the queue worker
+// both call it; they differ only in the checkpoint store and output sink they pass in.
+using System.Diagnostics;
+using System.Text;
+using CloudSoup.Core.Errors;
+using CloudSoup.Core.Evaluation;
+using CloudSoup.Core.Formats;
+using CloudSoup.Core.Merging;
+using CloudSoup.Core.Recipes;
+using CloudSoup.Core.Reports;
+using CloudSoup.Core.Storage;
+using TorchSharp;
+
+namespace CloudSoup.Core.Jobs;
+
+public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evaluator = null)
+{
+    public const string ReportJson = "report.json";
+    public const string ReportHtml = "report.html";
+    public const string ResolvedRecipe = "recipe.resolved.json";
+
+    /// <summary>
+    /// Runs the whole job into <paramref name="sink"/> and commits it. On any failure the sink is aborted,
+    /// so no partial output ever becomes visible.
+    /// </summary>
+    public async Task<MergeReport> RunAsync(Recipe recipe, IOutputSink sink, IProgress<JobProgress>? progress, CancellationToken ct, string? jobId = null)
+    {
+        var phases = new Dictionary<string, double>();
+        var sw = Stopwatch.StartNew();
+        void EndPhase(string name) { phases[name] = sw.Elapsed.TotalSeconds; sw.Restart(); }
+        if (recipe.Evaluation != null && evaluator is null)
+            throw CloudSoupException.Recipe("evaluation", "evaluation is not available in this build");
+
+        var checkpoints = new List<Checkpoint>();
+        var kept = recipe.Evaluation != null ? new Dictionary<string, torch.Tensor>() : null;
+        try
+        {
+            progress?.Report(new JobProgress("planning", 0, "reading checkpoint headers"));
+            if (!MergeMethods.TryGet(recipe.MergeMethod, out var method))
+                throw CloudSoupException.Recipe("merge_method", $"unknown merge method '{recipe.MergeMethod}'");
+            var refs = MergePlanner.MethodInputs(recipe, method);
+            var opened = await Task.WhenAll(refs.Select(r => OpenOrNull(r, ct))).ConfigureAwait(false);
+            checkpoints.AddRange(opened.Where(c => c != null)!);
+            var failure = opened.Select((c, i) => (c, i)).FirstOrDefault(x => x.c is null);
+            if (checkpoints.Count != refs.Count)
+                await OpenAsync(refs[failure.i], ct).ConfigureAwait(false); // rethrows that model's error
+            var plan = MergePlanner.Plan(recipe, checkpoints);
+            EndPhase("planning");
+
+            var stats = await MergeExecutor.ExecuteAsync(plan, sink, progress, kept, ct).ConfigureAwait(false);
+            EndPhase("merging");
+
+            EvaluationReport? evaluation = null;
+            if (recipe.Evaluation != null)
+            {
+                progress?.Report(new JobProgress("evaluating", 0));
+                evaluation = await evaluator!.EvaluateAsync(recipe, store, checkpoints, kept!, progress, ct).ConfigureAwait(false);
+                EndPhase("evaluating");
+            }
+
+            progress?.Report(new JobProgress("reporting", 0));
+            var report = new MergeReport
+            {
+                JobId = jobId,
+                Name = recipe.Name,
+                Method = method.Name,
+                BaseModel = recipe.BaseModel,
+                Inputs = checkpoints.Select(c => new InputModel(c.Reference, c.Files.Select(f => new InputFile(f.File, f.Version)).ToList(), c.TotalBytes)).ToList(),
+                Outputs = stats.Files.Concat([ReportJson, ReportHtml, ResolvedRecipe]).Select(sink.Locate).ToList(),
+                TensorsMerged = stats.TensorsMerged,
+                TensorsCopied = stats.TensorsCopied,
+                BytesRead = stats.BytesRead,
+                BytesWritten = stats.BytesWritten,
+                PhaseSeconds = phases,
+                Evaluation = evaluation,
+                Warnings = recipe.Warnings,
+                Finished = DateTimeOffset.UtcNow,
+            };
+            await sink.WriteAllAsync(ResolvedRecipe, Encoding.UTF8.GetBytes(RecipeJson.ToJsonString(recipe)), ct).ConfigureAwait(false);
+            await sink.WriteAllAsync(ReportHtml, Encoding.UTF8.GetBytes(HtmlReport.Render(report)), ct).ConfigureAwait(false);
+            await sink.WriteAllAsync(ReportJson, report.ToJsonBytes(), ct).ConfigureAwait(false);
+            progress?.Report(new JobProgress("committing", 0));
+            await sink.CommitAsync(ct).ConfigureAwait(false);
+            progress?.Report(new JobProgress("done", 1));
+            return report;
+        }
+        catch
+        {
+            await sink.AbortAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            foreach (var c in checkpoints) await c.DisposeAsync().ConfigureAwait(false);
+            if (kept != null) foreach (var t in kept.Values) t.Dispose();
+        }
+    }
+
+    private async Task<Checkpoint?> OpenOrNull(string reference, CancellationToken ct)
+    {
+        try { return await OpenAsync(reference, ct).ConfigureAwait(false); }
+        catch (CloudSoupException) { return null; }
+    }
+
+    private Task<Checkpoint> OpenAsync(string reference, CancellationToken ct) => Checkpoint.OpenAsync(store, reference, ct);
+}

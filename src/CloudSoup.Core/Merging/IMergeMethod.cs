@@ -1,0 +1,102 @@
+using CloudSoup.Core.Recipes;
+using TorchSharp;
+
+namespace CloudSoup.Core.Merging;
+
+public enum ParameterKind { Number, Bool }
+
+/// <summary>
+/// A parameter a merge method understands. Global parameters are looked up once per tensor; per-model
+/// parameters once per model and tensor (falling back to the global level, as in mergekit).
+/// </summary>
+public sealed record ParameterSpec(string Name, ParameterKind Kind, bool PerModel, object? Default = null, bool Required = false,
+    double Min = double.NegativeInfinity, double Max = double.PositiveInfinity, bool MinExclusive = false, string? Help = null)
+{
+    /// <summary>Checks one resolved value; returns a reason when it is impossible.</summary>
+    public string? Check(ParameterValue v)
+    {
+        if (Kind == ParameterKind.Bool)
+            return v.Bool is null ? "must be true or false" : null;
+        if (v.Number is not double d) return "must be a number";
+        if (double.IsNaN(d) || double.IsInfinity(d)) return "must be finite";
+        if (d < Min || (MinExclusive && d <= Min)) return $"must be {(MinExclusive ? ">" : ">=")} {Min}";
+        if (d > Max) return $"must be <= {Max}";
+        return null;
+    }
+}
+
+public enum BaseModelUse
+{
+    /// <summary>The method ignores base_model (a base listed among models is just another input).</summary>
+    NotUsed,
+    Optional,
+    Required,
+}
+
+/// <summary>Resolved parameter values for one tensor (and one model, for per-model parameters).</summary>
+public sealed class ResolvedParameters(IReadOnlyDictionary<string, ParameterValue> values)
+{
+    public IReadOnlyDictionary<string, ParameterValue> Values { get; } = values;
+
+    public double Number(string name) => Values.TryGetValue(name, out var v) && v.Number is double d ? d
+        : throw new InvalidOperationException($"parameter '{name}' was not resolved to a number");
+
+    public double? NumberOrNull(string name) => Values.TryGetValue(name, out var v) ? v.Number : null;
+
+    public bool Bool(string name) => Values.TryGetValue(name, out var v) && v.Bool is bool b ? b
+        : throw new InvalidOperationException($"parameter '{name}' was not resolved to a boolean");
+}
+
+/// <summary>Everything a method sees for one output tensor. Tensors are in the compute dtype.</summary>
+public sealed class TensorMergeInput
+{
+    public required string TensorName { get; init; }
+
+    /// <summary>The inputs in recipe order (the base model, when it is listed among models, included).</summary>
+    public required IReadOnlyList<torch.Tensor> Tensors { get; init; }
+
+    /// <summary>Model references, parallel to <see cref="Tensors"/>.</summary>
+    public required IReadOnlyList<string> ModelIds { get; init; }
+
+    /// <summary>Per-model parameters, parallel to <see cref="Tensors"/>.</summary>
+    public required IReadOnlyList<ResolvedParameters> PerModel { get; init; }
+
+    public required ResolvedParameters Global { get; init; }
+
+    /// <summary>The base model's tensor, when the recipe names one.</summary>
+    public torch.Tensor? Base { get; init; }
+
+    /// <summary>Index of the base model in <see cref="Tensors"/>, or -1 when it is not listed among them.</summary>
+    public int BaseIndex { get; init; } = -1;
+
+    /// <summary>Seed for this tensor: recipe seed mixed with the tensor name (see <see cref="Seeds"/>).</summary>
+    public long Seed { get; init; }
+}
+
+/// <summary>One merge method: a pure function from input tensors to the merged tensor.</summary>
+public interface IMergeMethod
+{
+    string Name { get; }
+    string Description { get; }
+    BaseModelUse BaseModel { get; }
+    int MinModels { get; }
+    IReadOnlyList<ParameterSpec> Parameters { get; }
+
+    /// <summary>Merges one tensor. Runs under no_grad; must not dispose its inputs.</summary>
+    torch.Tensor Merge(TensorMergeInput input);
+}
+
+/// <summary>Deterministic per-tensor seeds, so a merge reproduces on any number of workers.</summary>
+public static class Seeds
+{
+    public static long For(long recipeSeed, string tensorName, string? modelId = null)
+    {
+        // FNV-1a 64 over the seed and the names: stable across processes and platforms.
+        ulong h = 14695981039346656037UL;
+        void Mix(ReadOnlySpan<byte> bytes) { foreach (var b in bytes) { h ^= b; h *= 1099511628211UL; } }
+        Mix(BitConverter.GetBytes(recipeSeed));
+        Mix(System.Text.Encoding.UTF8.GetBytes(tensorName));
+        if (modelId != null) { Mix([0]); Mix(System.Text.Encoding.UTF8.GetBytes(modelId)); }
+        return (long)(h & 0x7FFF_FFFF_FFFF_FFFFUL);
+    }
+}

@@ -1,0 +1,167 @@
+// Turns a validated recipe plus the inputs' headers into independent per-tensor work (mergekit's shape:
+// the recipe is resolved once into plain per-tensor settings). Shape and name mismatches, missing
+// parameters and impossible values are all found here, before a single tensor byte is read.
+using System.Text.RegularExpressions;
+using CloudSoup.Core.Errors;
+using CloudSoup.Core.Formats;
+using CloudSoup.Core.Recipes;
+
+namespace CloudSoup.Core.Merging;
+
+/// <summary>The work for one output tensor.</summary>
+public sealed record TensorTask(
+    string Name,
+    long[] Shape,
+    DType OutDType,
+    /// <summary>Indices (into <see cref="MergePlan.Inputs"/>) of the models that provide this tensor.</summary>
+    IReadOnlyList<int> Sources,
+    /// <summary>False for integer/bool buffers, which are copied from the base (or first) model, never merged.</summary>
+    bool Merge,
+    ResolvedParameters Global,
+    IReadOnlyList<ResolvedParameters> PerModel,
+    long Seed);
+
+public sealed class MergePlan
+{
+    public required Recipe Recipe { get; init; }
+    public required IMergeMethod Method { get; init; }
+    /// <summary>The checkpoints the method reads, in recipe order (plus the base when the method uses it).</summary>
+    public required IReadOnlyList<Checkpoint> Inputs { get; init; }
+    public required int BaseIndex { get; init; }
+    public required DType ComputeDType { get; init; }
+    public required IReadOnlyList<TensorTask> Tensors { get; init; }
+    public required IReadOnlyList<ShardPlan> Shards { get; init; }
+    public long InputBytes => Inputs.Sum(i => i.TotalBytes);
+    public long OutputBytes => Shards.Sum(s => s.TotalLength);
+}
+
+public static partial class MergePlanner
+{
+    /// <summary>Models the method reads, as references, in the order the plan's inputs use.</summary>
+    public static IReadOnlyList<string> MethodInputs(Recipe recipe, IMergeMethod method)
+    {
+        var refs = recipe.Models.Select(m => m.Model).ToList();
+        if (recipe.BaseModel != null && method.BaseModel != BaseModelUse.NotUsed && !refs.Contains(recipe.BaseModel))
+            refs.Add(recipe.BaseModel);
+        return refs;
+    }
+
+    public static MergePlan Plan(Recipe recipe, IReadOnlyList<Checkpoint> inputs)
+    {
+        if (!MergeMethods.TryGet(recipe.MergeMethod, out var method))
+            throw CloudSoupException.Recipe("merge_method", $"unknown merge method '{recipe.MergeMethod}'");
+        var refs = inputs.Select(i => i.Reference).ToList();
+        int baseIndex = recipe.BaseModel is null || method.BaseModel == BaseModelUse.NotUsed ? -1 : refs.IndexOf(recipe.BaseModel);
+        var names = TensorNames(recipe, inputs);
+        var layers = LayerPositions(names);
+        var tasks = new List<TensorTask>(names.Count);
+        foreach (var name in names)
+        {
+            var sources = Enumerable.Range(0, inputs.Count).Where(i => inputs[i].Contains(name)).ToList();
+            var first = inputs[sources[0]].Entry(name);
+            foreach (int i in sources)
+            {
+                var e = inputs[i].Entry(name);
+                if (!e.Shape.SequenceEqual(first.Shape))
+                    throw new CloudSoupException(ErrorKind.IncompatibleModels,
+                        $"tensor '{name}' has shape {SafetensorsHeader.Fmt(first.Shape)} in {inputs[sources[0]].Reference} but {SafetensorsHeader.Fmt(e.Shape)} in {inputs[i].Reference}");
+                if (DTypes.IsFloat(e.DType) != DTypes.IsFloat(first.DType))
+                    throw new CloudSoupException(ErrorKind.IncompatibleModels,
+                        $"tensor '{name}' is {first.DType} in {inputs[sources[0]].Reference} but {e.DType} in {inputs[i].Reference}");
+            }
+            bool merge = DTypes.IsFloat(first.DType);
+            var outDType = merge ? recipe.Output.DType ?? recipe.OutDType ?? recipe.DType ?? first.DType : first.DType;
+            var layer = layers[name];
+            var global = Resolve(method, recipe, name, layer, modelIndex: null, perModel: false);
+            var perModel = inputs.Select((c, i) => Resolve(method, recipe, name, layer, i < recipe.Models.Count ? i : null, perModel: true)).ToList();
+            tasks.Add(new TensorTask(name, first.Shape, outDType, sources, merge, global, perModel, Seeds.For(recipe.Seed, name)));
+        }
+        var shards = SafetensorsLayout.Plan(tasks.Select(t => new OutputTensor(t.Name, t.OutDType, t.Shape)).ToList(), recipe.Output.ShardSizeBytes,
+            new Dictionary<string, string> { ["merge_method"] = method.Name, ["producer"] = "cloudsoup" });
+        return new MergePlan
+        {
+            Recipe = recipe, Method = method, Inputs = inputs, BaseIndex = baseIndex,
+            ComputeDType = recipe.DType is DType d && d != DType.F16 && d != DType.BF16 ? d : DType.F32,
+            Tensors = tasks, Shards = shards,
+        };
+    }
+
+    private static List<string> TensorNames(Recipe recipe, IReadOnlyList<Checkpoint> inputs)
+    {
+        var order = inputs[0].TensorNames.ToList();
+        var sets = inputs.Select(i => i.TensorNames.ToHashSet(StringComparer.Ordinal)).ToList();
+        switch (recipe.Tensors)
+        {
+            case TensorSetMode.Intersection:
+                var common = order.Where(n => sets.All(s => s.Contains(n))).ToList();
+                if (common.Count == 0) throw new CloudSoupException(ErrorKind.IncompatibleModels, "the models share no tensor names");
+                return common;
+            case TensorSetMode.Union:
+                var seen = new HashSet<string>(order, StringComparer.Ordinal);
+                foreach (var i in inputs.Skip(1))
+                    foreach (var n in i.TensorNames)
+                        if (seen.Add(n)) order.Add(n);
+                return order;
+            default:
+                for (int i = 1; i < inputs.Count; i++)
+                {
+                    var onlyFirst = order.Where(n => !sets[i].Contains(n)).Take(3).ToList();
+                    var onlyOther = inputs[i].TensorNames.Where(n => !sets[0].Contains(n)).Take(3).ToList();
+                    if (onlyFirst.Count > 0 || onlyOther.Count > 0)
+                        throw new CloudSoupException(ErrorKind.IncompatibleModels,
+                            $"{inputs[0].Reference} and {inputs[i].Reference} have different tensors" +
+                            (onlyFirst.Count > 0 ? $"; only in the first: {string.Join(", ", onlyFirst)}" : "") +
+                            (onlyOther.Count > 0 ? $"; only in the second: {string.Join(", ", onlyOther)}" : "") +
+                            " (set `tensors: union` or `tensors: intersection` to merge anyway)");
+                }
+                return order;
+        }
+    }
+
+    [GeneratedRegex(@"^(?<prefix>(?:.*?\.)?)(?<idx>\d+)\.")]
+    private static partial Regex LayerIndex();
+
+    /// <summary>
+    /// Layer positions for gradients: a tensor named "prefix.N.rest" is layer N of the stack "prefix";
+    /// the stack's size is the number of distinct N seen. Tensors outside any stack get t = 0, as mergekit
+    /// resolves embeddings and heads.
+    /// </summary>
+    public static Dictionary<string, LayerPosition> LayerPositions(IReadOnlyList<string> names)
+    {
+        var parsed = names.ToDictionary(n => n, n =>
+        {
+            var m = LayerIndex().Match(n);
+            return m.Success && int.TryParse(m.Groups["idx"].Value, out int i) ? (m.Groups["prefix"].Value, (int?)i) : ("", null);
+        });
+        var counts = parsed.Values.Where(v => v.Item2 != null).GroupBy(v => v.Item1).ToDictionary(g => g.Key, g => g.Select(v => v.Item2!.Value).Distinct().Count());
+        return parsed.ToDictionary(kv => kv.Key, kv => kv.Value.Item2 is int i ? new LayerPosition(i, counts[kv.Value.Item1]) : LayerPosition.None);
+    }
+
+    private static ResolvedParameters Resolve(IMergeMethod method, Recipe recipe, string tensor, LayerPosition layer, int? modelIndex, bool perModel)
+    {
+        var values = new Dictionary<string, ParameterValue>();
+        foreach (var spec in method.Parameters.Where(p => p.PerModel == perModel))
+        {
+            ParameterValue? v = null;
+            string path = $"parameters.{spec.Name}";
+            if (perModel && modelIndex is int mi && recipe.Models[mi].Parameters.TryGetValue(spec.Name, out var ms))
+            {
+                v = ms.Evaluate(tensor, layer);
+                path = $"models[{mi}].parameters.{spec.Name}";
+            }
+            if (v is null && recipe.Parameters.TryGetValue(spec.Name, out var gs)) v = gs.Evaluate(tensor, layer);
+            if (v is null && spec.Default != null)
+                v = spec.Default switch { bool b => ParameterValue.Of(b), double d => ParameterValue.Of(d), int i => ParameterValue.Of(i), _ => ParameterValue.Of(spec.Default.ToString()!) };
+            if (v is null)
+            {
+                bool isBase = modelIndex is int bi && recipe.Models[bi].Model == recipe.BaseModel || modelIndex is null && perModel;
+                if (spec.Required && !isBase)
+                    throw CloudSoupException.Recipe(path, $"no value applies to tensor '{tensor}' (add a catch-all {{value: ...}} entry)");
+                continue;
+            }
+            if (spec.Check(v.Value) is string why) throw CloudSoupException.Recipe(path, $"{why} (got {v.Value} for tensor '{tensor}')");
+            values[spec.Name] = v.Value;
+        }
+        return new ResolvedParameters(values);
+    }
+}

@@ -1,0 +1,59 @@
+using CloudSoup.Core.Formats;
+
+namespace CloudSoup.Core.Recipes;
+
+/// <summary>What to do with tensor names that some models lack (mergekit-pytorch's --tensor-union/--tensor-intersection).</summary>
+public enum TensorSetMode { Strict, Union, Intersection }
+
+public sealed record RecipeModel(string Model, IReadOnlyDictionary<string, ParameterSetting> Parameters);
+
+public sealed record EvaluationSection(string Model, string Data, string? Test, int BatchSize);
+
+public sealed record OutputSection(long ShardSizeBytes, DType? DType);
+
+public sealed record AlignmentSection(string Method, string Spec, string? Reference);
+
+/// <summary>
+/// A parsed, validated recipe: mergekit's config format plus CloudSoup's sections (DESIGN.md §3).
+/// Produced only by <see cref="RecipeParser"/>, so every instance has passed validation.
+/// </summary>
+public sealed class Recipe
+{
+    public required string MergeMethod { get; init; }
+    public string? BaseModel { get; init; }
+    public required IReadOnlyList<RecipeModel> Models { get; init; }
+    public required IReadOnlyDictionary<string, ParameterSetting> Parameters { get; init; }
+    public DType? DType { get; init; }
+    public DType? OutDType { get; init; }
+    public TensorSetMode Tensors { get; init; }
+    public long Seed { get; init; }
+    public string? Name { get; init; }
+    public AlignmentSection? Alignment { get; init; }
+    public EvaluationSection? Evaluation { get; init; }
+    public required OutputSection Output { get; init; }
+
+    /// <summary>Warnings about accepted-but-ignored mergekit keys (tokenizer, chat template).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>Every model reference the merge reads: models in order, then the base if it is not among them.</summary>
+    public IReadOnlyList<string> InputModels =>
+        BaseModel is null || Models.Any(m => m.Model == BaseModel)
+            ? Models.Select(m => m.Model).ToList()
+            : Models.Select(m => m.Model).Append(BaseModel).ToList();
+
+    /// <summary>Every reference the job reads: models plus evaluation files.</summary>
+    public IReadOnlyList<string> AllReferences
+    {
+        get
+        {
+            var refs = InputModels.ToList();
+            if (Evaluation != null)
+            {
+                if (!Evaluation.Model.StartsWith("builtin:", StringComparison.Ordinal)) refs.Add(Evaluation.Model);
+                refs.Add(Evaluation.Data);
+                if (Evaluation.Test != null) refs.Add(Evaluation.Test);
+            }
+            return refs;
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CloudSoup.Core.Formats;
+
+namespace CloudSoup.Core.Recipes;
+
+/// <summary>The recipe as resolved, in canonical JSON: stored next to every output and hashed into job ids.</summary>
+public static class RecipeJson
+{
+    public static JsonObject ToJson(Recipe r)
+    {
+        var o = new JsonObject { ["merge_method"] = r.MergeMethod };
+        if (r.BaseModel != null) o["base_model"] = r.BaseModel;
+        o["models"] = new JsonArray(r.Models.Select(m =>
+        {
+            var mo = new JsonObject { ["model"] = m.Model };
+            if (m.Parameters.Count > 0) mo["parameters"] = Params(m.Parameters);
+            return (JsonNode)mo;
+        }).ToArray());
+        if (r.Parameters.Count > 0) o["parameters"] = Params(r.Parameters);
+        if (r.DType is DType d) o["dtype"] = DTypes.RecipeName(d);
+        if (r.OutDType is DType od) o["out_dtype"] = DTypes.RecipeName(od);
+        if (r.Name != null) o["name"] = r.Name;
+        o["seed"] = r.Seed;
+        o["tensors"] = r.Tensors.ToString().ToLowerInvariant();
+        if (r.Evaluation is { } e)
+        {
+            var eo = new JsonObject { ["model"] = e.Model, ["data"] = e.Data, ["batch_size"] = e.BatchSize };
+            if (e.Test != null) eo["test"] = e.Test;
+            o["evaluation"] = eo;
+        }
+        var output = new JsonObject { ["shard_size"] = r.Output.ShardSizeBytes };
+        if (r.Output.DType is DType odt) output["dtype"] = DTypes.RecipeName(odt);
+        o["output"] = output;
+        return o;
+    }
+
+    public static string ToJsonString(Recipe r) => ToJson(r).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+
+    private static JsonObject Params(IReadOnlyDictionary<string, ParameterSetting> p)
+    {
+        var o = new JsonObject();
+        foreach (var (k, v) in p.OrderBy(kv => kv.Key, StringComparer.Ordinal)) o[k] = v.ToJson();
+        return o;
+    }
+}

@@ -1,0 +1,315 @@
+// Parses a recipe (YAML or JSON; JSON is YAML) into a validated Recipe. Every problem is reported with
+// the path of the field at fault ("models[2].parameters.weight") before any download starts.
+using System.Globalization;
+using CloudSoup.Core.Errors;
+using CloudSoup.Core.Formats;
+using CloudSoup.Core.Merging;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace CloudSoup.Core.Recipes;
+
+public static class RecipeParser
+{
+    public const long DefaultShardSize = 5_000_000_000;
+    private const int MaxRecipeBytes = 1 << 20;
+
+    private static readonly HashSet<string> TopLevelKeys =
+    [
+        "merge_method", "base_model", "models", "parameters", "dtype", "out_dtype", "name", "seed", "tensors",
+        "alignment", "scope_alignment", "evaluation", "output", "tokenizer_source", "tokenizer", "chat_template",
+        "slices", "modules",
+    ];
+
+    public static Recipe Parse(string text)
+    {
+        if (text.Length > MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {MaxRecipeBytes} bytes");
+        var root = Load(text);
+        if (root is not YamlMappingNode map)
+            throw CloudSoupException.Recipe("recipe", "must be a mapping with at least merge_method and models");
+        var fields = Fields(map, "recipe");
+        foreach (var key in fields.Keys)
+            if (!TopLevelKeys.Contains(key))
+                throw CloudSoupException.Recipe(key, $"unknown key (known keys: {string.Join(", ", TopLevelKeys.Order())})");
+        var warnings = new List<string>();
+        foreach (var ignored in new[] { "tokenizer_source", "tokenizer", "chat_template" })
+            if (fields.ContainsKey(ignored)) warnings.Add($"{ignored} is accepted for mergekit compatibility and ignored: CloudSoup merges tensors only");
+        if (fields.ContainsKey("slices")) throw CloudSoupException.Recipe("slices", "layer slices are not supported yet; list whole models under 'models'");
+        if (fields.ContainsKey("modules")) throw CloudSoupException.Recipe("modules", "multi-module recipes are not supported yet; list whole models under 'models'");
+
+        string methodName = RequiredString(fields, "merge_method", "merge_method");
+        if (!MergeMethods.TryGet(methodName, out var method))
+            throw CloudSoupException.Recipe("merge_method", $"unknown merge method '{methodName}' (available: {string.Join(", ", MergeMethods.All.Select(m => m.Name).Order())})");
+
+        string? baseModel = fields.TryGetValue("base_model", out var bm) ? ModelRef(bm, "base_model") : null;
+        if (!fields.TryGetValue("models", out var modelsNode) || modelsNode is not YamlSequenceNode modelSeq || modelSeq.Children.Count == 0)
+            throw CloudSoupException.Recipe("models", "must be a non-empty list of {model, parameters}");
+        var models = new List<RecipeModel>();
+        for (int i = 0; i < modelSeq.Children.Count; i++)
+        {
+            string path = $"models[{i}]";
+            var node = modelSeq.Children[i];
+            if (node is YamlScalarNode)
+            {
+                models.Add(new RecipeModel(ModelRef(node, path), new Dictionary<string, ParameterSetting>()));
+                continue;
+            }
+            if (node is not YamlMappingNode mm) throw CloudSoupException.Recipe(path, "must be {model: REF, parameters: {...}}");
+            var mf = Fields(mm, path);
+            foreach (var k in mf.Keys)
+                if (k is not ("model" or "parameters")) throw CloudSoupException.Recipe($"{path}.{k}", "unknown key (expected model, parameters)");
+            if (!mf.TryGetValue("model", out var mref)) throw CloudSoupException.Recipe($"{path}.model", "is required");
+            models.Add(new RecipeModel(ModelRef(mref, $"{path}.model"),
+                mf.TryGetValue("parameters", out var mp) ? ParameterBlock(mp, $"{path}.parameters", method, perModelLevel: true) : new Dictionary<string, ParameterSetting>()));
+        }
+        var dupes = models.GroupBy(m => m.Model).FirstOrDefault(g => g.Count() > 1);
+        if (dupes != null) throw CloudSoupException.Recipe("models", $"'{dupes.Key}' is listed more than once");
+
+        var global = fields.TryGetValue("parameters", out var gp) ? ParameterBlock(gp, "parameters", method, perModelLevel: false) : new Dictionary<string, ParameterSetting>();
+
+        var recipe = new Recipe
+        {
+            MergeMethod = method.Name,
+            BaseModel = baseModel,
+            Models = models,
+            Parameters = global,
+            DType = fields.TryGetValue("dtype", out var dt) ? ParseDType(dt, "dtype") : null,
+            OutDType = fields.TryGetValue("out_dtype", out var odt) ? ParseDType(odt, "out_dtype") : null,
+            Name = fields.TryGetValue("name", out var nm) ? Scalar(nm, "name") : null,
+            Seed = fields.TryGetValue("seed", out var sd) ? ParseLong(sd, "seed") : 0,
+            Tensors = fields.TryGetValue("tensors", out var ts) ? ParseEnum<TensorSetMode>(ts, "tensors") : TensorSetMode.Strict,
+            Alignment = fields.TryGetValue("alignment", out var al) ? ParseAlignment(al) : null,
+            Evaluation = fields.TryGetValue("evaluation", out var ev) ? ParseEvaluation(ev) : null,
+            Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
+            Warnings = warnings,
+        };
+        if (fields.TryGetValue("scope_alignment", out var sa)) ParseScopeAlignment(sa);
+        ValidateAgainstMethod(recipe, method);
+        return recipe;
+    }
+
+    private static YamlNode? Load(string text)
+    {
+        try
+        {
+            var stream = new YamlStream();
+            stream.Load(new StringReader(text));
+            if (stream.Documents.Count == 0) throw CloudSoupException.Recipe("recipe", "is empty");
+            if (stream.Documents.Count > 1) throw CloudSoupException.Recipe("recipe", "holds more than one YAML document");
+            return stream.Documents[0].RootNode;
+        }
+        catch (YamlException e)
+        {
+            throw CloudSoupException.Recipe("recipe", $"is not valid YAML or JSON (line {e.Start.Line}, column {e.Start.Column}: {e.Message.Split('\n')[0]})");
+        }
+    }
+
+    private static void ValidateAgainstMethod(Recipe recipe, IMergeMethod method)
+    {
+        if (method.BaseModel == BaseModelUse.Required && recipe.BaseModel is null)
+            throw CloudSoupException.Recipe("base_model", $"merge method '{method.Name}' needs a base_model");
+        int inputs = recipe.InputModels.Count;
+        if (inputs < method.MinModels)
+            throw CloudSoupException.Recipe("models", $"merge method '{method.Name}' needs at least {method.MinModels} models, the recipe has {inputs}");
+        // A required per-model parameter must be set for each model (or globally); the base may omit it.
+        foreach (var spec in method.Parameters.Where(p => p.Required && p.Default is null))
+        {
+            if (!spec.PerModel)
+            {
+                if (!recipe.Parameters.ContainsKey(spec.Name))
+                    throw CloudSoupException.Recipe($"parameters.{spec.Name}", $"is required by merge method '{method.Name}'");
+                continue;
+            }
+            for (int i = 0; i < recipe.Models.Count; i++)
+            {
+                var m = recipe.Models[i];
+                if (m.Model == recipe.BaseModel) continue;
+                if (!m.Parameters.ContainsKey(spec.Name) && !recipe.Parameters.ContainsKey(spec.Name))
+                    throw CloudSoupException.Recipe($"models[{i}].parameters.{spec.Name}", $"is required by merge method '{method.Name}'");
+            }
+        }
+    }
+
+    private static Dictionary<string, ParameterSetting> ParameterBlock(YamlNode node, string path, IMergeMethod method, bool perModelLevel)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe(path, "must be a mapping of parameter names to values");
+        var result = new Dictionary<string, ParameterSetting>();
+        foreach (var (name, value) in Fields(map, path))
+        {
+            string p = $"{path}.{name}";
+            var spec = method.Parameters.FirstOrDefault(s => s.Name == name)
+                ?? throw CloudSoupException.Recipe(p, $"unknown parameter for merge method '{method.Name}' (known: {(method.Parameters.Count == 0 ? "none" : string.Join(", ", method.Parameters.Select(s => s.Name)))})");
+            if (perModelLevel && !spec.PerModel)
+                throw CloudSoupException.Recipe(p, $"is a global parameter of '{method.Name}'; set it under the top-level parameters");
+            var setting = Setting(value, p);
+            CheckSetting(setting, spec, p);
+            result[name] = setting;
+        }
+        return result;
+    }
+
+    /// <summary>Checks every value a setting can produce against the parameter's type and range.</summary>
+    private static void CheckSetting(ParameterSetting setting, ParameterSpec spec, string path)
+    {
+        IEnumerable<ParameterValue> values = setting switch
+        {
+            ScalarSetting s => [s.Value],
+            GradientSetting g => g.Points.Select(ParameterValue.Of),
+            StepSetting st => st.Steps,
+            FilterSetting f => [],
+            _ => [],
+        };
+        foreach (var v in values)
+            if (spec.Check(v) is string why) throw CloudSoupException.Recipe(path, $"{why} (got {v})");
+        if (setting is FilterSetting fs)
+            for (int i = 0; i < fs.Entries.Count; i++)
+                CheckSetting(fs.Entries[i].Value, spec, $"{path}[{i}].value");
+    }
+
+    private static ParameterSetting Setting(YamlNode node, string path)
+    {
+        switch (node)
+        {
+            case YamlScalarNode s:
+                return new ScalarSetting(Value(s, path));
+            case YamlSequenceNode seq when seq.Children.Count == 0:
+                throw CloudSoupException.Recipe(path, "must not be an empty list");
+            case YamlSequenceNode seq when seq.Children.All(c => c is YamlMappingNode):
+                var entries = new List<(string?, ParameterSetting)>();
+                for (int i = 0; i < seq.Children.Count; i++)
+                {
+                    var f = Fields((YamlMappingNode)seq.Children[i], $"{path}[{i}]");
+                    foreach (var k in f.Keys)
+                        if (k is not ("filter" or "value")) throw CloudSoupException.Recipe($"{path}[{i}].{k}", "unknown key (expected filter, value)");
+                    if (!f.TryGetValue("value", out var v)) throw CloudSoupException.Recipe($"{path}[{i}].value", "is required");
+                    if (v is YamlMappingNode) throw CloudSoupException.Recipe($"{path}[{i}].value", "must be a scalar or a list of numbers");
+                    entries.Add((f.TryGetValue("filter", out var flt) ? Scalar(flt, $"{path}[{i}].filter") : null, Setting(v, $"{path}[{i}].value")));
+                }
+                return new FilterSetting(entries);
+            case YamlSequenceNode seq when seq.Children.All(c => c is YamlScalarNode):
+                var values = seq.Children.Select((c, i) => Value((YamlScalarNode)c, $"{path}[{i}]")).ToList();
+                return values.All(v => v.Number.HasValue)
+                    ? new GradientSetting(values.Select(v => v.Number!.Value).ToList())
+                    : new StepSetting(values);
+            default:
+                throw CloudSoupException.Recipe(path, "must be a scalar, a list of numbers (gradient) or a list of {filter, value}");
+        }
+    }
+
+    private static ParameterValue Value(YamlScalarNode s, string path)
+    {
+        string v = s.Value ?? "";
+        bool quoted = s.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted;
+        if (!quoted)
+        {
+            if (v is "true" or "True" or "TRUE") return ParameterValue.Of(true);
+            if (v is "false" or "False" or "FALSE") return ParameterValue.Of(false);
+            if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d)) return ParameterValue.Of(d);
+            if (v is "" or "~" or "null") throw CloudSoupException.Recipe(path, "must not be empty");
+        }
+        return ParameterValue.Of(v);
+    }
+
+    private static Dictionary<string, YamlNode> Fields(YamlMappingNode map, string path)
+    {
+        var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        foreach (var (k, v) in map.Children)
+        {
+            if (k is not YamlScalarNode ks || string.IsNullOrEmpty(ks.Value)) throw CloudSoupException.Recipe(path, "has a key that is not a plain name");
+            if (!result.TryAdd(ks.Value, v)) throw CloudSoupException.Recipe($"{path}.{ks.Value}", "is given twice");
+        }
+        return result;
+    }
+
+    private static string Scalar(YamlNode node, string path) =>
+        node is YamlScalarNode { Value: { Length: > 0 } v } ? v : throw CloudSoupException.Recipe(path, "must be a non-empty string");
+
+    private static string RequiredString(Dictionary<string, YamlNode> f, string key, string path) =>
+        f.TryGetValue(key, out var n) ? Scalar(n, path) : throw CloudSoupException.Recipe(path, "is required");
+
+    private static string ModelRef(YamlNode node, string path)
+    {
+        string r = Scalar(node, path).Trim();
+        if (r.Contains('\0') || r.Length > 1024) throw CloudSoupException.Recipe(path, "is not a valid model reference");
+        if (r.Contains('+') && !File.Exists(r)) throw CloudSoupException.Recipe(path, $"'{r}': LoRA references (model+lora) are not supported");
+        return r;
+    }
+
+    private static DType ParseDType(YamlNode node, string path)
+    {
+        var s = Scalar(node, path);
+        return DTypes.TryParseRecipe(s, out var d) ? d : throw CloudSoupException.Recipe(path, $"unsupported dtype '{s}' (use float32, float16, bfloat16 or float64)");
+    }
+
+    private static long ParseLong(YamlNode node, string path) =>
+        long.TryParse(Scalar(node, path), NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v : throw CloudSoupException.Recipe(path, "must be an integer");
+
+    private static int ParsePositiveInt(YamlNode node, string path) =>
+        int.TryParse(Scalar(node, path), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : throw CloudSoupException.Recipe(path, "must be a positive integer");
+
+    private static T ParseEnum<T>(YamlNode node, string path) where T : struct, Enum
+    {
+        var s = Scalar(node, path);
+        return Enum.TryParse<T>(s, ignoreCase: true, out var v) && Enum.IsDefined(v) ? v
+            : throw CloudSoupException.Recipe(path, $"must be one of {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+    }
+
+    private static OutputSection ParseOutput(YamlNode node)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("output", "must be a mapping");
+        var f = Fields(map, "output");
+        long shard = DefaultShardSize;
+        DType? dtype = null;
+        foreach (var (k, v) in f)
+        {
+            switch (k)
+            {
+                case "shard_size":
+                    var s = Scalar(v, "output.shard_size");
+                    if (!SafetensorsLayout.TryParseSize(s, out shard)) throw CloudSoupException.Recipe("output.shard_size", $"'{s}' is not a size in bytes (e.g. 5GB, 500MB, 1048576)");
+                    break;
+                case "dtype": dtype = ParseDType(v, "output.dtype"); break;
+                default: throw CloudSoupException.Recipe($"output.{k}", "unknown key (expected shard_size, dtype)");
+            }
+        }
+        return new OutputSection(shard, dtype);
+    }
+
+    private static EvaluationSection ParseEvaluation(YamlNode node)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("evaluation", "must be a mapping with model and data");
+        var f = Fields(map, "evaluation");
+        foreach (var k in f.Keys)
+            if (k is not ("model" or "data" or "test" or "batch_size")) throw CloudSoupException.Recipe($"evaluation.{k}", "unknown key (expected model, data, test, batch_size)");
+        return new EvaluationSection(
+            RequiredString(f, "model", "evaluation.model"),
+            RequiredString(f, "data", "evaluation.data"),
+            f.TryGetValue("test", out var t) ? Scalar(t, "evaluation.test") : null,
+            f.TryGetValue("batch_size", out var b) ? ParsePositiveInt(b, "evaluation.batch_size") : 256);
+    }
+
+    private static AlignmentSection? ParseAlignment(YamlNode node)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("alignment", "must be a mapping");
+        var f = Fields(map, "alignment");
+        foreach (var k in f.Keys)
+            if (k is not ("method" or "spec" or "reference")) throw CloudSoupException.Recipe($"alignment.{k}", "unknown key (expected method, spec, reference)");
+        string method = f.TryGetValue("method", out var m) ? Scalar(m, "alignment.method") : "none";
+        if (method == "none") return null;
+        if (method is "weight_matching" or "activation_matching")
+            throw CloudSoupException.Recipe("alignment.method", $"'{method}' is not available yet in this version of CloudSoup; use 'none'");
+        throw CloudSoupException.Recipe("alignment.method", $"unknown alignment method '{method}' (expected weight_matching, activation_matching or none)");
+    }
+
+    private static void ParseScopeAlignment(YamlNode node)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("scope_alignment", "must be a mapping like {enabled: true}");
+        var f = Fields(map, "scope_alignment");
+        foreach (var (k, v) in f)
+        {
+            if (k != "enabled") throw CloudSoupException.Recipe($"scope_alignment.{k}", "unknown key (expected enabled)");
+            if (Scalar(v, "scope_alignment.enabled") is "true" or "True")
+                throw CloudSoupException.Recipe("scope_alignment.enabled", "weight scope alignment is not available yet in this version of CloudSoup");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace CloudSoup.Core.Reports;
+
+/// <summary>report.html: one self-contained page for people.</summary>
+public static class HtmlReport
+{
+    public static string Render(MergeReport r)
+    {
+        static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+        static string Pct(double v) => (100 * v).ToString("0.00", CultureInfo.InvariantCulture) + "%";
+        var sb = new StringBuilder();
+        sb.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>CloudSoup report ").Append(E(r.JobId ?? r.Name)).Append("</title>")
+          .Append("<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.verdict{font-size:1.2em;margin:1em 0}</style></head><body>");
+        sb.Append("<h1>CloudSoup merge report</h1>");
+        sb.Append("<p>Method <b>").Append(E(r.Method)).Append("</b>");
+        if (r.BaseModel != null) sb.Append(", base <code>").Append(E(r.BaseModel)).Append("</code>");
+        sb.Append(", ").Append(r.Inputs.Count).Append(" inputs, finished ").Append(E(r.Finished.ToString("u", CultureInfo.InvariantCulture))).Append(".</p>");
+        if (r.Evaluation is { } ev)
+        {
+            var best = ev.Ingredients.OrderByDescending(i => i.HeldOut.Accuracy).First();
+            double delta = ev.Merged.HeldOut.Accuracy - best.HeldOut.Accuracy;
+            sb.Append("<p class=\"verdict\">The merge ").Append(delta >= 0 ? "beats" : "trails").Append(" the best ingredient by ")
+              .Append((delta >= 0 ? "+" : "") + (100 * delta).ToString("0.00", CultureInfo.InvariantCulture)).Append(" points on held-out accuracy.</p>");
+            sb.Append("<h2>Evaluation</h2><table><tr><th>model</th><th>held-out accuracy</th><th>held-out loss</th><th>test accuracy</th></tr>");
+            foreach (var m in ev.Ingredients.Append(ev.Merged))
+                sb.Append("<tr><td>").Append(m == ev.Merged ? "<b>merged</b>" : E(m.Model)).Append("</td><td>").Append(Pct(m.HeldOut.Accuracy))
+                  .Append("</td><td>").Append(m.HeldOut.Loss.ToString("0.0000", CultureInfo.InvariantCulture)).Append("</td><td>")
+                  .Append(m.Test is { } t ? Pct(t.Accuracy) : "–").Append("</td></tr>");
+            sb.Append("</table>");
+        }
+        sb.Append("<h2>Inputs</h2><ul>");
+        foreach (var i in r.Inputs) sb.Append("<li><code>").Append(E(i.Model)).Append("</code> (").Append(i.Bytes).Append(" bytes)</li>");
+        sb.Append("</ul><h2>Outputs</h2><ul>");
+        foreach (var o in r.Outputs) sb.Append("<li><code>").Append(E(o)).Append("</code></li>");
+        sb.Append("</ul><h2>Timings</h2><table><tr><th>phase</th><th>seconds</th></tr>");
+        foreach (var (phase, s) in r.PhaseSeconds) sb.Append("<tr><td>").Append(E(phase)).Append("</td><td>").Append(s.ToString("0.000", CultureInfo.InvariantCulture)).Append("</td></tr>");
+        sb.Append("</table><p>").Append(r.TensorsMerged).Append(" tensors merged, ").Append(r.TensorsCopied).Append(" copied; ")
+          .Append(r.BytesRead).Append(" bytes read, ").Append(r.BytesWritten).Append(" written; device ").Append(E(r.Device)).Append(".</p>");
+        foreach (var w in r.Warnings) sb.Append("<p>⚠ ").Append(E(w)).Append("</p>");
+        sb.Append("</body></html>");
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,38 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CloudSoup.Core.Evaluation;
+
+namespace CloudSoup.Core.Reports;
+
+public sealed record InputFile(string File, string Version);
+
+public sealed record InputModel(string Model, IReadOnlyList<InputFile> Files, long Bytes);
+
+/// <summary>report.json: everything a machine (or a person with jq) wants to know about one merge.</summary>
+public sealed record MergeReport
+{
+    public string? JobId { get; init; }
+    public string? Name { get; init; }
+    public required string Method { get; init; }
+    public string? BaseModel { get; init; }
+    public required IReadOnlyList<InputModel> Inputs { get; init; }
+    public required IReadOnlyList<string> Outputs { get; init; }
+    public int TensorsMerged { get; init; }
+    public int TensorsCopied { get; init; }
+    public long BytesRead { get; init; }
+    public long BytesWritten { get; init; }
+    public required IReadOnlyDictionary<string, double> PhaseSeconds { get; init; }
+    public string Device { get; init; } = "cpu";
+    public EvaluationReport? Evaluation { get; init; }
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+    public DateTimeOffset Finished { get; init; }
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public byte[] ToJsonBytes() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+}
