@@ -1,0 +1,14 @@
+# The standalone HTTP host (API + blob watcher, no Functions): `cloudsoup dev --no-worker` style serving.
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /src
+COPY . .
+RUN dotnet publish src/CloudSoup.Cli/CloudSoup.Cli.csproj -c Release -o /app -p:CloudSoupTorchBackend=cpu
+
+FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble
+RUN useradd --uid 10001 --create-home cloudsoup
+WORKDIR /app
+COPY --from=build /app .
+USER 10001
+EXPOSE 8080
+ENTRYPOINT ["dotnet", "/app/cloudsoup.dll"]
+CMD ["serve", "--urls", "http://0.0.0.0:8080"]

@@ -1,0 +1,111 @@
+// CloudSoup on Azure: storage (inputs, outputs, queue, jobs table), the Functions app (HTTP API + blob
+// intake, Flex Consumption) and the GPU merge worker (a Container Apps job scaled from zero by the queue).
+// No keys or connection strings anywhere: every service talks to storage with a user-assigned identity.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; used to derive resource names')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource (must offer Flex Consumption and serverless GPUs)')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Object id of the deploying user, granted data access for uploads and inspection')
+param principalId string = ''
+
+@allowed([ 'Consumption-GPU-NC8as-T4', 'Consumption-GPU-NC24-A100' ])
+@description('Serverless GPU profile for the merge worker')
+param gpuProfileType string = 'Consumption-GPU-NC8as-T4'
+
+@minValue(1)
+@maxValue(50)
+@description('Upper bound of concurrent worker executions (cap it by your GPU quota)')
+param maxWorkerExecutions int = 4
+
+@description('Worker image; azd sets it on deploy. The placeholder lets `azd provision` run first.')
+param workerImage string = ''
+
+var tags = { 'azd-env-name': environmentName }
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: { location: location, tags: tags, token: token }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: { location: location, tags: tags, token: token }
+}
+
+module identities 'app/identities.bicep' = {
+  name: 'identities'
+  scope: rg
+  params: { location: location, tags: tags, token: token }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.accountName
+    functionPrincipalId: identities.outputs.functionPrincipalId
+    workerPrincipalId: identities.outputs.workerPrincipalId
+    userPrincipalId: principalId
+  }
+}
+
+module functions 'app/functions.bicep' = {
+  name: 'functions'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    token: token
+    storageAccountName: storage.outputs.accountName
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    identityId: identities.outputs.functionIdentityId
+    identityClientId: identities.outputs.functionClientId
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+  }
+  dependsOn: [ rbac ]
+}
+
+module worker 'app/worker.bicep' = {
+  name: 'worker'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    token: token
+    storageAccountName: storage.outputs.accountName
+    identityId: identities.outputs.workerIdentityId
+    identityClientId: identities.outputs.workerClientId
+    identityPrincipalId: identities.outputs.workerPrincipalId
+    logAnalyticsWorkspaceName: monitoring.outputs.logAnalyticsWorkspaceName
+    gpuProfileType: gpuProfileType
+    maxExecutions: maxWorkerExecutions
+    image: workerImage
+  }
+  dependsOn: [ rbac ]
+}
+
+output AZURE_LOCATION string = location
+output RESOURCE_GROUP string = rg.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.accountName
+output AZURE_FUNCTION_APP_NAME string = functions.outputs.name
+output AZURE_FUNCTION_URL string = functions.outputs.url
+output EVENTGRID_SYSTEM_TOPIC_NAME string = storage.outputs.systemTopicName
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = worker.outputs.registryLoginServer
+output WORKER_JOB_NAME string = worker.outputs.jobName
