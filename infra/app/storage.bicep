@@ -56,7 +56,7 @@ resource jobsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-
 
 // BlobCreated events reach the Functions blob trigger through this topic; the webhook subscription itself
 // needs the app's blobs_extension key, which exists only after deployment (scripts/post-deploy.sh).
-resource systemTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = {
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   name: 'evgt-${token}'
   location: location
   tags: tags
