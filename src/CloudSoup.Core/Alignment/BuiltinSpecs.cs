@@ -88,14 +88,13 @@ public static partial class BuiltinSpecs
             }
         }
         if (layers.Count < 2) Fail($"found {layers.Count} layer weight(s) of rank ≥ 2; need at least two");
+        layers = OrderChain(layers, Fail);
         if (kind == "vgg")
         {
             int firstLinear = layers.FindIndex(l => l.Tensors["weight"].Length == 2);
             if (firstLinear <= 0 || layers.Skip(firstLinear).Any(l => l.Tensors["weight"].Length != 2))
                 Fail("spec 'vgg' expects convolutions followed by linear layers");
         }
-
-        layers = OrderChain(layers, Fail);
 
         // Attach each norm module to a layer whose output size it matches: the layer with the same name but
         // for the stem (bn1 ↔ conv1), else the nearest layer before it in name order, else the only candidate.
