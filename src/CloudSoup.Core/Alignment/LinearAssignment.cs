@@ -4,6 +4,8 @@
 // linear_sum_assignment uses; reference/rebasin-soups.md §6). Rows are added one at a time; each gets a
 // Dijkstra search over reduced costs c[i,j] − u[i] − v[j], then the duals are updated and the path is
 // flipped. O(rows² · cols) worst case. All buffers are allocated once, before the row loop.
+using System.Runtime.CompilerServices;
+
 namespace CloudSoup.Core.Alignment;
 
 public static class LinearAssignment
@@ -87,18 +89,25 @@ public static class LinearAssignment
                 visitedRow[i] = true;
                 int index = -1;
                 double lowest = double.PositiveInfinity;
-                var row = c.AsSpan((int)((long)i * nc), nc);
+                // The hot loop (O(cols) per visited row): plain refs avoid bounds checks on six arrays.
+                ref double row = ref c[(long)i * nc];
+                ref double vRef = ref v[0];
+                ref double sp = ref shortest[0];
+                ref int pathRef = ref path[0];
+                ref int assigned = ref rowForCol[0];
+                ref int rem = ref remaining[0];
                 double ui = u[i];
                 for (int it = 0; it < numRemaining; it++)
                 {
-                    int j = remaining[it];
-                    double r = minVal + row[j] - ui - v[j];
-                    if (r < shortest[j]) { path[j] = i; shortest[j] = r; }
+                    int j = Unsafe.Add(ref rem, it);
+                    double r = minVal + Unsafe.Add(ref row, j) - ui - Unsafe.Add(ref vRef, j);
+                    ref double sj = ref Unsafe.Add(ref sp, j);
+                    if (r < sj) { Unsafe.Add(ref pathRef, j) = i; sj = r; }
                     // Ties prefer an unassigned column: it ends the search at once (and keeps constant
                     // matrices on the identity).
-                    if (shortest[j] < lowest || (shortest[j] == lowest && rowForCol[j] == -1))
+                    if (sj < lowest || (sj == lowest && Unsafe.Add(ref assigned, j) == -1))
                     {
-                        lowest = shortest[j];
+                        lowest = sj;
                         index = it;
                     }
                 }
