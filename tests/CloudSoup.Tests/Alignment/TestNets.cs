@@ -18,6 +18,25 @@ internal static class TestNets
         return nn.Sequential(layers.ToArray());
     }
 
+    // An MLP with LayerNorm after each hidden layer (ln1 follows fc1, ...).
+    public static nn.Module<Tensor, Tensor> MlpLayerNorm()
+    {
+        var net = nn.Sequential(("fc1", nn.Linear(6, 10)), ("ln1", nn.LayerNorm(10)), ("relu1", nn.ReLU()),
+            ("fc2", nn.Linear(10, 12)), ("ln2", nn.LayerNorm(12)), ("relu2", nn.ReLU()), ("fc3", nn.Linear(12, 3)));
+        RandomiseNorms(net);
+        return net;
+    }
+
+    // conv1/bn1 naming, where the norms sort before the convolutions by name.
+    public static nn.Module<Tensor, Tensor> CnnBn()
+    {
+        var net = nn.Sequential(("conv1", nn.Conv2d(3, 6, 3, padding: 1)), ("bn1", nn.BatchNorm2d(6)), ("relu1", nn.ReLU()),
+            ("conv2", nn.Conv2d(6, 10, 3, padding: 1)), ("bn2", nn.BatchNorm2d(10)), ("relu2", nn.ReLU()),
+            ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(10, 4)));
+        RandomiseNorms(net);
+        return net;
+    }
+
     // torchvision-VGG naming: features.N (conv, BatchNorm, ReLU), global pooling, classifier.N.
     public static nn.Module<Tensor, Tensor> VggBn()
     {

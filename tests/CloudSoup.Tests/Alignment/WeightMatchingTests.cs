@@ -23,7 +23,7 @@ public class WeightMatchingTests
     private static bool Same(Tensor x, Tensor y) =>
         x.shape.SequenceEqual(y.shape) && x.dtype == y.dtype && x.eq(y).all().item<bool>();
 
-    public static TheoryData<string> Nets => new() { "mlp", "vgg-bn", "resnet" };
+    public static TheoryData<string> Nets => new() { "mlp", "mlp-layernorm", "cnn-bn", "vgg-bn", "resnet" };
 
     private static (nn.Module<Tensor, Tensor> Net, Tensor Input, PermutationSpec Spec) Build(string kind, int seed)
     {
@@ -31,6 +31,8 @@ public class WeightMatchingTests
         return kind switch
         {
             "mlp" => Make(TestNets.Mlp(6, 10, 12, 9, 3), torch.randn(7, 6), "auto"),
+            "mlp-layernorm" => Make(TestNets.MlpLayerNorm(), torch.randn(7, 6), "auto"),
+            "cnn-bn" => Make(TestNets.CnnBn(), torch.randn(4, 3, 6, 6), "auto"),
             "vgg-bn" => Make(TestNets.VggBn(), torch.randn(4, 3, 6, 6), "vgg"),
             "resnet" => Make(TestNets.ResNet(), torch.randn(4, 3, 8, 8), "resnet"),
             _ => throw new ArgumentException(kind),
@@ -117,6 +119,17 @@ public class WeightMatchingTests
         var orders = Enumerable.Range(0, 20).Select(s => string.Join(",", WeightMatching.SweepOrder(spec.Names, s, 0))).Distinct().Count();
         Assert.True(orders > 1, "the sweep order should depend on the seed");
         Assert.Equal(WeightMatching.SweepOrder(spec.Names, 3, 1), WeightMatching.SweepOrder(spec.Names, 3, 1));
+    }
+
+    [Fact]
+    public void Apply_rejects_index_vectors_that_are_not_permutations()
+    {
+        torch.manual_seed(1);
+        var a = TestNets.State(TestNets.Mlp(4, 3, 2));
+        var spec = BuiltinSpecs.Auto(TestNets.Shapes(a));
+        Assert.Contains("not a permutation", Assert.Throws<ArgumentException>(() => Permutations.Apply(spec, new Dictionary<string, int[]> { ["P_fc1"] = [0, 0, 1] }, a)).Message);
+        Assert.Contains("not a permutation", Assert.Throws<ArgumentException>(() => Permutations.Apply(spec, new Dictionary<string, int[]> { ["P_fc1"] = [0, 1] }, a)).Message);
+        Assert.Contains("P_fc1", Assert.Throws<ArgumentException>(() => Permutations.Apply(spec, new Dictionary<string, int[]>(), a)).Message);
     }
 
     [Fact]
