@@ -245,7 +245,8 @@ public static partial class BuiltinSpecs
     private static string ModuleOf(string tensor) { int i = tensor.LastIndexOf('.'); return i < 0 ? "" : tensor[..i]; }
     private static string LeafOf(string tensor) => tensor[(tensor.LastIndexOf('.') + 1)..];
 
-    [GeneratedRegex(@"(^|\.)(downsample|shortcut|skip|residual|proj)(\.|$)")]
+    // Projection/skip modules, and torchvision's two-level block naming (layer1.0.conv1) even without projections.
+    [GeneratedRegex(@"(^|\.)(downsample|shortcut|skip|residual|proj)(\.|$)|(^|\.)layer\d+\.\d+\.")]
     private static partial Regex ResidualRegex();
     [GeneratedRegex(@"^(layer\d+\.\d+)\.")]
     private static partial Regex BlockRegex();

@@ -97,6 +97,7 @@ public class PermutationSpecTests
 
     [Theory]
     [InlineData("residual")]
+    [InlineData("identity-blocks")]
     [InlineData("ambiguous")]
     [InlineData("flatten")]
     [InlineData("orphan-norm")]
@@ -106,6 +107,8 @@ public class PermutationSpecTests
         var shapes = case_ switch
         {
             "residual" => new Dictionary<string, long[]> { ["conv1.weight"] = [8, 3, 3, 3], ["layer1.0.downsample.0.weight"] = [8, 8, 1, 1], ["fc.weight"] = [2, 8] },
+            // A ResNet whose blocks all have identity skips chains by shape, but must not be treated as a chain.
+            "identity-blocks" => new Dictionary<string, long[]> { ["conv1.weight"] = [8, 3, 3, 3], ["layer1.0.conv1.weight"] = [8, 8, 3, 3], ["layer1.0.conv2.weight"] = [8, 8, 3, 3], ["fc.weight"] = [2, 8] },
             // Name order breaks (b.fc → c.in), and both c → a → b and c → b → a chain.
             "ambiguous" => new Dictionary<string, long[]> { ["a.fc.weight"] = [4, 4], ["b.fc.weight"] = [4, 4], ["c.in.weight"] = [4, 5] },
             "flatten" => new Dictionary<string, long[]> { ["conv.weight"] = [8, 3, 3, 3], ["fc.weight"] = [2, 32] },
@@ -114,7 +117,7 @@ public class PermutationSpecTests
         };
         var expected = case_ switch
         {
-            "residual" => "residual", "ambiguous" => "ambiguous", "flatten" => "flatten",
+            "residual" or "identity-blocks" => "residual", "ambiguous" => "ambiguous", "flatten" => "flatten",
             "orphan-norm" => "norm 'norm' has 7 channels", _ => "need at least two",
         };
         var e = Assert.Throws<CloudSoupException>(() => BuiltinSpecs.Auto(shapes));

@@ -50,9 +50,9 @@ internal static class TestNets
         return net;
     }
 
-    public static nn.Module<Tensor, Tensor> ResNet()
+    public static nn.Module<Tensor, Tensor> ResNet(bool bottleneck = false)
     {
-        var net = new MiniResNet();
+        var net = new MiniResNet(bottleneck);
         RandomiseNorms(net);
         return net;
     }
@@ -113,17 +113,53 @@ internal static class TestNets
         }
     }
 
+    // torchvision Bottleneck: 1×1 reduce, 3×3, 1×1 expand (conv3/bn3), projection when the width changes.
+    private sealed class Bottleneck : nn.Module<Tensor, Tensor>
+    {
+        private readonly nn.Module<Tensor, Tensor> conv1, bn1, conv2, bn2, conv3, bn3;
+        private readonly nn.Module<Tensor, Tensor>? downsample;
+
+        public Bottleneck(int cin, int width, int cout, int stride) : base("Bottleneck")
+        {
+            conv1 = nn.Conv2d(cin, width, 1, bias: false);
+            bn1 = nn.BatchNorm2d(width);
+            conv2 = nn.Conv2d(width, width, 3, stride: stride, padding: 1, bias: false);
+            bn2 = nn.BatchNorm2d(width);
+            conv3 = nn.Conv2d(width, cout, 1, bias: false);
+            bn3 = nn.BatchNorm2d(cout);
+            if (stride != 1 || cin != cout)
+                downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride: stride, bias: false), nn.BatchNorm2d(cout));
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            var h = nn.functional.relu(bn1.forward(conv1.forward(x)));
+            h = nn.functional.relu(bn2.forward(conv2.forward(h)));
+            h = bn3.forward(conv3.forward(h));
+            return nn.functional.relu(h + (downsample is null ? x : downsample.forward(x)));
+        }
+    }
+
     // torchvision naming: conv1/bn1 stem, layerS.B blocks, fc head.
     private sealed class MiniResNet : nn.Module<Tensor, Tensor>
     {
         private readonly nn.Module<Tensor, Tensor> conv1, bn1, layer1, layer2, fc;
 
-        public MiniResNet() : base("MiniResNet")
+        public MiniResNet(bool bottleneck) : base("MiniResNet")
         {
             conv1 = nn.Conv2d(3, 8, 3, padding: 1, bias: false);
             bn1 = nn.BatchNorm2d(8);
-            layer1 = nn.Sequential(new Block(8, 8, 1), new Block(8, 8, 1));
-            layer2 = nn.Sequential(new Block(8, 12, 2), new Block(12, 12, 1));
+            if (bottleneck)
+            {
+                layer1 = nn.Sequential(new Bottleneck(8, 4, 16, 1), new Bottleneck(16, 4, 16, 1));
+                layer2 = nn.Sequential(new Bottleneck(16, 6, 12, 2), new Bottleneck(12, 6, 12, 1));
+            }
+            else
+            {
+                layer1 = nn.Sequential(new Block(8, 8, 1), new Block(8, 8, 1));
+                layer2 = nn.Sequential(new Block(8, 12, 2), new Block(12, 12, 1));
+            }
             fc = nn.Linear(12, 4);
             RegisterComponents();
         }

@@ -23,7 +23,7 @@ public class WeightMatchingTests
     private static bool Same(Tensor x, Tensor y) =>
         x.shape.SequenceEqual(y.shape) && x.dtype == y.dtype && x.eq(y).all().item<bool>();
 
-    public static TheoryData<string> Nets => new() { "mlp", "mlp-layernorm", "cnn-bn", "vgg-bn", "resnet" };
+    public static TheoryData<string> Nets => new() { "mlp", "mlp-layernorm", "cnn-bn", "vgg-bn", "resnet", "resnet-bottleneck" };
 
     private static (nn.Module<Tensor, Tensor> Net, Tensor Input, PermutationSpec Spec) Build(string kind, int seed)
     {
@@ -35,6 +35,7 @@ public class WeightMatchingTests
             "cnn-bn" => Make(TestNets.CnnBn(), torch.randn(4, 3, 6, 6), "auto"),
             "vgg-bn" => Make(TestNets.VggBn(), torch.randn(4, 3, 6, 6), "vgg"),
             "resnet" => Make(TestNets.ResNet(), torch.randn(4, 3, 8, 8), "resnet"),
+            "resnet-bottleneck" => Make(TestNets.ResNet(bottleneck: true), torch.randn(4, 3, 8, 8), "resnet"),
             _ => throw new ArgumentException(kind),
         };
 
