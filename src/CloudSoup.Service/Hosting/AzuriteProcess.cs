@@ -46,6 +46,11 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
         string node = FindOnPath("node") ?? throw new InvalidOperationException("node is not on PATH: install Node.js 20 or newer, then run ./cloudsoup setup");
 
         string workDir = Directory.CreateTempSubdirectory("cloudsoup-azurite-").FullName;
+        // Azurite must not outlive us, even when this process is killed: a preloaded snippet exits node when
+        // its stdin (a pipe held by this process) closes, which the OS does when we die.
+        string exitWithParent = Path.Combine(workDir, "exit-with-parent.js");
+        await File.WriteAllTextAsync(exitWithParent,
+            "process.stdin.on('end', () => process.exit(0)); process.stdin.on('error', () => process.exit(0)); process.stdin.resume();\n", ct).ConfigureAwait(false);
         var psi = new ProcessStartInfo(node)
         {
             WorkingDirectory = workDir,
@@ -56,7 +61,7 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
         };
         foreach (var a in new[]
                  {
-                     script, "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent",
+                     "--require", exitWithParent, script, "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent",
                      "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
                      "--blobPort", "0", "--queuePort", "0", "--tablePort", "0",
                  })
