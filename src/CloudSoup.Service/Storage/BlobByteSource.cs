@@ -1,7 +1,8 @@
 // Ranged reads of one blob version. Every request carries If-Match with the ETag seen at open, so a
 // checkpoint replaced mid-job fails with 412 (InputChanged) instead of mixing two versions.
-// Small reads (headers, small tensors) go through one read-ahead window per blob, which turns hundreds of
-// tiny requests into a few; large reads are split into chunks fetched in parallel. Memory stays bounded:
+// Small reads (headers, small tensors: under 1 MiB) go through one 4 MiB read-ahead window per blob, which
+// turns hundreds of tiny requests into a few; larger reads go straight to the blob, split into 8 MiB chunks
+// fetched in parallel. Memory stays bounded:
 // one window per open blob plus the caller's own buffer.
 using Azure;
 using Azure.Storage.Blobs;
@@ -14,6 +15,7 @@ namespace CloudSoup.Service.Storage;
 internal sealed class BlobByteSource(BlobClient blob, string name, long length, ETag etag) : IByteSource
 {
     internal const int ReadAheadBytes = 4 << 20;
+    internal const int DirectReadBytes = 1 << 20;
     internal const int ChunkBytes = 8 << 20;
     private const int MaxParallelChunks = 4;
 
@@ -35,7 +37,7 @@ internal sealed class BlobByteSource(BlobClient blob, string name, long length, 
         if (offset < 0 || offset + buffer.Length > Length)
             throw CloudSoupException.Checkpoint(Name, $"read of {buffer.Length} bytes at {offset} runs past the end of the blob ({Length} bytes)");
         if (buffer.Length == 0) return;
-        if (buffer.Length >= ReadAheadBytes)
+        if (buffer.Length >= DirectReadBytes)
         {
             await ReadChunkedAsync(offset, buffer, ct).ConfigureAwait(false);
             return;

@@ -1,7 +1,8 @@
 // A write-only stream that uploads a blob as staged blocks (Put Block) and never commits: the blob stays
 // invisible until BlobOutputSink commits every file's block list (Put Block List). Block ids are base64 of
 // "<nonce>-<index>", all the same length as the service requires; the nonce keeps two attempts of one job
-// from ever sharing a block id.
+// from ever sharing a block id. Up to MaxInFlight blocks upload while the merge keeps producing the next
+// one, so memory stays at (MaxInFlight + 1) × block size.
 using System.Buffers;
 using System.Text;
 using Azure;
@@ -12,12 +13,14 @@ namespace CloudSoup.Service.Storage;
 internal sealed class BlockStagingStream : Stream
 {
     public const int DefaultBlockSize = 8 << 20;
+    private const int MaxInFlight = 3;
 
     private readonly BlockBlobClient _blob;
     private readonly string _nonce;
     private readonly int _blockSize;
     private readonly CancellationToken _ct;
     private readonly List<string> _blockIds = [];
+    private readonly List<Task> _inFlight = [];
     private byte[]? _buffer;
     private int _filled;
     private long _written;
@@ -75,21 +78,47 @@ internal sealed class BlockStagingStream : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    /// <summary>Hands the full buffer to an upload task; waits only when MaxInFlight uploads are already running.</summary>
     private async Task StageAsync(CancellationToken ct)
     {
+        await ReapAsync(waitForOne: _inFlight.Count >= MaxInFlight).ConfigureAwait(false);
         string id = Convert.ToBase64String(Encoding.ASCII.GetBytes($"{_nonce}-{_blockIds.Count:D6}"));
+        _blockIds.Add(id);
+        var buffer = _buffer!;
+        int length = _filled;
+        _buffer = null;
+        _filled = 0;
+        _inFlight.Add(UploadAsync(id, buffer, length, ct));
+    }
+
+    private async Task UploadAsync(string id, byte[] buffer, int length, CancellationToken ct)
+    {
         try
         {
-            using var block = new MemoryStream(_buffer!, 0, _filled, writable: false);
+            using var block = new MemoryStream(buffer, 0, length, writable: false);
             await _blob.StageBlockAsync(id, block, cancellationToken: ct).ConfigureAwait(false);
         }
         catch (RequestFailedException e)
         {
-            Failure = StorageErrors.Transient(e, $"{_blob.BlobContainerName}/{_blob.Name}");
-            throw Failure;
+            throw StorageErrors.Transient(e, $"{_blob.BlobContainerName}/{_blob.Name}");
         }
-        _blockIds.Add(id);
-        _filled = 0;
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Drops finished uploads (optionally waiting for one) and surfaces the first failure.</summary>
+    private async Task ReapAsync(bool waitForOne)
+    {
+        if (waitForOne && _inFlight.Count > 0) await Task.WhenAny(_inFlight).ConfigureAwait(false);
+        foreach (var done in _inFlight.Where(t => t.IsCompleted).ToList())
+        {
+            _inFlight.Remove(done);
+            if (done.Exception?.InnerException is { } e) Failure ??= e;
+            else if (done.IsCanceled) Failure ??= new OperationCanceledException("block upload was cancelled");
+        }
+        if (Failure != null) throw Failure;
     }
 
     private void EnsureWritable()
@@ -108,13 +137,19 @@ internal sealed class BlockStagingStream : Stream
         }
         catch (Exception e)
         {
-            Failure ??= e;  // reported by CommitAsync
+            Failure ??= e;  // reported by CommitAsync; throwing here would hide the error that ended the writing
         }
-        finally
+        try
         {
-            if (_buffer != null) ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
+            await Task.WhenAll(_inFlight).ConfigureAwait(false);
         }
+        catch (Exception e)
+        {
+            Failure ??= e;
+        }
+        _inFlight.Clear();
+        if (_buffer != null) ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = null;
         GC.SuppressFinalize(this);
     }
 

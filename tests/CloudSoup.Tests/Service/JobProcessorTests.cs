@@ -37,13 +37,14 @@ public class JobProcessorTests(AzuriteFixture azurite)
     }
 
     /// <summary>Uploads three random models and returns a weighted linear recipe over them, plus the models.</summary>
-    private static async Task<(string Recipe, List<Dictionary<string, torch.Tensor>> Models)> ThreeModelsAsync(Setup s, string experiment = "exp")
+    private static async Task<(string Recipe, List<Dictionary<string, torch.Tensor>> Models)> ThreeModelsAsync(Setup s, string experiment = "exp", int bigElements = 0)
     {
         var models = new List<Dictionary<string, torch.Tensor>>();
         var lines = new List<string> { "merge_method: linear", "models:" };
         for (int i = 0; i < 3; i++)
         {
             var m = TestBlobs.RandomModel(100 + i);
+            if (bigElements > 0) m["big.weight"] = torch.randn(new long[] { bigElements }, generator: new torch.Generator((ulong)(200 + i)));
             models.Add(m);
             await s.Storage.Container(s.Ckpt).UploadModelAsync($"{experiment}/m{i}.safetensors", m);
             lines.Add($"  - model: {s.Ckpt}/{experiment}/m{i}.safetensors");
@@ -56,7 +57,8 @@ public class JobProcessorTests(AzuriteFixture azurite)
     public async Task Worker_merges_and_the_merged_tensors_equal_an_independent_computation()
     {
         var s = await NewSetupAsync();
-        var (recipe, models) = await ThreeModelsAsync(s);
+        // One 8.8 MB tensor per model: ranged reads split into parallel chunks, and the output spans two 8 MiB blocks.
+        var (recipe, models) = await ThreeModelsAsync(s, bigElements: 2_200_000);
         var submitted = await s.Submitter.SubmitAsync(recipe, "test", None);
         Assert.True(submitted.Enqueued);
         Assert.Equal(JobStatus.Queued, submitted.Job.Status);
@@ -85,6 +87,8 @@ public class JobProcessorTests(AzuriteFixture azurite)
                 Assert.True(Math.Abs(expected - actual[k]) <= 1e-5 * (1 + Math.Abs(expected)), $"{name}[{k}]: expected {expected}, got {actual[k]}");
             }
         }
+        var blocks = await s.Storage.Container(s.Merged).GetBlockBlobClient($"{job.Id}/model.safetensors").GetBlockListAsync(BlockListTypes.Committed);
+        Assert.Equal(2, blocks.Value.CommittedBlocks.Count());
         var report = JsonDocument.Parse((await s.Storage.Container(s.Merged).GetBlobClient($"{job.Id}/report.json").DownloadContentAsync()).Value.Content.ToString());
         Assert.Equal(job.Id, report.RootElement.GetProperty("jobId").GetString());
         Assert.Equal(3, report.RootElement.GetProperty("inputs").GetArrayLength());
