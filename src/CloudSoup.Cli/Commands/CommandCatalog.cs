@@ -7,6 +7,9 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> Extra()
     {
-        yield break;
+        yield return DevCommand.Create();
+        yield return WorkerCommand.Create();
+        yield return SubmitCommand.Create();
+        yield return StatusCommand.Create();
     }
 }

@@ -1,0 +1,68 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using CloudSoup.Core.Errors;
+using CloudSoup.Service.Api;
+
+namespace CloudSoup.Cli.Commands;
+
+/// <summary>The CLI's side of the merge API (submit, status). Problems come back as CloudSoupExceptions with the server's words.</summary>
+internal sealed class ApiClient(Uri baseUrl) : IDisposable
+{
+    private readonly HttpClient _http = new() { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(100) };
+
+    public async Task<(SubmitView Job, bool Created)> SubmitAsync(string recipeText, CancellationToken ct)
+    {
+        var response = await SendAsync(() => _http.PostAsync("api/merges", new StringContent(recipeText, Encoding.UTF8, "application/yaml"), ct));
+        await ThrowOnProblemAsync(response, ct);
+        return ((await response.Content.ReadFromJsonAsync<SubmitView>(JobView.Json, ct))!, response.StatusCode == HttpStatusCode.Accepted);
+    }
+
+    public async Task<JobView?> GetAsync(string id, CancellationToken ct)
+    {
+        var response = await SendAsync(() => _http.GetAsync($"api/merges/{Uri.EscapeDataString(id)}", ct));
+        if (response.StatusCode == HttpStatusCode.NotFound) return null;
+        await ThrowOnProblemAsync(response, ct);
+        return await response.Content.ReadFromJsonAsync<JobView>(JobView.Json, ct);
+    }
+
+    public async Task<IReadOnlyList<JobView>> ListAsync(CancellationToken ct)
+    {
+        var response = await SendAsync(() => _http.GetAsync("api/merges", ct));
+        await ThrowOnProblemAsync(response, ct);
+        return (await response.Content.ReadFromJsonAsync<JobListView>(JobView.Json, ct))!.Jobs;
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(Func<Task<HttpResponseMessage>> send)
+    {
+        try
+        {
+            return await send();
+        }
+        catch (HttpRequestException e)
+        {
+            throw new CloudSoupException(ErrorKind.Transient, $"cannot reach the CloudSoup API at {baseUrl} ({e.Message}); is `cloudsoup dev` running, or is --api right?");
+        }
+    }
+
+    private static async Task ThrowOnProblemAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        if (response.IsSuccessStatusCode) return;
+        string body = await response.Content.ReadAsStringAsync(ct);
+        string? detail = null, field = null;
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (doc.RootElement.TryGetProperty("detail", out var d)) detail = d.GetString();
+            if (doc.RootElement.TryGetProperty("field", out var f) && f.ValueKind == JsonValueKind.String) field = f.GetString();
+        }
+        catch (JsonException) { }
+        detail ??= $"{(int)response.StatusCode} {response.ReasonPhrase}";
+        throw response.StatusCode == HttpStatusCode.BadRequest
+            ? new CloudSoupException(ErrorKind.InvalidRecipe, detail, field)
+            : new CloudSoupException((int)response.StatusCode >= 500 ? ErrorKind.Transient : ErrorKind.MissingInput, $"the API answered {(int)response.StatusCode}: {detail}");
+    }
+
+    public void Dispose() => _http.Dispose();
+}

@@ -1,0 +1,82 @@
+using System.CommandLine;
+using System.Globalization;
+using CloudSoup.Core.Jobs;
+using CloudSoup.Service.Api;
+using CloudSoup.Service.Jobs;
+using Spectre.Console;
+
+namespace CloudSoup.Cli.Commands;
+
+/// <summary><c>cloudsoup status [ID] [--api URL] [--wait]</c>: one job, or the newest jobs; --wait follows a job to its end.</summary>
+internal static class StatusCommand
+{
+    public static Command Create()
+    {
+        var id = new Argument<string?>("id") { Description = "Job id (omit to list the newest jobs)", Arity = ArgumentArity.ZeroOrOne };
+        var api = ServiceCommandSupport.ApiOption();
+        var wait = new Option<bool>("--wait", "-w") { Description = "Poll until the job succeeds or fails, showing its phase and progress; exit 0 if it succeeded, 1 if it failed" };
+        var cmd = new Command("status", "Show a merge job (or list jobs) from a running CloudSoup API.") { id, api, wait };
+        cmd.SetAction((parse, ct) => ServiceCommandSupport.RunAsync(() => RunAsync(parse.GetValue(id), parse.GetValue(api), parse.GetValue(wait), ct)));
+        return cmd;
+    }
+
+    private static async Task<int> RunAsync(string? id, string? api, bool wait, CancellationToken ct)
+    {
+        using var client = new ApiClient(ServiceCommandSupport.Api(api));
+        if (id is null)
+        {
+            if (wait)
+            {
+                Console.Error.WriteLine("error: --wait needs a job id");
+                return 2;
+            }
+            PrintList(await client.ListAsync(ct));
+            return 0;
+        }
+        var job = await client.GetAsync(id, ct) ?? throw CloudSoup.Core.Errors.CloudSoupException.Missing($"job '{id}'");
+        if (wait)
+        {
+            var progress = new ConsoleProgress();
+            while (!JobStatus.IsFinished(job.Status))
+            {
+                progress.Report(new JobProgress(job.Phase ?? job.Status, job.Progress, job.Status == JobStatus.Queued && job.LastError != null ? $"retrying after: {job.LastError}" : null));
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                job = await client.GetAsync(id, ct) ?? throw CloudSoup.Core.Errors.CloudSoupException.Missing($"job '{id}'");
+            }
+            progress.Finish();
+        }
+        Print(job);
+        return job.Status == JobStatus.Failed ? 1 : 0;
+    }
+
+    private static void Print(JobView j)
+    {
+        Console.WriteLine($"job       {j.Id}");
+        Console.WriteLine($"status    {j.Status}{(j.Phase != null && !JobStatus.IsFinished(j.Status) ? $" ({j.Phase}, {j.Progress * 100:0}%)" : "")}");
+        if (j.Name != null || j.Method != null) Console.WriteLine($"recipe    {j.Name ?? "(unnamed)"} [{j.Method}]");
+        if (j.Source != null) Console.WriteLine($"source    {j.Source}");
+        Console.WriteLine($"created   {j.Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
+        if (j.Started is { } s) Console.WriteLine($"started   {s.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
+        if (j.Finished is { } f) Console.WriteLine($"finished  {f.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
+        if (j.Attempts > 1) Console.WriteLine($"attempts  {j.Attempts}");
+        if (j.Error != null) Console.WriteLine($"error     {j.Error}");
+        foreach (var o in j.Outputs) Console.WriteLine($"output    {o}");
+        if (j.Status == JobStatus.Succeeded) Console.WriteLine($"report    {j.Links.Report}");
+    }
+
+    private static void PrintList(IReadOnlyList<JobView> jobs)
+    {
+        if (jobs.Count == 0)
+        {
+            Console.WriteLine("no jobs yet");
+            return;
+        }
+        var table = new Table().AddColumn("id").AddColumn("status").AddColumn("phase").AddColumn(new TableColumn("progress").RightAligned())
+            .AddColumn("created").AddColumn("recipe").AddColumn("error");
+        foreach (var j in jobs)
+            table.AddRow(j.Id, j.Status, j.Phase ?? "", (j.Progress * 100).ToString("0", CultureInfo.InvariantCulture) + "%",
+                j.Created.ToLocalTime().ToString("MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                Markup.Escape($"{j.Name ?? j.Source ?? ""} [{j.Method}]"), Markup.Escape(j.Error ?? ""));
+        AnsiConsole.Write(table);
+    }
+}

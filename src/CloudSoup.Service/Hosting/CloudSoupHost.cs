@@ -1,0 +1,75 @@
+// The standalone host: the merge API on Kestrel (minimal APIs), plus the queue worker and the blob drop
+// watcher as hosted services, in one process. `cloudsoup dev` runs all three against Azurite; a team that
+// does not want Functions can run the same thing as a container. Binds to loopback by default.
+using System.Net;
+using CloudSoup.Core.Evaluation;
+using CloudSoup.Service.Api;
+using CloudSoup.Service.Configuration;
+using CloudSoup.Service.Intake;
+using CloudSoup.Service.Worker;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSoup.Service.Hosting;
+
+public sealed class CloudSoupHostOptions
+{
+    /// <summary>Address to listen on; loopback unless you mean to expose the API.</summary>
+    public IPAddress Address { get; set; } = IPAddress.Loopback;
+    /// <summary>0 picks a free port; see <see cref="CloudSoupHost.Url"/>.</summary>
+    public int Port { get; set; }
+    public bool RunWorker { get; set; } = true;
+    public bool RunWatcher { get; set; } = true;
+    public IJobEvaluator? Evaluator { get; set; }
+    public LogLevel MinimumLogLevel { get; set; } = LogLevel.Information;
+}
+
+public sealed class CloudSoupHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private CloudSoupHost(WebApplication app, Uri url)
+    {
+        _app = app;
+        Url = url;
+    }
+
+    /// <summary>The bound base address, e.g. http://127.0.0.1:7071/.</summary>
+    public Uri Url { get; }
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<CloudSoupHost> StartAsync(CloudSoupOptions options, CloudSoupHostOptions host, CancellationToken ct)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.WebHost.UseKestrel(k => k.Listen(host.Address, host.Port));
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        builder.Logging.SetMinimumLevel(host.MinimumLogLevel);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        builder.Services.AddCloudSoup(options, host.Evaluator);
+        if (host.RunWorker) builder.Services.AddHostedService(sp => sp.GetRequiredService<QueueWorker>());
+        if (host.RunWatcher) builder.Services.AddHostedService(sp => sp.GetRequiredService<BlobDropWatcher>());
+
+        var app = builder.Build();
+        app.MapMergeApi();
+        await app.Services.GetRequiredService<StorageClients>().EnsureCreatedAsync(ct).ConfigureAwait(false);
+        await app.StartAsync(ct).ConfigureAwait(false);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new CloudSoupHost(app, new Uri(address.TrimEnd('/') + "/"));
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await _app.StopAsync(CancellationToken.None).ConfigureAwait(false); }
+        finally { await _app.DisposeAsync().ConfigureAwait(false); }
+    }
+}

@@ -1,0 +1,78 @@
+using CloudSoup.Service.Jobs;
+
+namespace CloudSoup.Tests.Service;
+
+[Collection(AzuriteCollection.Name)]
+public class JobStoreTests(AzuriteFixture azurite)
+{
+    private static JobRecord NewJob(string id, string? name = null) => new() { RowKey = id, Name = name, Created = DateTimeOffset.UtcNow, RecipePath = $"jobs/{id}/recipe.yaml" };
+    private static string NewId() => Guid.NewGuid().ToString("N")[..JobIds.Length];
+
+    [Fact]
+    public async Task Create_is_idempotent_and_keeps_the_first_record()
+    {
+        var jobs = new JobStore((await azurite.NewStorageAsync()).JobsTable);
+        string id = NewId();
+        var (first, created1) = await jobs.CreateIfAbsentAsync(NewJob(id, "first"), CancellationToken.None);
+        var (second, created2) = await jobs.CreateIfAbsentAsync(NewJob(id, "second"), CancellationToken.None);
+        Assert.True(created1);
+        Assert.False(created2);
+        Assert.Equal("first", second.Name);
+        Assert.Null(await jobs.GetAsync(NewId(), CancellationToken.None));
+        Assert.Null(await jobs.GetAsync("../not-an-id", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Claims_exclude_other_workers_until_they_expire_and_finished_jobs_stay_finished()
+    {
+        var jobs = new JobStore((await azurite.NewStorageAsync()).JobsTable);
+        string id = NewId();
+        await jobs.CreateIfAbsentAsync(NewJob(id), CancellationToken.None);
+        var now = DateTimeOffset.UtcNow;
+
+        Assert.Equal(ClaimOutcome.Claimed, (await jobs.TryClaimAsync(id, "w1", now.AddMinutes(5), CancellationToken.None)).Outcome);
+        var (outcome, held) = await jobs.TryClaimAsync(id, "w2", now.AddMinutes(5), CancellationToken.None);
+        Assert.Equal(ClaimOutcome.HeldByOther, outcome);
+        Assert.Equal("w1", held!.ClaimedBy);
+        Assert.Null(await jobs.ReportProgressAsync(id, "w2", "merging", 0.5, CancellationToken.None));  // not w2's job
+
+        await jobs.ExtendClaimAsync(id, "w1", now.AddSeconds(-1), CancellationToken.None);            // w1's claim lapses
+        var (taken, job) = await jobs.TryClaimAsync(id, "w2", now.AddMinutes(5), CancellationToken.None);
+        Assert.Equal(ClaimOutcome.Claimed, taken);
+        Assert.Equal(2, job!.Attempts);
+        Assert.Equal("w2", job.ClaimedBy);
+
+        await jobs.MarkSucceededAsync(id, ["merged/x/model.safetensors"], CancellationToken.None);
+        Assert.Equal(ClaimOutcome.AlreadyFinished, (await jobs.TryClaimAsync(id, "w3", now.AddMinutes(5), CancellationToken.None)).Outcome);
+        Assert.Null(await jobs.MarkFailedAsync(id, "late failure from a duplicate", CancellationToken.None));
+        var final = await jobs.GetAsync(id, CancellationToken.None);
+        Assert.Equal(JobStatus.Succeeded, final!.Status);
+        Assert.Equal(new[] { "merged/x/model.safetensors" }, final.Outputs);
+    }
+
+    [Fact]
+    public async Task Concurrent_updates_are_not_lost()
+    {
+        var jobs = new JobStore((await azurite.NewStorageAsync()).JobsTable);
+        string id = NewId();
+        await jobs.CreateIfAbsentAsync(NewJob(id), CancellationToken.None);
+        await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => Task.Run(() => jobs.UpdateAsync(id, j => { j.Attempts++; return true; }, CancellationToken.None))));
+        Assert.Equal(12, (await jobs.GetAsync(id, CancellationToken.None))!.Attempts);
+    }
+
+    [Fact]
+    public async Task List_is_newest_first()
+    {
+        var jobs = new JobStore((await azurite.NewStorageAsync()).JobsTable);
+        var ids = new List<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            var job = NewJob(NewId());
+            job.Created = DateTimeOffset.UtcNow.AddMinutes(i);
+            await jobs.CreateIfAbsentAsync(job, CancellationToken.None);
+            ids.Add(job.Id);
+        }
+        ids.Reverse();
+        Assert.Equal(ids, (await jobs.ListAsync(10, CancellationToken.None)).Select(j => j.Id));
+    }
+}
