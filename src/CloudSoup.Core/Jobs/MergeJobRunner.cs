@@ -13,7 +13,7 @@ using TorchSharp;
 
 namespace CloudSoup.Core.Jobs;
 
-public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evaluator = null)
+public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evaluator = null, string? device = null)
 {
     public const string ReportJson = "report.json";
     public const string ReportHtml = "report.html";
@@ -47,7 +47,8 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             var plan = MergePlanner.Plan(recipe, checkpoints);
             EndPhase("planning");
 
-            var stats = await MergeExecutor.ExecuteAsync(plan, sink, progress, kept, ct).ConfigureAwait(false);
+            var computeDevice = ComputeDevice.Resolve(device);
+            var stats = await MergeExecutor.ExecuteAsync(plan, sink, progress, kept, ct, computeDevice).ConfigureAwait(false);
             EndPhase("merging");
 
             EvaluationReport? evaluation = null;
@@ -72,6 +73,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 BytesRead = stats.BytesRead,
                 BytesWritten = stats.BytesWritten,
                 PhaseSeconds = phases,
+                Device = ComputeDevice.Resolve(device).ToString(),
                 Evaluation = evaluation,
                 Warnings = recipe.Warnings,
                 Finished = DateTimeOffset.UtcNow,

@@ -18,7 +18,7 @@ public static class MergeExecutor
     /// every output tensor is also kept there (float32) for evaluation.
     /// </summary>
     public static async Task<MergeStats> ExecuteAsync(MergePlan plan, IOutputSink sink, IProgress<JobProgress>? progress,
-        IDictionary<string, torch.Tensor>? keep, CancellationToken ct)
+        IDictionary<string, torch.Tensor>? keep, CancellationToken ct, torch.Device? device = null)
     {
         var sw = Stopwatch.StartNew();
         torch.InitializeDeviceType(DeviceType.CPU);
@@ -42,7 +42,7 @@ public static class MergeExecutor
                     torch.Tensor result;
                     if (task.Merge)
                     {
-                        result = MergeOne(plan, task, inputs);
+                        result = MergeOne(plan, task, inputs, device ?? torch.CPU).cpu();
                         merged++;
                     }
                     else
@@ -75,10 +75,10 @@ public static class MergeExecutor
         return new MergeStats(read, written, merged, copied, sw.Elapsed, files);
     }
 
-    private static torch.Tensor MergeOne(MergePlan plan, TensorTask task, torch.Tensor[] raw)
+    private static torch.Tensor MergeOne(MergePlan plan, TensorTask task, torch.Tensor[] raw, torch.Device device)
     {
         var compute = DTypes.ToScalarType(plan.ComputeDType);
-        var tensors = raw.Select(t => t.to_type(compute)).ToList();
+        var tensors = raw.Select(t => t.to(compute, device)).ToList();
         using var _ = torch.no_grad();
         int baseIdx = plan.BaseIndex >= 0 ? task.Sources.ToList().IndexOf(plan.BaseIndex) : -1;
         var input = new TensorMergeInput

@@ -12,7 +12,7 @@
 //   CloudSoup__JobsQueue, __PoisonQueue, __CheckpointsContainer, __RecipesContainer, __MergedContainer,
 //   __JobsContainer, __EvalContainer, __JobsTable       resource names (defaults below)
 //   CloudSoup__VisibilityTimeout (00:05:00), __MaxAttempts (3), __RetryDelay (00:00:30),
-//   __IdlePollInterval (00:00:02), __WatchInterval (00:00:01), __ProgressInterval (00:00:02)
+//   __IdlePollInterval (00:00:02), __WatchInterval (00:00:01), __ProgressInterval (00:00:02), __Device (cpu)
 using Microsoft.Extensions.Configuration;
 
 namespace CloudSoup.Service.Configuration;
@@ -37,6 +37,9 @@ public sealed class CloudSoupOptions
     public string JobsContainer { get; set; } = "jobs";
     public string EvalContainer { get; set; } = "eval";
     public string JobsTable { get; set; } = "jobs";
+
+    /// <summary>Where merges run: cpu (default), cuda, cuda:N, or auto (CUDA when available).</summary>
+    public string Device { get; set; } = "cpu";
 
     /// <summary>How long a received message stays invisible; the worker renews it every third of this while it works.</summary>
     public TimeSpan VisibilityTimeout { get; set; } = TimeSpan.FromMinutes(5);

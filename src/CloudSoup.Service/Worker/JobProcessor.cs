@@ -125,7 +125,7 @@ public sealed class JobProcessor
             var recipeBytes = await _store.ReadAllAsync(job.Recipe, MaxRecipeBytes, work.Token).ConfigureAwait(false);
             var recipe = RecipeParser.Parse(Encoding.UTF8.GetString(recipeBytes));
             await using var sink = new BlobOutputSink(_storage.Container(Options.MergedContainer), id);
-            var report = await new MergeJobRunner(_store, _evaluator).RunAsync(recipe, sink, progress, work.Token, id).ConfigureAwait(false);
+            var report = await new MergeJobRunner(_store, _evaluator, Options.Device).RunAsync(recipe, sink, progress, work.Token, id).ConfigureAwait(false);
             await progress.FlushAsync().ConfigureAwait(false);
             await _jobs.MarkSucceededAsync(id, report.Outputs, CancellationToken.None).ConfigureAwait(false);
             await lease.CompleteAsync().ConfigureAwait(false);
