@@ -5,8 +5,9 @@
 set -eu
 : "${RESOURCE_GROUP:?}" "${AZURE_FUNCTION_APP_NAME:?}" "${EVENTGRID_SYSTEM_TOPIC_NAME:?}"
 key=$(az functionapp keys list -g "$RESOURCE_GROUP" -n "$AZURE_FUNCTION_APP_NAME" --query systemKeys.blobs_extension -o tsv)
-endpoint="https://${AZURE_FUNCTION_APP_NAME}.azurewebsites.net/runtime/webhooks/blobs?functionName=Host.Functions.BlobDropped&code=${key}"
-for container in checkpoints recipes; do
+for pair in checkpoints:CheckpointDropped recipes:RecipeDropped; do
+  container=${pair%%:*}; function=${pair#*:}
+  endpoint="https://${AZURE_FUNCTION_APP_NAME}.azurewebsites.net/runtime/webhooks/blobs?functionName=Host.Functions.${function}&code=${key}"
   az eventgrid system-topic event-subscription create \
     -g "$RESOURCE_GROUP" --system-topic-name "$EVENTGRID_SYSTEM_TOPIC_NAME" -n "cloudsoup-${container}" \
     --endpoint-type webhook --endpoint "$endpoint" \
