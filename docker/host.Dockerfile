@@ -1,4 +1,4 @@
-# The standalone HTTP host (API + blob watcher, no Functions): `cloudsoup dev --no-worker` style serving.
+# The standalone HTTP host (API + blob watcher, no Functions): `cloudsoup dev --no-worker --bind 0.0.0.0`.
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY . .
@@ -11,4 +11,5 @@ COPY --from=build /app .
 USER 10001
 EXPOSE 8080
 ENTRYPOINT ["dotnet", "/app/cloudsoup.dll"]
-CMD ["serve", "--urls", "http://0.0.0.0:8080"]
+# Needs CloudSoupStorage (or the identity-based CloudSoupStorage__* settings) in the environment.
+CMD ["dev", "--no-worker", "--bind", "0.0.0.0", "--port", "8080"]

@@ -17,14 +17,20 @@ internal static class DevCommand
         var storage = ServiceCommandSupport.StorageOption();
         var port = new Option<int>("--port", "-p") { Description = "Port for the API on 127.0.0.1 (0 picks a free one)", DefaultValueFactory = _ => 7071 };
         var noWorker = new Option<bool>("--no-worker") { Description = "Run the API and the drop watcher only (start workers with `cloudsoup worker`)" };
-        var cmd = new Command("dev", "Run the CloudSoup service locally: API + blob intake + worker, on Azurite unless --storage is given.") { storage, port, noWorker };
-        cmd.SetAction((parse, ct) => ServiceCommandSupport.RunAsync(() => RunAsync(parse.GetValue(storage), parse.GetValue(port), parse.GetValue(noWorker), ct)));
+        var bind = new Option<string>("--bind") { Description = "Address to listen on (0.0.0.0 to serve beyond this machine, e.g. in the standalone host container)", DefaultValueFactory = _ => "127.0.0.1" };
+        var cmd = new Command("dev", "Run the CloudSoup service locally: API + blob intake + worker, on Azurite unless --storage is given.") { storage, port, noWorker, bind };
+        cmd.SetAction((parse, ct) => ServiceCommandSupport.RunAsync(() => RunAsync(parse.GetValue(storage), parse.GetValue(port), parse.GetValue(noWorker), parse.GetValue(bind)!, ct)));
         return cmd;
     }
 
-    private static async Task<int> RunAsync(string? storage, int port, bool noWorker, CancellationToken ct)
+    private static async Task<int> RunAsync(string? storage, int port, bool noWorker, string bind, CancellationToken ct)
     {
         var options = ServiceCommandSupport.Options(storage);
+        if (!IPAddress.TryParse(bind, out var address))
+        {
+            Console.Error.WriteLine($"error: --bind '{bind}' is not an IP address");
+            return 2;
+        }
         AzuriteProcess? azurite = null;
         if (!ServiceCommandSupport.HasStorage(options))
         {
@@ -36,7 +42,7 @@ internal static class DevCommand
         {
             await using var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions
             {
-                Address = IPAddress.Loopback,
+                Address = address,
                 Port = port,
                 RunWorker = !noWorker,
                 RunWatcher = true,
