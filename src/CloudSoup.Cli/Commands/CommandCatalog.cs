@@ -11,5 +11,6 @@ internal static class CommandCatalog
         yield return WorkerCommand.Create();
         yield return SubmitCommand.Create();
         yield return StatusCommand.Create();
+        yield return DemoCommand.Create();
     }
 }

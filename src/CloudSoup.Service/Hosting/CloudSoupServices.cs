@@ -26,7 +26,7 @@ public static class CloudSoupServices
         services.AddSingleton<MergeApi>();
         services.AddSingleton(sp => new JobProcessor(
             sp.GetRequiredService<StorageClients>(), sp.GetRequiredService<JobStore>(), sp.GetRequiredService<ILogger<JobProcessor>>(),
-            evaluator ?? sp.GetService<IJobEvaluator>(), sp.GetRequiredService<ICheckpointStore>()));
+            evaluator ?? sp.GetService<IJobEvaluator>() ?? new JobEvaluator(), sp.GetRequiredService<ICheckpointStore>()));
         services.AddSingleton<QueueWorker>();
         return services;
     }
