@@ -28,7 +28,7 @@ internal static class DemoCommand
         var storage = ServiceCommandSupport.StorageOption();
         var cmd = new Command("demo", "Train MNIST ingredients, merge them into a soup through the service (Azurite + HTTP + worker), and print the evaluation.")
             { local, output, storage };
-        cmd.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse.GetValue(local), parse.GetValue(output)!, parse.GetValue(storage), ct)));
+        cmd.SetAction((parse, ct) => ServiceCommandSupport.RunAsync(() => RunAsync(parse.GetValue(local), parse.GetValue(output)!, parse.GetValue(storage), ct)));
         return cmd;
     }
 
