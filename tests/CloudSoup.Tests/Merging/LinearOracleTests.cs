@@ -100,15 +100,15 @@ public class LinearOracleTests
         File.WriteAllText(dir["a/model.safetensors.index.json"], JsonSerializer.Serialize(new { metadata = new { total_size = 0 }, weight_map = weightMap }));
         RawSafetensors.Write(dir["b.safetensors"], b);
 
-        // Data bytes per tensor: 140, 96, 16, 96, 16, 48 (f32). 200-byte shards: [140] [96 16] [96 16] [48].
+        // Data bytes per tensor: 140, 96, 16, 96, 16, 48 (f32). 200-byte shards: [140] [96 16] [96 16 48].
         await RunAsync(dir.Path, """
             merge_method: linear
-            models: [{model: a, parameters: {weight: 1}}, {model: b, parameters: {weight: 3}}]
+            models: [{model: a, parameters: {weight: 1}}, {model: b.safetensors, parameters: {weight: 3}}]
             output: {shard_size: 200}
             """, dir["out"]);
 
         var files = Directory.GetFiles(dir["out"]).Select(Path.GetFileName).Where(f => f!.EndsWith(".safetensors")).Order().ToList();
-        Assert.Equal(Enumerable.Range(1, 4).Select(k => $"model-{k:D5}-of-00004.safetensors"), files);
+        Assert.Equal(Enumerable.Range(1, 3).Select(k => $"model-{k:D5}-of-00003.safetensors"), files);
         Assert.False(File.Exists(dir["out/model.safetensors"]));
         using var index = JsonDocument.Parse(File.ReadAllText(dir["out/model.safetensors.index.json"]));
         Assert.Equal(Layout.Sum(l => l.Shape.Aggregate(4L, (x, y) => x * y)), index.RootElement.GetProperty("metadata").GetProperty("total_size").GetInt64());
