@@ -20,7 +20,7 @@ internal sealed class ConsoleProgress : IProgress<JobProgress>
             if (phaseChanged && _lastPhase != "") Console.Error.WriteLine();
             Console.Error.Write("\r" + line.PadRight(70));
         }
-        else Console.Error.WriteLine(line);
+        else Console.Out.WriteLine(line);   // logs go with the output; stderr stays for warnings and the one error line
         _lastPhase = value.Phase;
     }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using CloudSoup.Core.Jobs;
 using CloudSoup.Core.Recipes;
+using CloudSoup.Core.Reports;
 using CloudSoup.Core.Storage;
 
 namespace CloudSoup.Cli.Commands;
@@ -26,8 +27,15 @@ internal static class MergeCommand
         var progress = new ConsoleProgress();
         await using var sink = new LocalDirectorySink(outDir.FullName);
         var runner = new MergeJobRunner(store, LocalServices.Evaluator);
-        var report = await runner.RunAsync(recipe, sink, progress, ct);
-        progress.Finish();
+        MergeReport report;
+        try
+        {
+            report = await runner.RunAsync(recipe, sink, progress, ct);
+        }
+        finally
+        {
+            progress.Finish();   // ends the progress line, so an error message starts on a line of its own
+        }
         ReportPrinter.Print(report);
         return 0;
     }

@@ -84,7 +84,7 @@ public sealed class Checkpoint : IAsyncDisposable
         try
         {
             using var doc = JsonDocument.Parse(bytes);
-            if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw CloudSoupException.Checkpoint(indexPath, "index has no weight_map object");
             weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in wm.EnumerateObject())
@@ -133,17 +133,29 @@ public sealed class Checkpoint : IAsyncDisposable
         }
     }
 
-    /// <summary>Reads one tensor's bytes into a new CPU tensor of its stored dtype.</summary>
+    /// <summary>Reads one tensor's bytes straight into the native memory of a new CPU tensor of its stored dtype.</summary>
     public async Task<torch.Tensor> ReadTensorAsync(string name, CancellationToken ct)
     {
         var (src, e) = _tensors.TryGetValue(name, out var t) ? t : throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{Reference} has no tensor '{name}'");
         if (e.ByteLength > int.MaxValue)
             throw new CloudSoupException(ErrorKind.InvalidCheckpoint, $"{Reference}: tensor '{name}' is {e.ByteLength} bytes; tensors over 2 GiB are not supported yet");
-        var buffer = new byte[e.ByteLength];
-        await src.ReadAsync(e.Offset, buffer, ct).ConfigureAwait(false);
         var tensor = torch.empty(e.Shape, DTypes.ToScalarType(e.DType));
-        if (buffer.Length > 0) tensor.bytes = buffer;
-        return tensor;
+        try
+        {
+            if (e.ByteLength > 0)
+            {
+                // No managed staging buffer: the source fills libtorch's allocation directly, so a tensor
+                // costs its size once, not twice.
+                using var native = new NativeMemory(tensor.bytes);
+                await src.ReadAsync(e.Offset, native.Memory, ct).ConfigureAwait(false);
+            }
+            return tensor;
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -54,9 +54,10 @@ public static class MergeExecutor
                     var output = result.to_type(DTypes.ToScalarType(task.OutDType)).contiguous();
                     if (output.NumberOfElements > 0)
                     {
-                        var bytes = output.bytes.ToArray();
-                        await stream.WriteAsync(bytes, ct).ConfigureAwait(false);
-                        written += bytes.Length;
+                        // Written from the tensor's own memory: no managed copy of the output.
+                        using var native = new NativeMemory(output.bytes);
+                        await stream.WriteAsync(native.Memory, ct).ConfigureAwait(false);
+                        written += native.Memory.Length;
                     }
                     if (keep != null) keep[task.Name] = output.to_type(task.Merge ? torch.ScalarType.Float32 : output.dtype).clone().MoveToOuterDisposeScope();
                     done++;
