@@ -74,6 +74,9 @@ public static partial class MergePlanner
             var layer = layers[name];
             var global = Resolve(method, recipe, name, layer, modelIndex: null, perModel: false);
             var perModel = inputs.Select((c, i) => Resolve(method, recipe, name, layer, i < recipe.Models.Count ? i : null, perModel: true)).ToList();
+            for (int i = 0; i < perModel.Count; i++)
+                if (i != baseIndex && sources.Contains(i) && method.CheckResolved(global, perModel[i]) is var (param, why))
+                    throw CloudSoupException.Recipe(i < recipe.Models.Count ? $"models[{i}].parameters.{param}" : $"parameters.{param}", $"{why} (tensor '{name}')");
             tasks.Add(new TensorTask(name, first.Shape, outDType, sources, merge, global, perModel, Seeds.For(recipe.Seed, name)));
         }
         var shards = SafetensorsLayout.Plan(tasks.Select(t => new OutputTensor(t.Name, t.OutDType, t.Shape)).ToList(), recipe.Output.ShardSizeBytes,
