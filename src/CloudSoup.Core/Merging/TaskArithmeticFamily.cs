@@ -123,7 +123,7 @@ public abstract class TaskArithmeticFamily : IMergeMethod
         torch.Tensor mixed, divisor;
         if (signConsensus)
         {
-            var sum = torch.stack(weighted).sum(0);
+            var sum = torch.stack(weighted).sum(dim: 0);
             var elected = torch.where(sum >= 0, 1.0, -1.0).to_type(sum.dtype);
             mixed = torch.zeros_like(sum);
             divisor = torch.zeros_like(sum);
@@ -137,7 +137,7 @@ public abstract class TaskArithmeticFamily : IMergeMethod
         }
         else
         {
-            mixed = torch.stack(weighted).sum(0);
+            mixed = torch.stack(weighted).sum(dim: 0);
             double total = weights.Sum();
             divisor = torch.full_like(mixed, Math.Abs(total) < 1e-8 ? 1.0 : total);
         }

@@ -32,7 +32,7 @@ public sealed class ModelStock : IMergeMethod
         int pairs = 0;
         for (int i = 0; i < n; i++)
             for (int j = i + 1; j < n; j++, pairs++)
-                cos.add_((offsets[i] * offsets[j]).sum(1) / (offsets[i].norm(1) * offsets[j].norm(1)).clamp_min(1e-6));
+                cos.add_((offsets[i] * offsets[j]).sum(dim: 1) / (offsets[i].norm(dim: 1) * offsets[j].norm(dim: 1)).clamp_min(1e-6));
         cos = (cos / pairs).clamp(-1, 1);
         var denom = 1 + (n - 1) * cos;
         if ((denom.abs() < 1e-12).any().ToBoolean())

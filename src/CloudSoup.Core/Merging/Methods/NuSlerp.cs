@@ -46,9 +46,9 @@ public sealed class NuSlerp : IMergeMethod
     /// <summary>Slerp of each row of a with the same row of b (clamped norms, lerp where sin θ ≈ 0).</summary>
     private static torch.Tensor Rows(double t, torch.Tensor a, torch.Tensor b)
     {
-        var ua = a / a.norm(1, keepdim: true).clamp_min(1e-7);
-        var ub = b / b.norm(1, keepdim: true).clamp_min(1e-7);
-        var theta = (ua * ub).sum(1, keepdim: true).clamp(-1, 1).acos();
+        var ua = a / a.norm(dim: 1, keepdim: true).clamp_min(1e-7);
+        var ub = b / b.norm(dim: 1, keepdim: true).clamp_min(1e-7);
+        var theta = (ua * ub).sum(dim: 1, keepdim: true).clamp(-1, 1).acos();
         var s = theta.sin();
         var slerp = ((1 - t) * theta).sin() * a / s + (t * theta).sin() * b / s;
         var lerp = (1 - t) * a + t * b;

@@ -23,7 +23,7 @@ public sealed class Ram : IMergeMethod
         using var scope = torch.NewDisposeScope();
         var tv = input.Tensors.Where((_, i) => i != input.BaseIndex).Select(x => x - b).ToList();
         var active = tv.Select(t => (t.abs() > eps).to_type(b.dtype)).ToList();
-        var count = torch.stack(active).sum(0);
+        var count = torch.stack(active).sum(dim: 0);
         var unique = (count == 1).to_type(b.dtype);
         var shared = (count > 1).to_type(b.dtype);
         var result = b.clone();

@@ -25,7 +25,7 @@ public sealed class Sce : IMergeMethod
         double k = input.Global.Number("select_topk");
         if (k < 1)
         {
-            var variance = tv.var(0, unbiased: false).flatten();
+            var variance = tv.var(dim: 0, unbiased: false).flatten();
             long keep = (long)(variance.count_nonzero().ToInt64() * k);
             var mask = torch.zeros_like(variance);
             if (keep > 0)
@@ -38,11 +38,11 @@ public sealed class Sce : IMergeMethod
         var energy = tv.pow(2).reshape(n, -1).mean([1]);
         double total = energy.sum().ToDouble();
         var omega = total < 1e-6 ? torch.full(n, 1.0 / n, dtype: b.dtype) : energy / total;
-        var sum = tv.sum(0);
+        var sum = tv.sum(dim: 0);
         var elected = torch.where(sum >= 0, 1.0, -1.0).to_type(b.dtype);
         var agree = (tv.sign() == elected.unsqueeze(0)).to_type(b.dtype);
         var w = omega.reshape(new long[] { n }.Concat(Enumerable.Repeat(1L, (int)b.dim())).ToArray()) * agree;
-        var merged = (w * tv).sum(0) / w.sum(0).clamp_min(1e-6);
+        var merged = (w * tv).sum(dim: 0) / w.sum(dim: 0).clamp_min(1e-6);
         return (b + merged).MoveToOuterDisposeScope();
     }
 }
