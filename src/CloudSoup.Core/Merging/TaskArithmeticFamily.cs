@@ -54,7 +54,7 @@ public abstract class TaskArithmeticFamily : IMergeMethod
     public (string Parameter, string Reason)? CheckResolved(ResolvedParameters global, ResolvedParameters perModel)
     {
         double density = perModel.NumberOrNull("density") ?? 1.0;
-        if (Sparsify == SparsifyKind.DellaMagprune)
+        if (Sparsify == SparsifyKind.DellaMagprune && density < 1)
         {
             double eps = perModel.NumberOrNull("epsilon") ?? 0.15;
             if (density - eps <= 0 || density + eps >= 1)
@@ -101,7 +101,7 @@ public abstract class TaskArithmeticFamily : IMergeMethod
                 return rescale ? RescaleDeterministic(delta, crumbs, density, mode) : crumbs;
             case SparsifyKind.Random:
             case SparsifyKind.DellaMagprune:
-                if (Sparsify == SparsifyKind.Random && density >= 1) return delta;
+                if (density >= 1) return delta;   // nothing to drop (mergekit skips sparsification too)
                 var p = Sparsify == SparsifyKind.Random
                     ? Sparsifiers.DareProbabilities(delta, density)
                     : Sparsifiers.DellaProbabilities(delta, density, pm.Number("epsilon"));
