@@ -3,7 +3,8 @@ using TorchSharp;
 
 namespace CloudSoup.Core.Merging;
 
-public enum ParameterKind { Number, Bool, Text }
+/// <summary>Reference: a checkpoint reference whose tensor of the same name the executor loads as an auxiliary input.</summary>
+public enum ParameterKind { Number, Bool, Text, Reference }
 
 /// <summary>
 /// A parameter a merge method understands. Global parameters are looked up once per tensor; per-model
@@ -18,6 +19,8 @@ public sealed record ParameterSpec(string Name, ParameterKind Kind, bool PerMode
     {
         if (Kind == ParameterKind.Bool)
             return v.Bool is null ? "must be true or false" : null;
+        if (Kind == ParameterKind.Reference)
+            return string.IsNullOrWhiteSpace(v.Text) ? "must be a checkpoint reference" : null;
         if (Kind == ParameterKind.Text)
         {
             var text = v.Text ?? v.Number?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? v.Bool?.ToString();
@@ -81,6 +84,22 @@ public sealed class TensorMergeInput
 
     /// <summary>Seed for this tensor: recipe seed mixed with the tensor name (see <see cref="Seeds"/>).</summary>
     public long Seed { get; init; }
+
+    /// <summary>
+    /// Auxiliary tensors per model (parallel to <see cref="Tensors"/>), keyed by the name of the Reference parameter
+    /// that named their checkpoint (e.g. "fisher"); the executor loads this tensor's name from that checkpoint.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>> Auxiliary { get; init; } = [];
+
+    /// <summary>Auxiliary tensors named by global Reference parameters (e.g. "base_fisher").</summary>
+    public IReadOnlyDictionary<string, torch.Tensor> GlobalAuxiliary { get; init; } = new Dictionary<string, torch.Tensor>();
+
+    /// <summary>Where a method reports what it decided for this tensor (e.g. which models it accepted); goes to the report.</summary>
+    public Action<string>? Note { get; init; }
+
+    public torch.Tensor Aux(int model, string name) =>
+        model < Auxiliary.Count && Auxiliary[model].TryGetValue(name, out var t) ? t
+            : throw new InvalidOperationException($"no auxiliary tensor '{name}' for model {model} of '{TensorName}'");
 }
 
 /// <summary>One merge method: a pure function from input tensors to the merged tensor.</summary>
