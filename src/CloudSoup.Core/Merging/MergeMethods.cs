@@ -13,7 +13,7 @@ public static class MergeMethods
         {
             new Linear(), new TaskArithmetic(), new Ties(), new DareTies(), new DareLinear(), new Breadcrumbs(), new BreadcrumbsTies(),
             new Della(), new DellaLinear(), new Slerp(), new NuSlerp(), new MultiSlerp(), new Karcher(), new ModelStock(), new NearSwap(),
-            new Sce(), new Ram(), new RamPlusTl(), new Passthrough(), new Agreement(), new Fisher(), new GradientMatching(),
+            new Sce(), new Ram(), new RamPlusTl(), new Passthrough(), new ArceeFusion(), new Agreement(), new Fisher(), new GradientMatching(),
         })
             ByName[m.Name] = m;
     }

@@ -123,6 +123,20 @@ public class InterpolationMethodTests
     }
 
     [Fact]
+    public void Arcee_fusion_takes_only_the_outlier_changes()
+    {
+        var m = new ArceeFusion();
+        // one row: one large change among small spread ones (0.001·i) → only the outlier passes median + 1.5·IQR
+        var b = torch.zeros(20, dtype: torch.ScalarType.Float64);
+        var values = Enumerable.Range(0, 20).Select(i => 0.001 * i).ToArray();
+        values[7] = 3.0;
+        var r = m.Merge(Input(m, b, [T(values)]));
+        var expected = new double[20];
+        expected[7] = 3.0;
+        Close(expected, r);
+    }
+
+    [Fact]
     public void Passthrough_scales_its_single_input()
     {
         var m = new Passthrough();
@@ -134,9 +148,10 @@ public class InterpolationMethodTests
     {
         using var gen = new torch.Generator(11);
         torch.Tensor R() => torch.randn(6, 5, dtype: torch.ScalarType.Float64, generator: gen);
-        foreach (var m in MergeMethods.All)
+        // methods with auxiliary inputs (fisher, gradient_matching) are covered in FisherFamilyTests
+        foreach (var m in MergeMethods.All.Where(m => m.Parameters.All(p => p.Kind != ParameterKind.Reference)))
         {
-            int others = m.Name switch { "slerp" or "nearswap" => 1, "passthrough" => 1, _ => 3 };
+            int others = m.Name switch { "slerp" or "nearswap" or "arcee_fusion" => 1, "passthrough" => 1, _ => 3 };
             if (m.Name == "nuslerp") others = 2;
             bool usesBase = m.BaseModel == BaseModelUse.Required;
             var global = D(("t", 0.3));
