@@ -32,6 +32,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             throw CloudSoupException.Recipe("evaluation", "evaluation is not available in this build");
 
         var checkpoints = new List<Checkpoint>();
+        var auxiliary = new Dictionary<string, Checkpoint>();
         var kept = recipe.Evaluation != null ? new Dictionary<string, torch.Tensor>() : null;
         try
         {
@@ -44,7 +45,9 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             var failure = opened.Select((c, i) => (c, i)).FirstOrDefault(x => x.c is null);
             if (checkpoints.Count != refs.Count)
                 await OpenAsync(refs[failure.i], ct).ConfigureAwait(false); // rethrows that model's error
-            var plan = MergePlanner.Plan(recipe, checkpoints);
+            foreach (var r in MergePlanner.AuxiliaryReferences(recipe, method))
+                auxiliary[r] = await OpenAsync(r, ct).ConfigureAwait(false);
+            var plan = MergePlanner.Plan(recipe, checkpoints, auxiliary);
             EndPhase("planning");
 
             var computeDevice = ComputeDevice.Resolve(device);
@@ -76,6 +79,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 Device = ComputeDevice.Resolve(device).ToString(),
                 Evaluation = evaluation,
                 Warnings = recipe.Warnings,
+                MethodNotes = stats.MethodNotes,
                 Finished = DateTimeOffset.UtcNow,
             };
             await sink.WriteAllAsync(ResolvedRecipe, Encoding.UTF8.GetBytes(RecipeJson.ToJsonString(recipe)), ct).ConfigureAwait(false);
@@ -94,6 +98,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
         finally
         {
             foreach (var c in checkpoints) await c.DisposeAsync().ConfigureAwait(false);
+            foreach (var c in auxiliary.Values) await c.DisposeAsync().ConfigureAwait(false);
             if (kept != null) foreach (var t in kept.Values) t.Dispose();
         }
     }

@@ -9,7 +9,11 @@ using TorchSharp;
 
 namespace CloudSoup.Core.Merging;
 
-public sealed record MergeStats(long BytesRead, long BytesWritten, int TensorsMerged, int TensorsCopied, TimeSpan Elapsed, IReadOnlyList<string> Files);
+public sealed record MergeStats(long BytesRead, long BytesWritten, int TensorsMerged, int TensorsCopied, TimeSpan Elapsed, IReadOnlyList<string> Files)
+{
+    /// <summary>What the method reported per tensor (e.g. agreement's accepted models).</summary>
+    public IReadOnlyDictionary<string, string> MethodNotes { get; init; } = new Dictionary<string, string>();
+}
 
 public static class MergeExecutor
 {
@@ -26,6 +30,7 @@ public static class MergeExecutor
         long read = 0, written = 0;
         int merged = 0, copied = 0, done = 0;
         var files = new List<string>();
+        var notes = new Dictionary<string, string>();
         foreach (var shard in plan.Shards)
         {
             await using (var stream = await sink.CreateAsync(shard.FileName, ct).ConfigureAwait(false))
@@ -42,7 +47,9 @@ public static class MergeExecutor
                     torch.Tensor result;
                     if (task.Merge)
                     {
-                        result = MergeOne(plan, task, inputs, device ?? torch.CPU).cpu();
+                        var (aux, globalAux, auxBytes) = await ReadAuxiliaryAsync(plan, task, ct).ConfigureAwait(false);
+                        read += auxBytes;
+                        result = MergeOne(plan, task, inputs, aux, globalAux, note => notes[task.Name] = note, device ?? torch.CPU).cpu();
                         merged++;
                     }
                     else
@@ -73,10 +80,37 @@ public static class MergeExecutor
             files.Add(SafetensorsLayout.IndexFileName);
             written += index.Length;
         }
-        return new MergeStats(read, written, merged, copied, sw.Elapsed, files);
+        return new MergeStats(read, written, merged, copied, sw.Elapsed, files) { MethodNotes = notes };
     }
 
-    private static torch.Tensor MergeOne(MergePlan plan, TensorTask task, torch.Tensor[] raw, torch.Device device)
+    /// <summary>Reads the tensors named by the method's Reference parameters (e.g. each model's Fisher) for one task.</summary>
+    private static async Task<(List<IReadOnlyDictionary<string, torch.Tensor>>, Dictionary<string, torch.Tensor>, long)> ReadAuxiliaryAsync(
+        MergePlan plan, TensorTask task, CancellationToken ct)
+    {
+        var refs = plan.Method.Parameters.Where(p => p.Kind == ParameterKind.Reference).ToList();
+        var perModel = new List<IReadOnlyDictionary<string, torch.Tensor>>();
+        var global = new Dictionary<string, torch.Tensor>();
+        long bytes = 0;
+        if (refs.Count == 0) return (perModel, global, 0);
+        async Task Load(Dictionary<string, torch.Tensor> into, ResolvedParameters values, ParameterSpec spec)
+        {
+            if (!values.Values.TryGetValue(spec.Name, out var v) || v.Text is not string reference) return;
+            var ck = plan.Auxiliary[reference];
+            into[spec.Name] = await ck.ReadTensorAsync(task.Name, ct).ConfigureAwait(false);
+            bytes += ck.Entry(task.Name).ByteLength;
+        }
+        foreach (int i in task.Sources)
+        {
+            var d = new Dictionary<string, torch.Tensor>();
+            foreach (var spec in refs.Where(r => r.PerModel)) await Load(d, task.PerModel[i], spec).ConfigureAwait(false);
+            perModel.Add(d);
+        }
+        foreach (var spec in refs.Where(r => !r.PerModel)) await Load(global, task.Global, spec).ConfigureAwait(false);
+        return (perModel, global, bytes);
+    }
+
+    private static torch.Tensor MergeOne(MergePlan plan, TensorTask task, torch.Tensor[] raw, IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>> aux,
+        IReadOnlyDictionary<string, torch.Tensor> globalAux, Action<string> note, torch.Device device)
     {
         var compute = DTypes.ToScalarType(plan.ComputeDType);
         var tensors = raw.Select(t => t.to(compute, device)).ToList();
@@ -92,6 +126,9 @@ public static class MergeExecutor
             Base = baseIdx >= 0 ? tensors[baseIdx] : null,
             BaseIndex = baseIdx,
             Seed = task.Seed,
+            Auxiliary = aux.Select(d => (IReadOnlyDictionary<string, torch.Tensor>)d.ToDictionary(kv => kv.Key, kv => kv.Value.to(compute, device))).ToList(),
+            GlobalAuxiliary = globalAux.ToDictionary(kv => kv.Key, kv => kv.Value.to(compute, device)),
+            Note = note,
         };
         var result = plan.Method.Merge(input);
         if (!result.shape.SequenceEqual(task.Shape))

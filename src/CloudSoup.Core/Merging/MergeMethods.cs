@@ -9,7 +9,12 @@ public static class MergeMethods
 
     static MergeMethods()
     {
-        foreach (var m in new IMergeMethod[] { new Linear() })
+        foreach (var m in new IMergeMethod[]
+        {
+            new Linear(), new TaskArithmetic(), new Ties(), new DareTies(), new DareLinear(), new Breadcrumbs(), new BreadcrumbsTies(),
+            new Della(), new DellaLinear(), new Slerp(), new NuSlerp(), new MultiSlerp(), new Karcher(), new ModelStock(), new NearSwap(),
+            new Sce(), new Ram(), new RamPlusTl(), new Passthrough(), new ArceeFusion(), new Agreement(), new Fisher(), new GradientMatching(),
+        })
             ByName[m.Name] = m;
     }
 

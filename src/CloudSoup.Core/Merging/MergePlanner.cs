@@ -31,6 +31,8 @@ public sealed class MergePlan
     public required DType ComputeDType { get; init; }
     public required IReadOnlyList<TensorTask> Tensors { get; init; }
     public required IReadOnlyList<ShardPlan> Shards { get; init; }
+    /// <summary>Checkpoints named by Reference parameters (e.g. Fishers), by reference.</summary>
+    public IReadOnlyDictionary<string, Checkpoint> Auxiliary { get; init; } = new Dictionary<string, Checkpoint>();
     public long InputBytes => Inputs.Sum(i => i.TotalBytes);
     public long OutputBytes => Shards.Sum(s => s.TotalLength);
 }
@@ -46,8 +48,24 @@ public static partial class MergePlanner
         return refs;
     }
 
-    public static MergePlan Plan(Recipe recipe, IReadOnlyList<Checkpoint> inputs)
+    /// <summary>References named by the method's Reference parameters (auxiliary checkpoints such as Fishers).</summary>
+    public static IReadOnlyList<string> AuxiliaryReferences(Recipe recipe, IMergeMethod method)
     {
+        var names = method.Parameters.Where(p => p.Kind == ParameterKind.Reference).Select(p => p.Name).ToHashSet();
+        var settings = recipe.Models.SelectMany(m => m.Parameters).Concat(recipe.Parameters).Where(kv => names.Contains(kv.Key)).Select(kv => kv.Value);
+        return settings.SelectMany(Texts).Distinct().ToList();
+        static IEnumerable<string> Texts(ParameterSetting s) => s switch
+        {
+            ScalarSetting { Value.Text: string t } => [t],
+            FilterSetting f => f.Entries.SelectMany(e => Texts(e.Value)),
+            StepSetting st => st.Steps.Where(v => v.Text != null).Select(v => v.Text!),
+            _ => [],
+        };
+    }
+
+    public static MergePlan Plan(Recipe recipe, IReadOnlyList<Checkpoint> inputs, IReadOnlyDictionary<string, Checkpoint>? auxiliary = null)
+    {
+        auxiliary ??= new Dictionary<string, Checkpoint>();
         if (!MergeMethods.TryGet(recipe.MergeMethod, out var method))
             throw CloudSoupException.Recipe("merge_method", $"unknown merge method '{recipe.MergeMethod}'");
         var refs = inputs.Select(i => i.Reference).ToList();
@@ -74,6 +92,10 @@ public static partial class MergePlanner
             var layer = layers[name];
             var global = Resolve(method, recipe, name, layer, modelIndex: null, perModel: false);
             var perModel = inputs.Select((c, i) => Resolve(method, recipe, name, layer, i < recipe.Models.Count ? i : null, perModel: true)).ToList();
+            for (int i = 0; i < perModel.Count; i++)
+                if (i != baseIndex && sources.Contains(i) && method.CheckResolved(global, perModel[i]) is var (param, why))
+                    throw CloudSoupException.Recipe(i < recipe.Models.Count ? $"models[{i}].parameters.{param}" : $"parameters.{param}", $"{why} (tensor '{name}')");
+            if (merge) CheckAuxiliary(method, recipe, name, first.Shape, global, perModel, sources, auxiliary);
             tasks.Add(new TensorTask(name, first.Shape, outDType, sources, merge, global, perModel, Seeds.For(recipe.Seed, name)));
         }
         var shards = SafetensorsLayout.Plan(tasks.Select(t => new OutputTensor(t.Name, t.OutDType, t.Shape)).ToList(), recipe.Output.ShardSizeBytes,
@@ -82,8 +104,27 @@ public static partial class MergePlanner
         {
             Recipe = recipe, Method = method, Inputs = inputs, BaseIndex = baseIndex,
             ComputeDType = recipe.DType is DType d && d != DType.F16 && d != DType.BF16 ? d : DType.F32,
-            Tensors = tasks, Shards = shards,
+            Tensors = tasks, Shards = shards, Auxiliary = auxiliary,
         };
+    }
+
+    /// <summary>Every auxiliary tensor a merge will read must exist with the tensor's shape.</summary>
+    private static void CheckAuxiliary(IMergeMethod method, Recipe recipe, string name, long[] shape, ResolvedParameters global,
+        IReadOnlyList<ResolvedParameters> perModel, IReadOnlyList<int> sources, IReadOnlyDictionary<string, Checkpoint> auxiliary)
+    {
+        foreach (var spec in method.Parameters.Where(p => p.Kind == ParameterKind.Reference))
+            foreach (var (values, path) in spec.PerModel
+                ? sources.Where(i => i < recipe.Models.Count).Select(i => (perModel[i], $"models[{i}].parameters.{spec.Name}"))
+                : [(global, $"parameters.{spec.Name}")])
+            {
+                if (!values.Values.TryGetValue(spec.Name, out var v) || v.Text is not string reference) continue;
+                if (!auxiliary.TryGetValue(reference, out var ck))
+                    throw CloudSoupException.Recipe(path, $"checkpoint '{reference}' was not opened");
+                if (!ck.Contains(name))
+                    throw CloudSoupException.Recipe(path, $"'{reference}' has no tensor '{name}'");
+                if (!ck.Entry(name).Shape.SequenceEqual(shape))
+                    throw CloudSoupException.Recipe(path, $"'{reference}' has tensor '{name}' with shape {SafetensorsHeader.Fmt(ck.Entry(name).Shape)}, the model has {SafetensorsHeader.Fmt(shape)}");
+            }
     }
 
     private static List<string> TensorNames(Recipe recipe, IReadOnlyList<Checkpoint> inputs)

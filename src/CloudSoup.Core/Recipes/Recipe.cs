@@ -47,6 +47,8 @@ public sealed class Recipe
         get
         {
             var refs = InputModels.ToList();
+            if (Merging.MergeMethods.TryGet(MergeMethod, out var method))
+                refs.AddRange(Merging.MergePlanner.AuxiliaryReferences(this, method).Where(r => !refs.Contains(r)));
             if (Evaluation != null)
             {
                 if (!Evaluation.Model.StartsWith("builtin:", StringComparison.Ordinal)) refs.Add(Evaluation.Model);

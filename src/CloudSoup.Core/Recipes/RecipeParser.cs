@@ -128,6 +128,7 @@ public static class RecipeParser
                     throw CloudSoupException.Recipe($"models[{i}].parameters.{spec.Name}", $"is required by merge method '{method.Name}'");
             }
         }
+        method.ValidateRecipe(recipe);
     }
 
     private static Dictionary<string, ParameterSetting> ParameterBlock(YamlNode node, string path, IMergeMethod method, bool perModelLevel)

@@ -1,0 +1,54 @@
+// multislerp: barycentric spherical interpolation of any number of models (reference/mergekit.md §1.5).
+// Not equal to slerp for two models: do not simplify one into the other.
+using CloudSoup.Core.Errors;
+using TorchSharp;
+
+namespace CloudSoup.Core.Merging.Methods;
+
+public sealed class MultiSlerp : IMergeMethod
+{
+    public string Name => "multislerp";
+    public string Description => "Barycentric spherical interpolation of several models (or task vectors when a base is given).";
+    public BaseModelUse BaseModel => BaseModelUse.Optional;
+    public int MinModels => 2;
+    public IReadOnlyList<ParameterSpec> Parameters { get; } =
+    [
+        new("weight", ParameterKind.Number, PerModel: true, Required: true),
+        new("normalize_weights", ParameterKind.Bool, PerModel: false, Default: true),
+        new("eps", ParameterKind.Number, PerModel: false, Default: 1e-8, Min: 0, MinExclusive: true),
+    ];
+
+    public torch.Tensor Merge(TensorMergeInput input)
+    {
+        double eps = input.Global.Number("eps");
+        var idx = Enumerable.Range(0, input.Tensors.Count).Where(i => i != input.BaseIndex).ToArray();
+        var w = idx.Select(i => input.PerModel[i].Number("weight")).ToArray();
+        if (input.Global.Bool("normalize_weights")) { double s = w.Sum(); w = w.Select(x => x / s).ToArray(); }
+        using var scope = torch.NewDisposeScope();
+        var xs = idx.Select(i => (input.Base is { } b ? input.Tensors[i] - b : input.Tensors[i]).flatten()).ToList();
+        var norms = xs.Select(x => x.norm().ToDouble()).ToArray();
+        var us = xs.Select((x, i) => x / (norms[i] + eps)).ToList();
+        var m = torch.zeros_like(us[0]);
+        for (int i = 0; i < us.Count; i++) m.add_(us[i], alpha: w[i]);
+        double mn = m.norm().ToDouble();
+        torch.Tensor result;
+        if (mn < eps)
+        {
+            if (xs.Count != 2)
+                throw new CloudSoupException(ErrorKind.IncompatibleModels, $"multislerp: the inputs of '{input.TensorName}' are antipodal; their spherical mean is undefined");
+            result = w[0] * xs[0] + w[1] * xs[1];
+        }
+        else
+        {
+            m = m / mn;
+            var tangent = torch.zeros_like(m);
+            for (int i = 0; i < us.Count; i++) tangent.add_(us[i] - (us[i] * m).sum() * m, alpha: w[i]);
+            double tn = tangent.norm().ToDouble() + eps;
+            var onSphere = Math.Cos(tn) * m + Math.Sin(tn) / tn * tangent;
+            result = w.Zip(norms, (a, n) => a * n).Sum() * onSphere;
+        }
+        result = result.reshape(input.Tensors[idx[0]].shape);
+        if (input.Base is { } bb) result = result + bb;
+        return result.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,46 @@
+// slerp: spherical interpolation of two flattened tensors (reference/merge-methods.md §5, mergekit.md §1.3).
+// Coefficients come from the normalised vectors and multiply the original ones; |cos| > 0.9995 falls back to
+// lerp. A near-zero vector is not normalised (mergekit's quirk, kept for compatibility and documented).
+using CloudSoup.Core.Recipes;
+using TorchSharp;
+
+namespace CloudSoup.Core.Merging.Methods;
+
+public sealed class Slerp : IMergeMethod
+{
+    public const double DotThreshold = 0.9995, Eps = 1e-8;
+
+    public string Name => "slerp";
+    public string Description => "Spherical interpolation between the base model and one other model.";
+    public BaseModelUse BaseModel => BaseModelUse.Required;
+    public int MinModels => 2;
+    public IReadOnlyList<ParameterSpec> Parameters { get; } =
+        [new("t", ParameterKind.Number, PerModel: false, Required: true, Min: 0, Max: 1, Help: "0 = base model, 1 = the other model")];
+
+    public void ValidateRecipe(Recipe recipe) => MethodChecks.OthersBetween(recipe, Name, 1, 1);
+
+    public torch.Tensor Merge(TensorMergeInput input)
+    {
+        var other = input.Tensors[input.BaseIndex == 0 ? 1 : 0];
+        return Interpolate(input.Global.Number("t"), input.Base!, other);
+    }
+
+    public static torch.Tensor Interpolate(double t, torch.Tensor v0, torch.Tensor v1)
+    {
+        using var scope = torch.NewDisposeScope();
+        var a = v0.flatten().to_type(torch.ScalarType.Float64);
+        var b = v1.flatten().to_type(torch.ScalarType.Float64);
+        double na = a.norm().ToDouble(), nb = b.norm().ToDouble();
+        var ua = na > Eps ? a / na : a;
+        var ub = nb > Eps ? b / nb : b;
+        double dot = (ua * ub).sum().ToDouble();
+        torch.Tensor r;
+        if (Math.Abs(dot) > DotThreshold) r = (1 - t) * a + t * b;
+        else
+        {
+            double omega = Math.Acos(Math.Clamp(dot, -1, 1)), so = Math.Sin(omega);
+            r = Math.Sin((1 - t) * omega) / so * a + Math.Sin(t * omega) / so * b;
+        }
+        return r.reshape(v0.shape).to_type(v0.dtype).MoveToOuterDisposeScope();
+    }
+}

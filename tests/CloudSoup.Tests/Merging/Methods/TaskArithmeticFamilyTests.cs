@@ -1,0 +1,173 @@
+// Worked examples of reference/merge-methods.md §1–4 (fixture F, float64, 1e-6) and mergekit.md §1.7–1.8.
+using CloudSoup.Core.Merging;
+using CloudSoup.Core.Merging.Methods;
+using TorchSharp;
+using static CloudSoup.Tests.Merging.Methods.MethodFixture;
+
+namespace CloudSoup.Tests.Merging.Methods;
+
+public class TaskArithmeticFamilyTests
+{
+    private static torch.Tensor[] Models => [T(Theta(Tau1)), T(Theta(Tau2)), T(Theta(Tau3))];
+
+    private static torch.Tensor Run(IMergeMethod m, Dictionary<string, object> global, Dictionary<string, object>? perModel = null) =>
+        m.Merge(Input(m, T(Theta0), Models, global, perModel is null ? null : [perModel, perModel, perModel]));
+
+    [Theory]
+    [InlineData(0.5, new[] { 1.3, -0.85, 0.3, 0.1 })]
+    [InlineData(1.0, new[] { 1.6, -0.7, 0.1, 0.2 })]
+    [InlineData(0.0, new[] { 1.0, -1.0, 0.5, 0.0 })]
+    public void Task_arithmetic_addition(double lambda, double[] expected) =>
+        Close(expected, Run(new TaskArithmetic(), D(("lambda", lambda))));
+
+    [Fact]
+    public void Task_arithmetic_negation_uses_a_negative_weight()
+    {
+        var m = new TaskArithmetic();
+        Close([0.5, -0.8, 0.5, -0.1], m.Merge(Input(m, T(Theta0), [T(Theta(Tau1))], perModel: [D(("weight", -1.0))])));
+    }
+
+    [Fact]
+    public void Ties_dis_mean_keeps_two_of_four() =>
+        Close([1.45, -0.6, -0.1, 0.0], Run(new Ties(), D(("lambda", 1.0)), D(("weight", 1.0), ("density", 0.5))));
+
+    [Fact]
+    public void Ties_dis_sum_is_normalize_false() =>
+        Close([1.27, -0.88, 0.32, 0.0], Run(new Ties(), D(("lambda", 0.3), ("normalize", false)), D(("weight", 1.0), ("density", 0.5))));
+
+    [Fact]
+    public void Ties_official_trim_of_three_of_four_with_density_075() =>
+        // int(0.75·4) = 3 kept: the official code's "≥ threshold" result for K = 50 % (merge-methods.md §2).
+        Close([1.45, -0.75, -0.1, 0.1], Run(new Ties(), D(("lambda", 1.0)), D(("weight", 1.0), ("density", 0.75))));
+
+    private static readonly Dictionary<int, double[]> DareKeep = new()
+    {
+        // keep = 1 − drop mask of merge-methods.md §3 (model 0 is the base).
+        [1] = [1, 0, 1, 0], [2] = [1, 0, 0, 1], [3] = [0, 1, 1, 0],
+    };
+
+    [Fact]
+    public void Dare_linear_with_injected_masks_and_inverse_density() =>
+        Close([1.2, -0.9, -0.1, 0.1], Run(new DareLinear(new FixedMasks(DareKeep)), D(("lambda", 0.5), ("rescale_mode", "inverse_density")), D(("weight", 1.0), ("density", 0.5))));
+
+    [Fact]
+    public void Dare_linear_with_l1_rescale_matches_each_task_vectors_l1_norm()
+    {
+        // τ1 kept [0.5,0,0,0]: L1 0.8/0.5 → ×1.6 → [0.8,0,0,0]; τ2 kept [-0.3,0,0,0.1]: 1.0/0.4 → [-0.75,0,0,0.25];
+        // τ3 kept [0,0.1,-0.6,0]: 1.1/0.7 → [0, 0.157142857, -0.942857143, 0]. Sum·0.5 + θ0.
+        double s0 = 0.8 - 0.75, s1 = 0.1 * 1.1 / 0.7, s2 = -0.6 * 1.1 / 0.7, s3 = 0.25;
+        Close([1 + 0.5 * s0, -1 + 0.5 * s1, 0.5 + 0.5 * s2, 0.5 * s3],
+            Run(new DareLinear(new FixedMasks(DareKeep)), D(("lambda", 0.5)), D(("weight", 1.0), ("density", 0.5))));
+    }
+
+    [Fact]
+    public void Dare_ties_elects_signs_on_the_dropped_and_rescaled_vectors()
+    {
+        // τ̃ = [1,0,0,0], [-0.6,0,0,0.2], [0,0.2,-1.2,0]; sums [0.4,0.2,-1.2,0.2] → signs [+,+,-,+];
+        // agreeing entries: [1.0, 0.2, -1.2, 0.2], divisors [1,1,1,1] (normalize defaults to false for dare_ties).
+        Close([2.0, -0.8, -0.7, 0.2],
+            Run(new DareTies(new FixedMasks(DareKeep)), D(("rescale_mode", "inverse_density")), D(("weight", 1.0), ("density", 0.5))));
+    }
+
+    [Fact]
+    public void Breadcrumbs_worked_example() =>
+        Close([1.05, -1.05, 0.6, 0.05], Run(new Breadcrumbs(), D(("lambda", 0.5)), D(("weight", 1.0), ("density", 0.5), ("gamma", 0.25))));
+
+    [Fact]
+    public void Breadcrumbs_with_gamma_zero_keeps_the_top_density_not_nothing()
+    {
+        // mergekit's defect: n_top = 0 made the kept slice empty. Here gamma = 0 keeps the 2 largest.
+        var kept = Sparsifiers.MagnitudeOutliers(T(Tau1), 0.5, 0.0);
+        Close([0.5, -0.2, 0, 0], kept);
+        // the default gamma 0.01 on a 50-element tensor at density 0.5 keeps 25 (mergekit kept 0)
+        var v = torch.arange(1, 51, dtype: torch.ScalarType.Float64);
+        Assert.Equal(25, Sparsifiers.MagnitudeOutliers(v, 0.5, 0.01).count_nonzero().ToInt64());
+    }
+
+    [Theory]
+    [InlineData(1000, 0.5, 0.01)]
+    [InlineData(1000, 0.2, 0.05)]
+    [InlineData(37, 0.3, 0.1)]
+    public void Magnitude_and_breadcrumbs_keep_exact_counts(int n, double density, double gamma)
+    {
+        using var gen = new torch.Generator(7);
+        var v = torch.randn(n, dtype: torch.ScalarType.Float64, generator: gen);
+        Assert.Equal((long)(density * n), Sparsifiers.Magnitude(v, density).count_nonzero().ToInt64());
+        Assert.Equal((long)(density * n), Sparsifiers.MagnitudeOutliers(v, density, gamma).count_nonzero().ToInt64());
+        // breadcrumbs drops exactly the int(γn) largest magnitudes
+        var kept = Sparsifiers.MagnitudeOutliers(v, density, gamma);
+        var largest = v.abs().sort(descending: true).Values.narrow(0, 0, (long)(gamma * n));
+        Assert.True(kept.abs().max().ToDouble() <= (largest.NumberOfElements > 0 ? largest.min().ToDouble() : double.MaxValue));
+    }
+
+    [Fact]
+    public void L1_rescale_preserves_the_l1_norm()
+    {
+        using var gen = new torch.Generator(3);
+        var v = torch.randn(500, dtype: torch.ScalarType.Float64, generator: gen);
+        var keep = torch.bernoulli(torch.full(500, 0.3, dtype: torch.ScalarType.Float64), gen);
+        var p = Sparsifiers.DareProbabilities(v, 0.3);
+        var r = Sparsifiers.ApplyMask(v, keep, p, rescale: true, RescaleMode.L1);
+        Assert.Equal(v.abs().sum().ToDouble(), r.abs().sum().ToDouble(), 9);
+    }
+
+    [Fact]
+    public void Seeded_dare_masks_reproduce_and_differ_per_model_and_tensor()
+    {
+        var m = new DareLinear();
+        var x = torch.randn(64, 32, dtype: torch.ScalarType.Float64);
+        var b = torch.zeros(64, 32, dtype: torch.ScalarType.Float64);
+        var pm = D(("weight", 1.0), ("density", 0.3));
+        torch.Tensor Once(string name, long seed) => m.Merge(Input(m, b, [x, x], perModel: [pm, pm], seed: seed, name: name));
+        var a1 = Once("l.0.w", 5);
+        Assert.True(a1.allclose(Once("l.0.w", 5), 0, 0));
+        Assert.False(a1.allclose(Once("l.1.w", 5), 0, 0));
+        Assert.False(a1.allclose(Once("l.0.w", 6), 0, 0));
+        // two models with the same tensor get different masks
+        var input = Input(m, b, [x, x], perModel: [pm, pm]);
+        var p = Sparsifiers.DareProbabilities(x, 0.3);
+        Assert.False(SeededMaskProvider.Instance.KeepMask(p, input, 1).allclose(SeededMaskProvider.Instance.KeepMask(p, input, 2), 0, 0));
+    }
+
+    [Fact]
+    public void Dare_kept_fraction_is_close_to_density()
+    {
+        var m = new DareLinear();
+        var x = torch.ones(200, 100, dtype: torch.ScalarType.Float64);
+        var input = Input(m, torch.zeros_like(x), [x], perModel: [D(("weight", 1.0), ("density", 0.3))]);
+        var mask = SeededMaskProvider.Instance.KeepMask(Sparsifiers.DareProbabilities(x, 0.3), input, 1);
+        double frac = mask.mean().ToDouble();
+        // 20,000 Bernoulli(0.3) draws: sd ≈ 0.0032; 5 sd.
+        Assert.InRange(frac, 0.284, 0.316);
+    }
+
+    [Fact]
+    public void Della_probabilities_span_density_plus_minus_epsilon_by_rank()
+    {
+        var p = Sparsifiers.DellaProbabilities(T(0.5, -0.2, 0.0, 0.1), 0.5, 0.15);
+        // ranks by |δ|: 3, 2, 0, 1 → 0.35 + 0.3·rank/3
+        Close([0.65, 0.55, 0.35, 0.45], p);
+    }
+
+    [Fact]
+    public void Della_with_injected_masks_and_inverse_density_divides_by_each_probability()
+    {
+        var keep = new Dictionary<int, double[]> { [1] = [1, 1, 0, 0] };
+        var m = new DellaLinear(new FixedMasks(keep));
+        var r = m.Merge(Input(m, T(Theta0), [T(Theta(Tau1))], D(("rescale_mode", "inverse_density")), [D(("weight", 1.0), ("density", 0.5), ("epsilon", 0.15))]));
+        Close([1 + 0.5 / 0.65, -1 - 0.2 / 0.55, 0.5, 0.0], r);
+    }
+
+    [Fact]
+    public void No_nan_or_inf_on_zero_task_vectors()
+    {
+        foreach (var m in new IMergeMethod[] { new Ties(), new DareTies(), new DareLinear(), new Breadcrumbs(), new BreadcrumbsTies(), new Della(), new DellaLinear(), new TaskArithmetic() })
+        {
+            var b = torch.randn(8, 8, dtype: torch.ScalarType.Float64);
+            var pm = D(("weight", 1.0), ("density", 0.5));
+            var r = m.Merge(Input(m, b, [b.clone(), b.clone()], perModel: [pm, pm]));
+            Assert.True(r.isfinite().all().ToBoolean(), m.Name);
+            Assert.True(r.allclose(b), m.Name);
+        }
+    }
+}
