@@ -11,6 +11,7 @@ public static class MergeMethods
     {
         foreach (var m in new IMergeMethod[] { new Linear() })
             ByName[m.Name] = m;
+        foreach (var m in Soups.SoupMethod.All) ByName[m.Name] = m;   // job-level strategies, see Soups/SoupSearch.cs
     }
 
     public static IReadOnlyCollection<IMergeMethod> All => ByName.Values;
