@@ -16,7 +16,7 @@ public static class ReportVerdict
         string who = r.Soup is { } soup ? char.ToUpperInvariant(soup.Method[0]) + soup.Method[1..].Replace('_', ' ') : $"The {r.Method} merge";
         string points = (delta >= 0 ? "+" : "−") + Math.Abs(100 * delta).ToString("0.00", CultureInfo.InvariantCulture);
         string verb = delta > 0 ? "beats" : delta == 0 ? "ties" : "trails";
-        string line = $"{who} {verb} the best ingredient ({ReportPlots.ShortName(best.Model)}) by {points} points on {(onTest ? "test" : "held-out")} accuracy";
+        string line = $"{who} {verb} the best ingredient ({ReportPlots.ShortName(best.Model)}){(delta == 0 ? "" : $" by {points} points")} on {(onTest ? "test" : "held-out")} accuracy";
         if (r.Soup is { } s) line += $", using {s.Ingredients.Count(i => i.Used)} of {s.Ingredients.Count}";
         return line + ".";
     }
