@@ -12,5 +12,6 @@ internal static class CommandCatalog
         yield return SubmitCommand.Create();
         yield return StatusCommand.Create();
         yield return DemoCommand.Create();
+        yield return EvalCommand.Create();
     }
 }

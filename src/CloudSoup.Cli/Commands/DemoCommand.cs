@@ -1,5 +1,5 @@
 // `cloudsoup demo`: the whole product on MNIST in a few minutes. Trains a base MLP, fine-tunes it into
-// several ingredients, then either merges them locally (--local) or goes the service's way: Azurite,
+// several ingredients (plus a from-scratch negative control), soups both with uniform_soup and greedy_soup, then either merges them locally (--local) or goes the service's way: Azurite,
 // upload to checkpoints/demo/, POST /api/merges, follow the job, fetch the report.
 using System.CommandLine;
 using System.Diagnostics;
@@ -15,6 +15,7 @@ using CloudSoup.Core.Reports;
 using CloudSoup.Core.Storage;
 using CloudSoup.Service.Configuration;
 using CloudSoup.Service.Hosting;
+using Spectre.Console;
 using TorchSharp;
 
 namespace CloudSoup.Cli.Commands;
@@ -48,52 +49,95 @@ internal static class DemoCommand
         Say($"training the shared starting point ({DemoTrainer.Base.Epochs} epochs, lr {DemoTrainer.Base.LearningRate}) ...");
         var start = DemoTrainer.Train(data.Train, DemoTrainer.Base, log: Say);
         var ingredientFiles = new List<string>();
+        void Save(TrainingConfig config, Dictionary<string, torch.Tensor> weights, List<string> files)
+        {
+            var file = Path.Combine(work, "checkpoints", config.Name + ".safetensors");
+            SafetensorsWriter.WriteFile(file, weights, new Dictionary<string, string> { ["lr"] = config.LearningRate.ToString(System.Globalization.CultureInfo.InvariantCulture), ["epochs"] = config.Epochs.ToString(), ["seed"] = config.Seed.ToString() });
+            files.Add(file);
+            foreach (var t in weights.Values) t.Dispose();
+        }
         foreach (var config in DemoTrainer.FineTunes)
         {
             Say($"fine-tuning {config.Name}: lr {config.LearningRate}, {config.Epochs} epochs, seed {config.Seed} ...");
-            var weights = DemoTrainer.Train(data.Train, config, start, Say);
-            var file = Path.Combine(work, "checkpoints", config.Name + ".safetensors");
-            SafetensorsWriter.WriteFile(file, weights, new Dictionary<string, string> { ["lr"] = config.LearningRate.ToString(System.Globalization.CultureInfo.InvariantCulture), ["epochs"] = config.Epochs.ToString(), ["seed"] = config.Seed.ToString() });
-            ingredientFiles.Add(file);
-            foreach (var t in weights.Values) t.Dispose();
+            Save(config, DemoTrainer.Train(data.Train, config, start, Say), ingredientFiles);
         }
         foreach (var t in start.Values) t.Dispose();
+        var scratchFiles = new List<string>();
+        foreach (var config in DemoTrainer.FromScratch)
+        {
+            Say($"training {config.Name} from scratch: lr {config.LearningRate}, {config.Epochs} epochs, seed {config.Seed} ...");
+            Save(config, DemoTrainer.Train(data.Train, config, null, Say), scratchFiles);
+        }
         SafetensorsWriter.WriteFile(Path.Combine(work, "eval", "heldout.safetensors"), [new("inputs", data.HeldOut.Inputs), new("labels", data.HeldOut.Labels)]);
         SafetensorsWriter.WriteFile(Path.Combine(work, "eval", "test.safetensors"), [new("inputs", data.Test.Inputs), new("labels", data.Test.Labels)]);
-        Say($"wrote {ingredientFiles.Count} ingredients and the held-out/test splits under {work}");
+        Say($"wrote {ingredientFiles.Count} fine-tuned and {scratchFiles.Count} from-scratch models and the held-out/test splits under {work}");
 
-        var report = local ? await MergeLocallyAsync(work, ingredientFiles, ct) : await MergeThroughServiceAsync(work, ingredientFiles, storage, ct);
+        // Four jobs: uniform and greedy soups of the fine-tunes (lesson 1) and of the from-scratch models (lesson 2).
+        var jobs = new List<DemoJob>();
+        foreach (var (group, files) in new[] { ("fine-tuned", ingredientFiles), ("scratch", scratchFiles) })
+            foreach (var method in new[] { "uniform_soup", "greedy_soup" })
+                jobs.Add(new DemoJob($"demo-{group}-{method.Replace('_', '-')}", method, files));
+        var reports = local ? await MergeLocallyAsync(work, jobs, ct) : await MergeThroughServiceAsync(work, jobs, storage, ct);
         Console.WriteLine();
-        Console.WriteLine("Uniform soup of MNIST ingredients fine-tuned from one shared start (held-out and test are disjoint splits no model trained on):");
-        ReportPrinter.Print(report);
+        Console.WriteLine("Lesson 1: ingredients fine-tuned from one shared start soup well (held-out and test are disjoint splits no model trained on):");
+        PrintLesson(reports[0], reports[1]);
+        Console.WriteLine();
+        Console.WriteLine("Lesson 2: models trained from scratch with different seeds sit in different basins, so their average does not work:");
+        PrintLesson(reports[2], reports[3]);
+        Console.WriteLine();
+        Console.WriteLine("The greedy soup of the fine-tunes, in full:");
+        ReportPrinter.Print(reports[1]);
         Say($"demo finished in {total.Elapsed.TotalSeconds:0} s");
         return 0;
     }
 
-    private static string Recipe(IEnumerable<string> models, string heldOut, string test) => $"""
-        name: demo-uniform-soup
-        merge_method: linear
+    private sealed record DemoJob(string Name, string Method, IReadOnlyList<string> Files);
+
+    private static void PrintLesson(MergeReport uniform, MergeReport greedy)
+    {
+        static string Pct(double v) => (100 * v).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) + "%";
+        var ev = uniform.Evaluation!;
+        var best = ev.Ingredients.OrderByDescending(i => i.HeldOut.Accuracy).First();
+        var table = new Table().AddColumn("model").AddColumn(new TableColumn("held-out acc").RightAligned())
+            .AddColumn(new TableColumn("test acc").RightAligned()).AddColumn("ingredients used");
+        foreach (var m in ev.Ingredients)
+            table.AddRow(Markup.Escape(ReportPlots.ShortName(m.Model) + (m == best ? " (best on held-out)" : "")), Pct(m.HeldOut.Accuracy), Pct(m.Test!.Accuracy), "");
+        foreach (var r in new[] { uniform, greedy })
+            table.AddRow($"[bold]{r.Method}[/]", Pct(r.Evaluation!.Merged.HeldOut.Accuracy), Pct(r.Evaluation.Merged.Test!.Accuracy),
+                $"{r.Soup!.Ingredients.Count(i => i.Used)} of {r.Soup.Ingredients.Count}");
+        AnsiConsole.Write(table);
+        foreach (var r in new[] { uniform, greedy })
+            if (ReportVerdict.For(r) is { } verdict) Console.WriteLine("  " + verdict);
+    }
+
+    private static string Recipe(DemoJob job, IEnumerable<string> models, string heldOut, string test) => $"""
+        name: {job.Name}
+        merge_method: {job.Method}
         models:
-        {string.Join("\n", models.Select(m => $"  - model: {m}\n    parameters: {{weight: 1.0}}"))}
+        {string.Join("\n", models.Select(m => $"  - model: {m}"))}
         evaluation:
           model: builtin:mlp
           data: {heldOut}
           test: {test}
         """;
 
-    private static async Task<MergeReport> MergeLocallyAsync(string work, List<string> ingredients, CancellationToken ct)
+    private static async Task<List<MergeReport>> MergeLocallyAsync(string work, List<DemoJob> jobs, CancellationToken ct)
     {
-        var recipeText = Recipe(ingredients.Select(f => Path.GetRelativePath(work, f)), "eval/heldout.safetensors", "eval/test.safetensors");
-        await File.WriteAllTextAsync(Path.Combine(work, "recipe.yaml"), recipeText, ct);
-        Say("merging locally (cloudsoup merge recipe.yaml --out merged) ...");
-        await using var sink = new LocalDirectorySink(Path.Combine(work, "merged"));
-        var progress = new ConsoleProgress();
-        var report = await new MergeJobRunner(new LocalCheckpointStore(work), LocalServices.Evaluator).RunAsync(RecipeParser.Parse(recipeText), sink, progress, ct);
-        progress.Finish();
-        return report;
+        var reports = new List<MergeReport>();
+        foreach (var job in jobs)
+        {
+            var recipeText = Recipe(job, job.Files.Select(f => Path.GetRelativePath(work, f)), "eval/heldout.safetensors", "eval/test.safetensors");
+            await File.WriteAllTextAsync(Path.Combine(work, job.Name + ".yaml"), recipeText, ct);
+            Say($"merging locally (cloudsoup merge {job.Name}.yaml --out merged/{job.Name}) ...");
+            await using var sink = new LocalDirectorySink(Path.Combine(work, "merged", job.Name));
+            var progress = new ConsoleProgress();
+            reports.Add(await new MergeJobRunner(new LocalCheckpointStore(work), LocalServices.Evaluator).RunAsync(RecipeParser.Parse(recipeText), sink, progress, ct));
+            progress.Finish();
+        }
+        return reports;
     }
 
-    private static async Task<MergeReport> MergeThroughServiceAsync(string work, List<string> ingredients, string? storage, CancellationToken ct)
+    private static async Task<List<MergeReport>> MergeThroughServiceAsync(string work, List<DemoJob> jobs, string? storage, CancellationToken ct)
     {
         var options = ServiceCommandSupport.Options(storage);
         AzuriteProcess? azurite = null;
@@ -108,48 +152,53 @@ internal static class DemoCommand
             await using var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { Port = 0, Evaluator = LocalServices.Evaluator, MinimumLogLevel = Microsoft.Extensions.Logging.LogLevel.Warning }, ct);
             Say($"CloudSoup API + worker listening at {host.Url}");
             var blobs = new BlobServiceClient(options.ConnectionString);
-            var models = new List<string>();
-            foreach (var file in ingredients)
+            var blobOf = new Dictionary<string, string>();
+            foreach (var file in jobs.SelectMany(j => j.Files).Distinct())
             {
                 string blob = $"demo/{Path.GetFileName(file)}";
                 await blobs.GetBlobContainerClient(options.CheckpointsContainer).GetBlobClient(blob).UploadAsync(file, overwrite: true, ct);
-                models.Add($"{options.CheckpointsContainer}/{blob}");
+                blobOf[file] = $"{options.CheckpointsContainer}/{blob}";
             }
             foreach (var split in new[] { "heldout", "test" })
                 await blobs.GetBlobContainerClient(options.EvalContainer).GetBlobClient($"demo/{split}.safetensors").UploadAsync(Path.Combine(work, "eval", $"{split}.safetensors"), overwrite: true, ct);
-            Say($"uploaded {models.Count} checkpoints to {options.CheckpointsContainer}/demo/ and the splits to {options.EvalContainer}/demo/");
+            Say($"uploaded {blobOf.Count} checkpoints to {options.CheckpointsContainer}/demo/ and the splits to {options.EvalContainer}/demo/");
 
-            var recipeText = Recipe(models, $"{options.EvalContainer}/demo/heldout.safetensors", $"{options.EvalContainer}/demo/test.safetensors");
-            await File.WriteAllTextAsync(Path.Combine(work, "recipe.service.yaml"), recipeText, ct);
             using var http = new HttpClient { BaseAddress = host.Url };
-            using var response = await http.PostAsync("api/merges", new StringContent(recipeText, Encoding.UTF8, "application/yaml"), ct);
-            var body = await response.Content.ReadAsStringAsync(ct);
-            if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"POST /api/merges answered {(int)response.StatusCode}: {body}");
-            string id = JsonDocument.Parse(body).RootElement.GetProperty("id").GetString()!;
-            Say($"POST /api/merges -> {(int)response.StatusCode}, job {id}");
-
-            string lastLine = "";
-            while (true)
+            var reports = new List<MergeReport>();
+            foreach (var job in jobs)
             {
-                await Task.Delay(500, ct);
-                using var status = JsonDocument.Parse(await http.GetStringAsync($"api/merges/{id}", ct));
-                var root = status.RootElement;
-                string state = root.GetProperty("status").GetString()!;
-                string phase = root.TryGetProperty("phase", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()! : "";
-                double progress = root.TryGetProperty("progress", out var pr) && pr.ValueKind == JsonValueKind.Number ? pr.GetDouble() : 0;
-                string line = $"job {id}: {state} {phase} {progress * 100:0}%";
-                if (line != lastLine) Say(line);
-                lastLine = line;
-                if (state == "failed") throw new CloudSoup.Core.Errors.CloudSoupException(CloudSoup.Core.Errors.ErrorKind.Transient, $"the demo merge failed: {root.GetProperty("error").GetString()}");
-                if (state == "succeeded") break;
+                var recipeText = Recipe(job, job.Files.Select(f => blobOf[f]), $"{options.EvalContainer}/demo/heldout.safetensors", $"{options.EvalContainer}/demo/test.safetensors");
+                await File.WriteAllTextAsync(Path.Combine(work, job.Name + ".service.yaml"), recipeText, ct);
+                using var response = await http.PostAsync("api/merges", new StringContent(recipeText, Encoding.UTF8, "application/yaml"), ct);
+                var body = await response.Content.ReadAsStringAsync(ct);
+                if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"POST /api/merges answered {(int)response.StatusCode}: {body}");
+                string id = JsonDocument.Parse(body).RootElement.GetProperty("id").GetString()!;
+                Say($"POST /api/merges -> {(int)response.StatusCode}, job {id}");
+
+                string lastLine = "";
+                while (true)
+                {
+                    await Task.Delay(500, ct);
+                    using var status = JsonDocument.Parse(await http.GetStringAsync($"api/merges/{id}", ct));
+                    var root = status.RootElement;
+                    string state = root.GetProperty("status").GetString()!;
+                    string phase = root.TryGetProperty("phase", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()! : "";
+                    double progress = root.TryGetProperty("progress", out var pr) && pr.ValueKind == JsonValueKind.Number ? pr.GetDouble() : 0;
+                    string line = $"job {id}: {state} {phase} {progress * 100:0}%";
+                    if (line != lastLine) Say(line);
+                    lastLine = line;
+                    if (state == "failed") throw new CloudSoup.Core.Errors.CloudSoupException(CloudSoup.Core.Errors.ErrorKind.Transient, $"the demo merge failed: {root.GetProperty("error").GetString()}");
+                    if (state == "succeeded") break;
+                }
+                var reportJson = await http.GetStringAsync($"api/merges/{id}/report?format=json", ct);
+                var localCopy = Path.Combine(work, "merged", id);
+                Directory.CreateDirectory(localCopy);
+                await foreach (var item in blobs.GetBlobContainerClient(options.MergedContainer).GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, id + "/", ct))
+                    await blobs.GetBlobContainerClient(options.MergedContainer).GetBlobClient(item.Name).DownloadToAsync(Path.Combine(localCopy, item.Name[(id.Length + 1)..]), ct);
+                Say($"outputs are in blob storage under {options.MergedContainer}/{id}/ (report: {host.Url}api/merges/{id}/report); copied to {localCopy}");
+                reports.Add(JsonSerializer.Deserialize<MergeReport>(reportJson, MergeReport.Json)!);
             }
-            var reportJson = await http.GetStringAsync($"api/merges/{id}/report?format=json", ct);
-            var localCopy = Path.Combine(work, "merged", id);
-            Directory.CreateDirectory(localCopy);
-            await foreach (var item in blobs.GetBlobContainerClient(options.MergedContainer).GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, id + "/", ct))
-                await blobs.GetBlobContainerClient(options.MergedContainer).GetBlobClient(item.Name).DownloadToAsync(Path.Combine(localCopy, item.Name[(id.Length + 1)..]), ct);
-            Say($"outputs are in blob storage under {options.MergedContainer}/{id}/ (report: {host.Url}api/merges/{id}/report); copied to {localCopy}");
-            return JsonSerializer.Deserialize<MergeReport>(reportJson, MergeReport.Json)!;
+            return reports;
         }
         finally
         {

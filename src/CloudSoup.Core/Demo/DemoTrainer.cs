@@ -74,4 +74,12 @@ public static class DemoTrainer
     ];
 
     public static TrainingConfig Base { get; } = new("base", 1e-3, 2, 1);
+
+    /// <summary>The negative control: models trained from scratch with different seeds (different basins, so they do not soup).</summary>
+    public static IReadOnlyList<TrainingConfig> FromScratch { get; } =
+    [
+        new("scratch-1", 1e-3, 3, 21),
+        new("scratch-2", 1e-3, 3, 22),
+        new("scratch-3", 1e-3, 3, 23),
+    ];
 }

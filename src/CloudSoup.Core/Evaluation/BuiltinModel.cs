@@ -80,6 +80,15 @@ public sealed partial class BuiltinModel : IEvalModel
     public torch.Tensor Forward(torch.Tensor inputs)
     {
         if (_weights is null) throw new InvalidOperationException("LoadWeights first");
+        return Forward(_weights, inputs);
+    }
+
+    /// <summary>
+    /// The same forward pass with caller-supplied weights (same names and shapes as the loaded ones). Used by
+    /// the learned soup, whose weights are functions of the mixing coefficients and so carry gradients.
+    /// </summary>
+    internal torch.Tensor Forward(IReadOnlyDictionary<string, torch.Tensor> _weights, torch.Tensor inputs)
+    {
         var x = inputs;
         if (_cnn)
         {

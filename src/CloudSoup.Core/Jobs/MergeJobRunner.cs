@@ -8,6 +8,7 @@ using CloudSoup.Core.Formats;
 using CloudSoup.Core.Merging;
 using CloudSoup.Core.Recipes;
 using CloudSoup.Core.Reports;
+using CloudSoup.Core.Soups;
 using CloudSoup.Core.Storage;
 using TorchSharp;
 
@@ -50,6 +51,15 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             var plan = MergePlanner.Plan(recipe, checkpoints, auxiliary);
             EndPhase("planning");
 
+            // Soups decide their coefficients on held-out data first, then merge like any weighted average.
+            SoupReport? soupReport = null;
+            if (method is SoupMethod soup)
+            {
+                (soupReport, var weights) = await SoupSearch.RunAsync(recipe, soup, checkpoints, store, progress, ct).ConfigureAwait(false);
+                plan = SoupSearch.WithMethod(plan, weights);
+                EndPhase("soup_search");
+            }
+
             var computeDevice = ComputeDevice.Resolve(device);
             var stats = await MergeExecutor.ExecuteAsync(plan, sink, progress, kept, ct, computeDevice).ConfigureAwait(false);
             EndPhase("merging");
@@ -78,6 +88,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 PhaseSeconds = phases,
                 Device = ComputeDevice.Resolve(device).ToString(),
                 Evaluation = evaluation,
+                Soup = soupReport,
                 Warnings = recipe.Warnings,
                 MethodNotes = stats.MethodNotes,
                 Finished = DateTimeOffset.UtcNow,

@@ -16,6 +16,7 @@ public static class MergeMethods
             new Sce(), new Ram(), new RamPlusTl(), new Passthrough(), new ArceeFusion(), new Agreement(), new Fisher(), new GradientMatching(),
         })
             ByName[m.Name] = m;
+        foreach (var m in Soups.SoupMethod.All) ByName[m.Name] = m;   // job-level strategies, see Soups/SoupSearch.cs
     }
 
     public static IReadOnlyCollection<IMergeMethod> All => ByName.Values;

@@ -7,7 +7,14 @@ public enum TensorSetMode { Strict, Union, Intersection }
 
 public sealed record RecipeModel(string Model, IReadOnlyDictionary<string, ParameterSetting> Parameters);
 
-public sealed record EvaluationSection(string Model, string Data, string? Test, int BatchSize);
+public sealed record EvaluationSection(string Model, string Data, string? Test, int BatchSize)
+{
+    /// <summary>Default ceiling on the bytes a soup search holds in memory (ingredients as float32 plus one candidate).</summary>
+    public const long DefaultMemoryBudget = 8L << 30;
+
+    /// <summary>evaluation.memory_budget: how much a soup search may hold in memory.</summary>
+    public long MemoryBudgetBytes { get; init; } = DefaultMemoryBudget;
+}
 
 public sealed record OutputSection(long ShardSizeBytes, DType? DType);
 

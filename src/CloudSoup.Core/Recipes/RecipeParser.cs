@@ -106,6 +106,9 @@ public static class RecipeParser
 
     private static void ValidateAgainstMethod(Recipe recipe, IMergeMethod method)
     {
+        // Soups choose their weights by held-out accuracy, so they cannot run without evaluation data.
+        if (method is Soups.SoupMethod && recipe.Evaluation is null)
+            throw CloudSoupException.Recipe("evaluation", $"merge method '{method.Name}' needs an evaluation section (model and held-out data) to choose its ingredients");
         if (method.BaseModel == BaseModelUse.Required && recipe.BaseModel is null)
             throw CloudSoupException.Recipe("base_model", $"merge method '{method.Name}' needs a base_model");
         int inputs = recipe.InputModels.Count;
@@ -281,12 +284,15 @@ public static class RecipeParser
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("evaluation", "must be a mapping with model and data");
         var f = Fields(map, "evaluation");
         foreach (var k in f.Keys)
-            if (k is not ("model" or "data" or "test" or "batch_size")) throw CloudSoupException.Recipe($"evaluation.{k}", "unknown key (expected model, data, test, batch_size)");
+            if (k is not ("model" or "data" or "test" or "batch_size" or "memory_budget")) throw CloudSoupException.Recipe($"evaluation.{k}", "unknown key (expected model, data, test, batch_size, memory_budget)");
+        long budget = EvaluationSection.DefaultMemoryBudget;
+        if (f.TryGetValue("memory_budget", out var mb) && !SafetensorsLayout.TryParseSize(Scalar(mb, "evaluation.memory_budget"), out budget))
+            throw CloudSoupException.Recipe("evaluation.memory_budget", $"'{Scalar(mb, "evaluation.memory_budget")}' is not a size in bytes (e.g. 8GB, 500MB)");
         return new EvaluationSection(
             RequiredString(f, "model", "evaluation.model"),
             RequiredString(f, "data", "evaluation.data"),
             f.TryGetValue("test", out var t) ? Scalar(t, "evaluation.test") : null,
-            f.TryGetValue("batch_size", out var b) ? ParsePositiveInt(b, "evaluation.batch_size") : 256);
+            f.TryGetValue("batch_size", out var b) ? ParsePositiveInt(b, "evaluation.batch_size") : 256) { MemoryBudgetBytes = budget };
     }
 
     private static AlignmentSection? ParseAlignment(YamlNode node)

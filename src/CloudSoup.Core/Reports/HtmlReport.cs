@@ -20,10 +20,8 @@ public static class HtmlReport
         sb.Append(", ").Append(r.Inputs.Count).Append(" inputs, finished ").Append(E(r.Finished.ToString("u", CultureInfo.InvariantCulture))).Append(".</p>");
         if (r.Evaluation is { } ev)
         {
-            var best = ev.Ingredients.OrderByDescending(i => i.HeldOut.Accuracy).First();
-            double delta = ev.Merged.HeldOut.Accuracy - best.HeldOut.Accuracy;
-            sb.Append("<p class=\"verdict\">The merge ").Append(delta >= 0 ? "beats" : "trails").Append(" the best ingredient by ")
-              .Append((delta >= 0 ? "+" : "") + (100 * delta).ToString("0.00", CultureInfo.InvariantCulture)).Append(" points on held-out accuracy.</p>");
+            if (ReportVerdict.For(r) is { } verdict) sb.Append("<p class=\"verdict\">").Append(E(verdict)).Append("</p>");
+            SoupHtml.AppendPlots(sb, r);
             sb.Append("<h2>Evaluation</h2><table><tr><th>model</th><th>held-out accuracy</th><th>held-out loss</th><th>test accuracy</th></tr>");
             foreach (var m in ev.Ingredients.Append(ev.Merged))
                 sb.Append("<tr><td>").Append(m == ev.Merged ? "<b>merged</b>" : E(m.Model)).Append("</td><td>").Append(Pct(m.HeldOut.Accuracy))
@@ -31,6 +29,7 @@ public static class HtmlReport
                   .Append(m.Test is { } t ? Pct(t.Accuracy) : "–").Append("</td></tr>");
             sb.Append("</table>");
         }
+        if (r.Soup is { } soup) SoupHtml.AppendSoup(sb, soup);
         sb.Append("<h2>Inputs</h2><ul>");
         foreach (var i in r.Inputs) sb.Append("<li><code>").Append(E(i.Model)).Append("</code> (").Append(i.Bytes).Append(" bytes)</li>");
         sb.Append("</ul><h2>Outputs</h2><ul>");

@@ -24,6 +24,7 @@ public sealed record MergeReport
     public required IReadOnlyDictionary<string, double> PhaseSeconds { get; init; }
     public string Device { get; init; } = "cpu";
     public EvaluationReport? Evaluation { get; init; }
+    public Soups.SoupReport? Soup { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
     /// <summary>Per-tensor decisions a merge method reported (e.g. agreement's accepted models).</summary>
     public IReadOnlyDictionary<string, string> MethodNotes { get; init; } = new Dictionary<string, string>();

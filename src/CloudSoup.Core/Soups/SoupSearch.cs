@@ -1,0 +1,243 @@
+// The job-level soup step (reference/rebasin-soups.md §4): load every ingredient once into memory, evaluate
+// candidate soups on the held-out split without touching storage again, and decide the mixing coefficients.
+// MergeJobRunner then merges with those coefficients through the normal executor, so output writing and
+// sharding stay one code path.
+//   greedy_soup: paper Algorithm 1 — sort by held-out accuracy (descending), start from the best, add the next
+//     ingredient if the uniform average's held-out accuracy does not drop (>=). The authors' main.py uses a
+//     strict >; with small held-out sets ties are common, and >= follows the paper's text (and milo-sobral/ModelSoup).
+//   pruned_soup: Dansereau et al. 2023 (milo-sobral/ModelSoup generate_soup.py) — start from the uniform soup of
+//     all, try removing ingredients worst first, keep a removal if held-out accuracy does not drop (>=), for
+//     `passes` passes; the best ingredient is never removed. (Their "drop models under 10%" pre-filter is not done:
+//     the pruning removes such models anyway.)
+//   learned_soup: see LearnedSoup.cs.
+using CloudSoup.Core.Errors;
+using CloudSoup.Core.Evaluation;
+using CloudSoup.Core.Formats;
+using CloudSoup.Core.Jobs;
+using CloudSoup.Core.Merging;
+using CloudSoup.Core.Recipes;
+using CloudSoup.Core.Storage;
+using TorchSharp;
+
+namespace CloudSoup.Core.Soups;
+
+public sealed class SoupSearch : IDisposable
+{
+    private readonly IEvalModel _model;
+    private readonly EvalData _heldOut;
+    private readonly int _batchSize;
+    private readonly List<string> _mixed;            // float tensors, mixed by the coefficients
+    private readonly Dictionary<string, torch.Tensor> _candidate; // reused buffer for every candidate soup
+    internal readonly List<string> Models;
+    internal readonly List<Dictionary<string, torch.Tensor>> Ingredients;
+
+    private SoupSearch(IEvalModel model, EvalData heldOut, int batchSize, List<string> models, List<Dictionary<string, torch.Tensor>> ingredients)
+    {
+        _model = model;
+        _heldOut = heldOut;
+        _batchSize = batchSize;
+        Models = models;
+        Ingredients = ingredients;
+        _mixed = ingredients[0].Where(kv => kv.Value.is_floating_point()).Select(kv => kv.Key).ToList();
+        _candidate = ingredients[0].ToDictionary(kv => kv.Key, kv => kv.Value.is_floating_point() ? torch.zeros_like(kv.Value) : kv.Value.alias());
+    }
+
+    internal IEvalModel Model => _model;
+    internal EvalData HeldOut => _heldOut;
+    internal int BatchSize => _batchSize;
+    internal IReadOnlyList<string> MixedTensors => _mixed;
+    public int CandidatesEvaluated { get; private set; }
+
+    /// <summary>Bytes the search holds: every ingredient as float32 plus one candidate buffer.</summary>
+    public static long MemoryNeeded(IReadOnlyList<Checkpoint> checkpoints)
+    {
+        long perModel = checkpoints[0].TensorNames.Sum(n =>
+        {
+            var e = checkpoints[0].Entry(n);
+            return DTypes.IsFloat(e.DType) ? 4 * e.Shape.Aggregate(1L, (a, b) => a * b) : e.ByteLength;
+        });
+        return perModel * (checkpoints.Count + 1);
+    }
+
+    /// <summary>Runs the soup's search and returns its report and the merge method that writes the chosen soup.</summary>
+    public static async Task<(SoupReport Report, IMergeMethod Weights)> RunAsync(Recipe recipe, SoupMethod soup, IReadOnlyList<Checkpoint> checkpoints,
+        ICheckpointStore store, IProgress<JobProgress>? progress, CancellationToken ct)
+    {
+        var section = recipe.Evaluation ?? throw CloudSoupException.Recipe("evaluation", $"merge method '{soup.Name}' needs an evaluation section");
+        long need = MemoryNeeded(checkpoints);
+        if (need > section.MemoryBudgetBytes)
+            throw CloudSoupException.Recipe("evaluation.memory_budget",
+                $"{soup.Name} holds all {checkpoints.Count} ingredients in memory ({need:N0} bytes as float32 plus one candidate) but the budget is {section.MemoryBudgetBytes:N0} bytes; raise evaluation.memory_budget or use fewer ingredients");
+
+        progress?.Report(new JobProgress("soup", 0, "loading ingredients"));
+        var model = await JobEvaluator.LoadModelAsync(store, section.Model, ct).ConfigureAwait(false);
+        EvalData? heldOut = null;
+        var ingredients = new List<Dictionary<string, torch.Tensor>>();
+        SoupSearch? search = null;
+        try
+        {
+            heldOut = await EvalData.LoadAsync(store, section.Data, ct).ConfigureAwait(false);
+            foreach (var c in checkpoints)
+            {
+                var raw = await JobEvaluator.ReadAllAsync(c, ct).ConfigureAwait(false);
+                ingredients.Add(raw.ToDictionary(kv => kv.Key, kv =>
+                {
+                    if (!kv.Value.is_floating_point() || kv.Value.dtype == torch.ScalarType.Float32) return kv.Value;
+                    var f = kv.Value.to_type(torch.ScalarType.Float32);
+                    kv.Value.Dispose();
+                    return f;
+                }, StringComparer.Ordinal));
+            }
+            search = new SoupSearch(model, heldOut, section.BatchSize, checkpoints.Select(c => c.Reference).ToList(), ingredients);
+            var report = search.Run(recipe, soup, progress, ct) with { BytesRead = checkpoints.Sum(c => c.TotalBytes), MemoryBytes = need, MemoryBudgetBytes = section.MemoryBudgetBytes };
+            var perModel = report.Ingredients.ToDictionary(i => i.Model, i => i.Coefficient);
+            return (report, new SoupWeights(soup.Name, perModel, report.TensorCoefficients));
+        }
+        finally
+        {
+            if (search != null) search.Dispose();
+            else
+            {
+                model.Dispose();
+                heldOut?.Dispose();
+                foreach (var d in ingredients) foreach (var t in d.Values) t.Dispose();
+            }
+        }
+    }
+
+    private SoupReport Run(Recipe recipe, SoupMethod soup, IProgress<JobProgress>? progress, CancellationToken ct)
+    {
+        int k = Models.Count;
+        var single = new List<Metrics>();
+        for (int i = 0; i < k; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            progress?.Report(new JobProgress("soup", 0.5 * i / k, $"ingredient {i + 1}/{k}"));
+            single.Add(Evaluate(OneHot(i)));
+        }
+        // Best first; ties keep recipe order (OrderByDescending is stable).
+        var order = Enumerable.Range(0, k).OrderByDescending(i => single[i].Accuracy).ToList();
+        var steps = new List<SoupStep>();
+        double[] coefficients;
+        string rule;
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>? perTensor = null;
+        switch (soup.Kind)
+        {
+            case SoupKind.Uniform:
+                coefficients = Uniform(Enumerable.Range(0, k));
+                rule = "plain average of every ingredient";
+                break;
+            case SoupKind.Greedy:
+            {
+                var chosen = new List<int> { order[0] };
+                var best = single[order[0]];
+                steps.Add(new SoupStep(0, "start", Models[order[0]], best.Accuracy, best.Loss, true, 1));
+                for (int s = 1; s < k; s++)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    progress?.Report(new JobProgress("soup", 0.5 + 0.5 * s / k, $"greedy: trying {Models[order[s]]}"));
+                    var m = Evaluate(Uniform(chosen.Append(order[s])));
+                    bool accept = m.Accuracy >= best.Accuracy;
+                    if (accept) { chosen.Add(order[s]); best = m; }
+                    steps.Add(new SoupStep(s, "add", Models[order[s]], m.Accuracy, m.Loss, accept, chosen.Count));
+                }
+                coefficients = Uniform(chosen);
+                rule = "greedy (paper Algorithm 1): ingredients by held-out accuracy, best first; add one if the soup's held-out accuracy does not drop (>=)";
+                break;
+            }
+            case SoupKind.Pruned:
+            {
+                var current = order.ToList();
+                var baseline = Evaluate(Uniform(current));
+                steps.Add(new SoupStep(0, "start", null, baseline.Accuracy, baseline.Loss, true, current.Count));
+                int passes = (int)soup.Number(recipe, "passes"), step = 0;
+                for (int pass = 0; pass < passes; pass++)
+                    foreach (int i in order.Skip(1).Reverse())   // worst first; the best is never removed
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        if (!current.Contains(i) || current.Count == 1) continue;
+                        progress?.Report(new JobProgress("soup", 0.5 + 0.5 * (pass + (double)step / k) / passes, $"pruned: trying without {Models[i]}"));
+                        var m = Evaluate(Uniform(current.Where(j => j != i)));
+                        bool accept = m.Accuracy >= baseline.Accuracy;
+                        if (accept) { current.Remove(i); baseline = m; }
+                        steps.Add(new SoupStep(++step, "remove", Models[i], m.Accuracy, m.Loss, accept, current.Count));
+                    }
+                coefficients = Uniform(current);
+                rule = $"pruned (Dansereau et al. 2023): start from the uniform soup, remove ingredients worst first if held-out accuracy does not drop (>=), {passes} pass(es), best never removed";
+                break;
+            }
+            case SoupKind.Learned:
+            {
+                var learned = LearnedSoup.Learn(this, soup.Bool(recipe, "by_layer"), (int)soup.Number(recipe, "steps"), soup.Number(recipe, "lr"), steps, progress, ct);
+                rule = learned.Rule;
+                if (learned.Coefficients.GetLength(0) == 1)
+                    coefficients = Enumerable.Range(0, k).Select(i => learned.Coefficients[0, i]).ToArray();
+                else
+                {
+                    // Per tensor; the per-model summary is the mean over tensors.
+                    perTensor = _mixed.Select((n, t) => (n, t)).ToDictionary(x => x.n,
+                        x => (IReadOnlyDictionary<string, double>)Enumerable.Range(0, k).ToDictionary(i => Models[i], i => learned.Coefficients[x.t, i]));
+                    coefficients = Enumerable.Range(0, k).Select(i => Enumerable.Range(0, _mixed.Count).Average(t => learned.Coefficients[t, i])).ToArray();
+                }
+                break;
+            }
+            default: throw new InvalidOperationException(soup.Kind.ToString());
+        }
+        var final = perTensor is null ? Evaluate(coefficients) : EvaluatePerTensor(perTensor);
+        progress?.Report(new JobProgress("soup", 1, "coefficients chosen"));
+        return new SoupReport(soup.Name, rule,
+            order.Select(i => new SoupIngredient(Models[i], single[i].Accuracy, single[i].Loss, coefficients[i], coefficients[i] > 1e-9)).ToList(),
+            steps, final.Accuracy, final.Loss, 0, 0, 0, CandidatesEvaluated, perTensor);
+    }
+
+    private double[] OneHot(int i) => Enumerable.Range(0, Models.Count).Select(j => j == i ? 1.0 : 0.0).ToArray();
+
+    private double[] Uniform(IEnumerable<int> members)
+    {
+        var set = members.ToHashSet();
+        return Enumerable.Range(0, Models.Count).Select(j => set.Contains(j) ? 1.0 / set.Count : 0.0).ToArray();
+    }
+
+    /// <summary>Held-out metrics of Σ c_i θ_i / Σ c_i, built in the reused candidate buffer.</summary>
+    internal Metrics Evaluate(double[] coefficients) => Evaluate((_, _) => coefficients);
+
+    private Metrics EvaluatePerTensor(IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> perTensor) =>
+        Evaluate((name, _) => Models.Select(m => perTensor[name][m]).ToArray());
+
+    internal Metrics Evaluate(Func<string, int, double[]> coefficientsFor)
+    {
+        using (torch.no_grad())
+            for (int t = 0; t < _mixed.Count; t++)
+            {
+                var name = _mixed[t];
+                var c = coefficientsFor(name, t);
+                double sum = c.Sum();
+                var buffer = _candidate[name];
+                buffer.zero_();
+                for (int i = 0; i < c.Length; i++)
+                    if (c[i] != 0) buffer.add_(Ingredients[i][name], alpha: c[i] / sum);
+            }
+        CandidatesEvaluated++;
+        _model.LoadWeights(_candidate, "soup candidate");
+        return Evaluator.Evaluate(_model, _heldOut, _batchSize);
+    }
+
+    internal static MergePlan WithMethod(MergePlan plan, IMergeMethod method) => new()
+    {
+        Recipe = plan.Recipe,
+        Method = method,
+        Inputs = plan.Inputs,
+        BaseIndex = plan.BaseIndex,
+        ComputeDType = plan.ComputeDType,
+        Tensors = plan.Tensors,
+        Shards = plan.Shards,
+    };
+
+    public void Dispose()
+    {
+        _model.Dispose();
+        _heldOut.Dispose();
+        foreach (var t in _candidate.Values) t.Dispose();
+        foreach (var d in Ingredients) foreach (var t in d.Values) t.Dispose();
+    }
+}
