@@ -33,6 +33,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
 
         var checkpoints = new List<Checkpoint>();
         var kept = recipe.Evaluation != null ? new Dictionary<string, torch.Tensor>() : null;
+        AlignmentOutcome? alignment = null;
         try
         {
             progress?.Report(new JobProgress("planning", 0, "reading checkpoint headers"));
@@ -46,6 +47,13 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 await OpenAsync(refs[failure.i], ct).ConfigureAwait(false); // rethrows that model's error
             var plan = MergePlanner.Plan(recipe, checkpoints);
             EndPhase("planning");
+
+            if (recipe.Alignment is { } alignSection)
+            {
+                alignment = await AlignmentStep.RunAsync(alignSection, recipe, store, checkpoints, progress, ct).ConfigureAwait(false);
+                plan = plan.WithInputOverrides(alignment.Aligned);
+                EndPhase("aligning");
+            }
 
             var computeDevice = ComputeDevice.Resolve(device);
             var stats = await MergeExecutor.ExecuteAsync(plan, sink, progress, kept, ct, computeDevice).ConfigureAwait(false);
@@ -75,6 +83,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 PhaseSeconds = phases,
                 Device = ComputeDevice.Resolve(device).ToString(),
                 Evaluation = evaluation,
+                Alignment = alignment?.Report,
                 Warnings = recipe.Warnings,
                 Finished = DateTimeOffset.UtcNow,
             };
@@ -95,6 +104,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
         {
             foreach (var c in checkpoints) await c.DisposeAsync().ConfigureAwait(false);
             if (kept != null) foreach (var t in kept.Values) t.Dispose();
+            alignment?.Dispose();
         }
     }
 

@@ -24,6 +24,8 @@ public sealed record MergeReport
     public required IReadOnlyDictionary<string, double> PhaseSeconds { get; init; }
     public string Device { get; init; } = "cpu";
     public EvaluationReport? Evaluation { get; init; }
+    /// <summary>Permutation alignment before merging (objective per sweep, interpolation paths); see AlignmentReport.</summary>
+    public AlignmentReport? Alignment { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
     public DateTimeOffset Finished { get; init; }
 
