@@ -43,8 +43,8 @@ public static class ActivationMatching
                 ha = torch.nn.functional.relu(torch.nn.functional.linear(ha, F64(a[$"fc{k}.weight"]), F64(a[$"fc{k}.bias"])));
                 hb = torch.nn.functional.relu(torch.nn.functional.linear(hb, F64(b[$"fc{k}.weight"]), F64(b[$"fc{k}.bias"])));
                 int l = k - 1;
-                Add(ref sa[l], ha.sum(0)); Add(ref sb[l], hb.sum(0));
-                Add(ref saa[l], ha.square().sum(0)); Add(ref sbb[l], hb.square().sum(0));
+                Add(ref sa[l], ha.sum(0L)); Add(ref sb[l], hb.sum(0L));
+                Add(ref saa[l], ha.square().sum(0L)); Add(ref sbb[l], hb.square().sum(0L));
                 Add(ref sab[l], ha.t().matmul(hb));
             }
         }

@@ -139,8 +139,12 @@ public static class AlignmentStep
 
     /// <summary>Evaluates (1−λ)a + λb on the grid; integer buffers come from a.</summary>
     public static LossBarrierResult Path(IEvalModel model, EvalData data, int batchSize, IReadOnlyDictionary<string, torch.Tensor> a,
-        IReadOnlyDictionary<string, torch.Tensor> b, int points) =>
-        LossBarrier.Measure(lambda =>
+        IReadOnlyDictionary<string, torch.Tensor> b, int points)
+    {
+        // Loading once outside the per-λ dispose scope: a model that keeps its first weights (builtin) must
+        // not have them freed with the scope.
+        model.LoadWeights(a, "the reference");
+        return LossBarrier.Measure(lambda =>
         {
             using var scope = torch.NewDisposeScope();
             using var noGrad = torch.no_grad();
@@ -151,4 +155,5 @@ public static class AlignmentStep
             var m = Evaluator.Evaluate(model, data, batchSize);
             return (m.Loss, m.Accuracy);
         }, points);
+    }
 }
