@@ -66,6 +66,13 @@ internal static class DemoCommand
         Console.WriteLine();
         Console.WriteLine("Uniform soup of MNIST ingredients fine-tuned from one shared start (held-out and test are disjoint splits no model trained on):");
         ReportPrinter.Print(report);
+
+        // Git Re-Basin on MNIST: two MLPs from different seeds, merged naively vs after weight matching.
+        var rebasinFiles = DemoRebasin.Train(data, work, Say);
+        var rebasin = local
+            ? await MergeLocallyAsync(work, rebasinFiles, ct, DemoRebasin.Recipe, DemoRebasin.Suffix)
+            : await MergeThroughServiceAsync(work, rebasinFiles, storage, ct, DemoRebasin.Recipe, DemoRebasin.Suffix);
+        DemoRebasin.Print(rebasin);
         Say($"demo finished in {total.Elapsed.TotalSeconds:0} s");
         return 0;
     }
@@ -81,19 +88,21 @@ internal static class DemoCommand
           test: {test}
         """;
 
-    private static async Task<MergeReport> MergeLocallyAsync(string work, List<string> ingredients, CancellationToken ct)
+    private static async Task<MergeReport> MergeLocallyAsync(string work, List<string> ingredients, CancellationToken ct,
+        Func<IEnumerable<string>, string, string, string>? recipe = null, string name = "")
     {
-        var recipeText = Recipe(ingredients.Select(f => Path.GetRelativePath(work, f)), "eval/heldout.safetensors", "eval/test.safetensors");
-        await File.WriteAllTextAsync(Path.Combine(work, "recipe.yaml"), recipeText, ct);
-        Say("merging locally (cloudsoup merge recipe.yaml --out merged) ...");
-        await using var sink = new LocalDirectorySink(Path.Combine(work, "merged"));
+        var recipeText = (recipe ?? Recipe)(ingredients.Select(f => Path.GetRelativePath(work, f)), "eval/heldout.safetensors", "eval/test.safetensors");
+        await File.WriteAllTextAsync(Path.Combine(work, $"recipe{name}.yaml"), recipeText, ct);
+        Say($"merging locally (cloudsoup merge recipe{name}.yaml --out merged{name}) ...");
+        await using var sink = new LocalDirectorySink(Path.Combine(work, "merged" + name));
         var progress = new ConsoleProgress();
         var report = await new MergeJobRunner(new LocalCheckpointStore(work), LocalServices.Evaluator).RunAsync(RecipeParser.Parse(recipeText), sink, progress, ct);
         progress.Finish();
         return report;
     }
 
-    private static async Task<MergeReport> MergeThroughServiceAsync(string work, List<string> ingredients, string? storage, CancellationToken ct)
+    private static async Task<MergeReport> MergeThroughServiceAsync(string work, List<string> ingredients, string? storage, CancellationToken ct,
+        Func<IEnumerable<string>, string, string, string>? recipe = null, string name = "")
     {
         var options = ServiceCommandSupport.Options(storage);
         AzuriteProcess? azurite = null;
@@ -119,8 +128,8 @@ internal static class DemoCommand
                 await blobs.GetBlobContainerClient(options.EvalContainer).GetBlobClient($"demo/{split}.safetensors").UploadAsync(Path.Combine(work, "eval", $"{split}.safetensors"), overwrite: true, ct);
             Say($"uploaded {models.Count} checkpoints to {options.CheckpointsContainer}/demo/ and the splits to {options.EvalContainer}/demo/");
 
-            var recipeText = Recipe(models, $"{options.EvalContainer}/demo/heldout.safetensors", $"{options.EvalContainer}/demo/test.safetensors");
-            await File.WriteAllTextAsync(Path.Combine(work, "recipe.service.yaml"), recipeText, ct);
+            var recipeText = (recipe ?? Recipe)(models, $"{options.EvalContainer}/demo/heldout.safetensors", $"{options.EvalContainer}/demo/test.safetensors");
+            await File.WriteAllTextAsync(Path.Combine(work, $"recipe{name}.service.yaml"), recipeText, ct);
             using var http = new HttpClient { BaseAddress = host.Url };
             using var response = await http.PostAsync("api/merges", new StringContent(recipeText, Encoding.UTF8, "application/yaml"), ct);
             var body = await response.Content.ReadAsStringAsync(ct);
