@@ -77,7 +77,12 @@ public static class AlignmentStep
                 models.Add(new AlignedModel(inputs[i].Reference, i == refIndex, pm.Objective, pm.Sweeps, moved, path));
             }
             var sizes = spec.Validate(Permutations.Shapes(originals[refIndex]), section.Reference);
-            var report = new AlignmentReport(section.Method, section.Spec, section.Reference, sizes, sw.Elapsed.TotalSeconds, models);
+            var warnings = new List<string>();
+            // Not implemented yet: re-estimating BatchNorm running statistics of the merge (reset_bn). Say so
+            // rather than silently skipping it; aligned endpoints are exact because the statistics are permuted too.
+            if (section.ResetBn && originals[refIndex].Keys.Any(k => k.EndsWith("running_mean", StringComparison.Ordinal)))
+                warnings.Add("the models have BatchNorm running statistics; this version merges them as permuted but does not re-estimate them on the evaluation data (alignment.reset_bn), so a merged BatchNorm network may score below its true accuracy");
+            var report = new AlignmentReport(section.Method, section.Spec, section.Reference, sizes, sw.Elapsed.TotalSeconds, models, warnings);
             return new AlignmentOutcome(result.Models.ToList(), report);
         }
         catch

@@ -30,6 +30,7 @@ public static class AlignmentPlots
             sb.Append("</tr>");
         }
         sb.Append("</table>");
+        foreach (var w in a.Warnings) sb.Append("<p>⚠ ").Append(E(w)).Append("</p>");
         foreach (var m in a.Models.Where(m => !m.IsReference))
         {
             if (m.Path is { } p)

@@ -11,4 +11,4 @@ public sealed record AlignedModel(string Model, bool IsReference, IReadOnlyList<
 
 /// <summary>report.json's "alignment" section: what was aligned to what, how, and what it did to the barrier.</summary>
 public sealed record AlignmentReport(string Method, string Spec, string Reference, IReadOnlyDictionary<string, int> Permutations,
-    double Seconds, IReadOnlyList<AlignedModel> Models, bool BatchNormReset = false);
+    double Seconds, IReadOnlyList<AlignedModel> Models, IReadOnlyList<string> Warnings);
