@@ -111,6 +111,23 @@ public class AlignmentJobTests
         }
     }
 
+    [Fact]
+    public async Task A_json_spec_file_from_the_store_drives_the_alignment()
+    {
+        using var dir = new TempDir();
+        SafetensorsFiles.Write(dir["a.safetensors"], RandomMlp(5, 4, 10, 3));
+        var b = RandomMlp(6, 4, 10, 3);
+        SafetensorsFiles.Write(dir["b.safetensors"], b);
+        File.WriteAllText(dir["spec.json"], """{"permutations": {"H": [["fc1.weight", 0], ["fc1.bias", 0], ["fc2.weight", 1]]}}""");
+        var report = await Run(dir, "merge_method: linear\nparameters: {normalize: false}\nmodels: [{model: a.safetensors, parameters: {weight: 0}}, {model: b.safetensors, parameters: {weight: 1}}]\nalignment: {method: weight_matching, spec: spec.json}", "out");
+        Assert.Equal(new Dictionary<string, int> { ["H"] = 10 }, report.Alignment!.Permutations);
+        var permuted = SafetensorsFiles.Read(dir["out/model.safetensors"]);
+        torch.random.manual_seed(1);
+        var x = torch.randn(16, 4);
+        Assert.True(Logits(b, x).allclose(Logits(permuted, x), rtol: 1e-4, atol: 1e-4));
+        Assert.True(b["fc2.bias"].eq(permuted["fc2.bias"]).all().item<bool>(), "the output layer's bias is not in the spec and must stay");
+    }
+
     [Theory]
     [InlineData("alignment: {method: weight_matching, reference: c.safetensors}", "alignment.reference")]
     [InlineData("alignment: {method: activation_matching}", "alignment.method")]
