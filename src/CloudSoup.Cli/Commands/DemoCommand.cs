@@ -72,11 +72,16 @@ internal static class DemoCommand
         SafetensorsWriter.WriteFile(Path.Combine(work, "eval", "test.safetensors"), [new("inputs", data.Test.Inputs), new("labels", data.Test.Labels)]);
         Say($"wrote {ingredientFiles.Count} fine-tuned and {scratchFiles.Count} from-scratch models and the held-out/test splits under {work}");
 
-        // Four jobs: uniform and greedy soups of the fine-tunes (lesson 1) and of the from-scratch models (lesson 2).
+        // Git Re-Basin on MNIST (lesson 3): two MLPs from different seeds, merged naively vs after weight matching.
+        var rebasinFiles = DemoRebasin.Train(data, work, Say);
+
+        // Four soup jobs: uniform and greedy soups of the fine-tunes (lesson 1) and of the from-scratch models (lesson 2),
+        // then one aligned linear merge (lesson 3).
         var jobs = new List<DemoJob>();
         foreach (var (group, files) in new[] { ("fine-tuned", ingredientFiles), ("scratch", scratchFiles) })
             foreach (var method in new[] { "uniform_soup", "greedy_soup" })
                 jobs.Add(new DemoJob($"demo-{group}-{method.Replace('_', '-')}", method, files));
+        jobs.Add(new DemoJob("demo" + DemoRebasin.Suffix, "linear", rebasinFiles, DemoRebasin.Recipe));
         var reports = local ? await MergeLocallyAsync(work, jobs, ct) : await MergeThroughServiceAsync(work, jobs, storage, ct);
         Console.WriteLine();
         Console.WriteLine("Lesson 1: ingredients fine-tuned from one shared start soup well (held-out and test are disjoint splits no model trained on):");
@@ -87,11 +92,13 @@ internal static class DemoCommand
         Console.WriteLine();
         Console.WriteLine("The greedy soup of the fine-tunes, in full:");
         ReportPrinter.Print(reports[1]);
+        DemoRebasin.Print(reports[4]);
         Say($"demo finished in {total.Elapsed.TotalSeconds:0} s");
         return 0;
     }
 
-    private sealed record DemoJob(string Name, string Method, IReadOnlyList<string> Files);
+    /// <summary>One demo merge; <paramref name="Custom"/> writes a recipe other than the plain soup one (models, held-out, test).</summary>
+    private sealed record DemoJob(string Name, string Method, IReadOnlyList<string> Files, Func<IEnumerable<string>, string, string, string>? Custom = null);
 
     private static void PrintLesson(MergeReport uniform, MergeReport greedy)
     {
@@ -110,7 +117,8 @@ internal static class DemoCommand
             if (ReportVerdict.For(r) is { } verdict) Console.WriteLine("  " + verdict);
     }
 
-    private static string Recipe(DemoJob job, IEnumerable<string> models, string heldOut, string test) => $"""
+    private static string Recipe(DemoJob job, IEnumerable<string> models, string heldOut, string test) =>
+        job.Custom?.Invoke(models, heldOut, test) ?? $"""
         name: {job.Name}
         merge_method: {job.Method}
         models:

@@ -35,6 +35,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
         var checkpoints = new List<Checkpoint>();
         var auxiliary = new Dictionary<string, Checkpoint>();
         var kept = recipe.Evaluation != null ? new Dictionary<string, torch.Tensor>() : null;
+        AlignmentOutcome? alignment = null;
         try
         {
             progress?.Report(new JobProgress("planning", 0, "reading checkpoint headers"));
@@ -51,11 +52,18 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             var plan = MergePlanner.Plan(recipe, checkpoints, auxiliary);
             EndPhase("planning");
 
+            if (recipe.Alignment is { } alignSection)
+            {
+                alignment = await AlignmentStep.RunAsync(alignSection, recipe, store, checkpoints, progress, ct).ConfigureAwait(false);
+                plan = plan.WithInputOverrides(alignment.Aligned);
+                EndPhase("aligning");
+            }
+
             // Soups decide their coefficients on held-out data first, then merge like any weighted average.
             SoupReport? soupReport = null;
             if (method is SoupMethod soup)
             {
-                (soupReport, var weights) = await SoupSearch.RunAsync(recipe, soup, checkpoints, store, progress, ct).ConfigureAwait(false);
+                (soupReport, var weights) = await SoupSearch.RunAsync(recipe, soup, checkpoints, store, progress, ct, alignment?.Aligned).ConfigureAwait(false);
                 plan = SoupSearch.WithMethod(plan, weights);
                 EndPhase("soup_search");
             }
@@ -89,6 +97,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 Device = ComputeDevice.Resolve(device).ToString(),
                 Evaluation = evaluation,
                 Soup = soupReport,
+                Alignment = alignment?.Report,
                 Warnings = recipe.Warnings,
                 MethodNotes = stats.MethodNotes,
                 Finished = DateTimeOffset.UtcNow,
@@ -111,6 +120,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             foreach (var c in checkpoints) await c.DisposeAsync().ConfigureAwait(false);
             foreach (var c in auxiliary.Values) await c.DisposeAsync().ConfigureAwait(false);
             if (kept != null) foreach (var t in kept.Values) t.Dispose();
+            alignment?.Dispose();
         }
     }
 

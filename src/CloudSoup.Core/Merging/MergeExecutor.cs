@@ -42,7 +42,7 @@ public static class MergeExecutor
                     ct.ThrowIfCancellationRequested();
                     var task = tasks[outTensor.Name];
                     using var scope = torch.NewDisposeScope();
-                    var inputs = await Task.WhenAll(task.Sources.Select(i => plan.Inputs[i].ReadTensorAsync(task.Name, ct))).ConfigureAwait(false);
+                    var inputs = await Task.WhenAll(task.Sources.Select(i => plan.ReadInputAsync(i, task.Name, ct))).ConfigureAwait(false);
                     read += task.Sources.Sum(i => plan.Inputs[i].Entry(task.Name).ByteLength);
                     torch.Tensor result;
                     if (task.Merge)

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using CloudSoup.Core.Errors;
 using CloudSoup.Core.Formats;
 using CloudSoup.Core.Recipes;
+using TorchSharp;
 
 namespace CloudSoup.Core.Merging;
 
@@ -33,6 +34,31 @@ public sealed class MergePlan
     public required IReadOnlyList<ShardPlan> Shards { get; init; }
     /// <summary>Checkpoints named by Reference parameters (e.g. Fishers), by reference.</summary>
     public IReadOnlyDictionary<string, Checkpoint> Auxiliary { get; init; } = new Dictionary<string, Checkpoint>();
+    /// <summary>
+    /// Optional in-memory replacements for input tensors (e.g. permuted by alignment), per input; an input's
+    /// tensor is read from here when present, else from its checkpoint. Shapes must equal the checkpoint's.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>?>? InputOverrides { get; init; }
+
+    /// <summary>Input <paramref name="input"/>'s tensor <paramref name="name"/>: the override if any (a copy the caller owns), else the checkpoint's.</summary>
+    public Task<torch.Tensor> ReadInputAsync(int input, string name, CancellationToken ct) =>
+        InputOverrides?[input] is { } o && o.TryGetValue(name, out var t) ? Task.FromResult(t.clone()) : Inputs[input].ReadTensorAsync(name, ct);
+
+    /// <summary>This plan with its inputs' tensors replaced by <paramref name="overrides"/> (one entry per input, null = unchanged).</summary>
+    public MergePlan WithInputOverrides(IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>?> overrides)
+    {
+        if (overrides.Count != Inputs.Count) throw new ArgumentException($"expected {Inputs.Count} override sets, got {overrides.Count}");
+        foreach (var task in Tensors)
+            foreach (int i in task.Sources)
+                if (overrides[i] is { } o && o.TryGetValue(task.Name, out var t) && !t.shape.SequenceEqual(task.Shape))
+                    throw new InvalidOperationException($"override for '{task.Name}' of {Inputs[i].Reference} has the wrong shape");
+        return new MergePlan
+        {
+            Recipe = Recipe, Method = Method, Inputs = Inputs, BaseIndex = BaseIndex, ComputeDType = ComputeDType,
+            Tensors = Tensors, Shards = Shards, InputOverrides = overrides, Auxiliary = Auxiliary,
+        };
+    }
+
     public long InputBytes => Inputs.Sum(i => i.TotalBytes);
     public long OutputBytes => Shards.Sum(s => s.TotalLength);
 }

@@ -18,7 +18,12 @@ public sealed record EvaluationSection(string Model, string Data, string? Test, 
 
 public sealed record OutputSection(long ShardSizeBytes, DType? DType);
 
-public sealed record AlignmentSection(string Method, string Spec, string? Reference);
+/// <summary>Permutation alignment before merging (docs/alignment.md). <see cref="Reference"/> is always one of the models.</summary>
+public sealed record AlignmentSection(string Method, string Spec, string Reference, int MaxIter, long Seed, int PathPoints, bool ResetBn)
+{
+    public const string WeightMatching = "weight_matching";
+    public const string ActivationMatching = "activation_matching";
+}
 
 /// <summary>
 /// A parsed, validated recipe: mergekit's config format plus CloudSoup's sections (DESIGN.md §3).
@@ -48,6 +53,12 @@ public sealed class Recipe
             ? Models.Select(m => m.Model).ToList()
             : Models.Select(m => m.Model).Append(BaseModel).ToList();
 
+    internal Recipe WithAlignment(AlignmentSection alignment) => new()
+    {
+        MergeMethod = MergeMethod, BaseModel = BaseModel, Models = Models, Parameters = Parameters, DType = DType, OutDType = OutDType,
+        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Output = Output, Warnings = Warnings,
+    };
+
     /// <summary>Every reference the job reads: models plus evaluation files.</summary>
     public IReadOnlyList<string> AllReferences
     {
@@ -62,6 +73,7 @@ public sealed class Recipe
                 refs.Add(Evaluation.Data);
                 if (Evaluation.Test != null) refs.Add(Evaluation.Test);
             }
+            if (Alignment != null && !CloudSoup.Core.Alignment.BuiltinSpecs.Names.Contains(Alignment.Spec)) refs.Add(Alignment.Spec);
             return refs;
         }
     }

@@ -29,6 +29,12 @@ public static class RecipeJson
             if (e.Test != null) eo["test"] = e.Test;
             o["evaluation"] = eo;
         }
+        if (r.Alignment is { } a)
+            o["alignment"] = new JsonObject
+            {
+                ["method"] = a.Method, ["spec"] = a.Spec, ["reference"] = a.Reference, ["max_iter"] = a.MaxIter,
+                ["seed"] = a.Seed, ["path_points"] = a.PathPoints, ["reset_bn"] = a.ResetBn,
+            };
         var output = new JsonObject { ["shard_size"] = r.Output.ShardSizeBytes };
         if (r.Output.DType is DType odt) output["dtype"] = DTypes.RecipeName(odt);
         o["output"] = output;

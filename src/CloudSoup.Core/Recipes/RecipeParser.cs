@@ -78,13 +78,15 @@ public static class RecipeParser
             Name = fields.TryGetValue("name", out var nm) ? Scalar(nm, "name") : null,
             Seed = fields.TryGetValue("seed", out var sd) ? ParseLong(sd, "seed") : 0,
             Tensors = fields.TryGetValue("tensors", out var ts) ? ParseEnum<TensorSetMode>(ts, "tensors") : TensorSetMode.Strict,
-            Alignment = fields.TryGetValue("alignment", out var al) ? ParseAlignment(al) : null,
+            Alignment = null,
             Evaluation = fields.TryGetValue("evaluation", out var ev) ? ParseEvaluation(ev) : null,
             Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
             Warnings = warnings,
         };
         if (fields.TryGetValue("scope_alignment", out var sa)) ParseScopeAlignment(sa);
         ValidateAgainstMethod(recipe, method);
+        if (fields.TryGetValue("alignment", out var al) && ParseAlignment(al, recipe) is { } alignment)
+            recipe = recipe.WithAlignment(alignment);
         return recipe;
     }
 
@@ -295,17 +297,46 @@ public static class RecipeParser
             f.TryGetValue("batch_size", out var b) ? ParsePositiveInt(b, "evaluation.batch_size") : 256) { MemoryBudgetBytes = budget };
     }
 
-    private static AlignmentSection? ParseAlignment(YamlNode node)
+    private static AlignmentSection? ParseAlignment(YamlNode node, Recipe recipe)
     {
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("alignment", "must be a mapping");
         var f = Fields(map, "alignment");
         foreach (var k in f.Keys)
-            if (k is not ("method" or "spec" or "reference")) throw CloudSoupException.Recipe($"alignment.{k}", "unknown key (expected method, spec, reference)");
+            if (k is not ("method" or "spec" or "reference" or "max_iter" or "seed" or "path_points" or "reset_bn"))
+                throw CloudSoupException.Recipe($"alignment.{k}", "unknown key (expected method, spec, reference, max_iter, seed, path_points, reset_bn)");
         string method = f.TryGetValue("method", out var m) ? Scalar(m, "alignment.method") : "none";
         if (method == "none") return null;
-        if (method is "weight_matching" or "activation_matching")
-            throw CloudSoupException.Recipe("alignment.method", $"'{method}' is not available yet in this version of CloudSoup; use 'none'");
-        throw CloudSoupException.Recipe("alignment.method", $"unknown alignment method '{method}' (expected weight_matching, activation_matching or none)");
+        if (method is not (AlignmentSection.WeightMatching or AlignmentSection.ActivationMatching))
+            throw CloudSoupException.Recipe("alignment.method", $"unknown alignment method '{method}' (expected weight_matching, activation_matching or none)");
+        string spec = f.TryGetValue("spec", out var sp) ? Scalar(sp, "alignment.spec") : "auto";
+        if (spec.Length == 0) throw CloudSoupException.Recipe("alignment.spec", "must be auto, mlp, vgg, resnet or a path to a JSON permutation spec");
+        if (!CloudSoup.Core.Alignment.BuiltinSpecs.Names.Contains(spec)) spec = ModelRef(sp!, "alignment.spec");
+        var models = recipe.Models.Select(x => x.Model).ToList();
+        string reference = f.TryGetValue("reference", out var r) ? ModelRef(r, "alignment.reference") : models[0];
+        if (!models.Contains(reference))
+            throw CloudSoupException.Recipe("alignment.reference", $"'{reference}' is not one of the models ({string.Join(", ", models)})");
+        if (models.Count < 2 && (recipe.BaseModel is null || recipe.BaseModel == reference))
+            throw CloudSoupException.Recipe("alignment", "needs at least two models to align");
+        int maxIter = f.TryGetValue("max_iter", out var mi) ? ParsePositiveInt(mi, "alignment.max_iter") : CloudSoup.Core.Alignment.WeightMatching.DefaultMaxIter;
+        long seed = f.TryGetValue("seed", out var sd) ? ParseLong(sd, "alignment.seed") : recipe.Seed;
+        int points = f.TryGetValue("path_points", out var pp) ? ParsePositiveInt(pp, "alignment.path_points") : CloudSoup.Core.Alignment.LossBarrier.DefaultPoints;
+        if (points < 2 || points > 101) throw CloudSoupException.Recipe("alignment.path_points", $"must be between 2 and 101 (got {points})");
+        bool resetBn = true;
+        if (f.TryGetValue("reset_bn", out var rb))
+            resetBn = Scalar(rb, "alignment.reset_bn") switch
+            {
+                "true" or "True" => true,
+                "false" or "False" => false,
+                var v => throw CloudSoupException.Recipe("alignment.reset_bn", $"must be true or false (got '{v}')"),
+            };
+        if (method == AlignmentSection.ActivationMatching)
+        {
+            if (recipe.Evaluation is null)
+                throw CloudSoupException.Recipe("alignment.method", "activation_matching needs evaluation.data (activations are measured on it)");
+            if (recipe.Evaluation.Model != "builtin:mlp")
+                throw CloudSoupException.Recipe("alignment.method", $"activation_matching supports evaluation.model builtin:mlp only (got {recipe.Evaluation.Model})");
+        }
+        return new AlignmentSection(method, spec, reference, maxIter, seed, points, resetBn);
     }
 
     private static void ParseScopeAlignment(YamlNode node)

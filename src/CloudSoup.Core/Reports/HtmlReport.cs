@@ -30,6 +30,7 @@ public static class HtmlReport
             sb.Append("</table>");
         }
         if (r.Soup is { } soup) SoupHtml.AppendSoup(sb, soup);
+        if (r.Alignment is { } al) AlignmentPlots.AppendSection(sb, al);
         sb.Append("<h2>Inputs</h2><ul>");
         foreach (var i in r.Inputs) sb.Append("<li><code>").Append(E(i.Model)).Append("</code> (").Append(i.Bytes).Append(" bytes)</li>");
         sb.Append("</ul><h2>Outputs</h2><ul>");

@@ -25,6 +25,8 @@ public sealed record MergeReport
     public string Device { get; init; } = "cpu";
     public EvaluationReport? Evaluation { get; init; }
     public Soups.SoupReport? Soup { get; init; }
+    /// <summary>Permutation alignment before merging (objective per sweep, interpolation paths); see AlignmentReport.</summary>
+    public AlignmentReport? Alignment { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
     /// <summary>Per-tensor decisions a merge method reported (e.g. agreement's accepted models).</summary>
     public IReadOnlyDictionary<string, string> MethodNotes { get; init; } = new Dictionary<string, string>();

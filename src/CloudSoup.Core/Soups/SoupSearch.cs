@@ -61,7 +61,8 @@ public sealed class SoupSearch : IDisposable
 
     /// <summary>Runs the soup's search and returns its report and the merge method that writes the chosen soup.</summary>
     public static async Task<(SoupReport Report, IMergeMethod Weights)> RunAsync(Recipe recipe, SoupMethod soup, IReadOnlyList<Checkpoint> checkpoints,
-        ICheckpointStore store, IProgress<JobProgress>? progress, CancellationToken ct)
+        ICheckpointStore store, IProgress<JobProgress>? progress, CancellationToken ct,
+        IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>>? aligned = null)
     {
         var section = recipe.Evaluation ?? throw CloudSoupException.Recipe("evaluation", $"merge method '{soup.Name}' needs an evaluation section");
         long need = MemoryNeeded(checkpoints);
@@ -77,9 +78,13 @@ public sealed class SoupSearch : IDisposable
         try
         {
             heldOut = await EvalData.LoadAsync(store, section.Data, ct).ConfigureAwait(false);
-            foreach (var c in checkpoints)
+            for (int ci = 0; ci < checkpoints.Count; ci++)
             {
-                var raw = await JobEvaluator.ReadAllAsync(c, ct).ConfigureAwait(false);
+                var raw = await JobEvaluator.ReadAllAsync(checkpoints[ci], ct).ConfigureAwait(false);
+                // Soups of aligned inputs search over the permuted weights the merge will average.
+                if (aligned?[ci] is { } perm)
+                    foreach (var (name, t) in perm)
+                        if (raw.TryGetValue(name, out var old)) { old.Dispose(); raw[name] = t.clone(); }
                 ingredients.Add(raw.ToDictionary(kv => kv.Key, kv =>
                 {
                     if (!kv.Value.is_floating_point() || kv.Value.dtype == torch.ScalarType.Float32) return kv.Value;
@@ -231,6 +236,8 @@ public sealed class SoupSearch : IDisposable
         ComputeDType = plan.ComputeDType,
         Tensors = plan.Tensors,
         Shards = plan.Shards,
+        Auxiliary = plan.Auxiliary,
+        InputOverrides = plan.InputOverrides,
     };
 
     public void Dispose()

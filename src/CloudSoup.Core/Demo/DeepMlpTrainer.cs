@@ -1,0 +1,74 @@
+// Training for the Git Re-Basin part of the demo: plain ReLU MLPs 784-h-…-h-10 trained from different random
+// seeds (Ainsworth et al. 2022 use 784-512-512-512-10 on MNIST, reference/rebasin-soups.md §1.4). Parameter
+// names are fc1..fcL, so builtin:mlp evaluates them and the mlp permutation spec applies.
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace CloudSoup.Core.Demo;
+
+public sealed class DeepMlp : nn.Module<Tensor, Tensor>
+{
+    private readonly ModuleList<Linear> _layers = new();
+
+    public DeepMlp(IReadOnlyList<int> hidden) : base(nameof(DeepMlp))
+    {
+        var widths = new[] { MnistDigits.Pixels }.Concat(hidden).Append(10).ToArray();
+        for (int k = 1; k < widths.Length; k++) _layers.Add(nn.Linear(widths[k - 1], widths[k]));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        for (int k = 0; k < _layers.Count; k++)
+        {
+            x = _layers[k].forward(x);
+            if (k < _layers.Count - 1) x = nn.functional.relu(x);
+        }
+        return x;
+    }
+
+    /// <summary>State dict as fc1.weight, fc1.bias, …, fcL.bias (copies).</summary>
+    public Dictionary<string, Tensor> FcStateDict()
+    {
+        var d = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        for (int k = 0; k < _layers.Count; k++)
+        {
+            d[$"fc{k + 1}.weight"] = _layers[k].weight!.detach().clone();
+            d[$"fc{k + 1}.bias"] = _layers[k].bias!.detach().clone();
+        }
+        return d;
+    }
+}
+
+public static class DeepMlpTrainer
+{
+    /// <summary>Trains a fresh MLP initialised and shuffled from <paramref name="config"/>.Seed with Adam.</summary>
+    public static Dictionary<string, Tensor> Train(DigitSplit data, IReadOnlyList<int> hidden, TrainingConfig config, Action<string>? log = null)
+    {
+        torch.random.manual_seed(config.Seed);
+        using var model = new DeepMlp(hidden);
+        using var optimizer = torch.optim.Adam(model.parameters(), lr: config.LearningRate);
+        var generator = new torch.Generator((ulong)config.Seed);
+        long n = data.Count;
+        for (int epoch = 0; epoch < config.Epochs; epoch++)
+        {
+            using var perm = torch.randperm(n, generator: generator);
+            double lossSum = 0;
+            int batches = 0;
+            for (long i = 0; i < n; i += config.BatchSize)
+            {
+                using var scope = torch.NewDisposeScope();
+                var idx = perm.narrow(0, i, Math.Min(config.BatchSize, n - i));
+                var loss = nn.functional.cross_entropy(model.forward(data.Inputs.index_select(0, idx)), data.Labels.index_select(0, idx));
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+                lossSum += loss.item<float>();
+                batches++;
+            }
+            log?.Invoke($"{config.Name}: epoch {epoch + 1}/{config.Epochs}, train loss {lossSum / batches:0.0000}");
+        }
+        return model.FcStateDict();
+    }
+}
