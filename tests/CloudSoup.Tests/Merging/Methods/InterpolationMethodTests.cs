@@ -148,8 +148,9 @@ public class InterpolationMethodTests
     {
         using var gen = new torch.Generator(11);
         torch.Tensor R() => torch.randn(6, 5, dtype: torch.ScalarType.Float64, generator: gen);
-        // methods with auxiliary inputs (fisher, gradient_matching) are covered in FisherFamilyTests
-        foreach (var m in MergeMethods.All.Where(m => m.Parameters.All(p => p.Kind != ParameterKind.Reference)))
+        // methods with auxiliary inputs (fisher, gradient_matching) are covered in FisherFamilyTests; soups are
+        // job-level (their per-tensor merge is SoupWeights after the search), covered in the Soups tests
+        foreach (var m in MergeMethods.All.Where(m => m.Parameters.All(p => p.Kind != ParameterKind.Reference) && m is not CloudSoup.Core.Soups.SoupMethod))
         {
             int others = m.Name switch { "slerp" or "nearswap" or "arcee_fusion" => 1, "passthrough" => 1, _ => 3 };
             if (m.Name == "nuslerp") others = 2;
