@@ -1,6 +1,8 @@
 // `cloudsoup demo`: the whole product on MNIST in a few minutes. Trains a base MLP, fine-tunes it into
-// several ingredients (plus a from-scratch negative control), soups both with uniform_soup and greedy_soup, then either merges them locally (--local) or goes the service's way: Azurite,
-// upload to checkpoints/demo/, POST /api/merges, follow the job, fetch the report.
+// several ingredients, trains deeper MLPs from scratch as the negative control (different seeds, higher learning
+// rate: their uniform soup collapses to chance), soups both groups with uniform_soup and greedy_soup, and merges two
+// more scratch MLPs naively vs after Git Re-Basin weight matching. Either merges locally (--local) or goes the
+// service's way: Azurite, upload to checkpoints/demo/, POST /api/merges, follow each job, fetch the reports.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Net.Http.Json;
@@ -65,8 +67,8 @@ internal static class DemoCommand
         var scratchFiles = new List<string>();
         foreach (var config in DemoTrainer.FromScratch)
         {
-            Say($"training {config.Name} from scratch: lr {config.LearningRate}, {config.Epochs} epochs, seed {config.Seed} ...");
-            Save(config, DemoTrainer.Train(data.Train, config, null, Say), scratchFiles);
+            Say($"training {config.Name} from scratch: 784-{string.Join("-", DemoRebasin.Hidden)}-10, lr {config.LearningRate}, {config.Epochs} epochs, seed {config.Seed} ...");
+            Save(config, DeepMlpTrainer.Train(data.Train, DemoRebasin.Hidden, config, Say), scratchFiles);
         }
         SafetensorsWriter.WriteFile(Path.Combine(work, "eval", "heldout.safetensors"), [new("inputs", data.HeldOut.Inputs), new("labels", data.HeldOut.Labels)]);
         SafetensorsWriter.WriteFile(Path.Combine(work, "eval", "test.safetensors"), [new("inputs", data.Test.Inputs), new("labels", data.Test.Labels)]);

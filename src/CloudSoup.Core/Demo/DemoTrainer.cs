@@ -78,8 +78,9 @@ public static class DemoTrainer
     /// <summary>The negative control: models trained from scratch with different seeds (different basins, so they do not soup).</summary>
     public static IReadOnlyList<TrainingConfig> FromScratch { get; } =
     [
-        new("scratch-1", 1e-3, 3, 21),
-        new("scratch-2", 1e-3, 3, 22),
-        new("scratch-3", 1e-3, 3, 23),
+        new("scratch-1", 3e-3, 4, 21),
+        new("scratch-2", 3e-3, 4, 22),
+        new("scratch-3", 3e-3, 4, 23),
+        new("scratch-4", 3e-3, 4, 24),
     ];
 }
