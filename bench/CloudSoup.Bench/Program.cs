@@ -1,13 +1,13 @@
 // Times LinearAssignment.Solve on n×n problems, to compare with SciPy's linear_sum_assignment
 // (reference/rebasin-soups.md §6 table), and one full weight matching of the paper's MNIST MLP shape.
-// Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm]
+// Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm [maxWidth]]
 using System.Diagnostics;
 using CloudSoup.Core.Alignment;
 using TorchSharp;
 
 if (args.Length > 0 && args[0] == "wm")
 {
-    WeightMatchingMlp();
+    WeightMatchingMlp(args.Length > 1 ? int.Parse(args[1]) : 4096);
     return;
 }
 int maxN = args.Length > 0 ? int.Parse(args[0]) : 4096;
@@ -53,25 +53,55 @@ static double[] MatchingLike(int n, int seed)
     return wa.mm(wb.t()).contiguous().data<double>().ToArray();
 }
 
-// Weight matching of two independent random 784-512-512-512-10 MLPs (the paper's MNIST shape), float32 weights.
-static void WeightMatchingMlp()
+// Weight matching of 784-w-w-w-10 MLPs (the paper's MNIST shape at w = 512) for w = 512 … maxWidth, float32
+// weights. Two cases per width: B is an independent random model (the search runs until no permutation
+// improves), and B is a hidden-unit-permuted copy of A plus 1% noise (the known permutation must be recovered).
+static void WeightMatchingMlp(int maxWidth)
 {
-    int[] widths = [784, 512, 512, 512, 10];
-    Dictionary<string, torch.Tensor> Model(int seed)
+    Console.WriteLine("| width | parameters | independent: seconds | sweeps | permuted copy: seconds | sweeps | units recovered |");
+    Console.WriteLine("|---|---|---|---|---|---|---|");
+    for (int w = 512; w <= maxWidth; w *= 2)
     {
-        torch.manual_seed(seed);
-        var d = new Dictionary<string, torch.Tensor>();
-        for (int k = 0; k + 1 < widths.Length; k++)
+        int[] widths = [784, w, w, w, 10];
+        var a = RandomMlp(widths, 1);
+        var b = RandomMlp(widths, 2);
+        var spec = BuiltinSpecs.Auto(a.ToDictionary(kv => kv.Key, kv => kv.Value.shape));
+        var sw = Stopwatch.StartNew();
+        var independent = WeightMatching.Match(spec, a, b, seed: 0);
+        double tIndependent = sw.Elapsed.TotalSeconds;
+
+        // B' = π(A) + noise: matching B' to A must find π⁻¹ for every permutation.
+        var rng = new Random(w);
+        var truth = spec.Names.ToDictionary(n => n, n => Enumerable.Range(0, w).OrderBy(_ => rng.Next()).ToArray());
+        var permuted = Permutations.Apply(spec, truth, a);
+        var noisy = permuted.ToDictionary(kv => kv.Key, kv => kv.Value + 0.01 * torch.randn_like(kv.Value));
+        sw.Restart();
+        var recovered = WeightMatching.Match(spec, a, noisy, seed: 0);
+        double tPermuted = sw.Elapsed.TotalSeconds;
+        var restored = Permutations.Apply(spec, recovered.Permutations, noisy);
+        long units = 0, right = 0;
+        foreach (var name in spec.Names)
         {
-            d[$"fc{k + 1}.weight"] = torch.randn(widths[k + 1], widths[k]) / Math.Sqrt(widths[k]);
-            d[$"fc{k + 1}.bias"] = torch.randn(widths[k + 1]) * 0.1;
+            // A unit is recovered when the aligned B' row equals A's row up to the noise.
+            var axis = spec.AxesOf(name).First(x => x.Axis == 0);
+            var diff = (restored[axis.Tensor] - a[axis.Tensor]).abs().amax(1);
+            units += w;
+            right += (diff < 0.1).sum().item<long>();
         }
-        return d;
+        long parameters = a.Values.Sum(t => t.numel());
+        Console.WriteLine($"| {w} | {parameters:N0} | {tIndependent:F2} | {independent.Sweeps} | {tPermuted:F2} | {recovered.Sweeps} | {right}/{units} |");
+        foreach (var d in new[] { a, b, permuted, noisy, restored }) foreach (var t in d.Values) t.Dispose();
     }
-    var a = Model(1);
-    var b = Model(2);
-    var spec = BuiltinSpecs.Auto(a.ToDictionary(kv => kv.Key, kv => kv.Value.shape));
-    var sw = Stopwatch.StartNew();
-    var r = WeightMatching.Match(spec, a, b, seed: 0);
-    Console.WriteLine($"weight matching 784-512-512-512-10: {sw.Elapsed.TotalSeconds:F2} s, {r.Sweeps} sweeps, objective {r.Objective[0]:F2} -> {r.Objective[^1]:F2}");
+}
+
+static Dictionary<string, torch.Tensor> RandomMlp(int[] widths, int seed)
+{
+    torch.manual_seed(seed);
+    var d = new Dictionary<string, torch.Tensor>();
+    for (int k = 0; k + 1 < widths.Length; k++)
+    {
+        d[$"fc{k + 1}.weight"] = torch.randn(widths[k + 1], widths[k]) / Math.Sqrt(widths[k]);
+        d[$"fc{k + 1}.bias"] = torch.randn(widths[k + 1]) * 0.1;
+    }
+    return d;
 }

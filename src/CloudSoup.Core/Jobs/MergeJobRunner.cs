@@ -6,6 +6,7 @@ using CloudSoup.Core.Errors;
 using CloudSoup.Core.Evaluation;
 using CloudSoup.Core.Formats;
 using CloudSoup.Core.Merging;
+using CloudSoup.Core.Merging.Methods;
 using CloudSoup.Core.Recipes;
 using CloudSoup.Core.Reports;
 using CloudSoup.Core.Soups;
@@ -64,8 +65,16 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             if (method is SoupMethod soup)
             {
                 (soupReport, var weights) = await SoupSearch.RunAsync(recipe, soup, checkpoints, store, progress, ct, alignment?.Aligned).ConfigureAwait(false);
-                plan = SoupSearch.WithMethod(plan, weights);
+                plan = plan.WithMethod(weights);
                 EndPhase("soup_search");
+            }
+
+            // Whole-model agreement decides once from a pre-pass over every tensor, then merges like per-tensor.
+            string? wholeModelNote = null;
+            if (plan.Method is Agreement agreement && agreement.NeedsPrepass(plan))
+            {
+                (plan, wholeModelNote) = await AgreementPrepass.RunAsync(plan, progress, ct).ConfigureAwait(false);
+                EndPhase("agreement");
             }
 
             var computeDevice = ComputeDevice.Resolve(device);
@@ -99,7 +108,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 Soup = soupReport,
                 Alignment = alignment?.Report,
                 Warnings = recipe.Warnings,
-                MethodNotes = stats.MethodNotes,
+                MethodNotes = wholeModelNote is null ? stats.MethodNotes : new Dictionary<string, string> { ["(whole model)"] = wholeModelNote },
                 Finished = DateTimeOffset.UtcNow,
             };
             await sink.WriteAllAsync(ResolvedRecipe, Encoding.UTF8.GetBytes(RecipeJson.ToJsonString(recipe)), ct).ConfigureAwait(false);

@@ -59,6 +59,13 @@ public sealed class MergePlan
         };
     }
 
+    /// <summary>This plan merging with <paramref name="method"/> instead (a soup's weights, a whole-model decision).</summary>
+    public MergePlan WithMethod(IMergeMethod method) => new()
+    {
+        Recipe = Recipe, Method = method, Inputs = Inputs, BaseIndex = BaseIndex, ComputeDType = ComputeDType,
+        Tensors = Tensors, Shards = Shards, InputOverrides = InputOverrides, Auxiliary = Auxiliary,
+    };
+
     public long InputBytes => Inputs.Sum(i => i.TotalBytes);
     public long OutputBytes => Shards.Sum(s => s.TotalLength);
 }

@@ -227,19 +227,6 @@ public sealed class SoupSearch : IDisposable
         return Evaluator.Evaluate(_model, _heldOut, _batchSize);
     }
 
-    internal static MergePlan WithMethod(MergePlan plan, IMergeMethod method) => new()
-    {
-        Recipe = plan.Recipe,
-        Method = method,
-        Inputs = plan.Inputs,
-        BaseIndex = plan.BaseIndex,
-        ComputeDType = plan.ComputeDType,
-        Tensors = plan.Tensors,
-        Shards = plan.Shards,
-        Auxiliary = plan.Auxiliary,
-        InputOverrides = plan.InputOverrides,
-    };
-
     public void Dispose()
     {
         _model.Dispose();

@@ -146,3 +146,64 @@ public class FisherFamilyTests
         Assert.Contains("m2.safetensors", File.ReadAllText(dir["out/report.json"]));
     }
 }
+
+public class WholeModelAgreementTests
+{
+    // Two tensors per model; the whole-model decision must equal the per-tensor rule applied to one tensor
+    // holding the concatenation of both (the flattened whole-model task vector).
+    private static readonly double[][] A = [[0.5, -0.2, 0.1, 0.0], [1.0, 0.3, -0.4, 0.2], [-0.6, 0.1, 0.2, 0.1], [0.4, -0.1, 0.0, 0.3]];
+    private static readonly double[][] B = [[0.2, 0.2, -0.1], [-0.9, -0.4, 0.5], [0.3, 0.0, 0.1], [0.1, 0.1, -0.2]];
+
+    private static async Task<(Dictionary<string, torch.Tensor> Out, Core.Reports.MergeReport Report)> Run(TempDir dir, string name, bool split, string parameters)
+    {
+        for (int m = 0; m < 4; m++)
+        {
+            var d = split
+                ? new Dictionary<string, torch.Tensor> { ["a"] = torch.tensor(A[m], dtype: torch.ScalarType.Float32), ["b"] = torch.tensor(B[m], dtype: torch.ScalarType.Float32) }
+                : new Dictionary<string, torch.Tensor> { ["w"] = torch.tensor(A[m].Concat(B[m]).ToArray(), dtype: torch.ScalarType.Float32) };
+            SafetensorsFiles.Write(dir[$"{name}/m{m}.safetensors"], d);
+        }
+        var recipe = RecipeParser.Parse($"merge_method: agreement\nbase_model: m0.safetensors\nparameters: {parameters}\nmodels: [m0.safetensors, m1.safetensors, m2.safetensors, m3.safetensors]");
+        Core.Reports.MergeReport report;
+        await using (var sink = new LocalDirectorySink(dir[$"{name}/out"]))
+            report = await new MergeJobRunner(new LocalCheckpointStore(dir[name])).RunAsync(recipe, sink, null, CancellationToken.None);
+        return (SafetensorsFiles.Read(dir[$"{name}/out/model.safetensors"]), report);
+    }
+
+    [Theory]
+    [InlineData("sequential_mean", 1.0)]
+    [InlineData("sequential_pair", 1.0)]
+    [InlineData("order_free", 0.8)]
+    [InlineData("sequential_mean", 0.3)]
+    public async Task Whole_model_decision_equals_the_rule_on_the_concatenated_task_vector(string mode, double threshold)
+    {
+        using var dir = new TempDir();
+        var (whole, report) = await Run(dir, "split", true, $"{{threshold: {threshold}, mode: {mode}, granularity: model}}");
+        var (concat, reference) = await Run(dir, "concat", false, $"{{threshold: {threshold}, mode: {mode}}}");
+        var joined = torch.cat([whole["a"], whole["b"]]);
+        Assert.True(joined.allclose(concat["w"], rtol: 0, atol: 1e-6), $"{joined.str()} vs {concat["w"].str()}");
+        Assert.Equal(reference.MethodNotes["w"], report.MethodNotes["(whole model)"].Split(" (whole model")[0]);
+    }
+
+    [Fact]
+    public async Task Whole_model_and_per_tensor_decisions_can_differ_and_the_report_says_which()
+    {
+        using var dir = new TempDir();
+        // Cosine distances to the mean task vector (numpy): a 0.617, 0.339, 0.185; b 0.014, 0.558, 0.526;
+        // whole model 0.239, 0.495, 0.361. At threshold 0.4 the three decisions all differ.
+        var (_, perTensor) = await Run(dir, "t", true, "{threshold: 0.4, mode: order_free}");
+        var (_, whole) = await Run(dir, "m", true, "{threshold: 0.4, mode: order_free, granularity: model}");
+        Assert.Equal("accepted: m2.safetensors, m3.safetensors", perTensor.MethodNotes["a"]);
+        Assert.Equal("accepted: m1.safetensors", perTensor.MethodNotes["b"]);
+        Assert.Single(whole.MethodNotes);
+        Assert.StartsWith("accepted: m1.safetensors, m3.safetensors (whole model", whole.MethodNotes["(whole model)"]);
+    }
+
+    [Fact]
+    public void An_unknown_granularity_is_rejected_naming_the_field()
+    {
+        var e = Assert.Throws<CloudSoupException>(() => RecipeParser.Parse(
+            "merge_method: agreement\nbase_model: a.safetensors\nparameters: {granularity: layer}\nmodels: [a.safetensors, b.safetensors, c.safetensors]"));
+        Assert.Contains("granularity", e.Field);
+    }
+}
