@@ -48,27 +48,7 @@ public static class DeepMlpTrainer
     {
         torch.random.manual_seed(config.Seed);
         using var model = new DeepMlp(hidden);
-        using var optimizer = torch.optim.Adam(model.parameters(), lr: config.LearningRate);
-        var generator = new torch.Generator((ulong)config.Seed);
-        long n = data.Count;
-        for (int epoch = 0; epoch < config.Epochs; epoch++)
-        {
-            using var perm = torch.randperm(n, generator: generator);
-            double lossSum = 0;
-            int batches = 0;
-            for (long i = 0; i < n; i += config.BatchSize)
-            {
-                using var scope = torch.NewDisposeScope();
-                var idx = perm.narrow(0, i, Math.Min(config.BatchSize, n - i));
-                var loss = nn.functional.cross_entropy(model.forward(data.Inputs.index_select(0, idx)), data.Labels.index_select(0, idx));
-                optimizer.zero_grad();
-                loss.backward();
-                optimizer.step();
-                lossSum += loss.item<float>();
-                batches++;
-            }
-            log?.Invoke($"{config.Name}: epoch {epoch + 1}/{config.Epochs}, train loss {lossSum / batches:0.0000}");
-        }
+        DemoTrainer.Fit(model, data, config, log);
         return model.FcStateDict();
     }
 }

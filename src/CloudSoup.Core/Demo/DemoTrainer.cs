@@ -39,6 +39,13 @@ public static class DemoTrainer
             using var _ = torch.no_grad();
             foreach (var (name, p) in model.named_parameters()) p.copy_(start[name]);
         }
+        Fit(model, data, config, log);
+        return model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+    }
+
+    /// <summary>Adam on cross-entropy over shuffled mini-batches; the shuffle is seeded from <paramref name="config"/>.Seed.</summary>
+    internal static void Fit(nn.Module<Tensor, Tensor> model, DigitSplit data, TrainingConfig config, Action<string>? log)
+    {
         using var optimizer = torch.optim.Adam(model.parameters(), lr: config.LearningRate);
         var generator = new torch.Generator((ulong)config.Seed);
         long n = data.Count;
@@ -60,7 +67,6 @@ public static class DemoTrainer
             }
             log?.Invoke($"{config.Name}: epoch {epoch + 1}/{config.Epochs}, train loss {lossSum / batches:0.0000}");
         }
-        return model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
     }
 
     /// <summary>The demo's ingredients: fine-tunes of one base model with different learning rates, seeds and epochs.</summary>
