@@ -13,20 +13,26 @@ internal static class MergeCommand
     {
         var recipe = new Argument<FileInfo>("recipe") { Description = "Recipe file (YAML or JSON). Model paths in it are absolute or relative to this file." };
         var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Directory for the merged model, report.json and report.html", Required = true };
-        var cmd = new Command("merge", "Merge local checkpoints with a recipe (no cloud needed).") { recipe, output };
-        cmd.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse.GetValue(recipe)!, parse.GetValue(output)!, ct)));
+        var device = new Option<string?>("--device")
+        {
+            Description = "Where tensors are merged: cpu, cuda, cuda:N or auto (default: $CloudSoup__Device, else cpu). CUDA needs a build with -p:CloudSoupTorchBackend=cuda",
+        };
+        var cmd = new Command("merge", "Merge local checkpoints with a recipe (no cloud needed).") { recipe, output, device };
+        cmd.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse.GetValue(recipe)!, parse.GetValue(output)!,
+            parse.GetValue(device) ?? Environment.GetEnvironmentVariable("CloudSoup__Device"), ct)));
         return cmd;
     }
 
-    private static async Task<int> RunAsync(FileInfo recipeFile, DirectoryInfo outDir, CancellationToken ct)
+    private static async Task<int> RunAsync(FileInfo recipeFile, DirectoryInfo outDir, string? device, CancellationToken ct)
     {
+        CloudSoup.Core.Jobs.ComputeDevice.Resolve(device);   // an unknown or unavailable device fails before anything is read
         if (!recipeFile.Exists) throw CloudSoup.Core.Errors.CloudSoupException.Missing($"recipe file '{recipeFile.FullName}'");
         var recipe = RecipeParser.Parse(await File.ReadAllTextAsync(recipeFile.FullName, ct));
         foreach (var w in recipe.Warnings) Console.Error.WriteLine($"warning: {w}");
         var store = new LocalCheckpointStore(recipeFile.DirectoryName!);
         var progress = new ConsoleProgress();
         await using var sink = new LocalDirectorySink(outDir.FullName);
-        var runner = new MergeJobRunner(store, LocalServices.Evaluator);
+        var runner = new MergeJobRunner(store, LocalServices.Evaluator, device);
         MergeReport report;
         try
         {

@@ -22,6 +22,6 @@ public static class ComputeDevice
                     $"device '{spec}' was requested but CUDA is not available here (this build uses {(typeof(torch).Assembly.GetName().Name)} with the CPU backend, or no GPU is visible); use device 'cpu' or 'auto', or build with -p:CloudSoupTorchBackend=cuda");
             return new torch.Device(spec);
         }
-        throw new ArgumentException($"unknown device '{name}' (expected cpu, cuda, cuda:N or auto)");
+        throw CloudSoupException.Recipe("device", $"unknown device '{name}' (expected cpu, cuda, cuda:N or auto)");
     }
 }

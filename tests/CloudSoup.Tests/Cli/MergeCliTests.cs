@@ -107,4 +107,28 @@ public class MergeCliTests(CliBuildFixture _) : IClassFixture<CliBuildFixture>
                 Assert.Equal((ad[n].Values[i] + 2 * bd[n].Values[i]) / 3, t.Values[i], 5);
         Assert.Empty(Directory.GetDirectories(dir["out"]));   // no staging folder left
     }
+
+    [Fact]
+    public void Device_option_runs_on_cpu_and_rejects_unknown_or_unavailable_devices_before_reading()
+    {
+        using var dir = new TempDir();
+        RawSafetensors.Write(dir["a.safetensors"], Model(21));
+        RawSafetensors.Write(dir["b.safetensors"], Model(22));
+        File.WriteAllText(dir["r.yaml"], "merge_method: linear\nmodels: [a.safetensors, b.safetensors]\n");
+
+        var (ok, _, okErr) = Run("dotnet", [CliBuildFixture.Dll, "merge", dir["r.yaml"], "--out", dir["cpu"], "--device", "cpu"], dir.Path);
+        Assert.True(ok == 0, okErr);
+        Assert.True(File.Exists(dir["cpu/model.safetensors"]));
+
+        var (bad, _, badErr) = Run("dotnet", [CliBuildFixture.Dll, "merge", dir["r.yaml"], "--out", dir["tpu"], "--device", "tpu"], dir.Path);
+        Assert.Equal(2, bad);
+        Assert.Equal("error: device: unknown device 'tpu' (expected cpu, cuda, cuda:N or auto)", badErr.Trim());
+        Assert.False(Directory.Exists(dir["tpu"]));
+
+        // This machine's build is TorchSharp-cpu: asking for CUDA must say so, not fall back silently.
+        var (gpu, _, gpuErr) = Run("dotnet", [CliBuildFixture.Dll, "merge", dir["r.yaml"], "--out", dir["gpu"], "--device", "cuda"], dir.Path);
+        Assert.NotEqual(0, gpu);
+        Assert.Contains("CUDA is not available", gpuErr);
+        Assert.False(Directory.Exists(dir["gpu"]));
+    }
 }
