@@ -12,13 +12,36 @@ public sealed class Checkpoint : IAsyncDisposable
 {
     private readonly Dictionary<string, (IByteSource Source, TensorEntry Entry)> _tensors;
     private readonly List<IByteSource> _sources;
+    private readonly bool _ownsSources;
 
-    private Checkpoint(string reference, List<IByteSource> sources, Dictionary<string, (IByteSource, TensorEntry)> tensors, List<string> order)
+    private Checkpoint(string reference, List<IByteSource> sources, Dictionary<string, (IByteSource, TensorEntry)> tensors, List<string> order, bool ownsSources = true)
     {
         Reference = reference;
         _sources = sources;
         _tensors = tensors;
         TensorNames = order;
+        _ownsSources = ownsSources;
+    }
+
+    /// <summary>
+    /// A virtual checkpoint whose tensor <c>Name</c> is tensor <c>FromName</c> of <c>From</c> (e.g. a layer slice
+    /// renumbered). It reads through the originals' byte sources and does not own them: dispose the originals.
+    /// </summary>
+    public static Checkpoint Compose(string reference, IEnumerable<(string Name, Checkpoint From, string FromName)> parts)
+    {
+        var map = new Dictionary<string, (IByteSource, TensorEntry)>(StringComparer.Ordinal);
+        var order = new List<string>();
+        var sources = new List<IByteSource>();
+        foreach (var (name, from, fromName) in parts)
+        {
+            if (!from._tensors.TryGetValue(fromName, out var t))
+                throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{from.Reference} has no tensor '{fromName}'");
+            if (!map.TryAdd(name, (t.Source, t.Entry with { Name = name })))
+                throw new InvalidOperationException($"the composed checkpoint {reference} names '{name}' twice");
+            order.Add(name);
+            if (!sources.Contains(t.Source)) sources.Add(t.Source);
+        }
+        return new Checkpoint(reference, sources, map, order, ownsSources: false);
     }
 
     /// <summary>The reference the user wrote (path or blob path).</summary>
@@ -160,6 +183,7 @@ public sealed class Checkpoint : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (!_ownsSources) return;
         foreach (var s in _sources) await s.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -50,12 +50,16 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 await OpenAsync(refs[failure.i], ct).ConfigureAwait(false); // rethrows that model's error
             foreach (var r in MergePlanner.AuxiliaryReferences(recipe, method))
                 auxiliary[r] = await OpenAsync(r, ct).ConfigureAwait(false);
-            var plan = MergePlanner.Plan(recipe, checkpoints, auxiliary);
+            // mergekit slices: plan over virtual models stacked from the sliced layers (no bytes copied).
+            IReadOnlyList<Checkpoint> inputs = checkpoints;
+            var planRecipe = recipe;
+            if (recipe.Slices != null) (inputs, planRecipe) = SliceLayout.Compose(recipe, method, checkpoints);
+            var plan = MergePlanner.Plan(planRecipe, inputs, auxiliary);
             EndPhase("planning");
 
             if (recipe.Alignment is { } alignSection)
             {
-                alignment = await AlignmentStep.RunAsync(alignSection, recipe, store, checkpoints, progress, ct).ConfigureAwait(false);
+                alignment = await AlignmentStep.RunAsync(alignSection, planRecipe, store, inputs, progress, ct).ConfigureAwait(false);
                 plan = plan.WithInputOverrides(alignment.Aligned);
                 EndPhase("aligning");
             }
@@ -64,7 +68,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             SoupReport? soupReport = null;
             if (method is SoupMethod soup)
             {
-                (soupReport, var weights) = await SoupSearch.RunAsync(recipe, soup, checkpoints, store, progress, ct, alignment?.Aligned).ConfigureAwait(false);
+                (soupReport, var weights) = await SoupSearch.RunAsync(planRecipe, soup, inputs, store, progress, ct, alignment?.Aligned).ConfigureAwait(false);
                 plan = plan.WithMethod(weights);
                 EndPhase("soup_search");
             }
@@ -85,7 +89,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             if (recipe.Evaluation != null)
             {
                 progress?.Report(new JobProgress("evaluating", 0));
-                evaluation = await evaluator!.EvaluateAsync(recipe, store, checkpoints, kept!, progress, ct).ConfigureAwait(false);
+                evaluation = await evaluator!.EvaluateAsync(planRecipe, store, inputs, kept!, progress, ct).ConfigureAwait(false);
                 EndPhase("evaluating");
             }
 

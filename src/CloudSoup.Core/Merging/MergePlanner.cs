@@ -104,7 +104,7 @@ public static partial class MergePlanner
         var refs = inputs.Select(i => i.Reference).ToList();
         int baseIndex = recipe.BaseModel is null || method.BaseModel == BaseModelUse.NotUsed ? -1 : refs.IndexOf(recipe.BaseModel);
         var names = TensorNames(recipe, inputs);
-        var layers = LayerPositions(names);
+        var layers = recipe.Slices is { } slices ? SliceLayout.Positions(slices, names) : LayerPositions(names);
         var tasks = new List<TensorTask>(names.Count);
         foreach (var name in names)
         {

@@ -7,6 +7,15 @@ public enum TensorSetMode { Strict, Union, Intersection }
 
 public sealed record RecipeModel(string Model, IReadOnlyDictionary<string, ParameterSetting> Parameters);
 
+/// <summary>One source of a mergekit slice: layers [Start, End) of Model.</summary>
+public sealed record SliceSource(string Model, int Start, int End);
+
+/// <summary>A mergekit slice: output layers built from the same-length layer ranges of its sources.</summary>
+public sealed record RecipeSlice(IReadOnlyList<SliceSource> Sources)
+{
+    public int Length => Sources[0].End - Sources[0].Start;
+}
+
 public sealed record EvaluationSection(string Model, string Data, string? Test, int BatchSize)
 {
     /// <summary>Default ceiling on the bytes a soup search holds in memory (ingredients as float32 plus one candidate).</summary>
@@ -34,6 +43,8 @@ public sealed class Recipe
     public required string MergeMethod { get; init; }
     public string? BaseModel { get; init; }
     public required IReadOnlyList<RecipeModel> Models { get; init; }
+    /// <summary>mergekit's <c>slices</c>, when the recipe uses them instead of whole models (Merging/SliceLayout.cs).</summary>
+    public IReadOnlyList<RecipeSlice>? Slices { get; init; }
     public required IReadOnlyDictionary<string, ParameterSetting> Parameters { get; init; }
     public DType? DType { get; init; }
     public DType? OutDType { get; init; }
@@ -53,9 +64,14 @@ public sealed class Recipe
             ? Models.Select(m => m.Model).ToList()
             : Models.Select(m => m.Model).Append(BaseModel).ToList();
 
-    internal Recipe WithAlignment(AlignmentSection alignment) => new()
+    internal Recipe WithAlignment(AlignmentSection alignment) => Copy(Models, alignment);
+
+    /// <summary>This recipe over other model entries (the virtual models a sliced recipe is planned over).</summary>
+    public Recipe WithModels(IReadOnlyList<RecipeModel> models) => Copy(models, Alignment);
+
+    private Recipe Copy(IReadOnlyList<RecipeModel> models, AlignmentSection? alignment) => new()
     {
-        MergeMethod = MergeMethod, BaseModel = BaseModel, Models = Models, Parameters = Parameters, DType = DType, OutDType = OutDType,
+        MergeMethod = MergeMethod, BaseModel = BaseModel, Models = models, Slices = Slices, Parameters = Parameters, DType = DType, OutDType = OutDType,
         Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Output = Output, Warnings = Warnings,
     };
 

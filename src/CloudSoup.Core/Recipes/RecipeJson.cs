@@ -11,12 +11,30 @@ public static class RecipeJson
     {
         var o = new JsonObject { ["merge_method"] = r.MergeMethod };
         if (r.BaseModel != null) o["base_model"] = r.BaseModel;
-        o["models"] = new JsonArray(r.Models.Select(m =>
+        if (r.Slices is { } slices)
         {
-            var mo = new JsonObject { ["model"] = m.Model };
-            if (m.Parameters.Count > 0) mo["parameters"] = Params(m.Parameters);
-            return (JsonNode)mo;
-        }).ToArray());
+            // A model's parameters are written on its first source, where the parser reads them back.
+            var written = new HashSet<string>(StringComparer.Ordinal);
+            o["slices"] = new JsonArray(slices.Select(s => (JsonNode)new JsonObject
+            {
+                ["sources"] = new JsonArray(s.Sources.Select(src =>
+                {
+                    var so = new JsonObject { ["model"] = src.Model, ["layer_range"] = new JsonArray(src.Start, src.End) };
+                    var p = r.Models.First(m => m.Model == src.Model).Parameters;
+                    if (p.Count > 0 && written.Add(src.Model)) so["parameters"] = Params(p);
+                    return (JsonNode)so;
+                }).ToArray()),
+            }).ToArray());
+        }
+        else
+        {
+            o["models"] = new JsonArray(r.Models.Select(m =>
+            {
+                var mo = new JsonObject { ["model"] = m.Model };
+                if (m.Parameters.Count > 0) mo["parameters"] = Params(m.Parameters);
+                return (JsonNode)mo;
+            }).ToArray());
+        }
         if (r.Parameters.Count > 0) o["parameters"] = Params(r.Parameters);
         if (r.DType is DType d) o["dtype"] = DTypes.RecipeName(d);
         if (r.OutDType is DType od) o["out_dtype"] = DTypes.RecipeName(od);

@@ -34,7 +34,6 @@ public static class RecipeParser
         var warnings = new List<string>();
         foreach (var ignored in new[] { "tokenizer_source", "tokenizer", "chat_template" })
             if (fields.ContainsKey(ignored)) warnings.Add($"{ignored} is accepted for mergekit compatibility and ignored: CloudSoup merges tensors only");
-        if (fields.ContainsKey("slices")) throw CloudSoupException.Recipe("slices", "layer slices are not supported yet; list whole models under 'models'");
         if (fields.ContainsKey("modules")) throw CloudSoupException.Recipe("modules", "multi-module recipes are not supported yet; list whole models under 'models'");
 
         string methodName = RequiredString(fields, "merge_method", "merge_method");
@@ -42,6 +41,48 @@ public static class RecipeParser
             throw CloudSoupException.Recipe("merge_method", $"unknown merge method '{methodName}' (available: {string.Join(", ", MergeMethods.All.Select(m => m.Name).Order())})");
 
         string? baseModel = fields.TryGetValue("base_model", out var bm) ? ModelRef(bm, "base_model") : null;
+        List<RecipeModel> models;
+        IReadOnlyList<RecipeSlice>? slices = null;
+        if (fields.TryGetValue("slices", out var slicesNode))
+        {
+            if (fields.ContainsKey("models")) throw CloudSoupException.Recipe("slices", "give either models or slices, not both");
+            (slices, models) = ParseSlices(slicesNode, method, baseModel, warnings);
+        }
+        else
+        {
+            models = ParseModels(fields, method);
+        }
+        var dupes = models.GroupBy(m => m.Model).FirstOrDefault(g => g.Count() > 1);
+        if (dupes != null) throw CloudSoupException.Recipe("models", $"'{dupes.Key}' is listed more than once");
+
+        var global = fields.TryGetValue("parameters", out var gp) ? ParameterBlock(gp, "parameters", method, perModelLevel: false) : new Dictionary<string, ParameterSetting>();
+
+        var recipe = new Recipe
+        {
+            MergeMethod = method.Name,
+            BaseModel = baseModel,
+            Models = models,
+            Slices = slices,
+            Parameters = global,
+            DType = fields.TryGetValue("dtype", out var dt) ? ParseDType(dt, "dtype") : null,
+            OutDType = fields.TryGetValue("out_dtype", out var odt) ? ParseDType(odt, "out_dtype") : null,
+            Name = fields.TryGetValue("name", out var nm) ? Scalar(nm, "name") : null,
+            Seed = fields.TryGetValue("seed", out var sd) ? ParseLong(sd, "seed") : 0,
+            Tensors = fields.TryGetValue("tensors", out var ts) ? ParseEnum<TensorSetMode>(ts, "tensors") : TensorSetMode.Strict,
+            Alignment = null,
+            Evaluation = fields.TryGetValue("evaluation", out var ev) ? ParseEvaluation(ev) : null,
+            Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
+            Warnings = warnings,
+        };
+        if (fields.TryGetValue("scope_alignment", out var sa)) ParseScopeAlignment(sa);
+        ValidateAgainstMethod(recipe, method);
+        if (fields.TryGetValue("alignment", out var al) && ParseAlignment(al, recipe) is { } alignment)
+            recipe = recipe.WithAlignment(alignment);
+        return recipe;
+    }
+
+    private static List<RecipeModel> ParseModels(Dictionary<string, YamlNode> fields, IMergeMethod method)
+    {
         if (!fields.TryGetValue("models", out var modelsNode) || modelsNode is not YamlSequenceNode modelSeq || modelSeq.Children.Count == 0)
             throw CloudSoupException.Recipe("models", "must be a non-empty list of {model, parameters}");
         var models = new List<RecipeModel>();
@@ -62,33 +103,84 @@ public static class RecipeParser
             models.Add(new RecipeModel(ModelRef(mref, $"{path}.model"),
                 mf.TryGetValue("parameters", out var mp) ? ParameterBlock(mp, $"{path}.parameters", method, perModelLevel: true) : new Dictionary<string, ParameterSetting>()));
         }
-        var dupes = models.GroupBy(m => m.Model).FirstOrDefault(g => g.Count() > 1);
-        if (dupes != null) throw CloudSoupException.Recipe("models", $"'{dupes.Key}' is listed more than once");
-
-        var global = fields.TryGetValue("parameters", out var gp) ? ParameterBlock(gp, "parameters", method, perModelLevel: false) : new Dictionary<string, ParameterSetting>();
-
-        var recipe = new Recipe
-        {
-            MergeMethod = method.Name,
-            BaseModel = baseModel,
-            Models = models,
-            Parameters = global,
-            DType = fields.TryGetValue("dtype", out var dt) ? ParseDType(dt, "dtype") : null,
-            OutDType = fields.TryGetValue("out_dtype", out var odt) ? ParseDType(odt, "out_dtype") : null,
-            Name = fields.TryGetValue("name", out var nm) ? Scalar(nm, "name") : null,
-            Seed = fields.TryGetValue("seed", out var sd) ? ParseLong(sd, "seed") : 0,
-            Tensors = fields.TryGetValue("tensors", out var ts) ? ParseEnum<TensorSetMode>(ts, "tensors") : TensorSetMode.Strict,
-            Alignment = null,
-            Evaluation = fields.TryGetValue("evaluation", out var ev) ? ParseEvaluation(ev) : null,
-            Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
-            Warnings = warnings,
-        };
-        if (fields.TryGetValue("scope_alignment", out var sa)) ParseScopeAlignment(sa);
-        ValidateAgainstMethod(recipe, method);
-        if (fields.TryGetValue("alignment", out var al) && ParseAlignment(al, recipe) is { } alignment)
-            recipe = recipe.WithAlignment(alignment);
-        return recipe;
+        return models;
     }
+
+    /// <summary>
+    /// mergekit's <c>slices</c>: [{sources: [{model, layer_range: [a, b], parameters}]}]. Returns the slices and the
+    /// distinct models in order of first appearance, each with the parameters its sources give (once).
+    /// </summary>
+    private static (IReadOnlyList<RecipeSlice>, List<RecipeModel>) ParseSlices(YamlNode node, IMergeMethod method, string? baseModel, List<string> warnings)
+    {
+        if (node is not YamlSequenceNode seq || seq.Children.Count == 0)
+            throw CloudSoupException.Recipe("slices", "must be a non-empty list of {sources: [{model, layer_range: [a, b]}]}");
+        var slices = new List<RecipeSlice>();
+        var models = new List<RecipeModel>();
+        var paramsFrom = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < seq.Children.Count; i++)
+        {
+            string path = $"slices[{i}]";
+            if (seq.Children[i] is not YamlMappingNode sm) throw CloudSoupException.Recipe(path, "must be {sources: [...]}");
+            var sf = Fields(sm, path);
+            foreach (var k in sf.Keys)
+                if (k is not ("sources" or "base_model" or "residual_weight" or "parameters"))
+                    throw CloudSoupException.Recipe($"{path}.{k}", "unknown key (expected sources, base_model, parameters, residual_weight)");
+            if (sf.ContainsKey("parameters"))
+                throw CloudSoupException.Recipe($"{path}.parameters", "slice-level parameters are not supported yet; put them on the sources or at the top level");
+            if (sf.TryGetValue("base_model", out var sb) && ModelRef(sb, $"{path}.base_model") != baseModel)
+                throw CloudSoupException.Recipe($"{path}.base_model", "a per-slice base_model different from the top-level base_model is not supported");
+            if (sf.ContainsKey("residual_weight")) warnings.Add($"{path}.residual_weight is ignored (mergekit parses it but never uses it)");
+            if (!sf.TryGetValue("sources", out var srcNode) || srcNode is not YamlSequenceNode srcSeq || srcSeq.Children.Count == 0)
+                throw CloudSoupException.Recipe($"{path}.sources", "must be a non-empty list of {model, layer_range: [a, b]}");
+            var sources = new List<SliceSource>();
+            for (int j = 0; j < srcSeq.Children.Count; j++)
+            {
+                string sp = $"{path}.sources[{j}]";
+                if (srcSeq.Children[j] is not YamlMappingNode srcMap) throw CloudSoupException.Recipe(sp, "must be {model, layer_range: [a, b]}");
+                var f = Fields(srcMap, sp);
+                foreach (var k in f.Keys)
+                    if (k is not ("model" or "layer_range" or "parameters")) throw CloudSoupException.Recipe($"{sp}.{k}", "unknown key (expected model, layer_range, parameters)");
+                if (!f.TryGetValue("model", out var mref)) throw CloudSoupException.Recipe($"{sp}.model", "is required");
+                string model = ModelRef(mref, $"{sp}.model");
+                if (!f.TryGetValue("layer_range", out var lr) || lr is not YamlSequenceNode { Children.Count: 2 } range)
+                    throw CloudSoupException.Recipe($"{sp}.layer_range", "must be [start, end] (end exclusive)");
+                int start = ParseNonNegativeInt(range.Children[0], $"{sp}.layer_range[0]"), end = ParseNonNegativeInt(range.Children[1], $"{sp}.layer_range[1]");
+                if (end <= start) throw CloudSoupException.Recipe($"{sp}.layer_range", $"[{start}, {end}] is empty (the end is exclusive)");
+                if (sources.Count > 0 && end - start != sources[0].End - sources[0].Start)
+                    throw CloudSoupException.Recipe($"{sp}.layer_range", $"spans {end - start} layers but {path}.sources[0] spans {sources[0].End - sources[0].Start}; every source of a slice must span the same number of layers");
+                if (sources.Any(x => x.Model == model)) throw CloudSoupException.Recipe($"{sp}.model", $"'{model}' is listed twice in this slice");
+                sources.Add(new SliceSource(model, start, end));
+                var parameters = f.TryGetValue("parameters", out var pn) ? ParameterBlock(pn, $"{sp}.parameters", method, perModelLevel: true) : new Dictionary<string, ParameterSetting>();
+                int existing = models.FindIndex(m => m.Model == model);
+                if (parameters.Count > 0 && paramsFrom.TryGetValue(model, out var first))
+                    throw CloudSoupException.Recipe($"{sp}.parameters", $"parameters for '{model}' are already given at {first}; CloudSoup does not vary a model's parameters per slice yet, give them once");
+                if (parameters.Count > 0) paramsFrom[model] = $"{sp}.parameters";
+                if (existing < 0) models.Add(new RecipeModel(model, parameters));
+                else if (parameters.Count > 0) models[existing] = new RecipeModel(model, parameters);
+            }
+            slices.Add(new RecipeSlice(sources));
+        }
+        if (method.Name != "passthrough")
+        {
+            // Every slice must merge the same models, so each model's layers form one virtual model.
+            var set = slices[0].Sources.Select(x => x.Model).ToHashSet(StringComparer.Ordinal);
+            for (int i = 1; i < slices.Count; i++)
+                if (!slices[i].Sources.Select(x => x.Model).ToHashSet(StringComparer.Ordinal).SetEquals(set))
+                    throw CloudSoupException.Recipe($"slices[{i}].sources", $"lists other models than slices[0]; with merge_method {method.Name} every slice must merge the same models");
+            if (baseModel != null && method.BaseModel != BaseModelUse.NotUsed && !set.Contains(baseModel))
+                throw CloudSoupException.Recipe("base_model", "with slices the base model must be one of each slice's sources (its layer range says which layers to use)");
+        }
+        else
+        {
+            for (int i = 0; i < slices.Count; i++)
+                if (slices[i].Sources.Count != 1)
+                    throw CloudSoupException.Recipe($"slices[{i}].sources", $"passthrough takes exactly 1 source per slice, this slice has {slices[i].Sources.Count}");
+        }
+        return (slices, models);
+    }
+
+    private static int ParseNonNegativeInt(YamlNode node, string path) =>
+        int.TryParse(Scalar(node, path), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v : throw CloudSoupException.Recipe(path, "must be a non-negative integer");
 
     private static YamlNode? Load(string text)
     {

@@ -31,7 +31,7 @@ public class RecipeValidationTests
     [InlineData("merge_method: linear\n" + Models + "output: {shards: 2}\n", "output.shards", "unknown key")]
     [InlineData("merge_method: linear\n" + Models + "seed: soon\n", "seed", "integer")]
     [InlineData("merge_method: linear\n" + Models + "tensors: some\n", "tensors", "one of")]
-    [InlineData("merge_method: linear\n" + Models + "slices: []\n", "slices", "not supported")]
+    [InlineData("merge_method: linear\n" + Models + "slices: []\n", "slices", "either models or slices")]
     [InlineData("- just\n- a list\n", "recipe", "mapping")]
     [InlineData("merge_method: [linear\n", "recipe", "not valid YAML")]
     [InlineData("", "recipe", "empty")]

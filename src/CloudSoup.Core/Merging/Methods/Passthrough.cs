@@ -1,5 +1,6 @@
 // passthrough: copies the single input, optionally scaled (reference/mergekit.md §1.14). mergekit uses it with
-// `slices` for layer-stacking "frankenmerges"; CloudSoup's recipe parser does not support slices yet.
+// `slices` for layer-stacking "frankenmerges": then every slice has one source and the job merges one virtual
+// model stacked from them (Merging/SliceLayout.cs).
 using CloudSoup.Core.Recipes;
 using TorchSharp;
 
@@ -16,7 +17,7 @@ public sealed class Passthrough : IMergeMethod
 
     public void ValidateRecipe(Recipe recipe)
     {
-        if (recipe.Models.Count != 1)
+        if (recipe.Slices is null && recipe.Models.Count != 1)
             throw Errors.CloudSoupException.Recipe("models", $"merge method 'passthrough' takes exactly 1 model, the recipe has {recipe.Models.Count}");
     }
 

@@ -88,9 +88,9 @@ public class MethodRecipeTests
     }
 
     [Fact]
-    public void Gradient_slerp_with_slices_is_rejected_clearly_and_its_models_form_parses()
+    public void Gradient_slerp_parses_in_its_slices_form_and_its_models_form()
     {
-        var e = Assert.Throws<CloudSoupException>(() => RecipeParser.Parse("""
+        var sliced = RecipeParser.Parse("""
             slices:
               - sources:
                   - model: orca_mini_v3_13b
@@ -107,8 +107,10 @@ public class MethodRecipeTests
                   value: [1, 0.5, 0.7, 0.3, 0]
                 - value: 0.5
             dtype: float16
-            """));
-        Assert.Equal("slices", e.Field);
+            """);
+        Assert.Equal(["orca_mini_v3_13b", "Platypus2-13B"], sliced.Models.Select(m => m.Model));
+        Assert.Equal(40, sliced.Slices!.Single().Length);
+        Assert.Equal(RecipeJson.ToJsonString(sliced), RecipeJson.ToJsonString(RecipeParser.Parse(RecipeJson.ToJsonString(sliced))));
         var recipe = RecipeParser.Parse("""
             models: [{model: orca_mini_v3_13b}, {model: Platypus2-13B}]
             merge_method: slerp
@@ -126,15 +128,16 @@ public class MethodRecipeTests
     }
 
     [Fact]
-    public void Passthrough_frankenmerge_with_slices_is_rejected_clearly()
+    public void Passthrough_frankenmerge_with_slices_parses_into_44_layers()
     {
-        var e = Assert.Throws<CloudSoupException>(() => RecipeParser.Parse("""
+        var recipe = RecipeParser.Parse("""
             slices:
               - sources: [{model: orca, layer_range: [0, 24]}]
               - sources: [{model: platypus, layer_range: [20, 40]}]
             merge_method: passthrough
-            """));
-        Assert.Equal("slices", e.Field);
+            """);
+        Assert.Equal(44, recipe.Slices!.Sum(s => s.Length));
+        Assert.Equal(["orca", "platypus"], recipe.Models.Select(m => m.Model));
     }
 
     [Theory]
