@@ -13,5 +13,6 @@ internal static class CommandCatalog
         yield return StatusCommand.Create();
         yield return DemoCommand.Create();
         yield return EvalCommand.Create();
+        yield return MethodsCommand.Create();
     }
 }
