@@ -14,5 +14,6 @@ internal static class CommandCatalog
         yield return DemoCommand.Create();
         yield return EvalCommand.Create();
         yield return MethodsCommand.Create();
+        yield return FisherCommand.Create();
     }
 }

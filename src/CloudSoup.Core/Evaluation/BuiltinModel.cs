@@ -77,6 +77,8 @@ public sealed partial class BuiltinModel : IEvalModel
         _fcs = fcs;
     }
 
+    public IReadOnlyDictionary<string, torch.Tensor> Parameters => _weights ?? throw new InvalidOperationException("LoadWeights first");
+
     public torch.Tensor Forward(torch.Tensor inputs)
     {
         if (_weights is null) throw new InvalidOperationException("LoadWeights first");

@@ -11,8 +11,11 @@ public interface IEvalModel : IDisposable
     /// <summary>Overwrites every parameter and buffer by name; names missing on either side or wrong shapes are errors.</summary>
     void LoadWeights(IReadOnlyDictionary<string, torch.Tensor> weights, string source);
 
-    /// <summary>Logits for a batch of inputs (no gradients).</summary>
+    /// <summary>Logits for a batch of inputs (gradients flow when the caller enables them).</summary>
     torch.Tensor Forward(torch.Tensor inputs);
+
+    /// <summary>The live trainable tensors by checkpoint name (after LoadWeights), for per-example gradients (Fisher).</summary>
+    IReadOnlyDictionary<string, torch.Tensor> Parameters { get; }
 }
 
 public static class Evaluator

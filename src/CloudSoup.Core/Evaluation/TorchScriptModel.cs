@@ -49,6 +49,9 @@ public sealed class TorchScriptModel : IEvalModel
 
     public torch.Tensor Forward(torch.Tensor inputs) => _module.call(inputs);
 
+    public IReadOnlyDictionary<string, torch.Tensor> Parameters =>
+        _module.named_parameters().ToDictionary(p => p.name, p => (torch.Tensor)p.parameter, StringComparer.Ordinal);
+
     public void Dispose() => _module.Dispose();
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();

@@ -83,9 +83,15 @@ public sealed class Checkpoint : IAsyncDisposable
             $"model '{reference}' not found: it is not a .safetensors file, and neither {SafetensorsLayout.IndexFileName} nor {SafetensorsLayout.SingleFileName} exists under it");
     }
 
-    private static async Task<Checkpoint> OpenSingleAsync(ICheckpointStore store, string reference, string path, CancellationToken ct)
+    /// <summary>A safetensors file held in memory (validated like any other).</summary>
+    public static Task<Checkpoint> FromBytesAsync(string reference, byte[] safetensors, CancellationToken ct) =>
+        FromSourceAsync(reference, new MemoryByteSource(reference, safetensors), ct);
+
+    private static async Task<Checkpoint> OpenSingleAsync(ICheckpointStore store, string reference, string path, CancellationToken ct) =>
+        await FromSourceAsync(reference, await store.OpenAsync(path, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+
+    private static async Task<Checkpoint> FromSourceAsync(string reference, IByteSource src, CancellationToken ct)
     {
-        var src = await store.OpenAsync(path, ct).ConfigureAwait(false);
         try
         {
             var header = await SafetensorsHeader.ReadAsync(src, ct).ConfigureAwait(false);

@@ -29,7 +29,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
     {
         var phases = new Dictionary<string, double>();
         var sw = Stopwatch.StartNew();
-        void EndPhase(string name) { phases[name] = sw.Elapsed.TotalSeconds; sw.Restart(); }
+        void EndPhase(string name) { phases[name] = phases.GetValueOrDefault(name) + sw.Elapsed.TotalSeconds; sw.Restart(); }
         if (recipe.Evaluation != null && evaluator is null)
             throw CloudSoupException.Recipe("evaluation", "evaluation is not available in this build");
 
@@ -48,12 +48,20 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             var failure = opened.Select((c, i) => (c, i)).FirstOrDefault(x => x.c is null);
             if (checkpoints.Count != refs.Count)
                 await OpenAsync(refs[failure.i], ct).ConfigureAwait(false); // rethrows that model's error
-            foreach (var r in MergePlanner.AuxiliaryReferences(recipe, method))
-                auxiliary[r] = await OpenAsync(r, ct).ConfigureAwait(false);
             // mergekit slices: plan over virtual models stacked from the sliced layers (no bytes copied).
             IReadOnlyList<Checkpoint> inputs = checkpoints;
             var planRecipe = recipe;
             if (recipe.Slices != null) (inputs, planRecipe) = SliceLayout.Compose(recipe, method, checkpoints);
+            EndPhase("planning");
+            List<ComputedFisher>? fishers = null;
+            if (recipe.Fisher != null)
+            {
+                (planRecipe, var computedAux, fishers) = await FisherStep.RunAsync(planRecipe, method, store, inputs, sink, progress, ct).ConfigureAwait(false);
+                foreach (var (r, c) in computedAux) auxiliary[r] = c;
+                EndPhase("fisher");
+            }
+            foreach (var r in MergePlanner.AuxiliaryReferences(planRecipe, method))
+                if (!auxiliary.ContainsKey(r)) auxiliary[r] = await OpenAsync(r, ct).ConfigureAwait(false);
             var plan = MergePlanner.Plan(planRecipe, inputs, auxiliary);
             EndPhase("planning");
 
@@ -101,7 +109,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 Method = method.Name,
                 BaseModel = recipe.BaseModel,
                 Inputs = checkpoints.Select(c => new InputModel(c.Reference, c.Files.Select(f => new InputFile(f.File, f.Version)).ToList(), c.TotalBytes)).ToList(),
-                Outputs = stats.Files.Concat([ReportJson, ReportHtml, ResolvedRecipe]).Select(sink.Locate).ToList(),
+                Outputs = stats.Files.Concat([ReportJson, ReportHtml, ResolvedRecipe]).Select(sink.Locate).Concat(fishers?.Select(f => f.Output) ?? []).ToList(),
                 TensorsMerged = stats.TensorsMerged,
                 TensorsCopied = stats.TensorsCopied,
                 BytesRead = stats.BytesRead,
@@ -111,6 +119,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 Evaluation = evaluation,
                 Soup = soupReport,
                 Alignment = alignment?.Report,
+                Fishers = fishers,
                 Warnings = recipe.Warnings,
                 MethodNotes = wholeModelNote is null ? stats.MethodNotes : new Dictionary<string, string> { ["(whole model)"] = wholeModelNote },
                 Finished = DateTimeOffset.UtcNow,

@@ -27,6 +27,12 @@ public sealed record EvaluationSection(string Model, string Data, string? Test, 
 
 public sealed record OutputSection(long ShardSizeBytes, DType? DType);
 
+/// <summary>
+/// Compute missing diagonal Fishers inside the job (merge_method fisher / gradient_matching): every model without a
+/// <c>fisher</c> parameter gets one from <see cref="Model"/> run on <see cref="Data"/> (Evaluation/FisherEstimator.cs).
+/// </summary>
+public sealed record FisherSection(string Model, string Data, Evaluation.FisherLabels Labels, int Samples, long Seed);
+
 /// <summary>Permutation alignment before merging (docs/alignment.md). <see cref="Reference"/> is always one of the models.</summary>
 public sealed record AlignmentSection(string Method, string Spec, string Reference, int MaxIter, long Seed, int PathPoints, bool ResetBn)
 {
@@ -53,6 +59,7 @@ public sealed class Recipe
     public string? Name { get; init; }
     public AlignmentSection? Alignment { get; init; }
     public EvaluationSection? Evaluation { get; init; }
+    public FisherSection? Fisher { get; init; }
     public required OutputSection Output { get; init; }
 
     /// <summary>Warnings about accepted-but-ignored mergekit keys (tokenizer, chat template).</summary>
@@ -69,10 +76,13 @@ public sealed class Recipe
     /// <summary>This recipe over other model entries (the virtual models a sliced recipe is planned over).</summary>
     public Recipe WithModels(IReadOnlyList<RecipeModel> models) => Copy(models, Alignment);
 
-    private Recipe Copy(IReadOnlyList<RecipeModel> models, AlignmentSection? alignment) => new()
+    /// <summary>This recipe with other top-level parameters (e.g. a computed base_fisher).</summary>
+    public Recipe WithParameters(IReadOnlyDictionary<string, ParameterSetting> parameters) => Copy(Models, Alignment, parameters);
+
+    private Recipe Copy(IReadOnlyList<RecipeModel> models, AlignmentSection? alignment, IReadOnlyDictionary<string, ParameterSetting>? parameters = null) => new()
     {
-        MergeMethod = MergeMethod, BaseModel = BaseModel, Models = models, Slices = Slices, Parameters = Parameters, DType = DType, OutDType = OutDType,
-        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Output = Output, Warnings = Warnings,
+        MergeMethod = MergeMethod, BaseModel = BaseModel, Models = models, Slices = Slices, Parameters = parameters ?? Parameters, DType = DType, OutDType = OutDType,
+        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, Output = Output, Warnings = Warnings,
     };
 
     /// <summary>Every reference the job reads: models plus evaluation files.</summary>
@@ -90,6 +100,11 @@ public sealed class Recipe
                 if (Evaluation.Test != null) refs.Add(Evaluation.Test);
             }
             if (Alignment != null && !CloudSoup.Core.Alignment.BuiltinSpecs.Names.Contains(Alignment.Spec)) refs.Add(Alignment.Spec);
+            if (Fisher != null)
+            {
+                if (!Fisher.Model.StartsWith("builtin:", StringComparison.Ordinal)) refs.Add(Fisher.Model);
+                refs.Add(Fisher.Data);
+            }
             return refs;
         }
     }

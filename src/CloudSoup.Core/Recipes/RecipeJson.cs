@@ -53,6 +53,11 @@ public static class RecipeJson
                 ["method"] = a.Method, ["spec"] = a.Spec, ["reference"] = a.Reference, ["max_iter"] = a.MaxIter,
                 ["seed"] = a.Seed, ["path_points"] = a.PathPoints, ["reset_bn"] = a.ResetBn,
             };
+        if (r.Fisher is { } f)
+            o["fisher"] = new JsonObject
+            {
+                ["model"] = f.Model, ["data"] = f.Data, ["labels"] = f.Labels.ToString().ToLowerInvariant(), ["samples"] = f.Samples, ["seed"] = f.Seed,
+            };
         var output = new JsonObject { ["shard_size"] = r.Output.ShardSizeBytes };
         if (r.Output.DType is DType odt) output["dtype"] = DTypes.RecipeName(odt);
         o["output"] = output;

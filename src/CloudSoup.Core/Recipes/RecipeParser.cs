@@ -18,7 +18,7 @@ public static class RecipeParser
     [
         "merge_method", "base_model", "models", "parameters", "dtype", "out_dtype", "name", "seed", "tensors",
         "alignment", "scope_alignment", "evaluation", "output", "tokenizer_source", "tokenizer", "chat_template",
-        "slices", "modules",
+        "slices", "modules", "fisher",
     ];
 
     public static Recipe Parse(string text)
@@ -71,6 +71,7 @@ public static class RecipeParser
             Tensors = fields.TryGetValue("tensors", out var ts) ? ParseEnum<TensorSetMode>(ts, "tensors") : TensorSetMode.Strict,
             Alignment = null,
             Evaluation = fields.TryGetValue("evaluation", out var ev) ? ParseEvaluation(ev) : null,
+            Fisher = fields.TryGetValue("fisher", out var fs) ? ParseFisher(fs, method) : null,
             Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
             Warnings = warnings,
         };
@@ -179,6 +180,23 @@ public static class RecipeParser
         return (slices, models);
     }
 
+    private static FisherSection ParseFisher(YamlNode node, IMergeMethod method)
+    {
+        if (method.Name is not ("fisher" or "gradient_matching"))
+            throw CloudSoupException.Recipe("fisher", $"computes Fishers for merge_method fisher or gradient_matching, not {method.Name}");
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("fisher", "must be a mapping like {model: builtin:mlp, data: DATA}");
+        var f = Fields(map, "fisher");
+        foreach (var k in f.Keys)
+            if (k is not ("model" or "data" or "labels" or "samples" or "seed"))
+                throw CloudSoupException.Recipe($"fisher.{k}", "unknown key (expected model, data, labels, samples, seed)");
+        return new FisherSection(
+            RequiredString(f, "model", "fisher.model"),
+            RequiredString(f, "data", "fisher.data"),
+            f.TryGetValue("labels", out var l) ? Evaluation.FisherOptions.ParseLabels(Scalar(l, "fisher.labels"), "fisher.labels") : Evaluation.FisherLabels.Sampled,
+            f.TryGetValue("samples", out var n) ? ParsePositiveInt(n, "fisher.samples") : 1000,
+            f.TryGetValue("seed", out var sd) ? ParseLong(sd, "fisher.seed") : 0);
+    }
+
     private static int ParseNonNegativeInt(YamlNode node, string path) =>
         int.TryParse(Scalar(node, path), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v : throw CloudSoupException.Recipe(path, "must be a non-negative integer");
 
@@ -209,7 +227,8 @@ public static class RecipeParser
         if (inputs < method.MinModels)
             throw CloudSoupException.Recipe("models", $"merge method '{method.Name}' needs at least {method.MinModels} models, the recipe has {inputs}");
         // A required per-model parameter must be set for each model (or globally); the base may omit it.
-        foreach (var spec in method.Parameters.Where(p => p.Required && p.Default is null))
+        // With a fisher section, a model without a `fisher` parameter gets its Fisher computed in the job.
+        foreach (var spec in method.Parameters.Where(p => p.Required && p.Default is null && !(p.Kind == ParameterKind.Reference && recipe.Fisher != null)))
         {
             if (!spec.PerModel)
             {

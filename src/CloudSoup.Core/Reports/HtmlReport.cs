@@ -31,6 +31,14 @@ public static class HtmlReport
         }
         if (r.Soup is { } soup) SoupHtml.AppendSoup(sb, soup);
         if (r.Alignment is { } al) AlignmentPlots.AppendSection(sb, al);
+        if (r.Fishers is { Count: > 0 } fishers)
+        {
+            sb.Append("<h2>Fishers computed in this job</h2><table><tr><th>model</th><th>labels</th><th>examples</th><th>seconds</th><th>written to</th></tr>");
+            foreach (var f in fishers)
+                sb.Append("<tr><td><code>").Append(E(f.Model)).Append("</code></td><td>").Append(E(f.Labels)).Append("</td><td>").Append(f.Samples)
+                  .Append("</td><td>").Append(f.Seconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)).Append("</td><td><code>").Append(E(f.Output)).Append("</code></td></tr>");
+            sb.Append("</table>");
+        }
         sb.Append("<h2>Inputs</h2><ul>");
         foreach (var i in r.Inputs) sb.Append("<li><code>").Append(E(i.Model)).Append("</code> (").Append(i.Bytes).Append(" bytes)</li>");
         sb.Append("</ul><h2>Outputs</h2><ul>");

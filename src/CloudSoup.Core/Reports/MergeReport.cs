@@ -27,6 +27,8 @@ public sealed record MergeReport
     public Soups.SoupReport? Soup { get; init; }
     /// <summary>Permutation alignment before merging (objective per sweep, interpolation paths); see AlignmentReport.</summary>
     public AlignmentReport? Alignment { get; init; }
+    /// <summary>Diagonal Fishers computed inside the job (the recipe's fisher section), written next to the model.</summary>
+    public IReadOnlyList<Jobs.ComputedFisher>? Fishers { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
     /// <summary>Per-tensor decisions a merge method reported (e.g. agreement's accepted models).</summary>
     public IReadOnlyDictionary<string, string> MethodNotes { get; init; } = new Dictionary<string, string>();
