@@ -89,6 +89,13 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 EndPhase("agreement");
             }
 
+            // TIES with topk_scope: model finds each model's magnitude threshold over the whole model first.
+            if (plan.Method is Ties ties && ties.NeedsPrepass(plan))
+            {
+                (plan, wholeModelNote) = await TopKPrepass.RunAsync(plan, t => new Ties { ModelThresholds = t }, progress, ct).ConfigureAwait(false);
+                EndPhase("topk");
+            }
+
             var computeDevice = ComputeDevice.Resolve(device);
             var stats = await MergeExecutor.ExecuteAsync(plan, sink, progress, kept, ct, computeDevice).ConfigureAwait(false);
             EndPhase("merging");

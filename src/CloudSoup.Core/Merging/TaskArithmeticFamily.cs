@@ -26,6 +26,19 @@ public abstract class TaskArithmeticFamily : IMergeMethod
     protected abstract bool DefaultRescale { get; }
 
     public BaseModelUse BaseModel => BaseModelUse.Required;
+
+    /// <summary>
+    /// topk_scope: model — each model's |δ| threshold over the whole model (TopKPrepass), by model reference;
+    /// magnitude trimming then keeps |δ| ≥ threshold (the official TIES rule) instead of a per-tensor top-k.
+    /// </summary>
+    public IReadOnlyDictionary<string, double>? ModelThresholds { get; init; }
+
+    /// <summary>True when the recipe asks for whole-model top-k and the thresholds are not known yet.</summary>
+    public bool NeedsPrepass(MergePlan plan) =>
+        Sparsify == SparsifyKind.Magnitude && ModelThresholds is null && plan.Tensors.Any(t => t.Merge && WholeModelTopK(t.Global));
+
+    public static bool WholeModelTopK(ResolvedParameters global) =>
+        global.Values.TryGetValue("topk_scope", out var v) && v.Text == "model";
     public int MinModels => 2;
 
     public IReadOnlyList<ParameterSpec> Parameters => _parameters ??= BuildParameters();
@@ -44,6 +57,9 @@ public abstract class TaskArithmeticFamily : IMergeMethod
             new("lambda", ParameterKind.Number, PerModel: false, Default: 1.0, Help: "scale of the merged task vector"),
             new("int8_mask", ParameterKind.Bool, PerModel: false, Default: false, Help: "accepted for mergekit compatibility; a memory option there, no effect here"),
         };
+        if (Sparsify == SparsifyKind.Magnitude)
+            p.Add(new("topk_scope", ParameterKind.Text, PerModel: false, Default: "tensor", Choices: ["tensor", "model"],
+                Help: "tensor: top-k per tensor (mergekit); model: one magnitude threshold over each whole task vector (the TIES paper), one extra read pass"));
         if (Sparsify == SparsifyKind.MagnitudeOutliers)
             p.Add(new("gamma", ParameterKind.Number, PerModel: true, Default: 0.01, Min: 0, Max: 1, Help: "fraction of the largest entries removed"));
         if (Sparsify == SparsifyKind.DellaMagprune)
@@ -94,7 +110,13 @@ public abstract class TaskArithmeticFamily : IMergeMethod
         switch (Sparsify)
         {
             case SparsifyKind.Magnitude:
-                var kept = Sparsifiers.Magnitude(delta, density);
+                torch.Tensor kept;
+                if (ModelThresholds != null)
+                    kept = delta * (delta.abs() >= ModelThresholds[input.ModelIds[modelIndex]]).to_type(delta.dtype);
+                else if (WholeModelTopK(input.Global))
+                    throw new InvalidOperationException($"{Name} with topk_scope: model needs the job's pre-pass (TopKPrepass)");
+                else
+                    kept = Sparsifiers.Magnitude(delta, density);
                 return rescale && density < 1 ? RescaleDeterministic(delta, kept, density, mode) : kept;
             case SparsifyKind.MagnitudeOutliers:
                 var crumbs = Sparsifiers.MagnitudeOutliers(delta, density, pm.Number("gamma"));
