@@ -72,11 +72,18 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 EndPhase("aligning");
             }
 
+            ScopeReport? scopeReport = null;
+            if (recipe.ScopeAlignment is { } scopeSection)
+            {
+                (plan, scopeReport) = await ScopeAlignmentStep.RunAsync(plan, scopeSection, progress, ct).ConfigureAwait(false);
+                EndPhase("scope_alignment");
+            }
+
             // Soups decide their coefficients on held-out data first, then merge like any weighted average.
             SoupReport? soupReport = null;
             if (method is SoupMethod soup)
             {
-                (soupReport, var weights) = await SoupSearch.RunAsync(planRecipe, soup, inputs, store, progress, ct, alignment?.Aligned).ConfigureAwait(false);
+                (soupReport, var weights) = await SoupSearch.RunAsync(planRecipe, soup, inputs, store, progress, ct, alignment?.Aligned, plan.InputTransform).ConfigureAwait(false);
                 plan = plan.WithMethod(weights);
                 EndPhase("soup_search");
             }
@@ -127,6 +134,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 Soup = soupReport,
                 Alignment = alignment?.Report,
                 Fishers = fishers,
+                ScopeAlignment = scopeReport,
                 Warnings = recipe.Warnings,
                 MethodNotes = wholeModelNote is null ? stats.MethodNotes : new Dictionary<string, string> { ["(whole model)"] = wholeModelNote },
                 Finished = DateTimeOffset.UtcNow,

@@ -22,7 +22,7 @@ public sealed record TensorTask(
     IReadOnlyList<ResolvedParameters> PerModel,
     long Seed);
 
-public sealed class MergePlan
+public sealed record MergePlan
 {
     public required Recipe Recipe { get; init; }
     public required IMergeMethod Method { get; init; }
@@ -40,9 +40,21 @@ public sealed class MergePlan
     /// </summary>
     public IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>?>? InputOverrides { get; init; }
 
-    /// <summary>Input <paramref name="input"/>'s tensor <paramref name="name"/>: the override if any (a copy the caller owns), else the checkpoint's.</summary>
-    public Task<torch.Tensor> ReadInputAsync(int input, string name, CancellationToken ct) =>
-        InputOverrides?[input] is { } o && o.TryGetValue(name, out var t) ? Task.FromResult(t.clone()) : Inputs[input].ReadTensorAsync(name, ct);
+    /// <summary>
+    /// Optional per-input rewrite applied to every tensor read (e.g. weight scope alignment's re-scoping), after
+    /// any override: (input index, tensor name, tensor) → the tensor to merge. It returns a new tensor or the same one.
+    /// </summary>
+    public Func<int, string, torch.Tensor, torch.Tensor>? InputTransform { get; init; }
+
+    /// <summary>Input <paramref name="input"/>'s tensor <paramref name="name"/> as the method sees it (a tensor the caller owns).</summary>
+    public async Task<torch.Tensor> ReadInputAsync(int input, string name, CancellationToken ct)
+    {
+        var t = InputOverrides?[input] is { } o && o.TryGetValue(name, out var ov) ? ov.clone() : await Inputs[input].ReadTensorAsync(name, ct).ConfigureAwait(false);
+        if (InputTransform is null) return t;
+        var r = InputTransform(input, name, t);
+        if (!ReferenceEquals(r, t)) t.Dispose();
+        return r;
+    }
 
     /// <summary>This plan with its inputs' tensors replaced by <paramref name="overrides"/> (one entry per input, null = unchanged).</summary>
     public MergePlan WithInputOverrides(IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>?> overrides)
@@ -52,19 +64,11 @@ public sealed class MergePlan
             foreach (int i in task.Sources)
                 if (overrides[i] is { } o && o.TryGetValue(task.Name, out var t) && !t.shape.SequenceEqual(task.Shape))
                     throw new InvalidOperationException($"override for '{task.Name}' of {Inputs[i].Reference} has the wrong shape");
-        return new MergePlan
-        {
-            Recipe = Recipe, Method = Method, Inputs = Inputs, BaseIndex = BaseIndex, ComputeDType = ComputeDType,
-            Tensors = Tensors, Shards = Shards, InputOverrides = overrides, Auxiliary = Auxiliary,
-        };
+        return this with { InputOverrides = overrides };
     }
 
     /// <summary>This plan merging with <paramref name="method"/> instead (a soup's weights, a whole-model decision).</summary>
-    public MergePlan WithMethod(IMergeMethod method) => new()
-    {
-        Recipe = Recipe, Method = method, Inputs = Inputs, BaseIndex = BaseIndex, ComputeDType = ComputeDType,
-        Tensors = Tensors, Shards = Shards, InputOverrides = InputOverrides, Auxiliary = Auxiliary,
-    };
+    public MergePlan WithMethod(IMergeMethod method) => this with { Method = method };
 
     public long InputBytes => Inputs.Sum(i => i.TotalBytes);
     public long OutputBytes => Shards.Sum(s => s.TotalLength);

@@ -33,6 +33,13 @@ public sealed record OutputSection(long ShardSizeBytes, DType? DType);
 /// </summary>
 public sealed record FisherSection(string Model, string Data, Evaluation.FisherLabels Labels, int Samples, long Seed);
 
+/// <summary>
+/// Weight scope alignment before merging (Alignment/WeightScope.cs): every model but the base is re-scoped, per
+/// layer, to the fused scope. <see cref="Weights"/> (per model, recipe order) default to equal; <see cref="Layers"/>
+/// is "matrices" (float tensors with 2+ dimensions) or "all" (every float tensor).
+/// </summary>
+public sealed record ScopeAlignmentSection(string Fusion, IReadOnlyList<double>? Weights, string Layers, double Eps);
+
 /// <summary>Permutation alignment before merging (docs/alignment.md). <see cref="Reference"/> is always one of the models.</summary>
 public sealed record AlignmentSection(string Method, string Spec, string Reference, int MaxIter, long Seed, int PathPoints, bool ResetBn)
 {
@@ -60,6 +67,7 @@ public sealed class Recipe
     public AlignmentSection? Alignment { get; init; }
     public EvaluationSection? Evaluation { get; init; }
     public FisherSection? Fisher { get; init; }
+    public ScopeAlignmentSection? ScopeAlignment { get; init; }
     public required OutputSection Output { get; init; }
 
     /// <summary>Warnings about accepted-but-ignored mergekit keys (tokenizer, chat template).</summary>
@@ -82,7 +90,7 @@ public sealed class Recipe
     private Recipe Copy(IReadOnlyList<RecipeModel> models, AlignmentSection? alignment, IReadOnlyDictionary<string, ParameterSetting>? parameters = null) => new()
     {
         MergeMethod = MergeMethod, BaseModel = BaseModel, Models = models, Slices = Slices, Parameters = parameters ?? Parameters, DType = DType, OutDType = OutDType,
-        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, Output = Output, Warnings = Warnings,
+        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, ScopeAlignment = ScopeAlignment, Output = Output, Warnings = Warnings,
     };
 
     /// <summary>Every reference the job reads: models plus evaluation files.</summary>

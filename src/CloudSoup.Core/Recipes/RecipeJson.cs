@@ -53,6 +53,12 @@ public static class RecipeJson
                 ["method"] = a.Method, ["spec"] = a.Spec, ["reference"] = a.Reference, ["max_iter"] = a.MaxIter,
                 ["seed"] = a.Seed, ["path_points"] = a.PathPoints, ["reset_bn"] = a.ResetBn,
             };
+        if (r.ScopeAlignment is { } sa)
+        {
+            var so = new JsonObject { ["enabled"] = true, ["fusion"] = sa.Fusion, ["layers"] = sa.Layers, ["eps"] = sa.Eps };
+            if (sa.Weights != null) so["weights"] = new JsonArray(sa.Weights.Select(w => (JsonNode)w).ToArray());
+            o["scope_alignment"] = so;
+        }
         if (r.Fisher is { } f)
             o["fisher"] = new JsonObject
             {

@@ -72,10 +72,10 @@ public static class RecipeParser
             Alignment = null,
             Evaluation = fields.TryGetValue("evaluation", out var ev) ? ParseEvaluation(ev) : null,
             Fisher = fields.TryGetValue("fisher", out var fs) ? ParseFisher(fs, method) : null,
+            ScopeAlignment = fields.TryGetValue("scope_alignment", out var sa) ? ParseScopeAlignment(sa, models.Count) : null,
             Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
             Warnings = warnings,
         };
-        if (fields.TryGetValue("scope_alignment", out var sa)) ParseScopeAlignment(sa);
         ValidateAgainstMethod(recipe, method);
         if (fields.TryGetValue("alignment", out var al) && ParseAlignment(al, recipe) is { } alignment)
             recipe = recipe.WithAlignment(alignment);
@@ -196,6 +196,16 @@ public static class RecipeParser
             f.TryGetValue("samples", out var n) ? ParsePositiveInt(n, "fisher.samples") : 1000,
             f.TryGetValue("seed", out var sd) ? ParseLong(sd, "fisher.seed") : 0);
     }
+
+    private static bool ParseBool(YamlNode node, string path) => Scalar(node, path) switch
+    {
+        "true" or "True" => true,
+        "false" or "False" => false,
+        var v => throw CloudSoupException.Recipe(path, $"must be true or false (got '{v}')"),
+    };
+
+    private static double ParseDouble(YamlNode node, string path) =>
+        double.TryParse(Scalar(node, path), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) ? v : throw CloudSoupException.Recipe(path, "must be a number");
 
     private static int ParseNonNegativeInt(YamlNode node, string path) =>
         int.TryParse(Scalar(node, path), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v : throw CloudSoupException.Recipe(path, "must be a non-negative integer");
@@ -432,14 +442,7 @@ public static class RecipeParser
         long seed = f.TryGetValue("seed", out var sd) ? ParseLong(sd, "alignment.seed") : recipe.Seed;
         int points = f.TryGetValue("path_points", out var pp) ? ParsePositiveInt(pp, "alignment.path_points") : CloudSoup.Core.Alignment.LossBarrier.DefaultPoints;
         if (points < 2 || points > 101) throw CloudSoupException.Recipe("alignment.path_points", $"must be between 2 and 101 (got {points})");
-        bool resetBn = true;
-        if (f.TryGetValue("reset_bn", out var rb))
-            resetBn = Scalar(rb, "alignment.reset_bn") switch
-            {
-                "true" or "True" => true,
-                "false" or "False" => false,
-                var v => throw CloudSoupException.Recipe("alignment.reset_bn", $"must be true or false (got '{v}')"),
-            };
+        bool resetBn = !f.TryGetValue("reset_bn", out var rb) || ParseBool(rb, "alignment.reset_bn");
         if (method == AlignmentSection.ActivationMatching)
         {
             if (recipe.Evaluation is null)
@@ -450,15 +453,28 @@ public static class RecipeParser
         return new AlignmentSection(method, spec, reference, maxIter, seed, points, resetBn);
     }
 
-    private static void ParseScopeAlignment(YamlNode node)
+    private static ScopeAlignmentSection? ParseScopeAlignment(YamlNode node, int modelCount)
     {
+        const string Expected = "enabled, fusion, weights, layers, eps";
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("scope_alignment", "must be a mapping like {enabled: true}");
         var f = Fields(map, "scope_alignment");
-        foreach (var (k, v) in f)
+        foreach (var k in f.Keys)
+            if (k is not ("enabled" or "fusion" or "weights" or "layers" or "eps")) throw CloudSoupException.Recipe($"scope_alignment.{k}", $"unknown key (expected {Expected})");
+        bool enabled = !f.TryGetValue("enabled", out var en) || ParseBool(en, "scope_alignment.enabled");
+        string fusion = f.TryGetValue("fusion", out var fu) ? Scalar(fu, "scope_alignment.fusion") : "moment";
+        if (fusion is not ("moment" or "mean")) throw CloudSoupException.Recipe("scope_alignment.fusion", $"unknown fusion '{fusion}' (expected moment or mean)");
+        string layers = f.TryGetValue("layers", out var ly) ? Scalar(ly, "scope_alignment.layers") : "matrices";
+        if (layers is not ("matrices" or "all")) throw CloudSoupException.Recipe("scope_alignment.layers", $"unknown layer selection '{layers}' (expected matrices or all)");
+        double eps = f.TryGetValue("eps", out var ep) ? ParseDouble(ep, "scope_alignment.eps") : 1e-12;
+        if (eps < 0) throw CloudSoupException.Recipe("scope_alignment.eps", "must be >= 0");
+        List<double>? weights = null;
+        if (f.TryGetValue("weights", out var wn))
         {
-            if (k != "enabled") throw CloudSoupException.Recipe($"scope_alignment.{k}", "unknown key (expected enabled)");
-            if (Scalar(v, "scope_alignment.enabled") is "true" or "True")
-                throw CloudSoupException.Recipe("scope_alignment.enabled", "weight scope alignment is not available yet in this version of CloudSoup");
+            if (wn is not YamlSequenceNode ws || ws.Children.Count != modelCount)
+                throw CloudSoupException.Recipe("scope_alignment.weights", $"must be a list of {modelCount} numbers, one per model in recipe order");
+            weights = ws.Children.Select((c, i) => ParseDouble(c, $"scope_alignment.weights[{i}]")).ToList();
+            if (weights.Any(w => w < 0) || weights.Sum() <= 0) throw CloudSoupException.Recipe("scope_alignment.weights", "must be non-negative with a positive sum");
         }
+        return enabled ? new ScopeAlignmentSection(fusion, weights, layers, eps) : null;
     }
 }

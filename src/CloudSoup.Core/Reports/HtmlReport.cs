@@ -31,6 +31,27 @@ public static class HtmlReport
         }
         if (r.Soup is { } soup) SoupHtml.AppendSoup(sb, soup);
         if (r.Alignment is { } al) AlignmentPlots.AppendSection(sb, al);
+        if (r.ScopeAlignment is { } sc)
+        {
+            static string F(double v) => v.ToString("0.#####", System.Globalization.CultureInfo.InvariantCulture);
+            sb.Append("<h2>Weight scope alignment</h2><p>").Append(E(sc.Fusion)).Append(" fusion of ").Append(sc.Tensors.Count).Append(" layers (")
+              .Append(E(sc.Layers)).Append("); every model re-scoped to the target mean/std before merging.</p>")
+              .Append("<table><tr><th>layer</th><th>target μ, σ</th>");
+            foreach (var m in sc.Models) sb.Append("<th>").Append(E(ReportPlots.ShortName(m))).Append(" μ, σ before → after</th>");
+            sb.Append("</tr>");
+            foreach (var layer in sc.Tensors.Take(200))
+            {
+                sb.Append("<tr><td><code>").Append(E(layer.Tensor)).Append("</code></td><td>").Append(F(layer.Target.Mean)).Append(", ").Append(F(layer.Target.Std)).Append("</td>");
+                foreach (var m in sc.Models)
+                {
+                    var s = layer.Models.FirstOrDefault(x => x.Model == m);
+                    sb.Append("<td>").Append(s is null ? "–" : $"{F(s.Before.Mean)}, {F(s.Before.Std)} → {F(s.After.Mean)}, {F(s.After.Std)}").Append("</td>");
+                }
+                sb.Append("</tr>");
+            }
+            sb.Append("</table>");
+            if (sc.Tensors.Count > 200) sb.Append("<p>(first 200 layers; all are in report.json)</p>");
+        }
         if (r.Fishers is { Count: > 0 } fishers)
         {
             sb.Append("<h2>Fishers computed in this job</h2><table><tr><th>model</th><th>labels</th><th>examples</th><th>seconds</th><th>written to</th></tr>");

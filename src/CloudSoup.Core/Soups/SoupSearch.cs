@@ -62,7 +62,7 @@ public sealed class SoupSearch : IDisposable
     /// <summary>Runs the soup's search and returns its report and the merge method that writes the chosen soup.</summary>
     public static async Task<(SoupReport Report, IMergeMethod Weights)> RunAsync(Recipe recipe, SoupMethod soup, IReadOnlyList<Checkpoint> checkpoints,
         ICheckpointStore store, IProgress<JobProgress>? progress, CancellationToken ct,
-        IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>>? aligned = null)
+        IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>>? aligned = null, Func<int, string, torch.Tensor, torch.Tensor>? transform = null)
     {
         var section = recipe.Evaluation ?? throw CloudSoupException.Recipe("evaluation", $"merge method '{soup.Name}' needs an evaluation section");
         long need = MemoryNeeded(checkpoints);
@@ -85,6 +85,13 @@ public sealed class SoupSearch : IDisposable
                 if (aligned?[ci] is { } perm)
                     foreach (var (name, t) in perm)
                         if (raw.TryGetValue(name, out var old)) { old.Dispose(); raw[name] = t.clone(); }
+                // ... and after weight scope alignment, the re-scoped ones.
+                if (transform != null)
+                    foreach (var name in raw.Keys.ToList())
+                    {
+                        var t = transform(ci, name, raw[name]);
+                        if (!ReferenceEquals(t, raw[name])) { raw[name].Dispose(); raw[name] = t; }
+                    }
                 ingredients.Add(raw.ToDictionary(kv => kv.Key, kv =>
                 {
                     if (!kv.Value.is_floating_point() || kv.Value.dtype == torch.ScalarType.Float32) return kv.Value;
