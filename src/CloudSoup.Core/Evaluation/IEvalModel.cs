@@ -16,6 +16,16 @@ public interface IEvalModel : IDisposable
 
     /// <summary>The live trainable tensors by checkpoint name (after LoadWeights), for per-example gradients (Fisher).</summary>
     IReadOnlyDictionary<string, torch.Tensor> Parameters { get; }
+
+    /// <summary>
+    /// Re-estimates every BatchNorm layer's running statistics on <paramref name="data"/> (at most
+    /// <paramref name="maxExamples"/> examples) with the loaded weights, updates the model, and returns the new
+    /// statistics by checkpoint name; null when the model has no BatchNorm.
+    /// </summary>
+    IReadOnlyDictionary<string, torch.Tensor>? ResetBatchNorm(EvalData data, int maxExamples, int batchSize);
+
+    /// <summary>How <see cref="ResetBatchNorm"/> estimates: "exact" (population statistics) or a description of the approximation.</summary>
+    string BatchNormResetMethod { get; }
 }
 
 public static class Evaluator

@@ -78,10 +78,12 @@ public static class AlignmentStep
             }
             var sizes = spec.Validate(Permutations.Shapes(originals[refIndex]), section.Reference);
             var warnings = new List<string>();
-            // Not implemented yet: re-estimating BatchNorm running statistics of the merge (reset_bn). Say so
-            // rather than silently skipping it; aligned endpoints are exact because the statistics are permuted too.
-            if (section.ResetBn && originals[refIndex].Keys.Any(k => k.EndsWith("running_mean", StringComparison.Ordinal)))
-                warnings.Add("the models have BatchNorm running statistics; this version merges them as permuted but does not re-estimate them on the evaluation data (alignment.reset_bn), so a merged BatchNorm network may score below its true accuracy");
+            // The merged model's BatchNorm statistics are re-estimated by the job (evaluation.reset_bn); the
+            // interpolation paths measured here use the permuted statistics as they are, so say so.
+            if (originals[refIndex].Keys.Any(k => k.EndsWith("running_mean", StringComparison.Ordinal)))
+                warnings.Add(recipe.ResetsBatchNorm
+                    ? "the models have BatchNorm running statistics: the merged model's are re-estimated on the evaluation data (reset_bn), but the interpolation paths use interpolated statistics, so their midpoints can look worse than the merge"
+                    : "the models have BatchNorm running statistics and reset_bn is off: the merged model keeps the merged statistics, which can cost accuracy");
             var report = new AlignmentReport(section.Method, section.Spec, section.Reference, sizes, sw.Elapsed.TotalSeconds, models, warnings);
             return new AlignmentOutcome(result.Models.ToList(), report);
         }

@@ -8,3 +8,6 @@ public sealed class ProgressRelay(Action<JobProgress> report) : IProgress<JobPro
 {
     public void Report(JobProgress value) => report(value);
 }
+
+/// <summary>What evaluation.reset_bn did: how the statistics were estimated, which tensors, on how many examples.</summary>
+public sealed record BatchNormResetReport(string Method, IReadOnlyList<string> Tensors, int Examples, double Seconds);

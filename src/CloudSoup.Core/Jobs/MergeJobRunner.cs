@@ -103,8 +103,32 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 EndPhase("topk");
             }
 
+            // BatchNorm statistics are re-estimated from the merged weights on the held-out data (reset_bn), so the
+            // written model and its evaluation use them; without evaluation data a BN model gets a warning.
+            BatchNormResetReport? bnReset = null;
+            var warnings = recipe.Warnings.ToList();
+            var bnStats = plan.Tensors.Where(t => t.Merge && MergePlanner.IsBatchNormStatistic(t.Name)).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            DeferredOutputs? deferred = null;
+            if (bnStats.Count > 0 && recipe.ResetsBatchNorm)
+                deferred = new DeferredOutputs(bnStats, async (merged, token) =>
+                {
+                    var section = planRecipe.Evaluation!;
+                    progress?.Report(new JobProgress("reset_bn", 0, "re-estimating BatchNorm statistics"));
+                    var bnWatch = Stopwatch.StartNew();
+                    using var model = await JobEvaluator.LoadModelAsync(store, section.Model, token).ConfigureAwait(false);
+                    using var data = await EvalData.LoadAsync(store, section.Data, token).ConfigureAwait(false);
+                    model.LoadWeights(merged.ToDictionary(kv => kv.Key, kv => kv.Value), "the merged model");
+                    var fresh = model.ResetBatchNorm(data, section.ResetBnExamples, section.BatchSize);
+                    if (fresh is null) return null;
+                    bnReset = new BatchNormResetReport(model.BatchNormResetMethod, fresh.Keys.Order(StringComparer.Ordinal).ToList(),
+                        (int)Math.Min(section.ResetBnExamples, data.Count), bnWatch.Elapsed.TotalSeconds);
+                    return fresh;
+                });
+            else if (bnStats.Count > 0 && recipe.Evaluation is null)
+                warnings.Add("the model has BatchNorm running statistics, which were averaged like weights; add an evaluation section (reset_bn is on by default) to re-estimate them on data");
+
             var computeDevice = ComputeDevice.Resolve(device);
-            var stats = await MergeExecutor.ExecuteAsync(plan, sink, progress, kept, ct, computeDevice).ConfigureAwait(false);
+            var stats = await MergeExecutor.ExecuteAsync(plan, sink, progress, kept, ct, computeDevice, deferred).ConfigureAwait(false);
             EndPhase("merging");
 
             EvaluationReport? evaluation = null;
@@ -135,7 +159,8 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
                 Alignment = alignment?.Report,
                 Fishers = fishers,
                 ScopeAlignment = scopeReport,
-                Warnings = recipe.Warnings,
+                Warnings = warnings,
+                BatchNormReset = bnReset,
                 MethodNotes = wholeModelNote is null ? stats.MethodNotes : new Dictionary<string, string> { ["(whole model)"] = wholeModelNote },
                 Finished = DateTimeOffset.UtcNow,
             };

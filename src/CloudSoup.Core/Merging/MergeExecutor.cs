@@ -15,6 +15,13 @@ public sealed record MergeStats(long BytesRead, long BytesWritten, int TensorsMe
     public IReadOnlyDictionary<string, string> MethodNotes { get; init; } = new Dictionary<string, string>();
 }
 
+/// <summary>
+/// Outputs written last, after every other tensor is merged, through <see cref="Replace"/> (e.g. BatchNorm running
+/// statistics re-estimated from the merged weights). The planner puts them at the end of the last shard.
+/// <see cref="Replace"/> sees every kept output and returns replacements by name (null: keep the merged values).
+/// </summary>
+public sealed record DeferredOutputs(IReadOnlySet<string> Names, Func<IDictionary<string, torch.Tensor>, CancellationToken, Task<IReadOnlyDictionary<string, torch.Tensor>?>> Replace);
+
 public static class MergeExecutor
 {
     /// <summary>
@@ -22,8 +29,16 @@ public static class MergeExecutor
     /// every output tensor is also kept there (float32) for evaluation.
     /// </summary>
     public static async Task<MergeStats> ExecuteAsync(MergePlan plan, IOutputSink sink, IProgress<JobProgress>? progress,
-        IDictionary<string, torch.Tensor>? keep, CancellationToken ct, torch.Device? device = null)
+        IDictionary<string, torch.Tensor>? keep, CancellationToken ct, torch.Device? device = null, DeferredOutputs? deferred = null)
     {
+        var waiting = deferred?.Names.Where(n => plan.Tensors.Any(t => t.Name == n)).ToHashSet(StringComparer.Ordinal) ?? [];
+        if (waiting.Count > 0)
+        {
+            if (keep is null) throw new ArgumentException("deferred outputs need the kept outputs", nameof(keep));
+            var tail = plan.Shards[^1].Tensors.TakeLast(waiting.Count).Select(t => t.Name);
+            if (!tail.All(waiting.Contains)) throw new InvalidOperationException("deferred outputs must be the last tensors of the last shard");
+        }
+        var pending = new List<(TensorTask Task, torch.Tensor Output)>();
         var sw = Stopwatch.StartNew();
         torch.InitializeDeviceType(DeviceType.CPU);
         var tasks = plan.Tensors.ToDictionary(t => t.Name);
@@ -59,16 +74,32 @@ public static class MergeExecutor
                         copied++;
                     }
                     var output = result.to_type(DTypes.ToScalarType(task.OutDType)).contiguous();
-                    if (output.NumberOfElements > 0)
-                    {
-                        // Written from the tensor's own memory: no managed copy of the output.
-                        using var native = new NativeMemory(output.bytes);
-                        await stream.WriteAsync(native.Memory, ct).ConfigureAwait(false);
-                        written += native.Memory.Length;
-                    }
                     if (keep != null) keep[task.Name] = output.to_type(task.Merge ? torch.ScalarType.Float32 : output.dtype).clone().MoveToOuterDisposeScope();
                     done++;
                     progress?.Report(new JobProgress("merging", (double)done / plan.Tensors.Count, $"{done}/{plan.Tensors.Count} tensors"));
+                    if (waiting.Contains(task.Name))
+                    {
+                        pending.Add((task, output.MoveToOuterDisposeScope()));
+                        if (pending.Count < waiting.Count) continue;
+                        // Every other tensor is written and kept: let the caller replace the deferred ones, then write them.
+                        var replacements = await deferred!.Replace(keep!, ct).ConfigureAwait(false);
+                        foreach (var (t, merged_) in pending)
+                        {
+                            using var inner = torch.NewDisposeScope();
+                            var final = replacements != null && replacements.TryGetValue(t.Name, out var r)
+                                ? r.to_type(DTypes.ToScalarType(t.OutDType)).contiguous() : merged_;
+                            if (!final.shape.SequenceEqual(t.Shape)) throw new InvalidOperationException($"the replacement for '{t.Name}' has the wrong shape");
+                            written += await WriteAsync(stream, final, ct).ConfigureAwait(false);
+                            if (!ReferenceEquals(final, merged_))
+                            {
+                                keep![t.Name].Dispose();
+                                keep[t.Name] = final.to_type(torch.ScalarType.Float32).clone().DetachFromDisposeScope();
+                            }
+                            merged_.Dispose();
+                        }
+                        continue;
+                    }
+                    written += await WriteAsync(stream, output, ct).ConfigureAwait(false);
                 }
             }
             files.Add(shard.FileName);
@@ -81,6 +112,15 @@ public static class MergeExecutor
             written += index.Length;
         }
         return new MergeStats(read, written, merged, copied, sw.Elapsed, files) { MethodNotes = notes };
+    }
+
+    /// <summary>Appends a tensor's bytes from its own memory (no managed copy); returns the bytes written.</summary>
+    private static async Task<long> WriteAsync(Stream stream, torch.Tensor output, CancellationToken ct)
+    {
+        if (output.NumberOfElements == 0) return 0;
+        using var native = new NativeMemory(output.bytes);
+        await stream.WriteAsync(native.Memory, ct).ConfigureAwait(false);
+        return native.Memory.Length;
     }
 
     /// <summary>Reads the tensors named by the method's Reference parameters (e.g. each model's Fisher) for one task.</summary>

@@ -77,6 +77,10 @@ public sealed record MergePlan
 public static partial class MergePlanner
 {
     /// <summary>Models the method reads, as references, in the order the plan's inputs use.</summary>
+    /// <summary>A BatchNorm running statistic by PyTorch's naming (re-estimated rather than merged when reset_bn is on).</summary>
+    public static bool IsBatchNormStatistic(string name) =>
+        name.EndsWith(".running_mean", StringComparison.Ordinal) || name.EndsWith(".running_var", StringComparison.Ordinal);
+
     public static IReadOnlyList<string> MethodInputs(Recipe recipe, IMergeMethod method)
     {
         var refs = recipe.Models.Select(m => m.Model).ToList();
@@ -108,6 +112,8 @@ public static partial class MergePlanner
         var refs = inputs.Select(i => i.Reference).ToList();
         int baseIndex = recipe.BaseModel is null || method.BaseModel == BaseModelUse.NotUsed ? -1 : refs.IndexOf(recipe.BaseModel);
         var names = TensorNames(recipe, inputs);
+        // BatchNorm statistics to re-estimate after merging go last (MergeExecutor's deferred outputs).
+        if (recipe.ResetsBatchNorm) names = names.Where(n => !IsBatchNormStatistic(n)).Concat(names.Where(IsBatchNormStatistic)).ToList();
         var layers = recipe.Slices is { } slices ? SliceLayout.Positions(slices, names) : LayerPositions(names);
         var tasks = new List<TensorTask>(names.Count);
         foreach (var name in names)

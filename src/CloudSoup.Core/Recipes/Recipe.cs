@@ -23,6 +23,12 @@ public sealed record EvaluationSection(string Model, string Data, string? Test, 
 
     /// <summary>evaluation.memory_budget: how much a soup search may hold in memory.</summary>
     public long MemoryBudgetBytes { get; init; } = DefaultMemoryBudget;
+
+    /// <summary>evaluation.reset_bn: re-estimate BatchNorm running statistics of the merged model on <see cref="Data"/> (default true).</summary>
+    public bool ResetBn { get; init; } = true;
+
+    /// <summary>evaluation.reset_bn_examples: at most this many examples for the re-estimate.</summary>
+    public int ResetBnExamples { get; init; } = 2048;
 }
 
 public sealed record OutputSection(long ShardSizeBytes, DType? DType);
@@ -69,6 +75,9 @@ public sealed class Recipe
     public FisherSection? Fisher { get; init; }
     public ScopeAlignmentSection? ScopeAlignment { get; init; }
     public required OutputSection Output { get; init; }
+
+    /// <summary>True when the merged model's BatchNorm statistics are re-estimated (evaluation.reset_bn, unless alignment.reset_bn is false).</summary>
+    public bool ResetsBatchNorm => Evaluation is { ResetBn: true } && Alignment?.ResetBn != false;
 
     /// <summary>Warnings about accepted-but-ignored mergekit keys (tokenizer, chat template).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];

@@ -43,7 +43,7 @@ public static class RecipeJson
         o["tensors"] = r.Tensors.ToString().ToLowerInvariant();
         if (r.Evaluation is { } e)
         {
-            var eo = new JsonObject { ["model"] = e.Model, ["data"] = e.Data, ["batch_size"] = e.BatchSize };
+            var eo = new JsonObject { ["model"] = e.Model, ["data"] = e.Data, ["batch_size"] = e.BatchSize, ["reset_bn"] = e.ResetBn, ["reset_bn_examples"] = e.ResetBnExamples };
             if (e.Test != null) eo["test"] = e.Test;
             o["evaluation"] = eo;
         }

@@ -407,7 +407,8 @@ public static class RecipeParser
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("evaluation", "must be a mapping with model and data");
         var f = Fields(map, "evaluation");
         foreach (var k in f.Keys)
-            if (k is not ("model" or "data" or "test" or "batch_size" or "memory_budget")) throw CloudSoupException.Recipe($"evaluation.{k}", "unknown key (expected model, data, test, batch_size, memory_budget)");
+            if (k is not ("model" or "data" or "test" or "batch_size" or "memory_budget" or "reset_bn" or "reset_bn_examples"))
+                throw CloudSoupException.Recipe($"evaluation.{k}", "unknown key (expected model, data, test, batch_size, memory_budget, reset_bn, reset_bn_examples)");
         long budget = EvaluationSection.DefaultMemoryBudget;
         if (f.TryGetValue("memory_budget", out var mb) && !SafetensorsLayout.TryParseSize(Scalar(mb, "evaluation.memory_budget"), out budget))
             throw CloudSoupException.Recipe("evaluation.memory_budget", $"'{Scalar(mb, "evaluation.memory_budget")}' is not a size in bytes (e.g. 8GB, 500MB)");
@@ -415,7 +416,12 @@ public static class RecipeParser
             RequiredString(f, "model", "evaluation.model"),
             RequiredString(f, "data", "evaluation.data"),
             f.TryGetValue("test", out var t) ? Scalar(t, "evaluation.test") : null,
-            f.TryGetValue("batch_size", out var b) ? ParsePositiveInt(b, "evaluation.batch_size") : 256) { MemoryBudgetBytes = budget };
+            f.TryGetValue("batch_size", out var b) ? ParsePositiveInt(b, "evaluation.batch_size") : 256)
+        {
+            MemoryBudgetBytes = budget,
+            ResetBn = !f.TryGetValue("reset_bn", out var rb) || ParseBool(rb, "evaluation.reset_bn"),
+            ResetBnExamples = f.TryGetValue("reset_bn_examples", out var rbe) ? ParsePositiveInt(rbe, "evaluation.reset_bn_examples") : 2048,
+        };
     }
 
     private static AlignmentSection? ParseAlignment(YamlNode node, Recipe recipe)

@@ -52,6 +52,9 @@ public static class HtmlReport
             sb.Append("</table>");
             if (sc.Tensors.Count > 200) sb.Append("<p>(first 200 layers; all are in report.json)</p>");
         }
+        if (r.BatchNormReset is { } bn)
+            sb.Append("<p>BatchNorm running statistics re-estimated on ").Append(bn.Examples).Append(" held-out examples (").Append(E(bn.Method))
+              .Append("): ").Append(bn.Tensors.Count).Append(" tensors. The merged model's metrics above use them.</p>");
         if (r.Fishers is { Count: > 0 } fishers)
         {
             sb.Append("<h2>Fishers computed in this job</h2><table><tr><th>model</th><th>labels</th><th>examples</th><th>seconds</th><th>written to</th></tr>");

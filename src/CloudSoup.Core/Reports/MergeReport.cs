@@ -29,6 +29,8 @@ public sealed record MergeReport
     public AlignmentReport? Alignment { get; init; }
     /// <summary>Diagonal Fishers computed inside the job (the recipe's fisher section), written next to the model.</summary>
     public IReadOnlyList<Jobs.ComputedFisher>? Fishers { get; init; }
+    /// <summary>BatchNorm running statistics re-estimated from the merged weights (evaluation.reset_bn).</summary>
+    public Jobs.BatchNormResetReport? BatchNormReset { get; init; }
     /// <summary>Weight scope alignment: each layer's (mean, std) per model before and after, and the fused target.</summary>
     public Jobs.ScopeReport? ScopeAlignment { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
