@@ -62,13 +62,14 @@ public sealed class Checkpoint : IAsyncDisposable
 
     /// <summary>
     /// Opens <paramref name="reference"/>: a .safetensors file, a .safetensors.index.json, or a folder holding
-    /// model.safetensors.index.json or model.safetensors. PyTorch pickles are refused with a clear reason.
+    /// model.safetensors.index.json or model.safetensors; a zip-format PyTorch checkpoint (.pt/.pth/.bin, or a folder
+    /// with pytorch_model.bin), read through a restricted unpickler that executes nothing.
     /// </summary>
     public static async Task<Checkpoint> OpenAsync(ICheckpointStore store, string reference, CancellationToken ct)
     {
         string r = reference.TrimEnd('/');
         if (r.EndsWith(".bin", StringComparison.OrdinalIgnoreCase) || r.EndsWith(".pt", StringComparison.OrdinalIgnoreCase) || r.EndsWith(".pth", StringComparison.OrdinalIgnoreCase))
-            throw new CloudSoupException(ErrorKind.InvalidCheckpoint, $"{reference}: PyTorch pickle checkpoints are not accepted; convert it to safetensors (pickles can run code when loaded)");
+            return await OpenTorchAsync(store, reference, r, ct).ConfigureAwait(false);
         if (r.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             return await OpenSingleAsync(store, reference, r, ct).ConfigureAwait(false);
         if (r.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
@@ -79,8 +80,30 @@ public sealed class Checkpoint : IAsyncDisposable
         string single = r + "/" + SafetensorsLayout.SingleFileName;
         if (await store.TryGetVersionAsync(single, ct).ConfigureAwait(false) != null)
             return await OpenSingleAsync(store, reference, single, ct).ConfigureAwait(false);
+        string torch = r + "/pytorch_model.bin";
+        if (await store.TryGetVersionAsync(torch, ct).ConfigureAwait(false) != null)
+            return await OpenTorchAsync(store, reference, torch, ct).ConfigureAwait(false);
         throw new CloudSoupException(ErrorKind.MissingInput,
-            $"model '{reference}' not found: it is not a .safetensors file, and neither {SafetensorsLayout.IndexFileName} nor {SafetensorsLayout.SingleFileName} exists under it");
+            $"model '{reference}' not found: it is not a .safetensors or .pt/.bin file, and none of {SafetensorsLayout.IndexFileName}, {SafetensorsLayout.SingleFileName} or pytorch_model.bin exists under it");
+    }
+
+    /// <summary>A torch.save zip checkpoint, read through the restricted unpickler (TorchZipReader): no code runs.</summary>
+    private static async Task<Checkpoint> OpenTorchAsync(ICheckpointStore store, string reference, string path, CancellationToken ct)
+    {
+        var src = await store.OpenAsync(path, ct).ConfigureAwait(false);
+        try
+        {
+            var entries = await TorchZipReader.ReadAsync(src, ct).ConfigureAwait(false);
+            var map = new Dictionary<string, (IByteSource, TensorEntry)>(StringComparer.Ordinal);
+            foreach (var e in entries)
+                if (!map.TryAdd(e.Name, (src, e))) throw CloudSoupException.Checkpoint(path, $"tensor '{e.Name}' appears twice");
+            return new Checkpoint(reference, [src], map, entries.Select(e => e.Name).ToList());
+        }
+        catch
+        {
+            await src.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>A safetensors file held in memory (validated like any other).</summary>

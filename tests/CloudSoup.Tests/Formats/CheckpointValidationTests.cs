@@ -148,11 +148,11 @@ public class CheckpointValidationTests
     }
 
     [Fact]
-    public async Task Pickle_checkpoints_are_refused()
+    public async Task Raw_pickles_outside_torch_saves_zip_format_are_refused()
     {
         using var dir = new TempDir();
         File.WriteAllBytes(dir["m.bin"], [0x80, 0x02]);
-        await OpenFails(dir, "m.bin", ErrorKind.InvalidCheckpoint, "pickle");
+        await OpenFails(dir, "m.bin", ErrorKind.InvalidCheckpoint, "not a zip-format PyTorch checkpoint");
     }
 
     private static void WriteIndex(TempDir dir, string folder, string weightMapJson)
