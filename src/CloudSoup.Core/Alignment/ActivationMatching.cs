@@ -1,70 +1,143 @@
-// Activation matching for plain ReLU MLPs (fc1..fcL, as builtin:mlp evaluates them): Git Re-Basin §3.1,
-// reference/rebasin-soups.md §1.5. For every hidden layer, the post-ReLU activations of A and B on the same
-// data are compared unit by unit, and one maximising assignment per layer (independently, no coordinate
-// descent) pairs B's units with A's. We use the Pearson correlation of the activations (as REPAIR and ZipIt do)
-// rather than the raw E[a bᵀ]: it does not favour units just for being large, and dead units score 0.
+// Activation matching for the built-in architectures (builtin:mlp and builtin:cnn, run exactly as the evaluator
+// runs them): Git Re-Basin §3.1, reference/rebasin-soups.md §1.5. For every hidden layer, the activations of A and
+// B on the same data are compared unit by unit, and one maximising assignment per layer (independently, no
+// coordinate descent) pairs B's units with A's. Hidden fc layers contribute one sample per example (after ReLU);
+// convolutions one sample per example and spatial position (after BatchNorm and ReLU, before pooling — pooling
+// commutes with a channel permutation). We use the Pearson correlation of the activations (as REPAIR and ZipIt
+// do) rather than the raw E[a bᵀ]: it does not favour units just for being large, and dead units score 0.
+// Units the data never moves (dead ReLUs, constant channels) correlate with nothing, so the assignment among them
+// would be arbitrary; a tie-break of 1e-3 × the cosine similarity of the units' incoming weights (B's inputs
+// already permuted by the previous layer's answer, layers solved in forward order) pairs them by weights instead
+// without overriding any real difference in correlation.
 using CloudSoup.Core.Errors;
+using CloudSoup.Core.Evaluation;
 using TorchSharp;
 
 namespace CloudSoup.Core.Alignment;
 
 public static class ActivationMatching
 {
+    /// <summary>The evaluation architectures activation matching can run.</summary>
+    public static readonly IReadOnlyList<string> Architectures = ["builtin:mlp", "builtin:cnn"];
+
     /// <summary>
-    /// Permutations (named as in <paramref name="spec"/>, the MLP spec of the reference) that line B's hidden
-    /// units up with A's. <paramref name="inputs"/> is [N, features]; they are flattened to [N, −1].
+    /// Permutations (named as in <paramref name="spec"/>) that line B's hidden units up with A's, measured by running
+    /// both through <paramref name="architecture"/> on <paramref name="inputs"/> ([N, ...] as the evaluator takes them).
+    /// A hidden layer whose output units no permutation of the spec touches is left alone.
     /// </summary>
-    public static WeightMatchingResult Match(PermutationSpec spec, IReadOnlyDictionary<string, torch.Tensor> a,
+    public static WeightMatchingResult Match(string architecture, PermutationSpec spec, IReadOnlyDictionary<string, torch.Tensor> a,
         IReadOnlyDictionary<string, torch.Tensor> b, torch.Tensor inputs, int batchSize = 500, CancellationToken cancellationToken = default)
     {
-        int layers = 0;
-        while (a.ContainsKey($"fc{layers + 1}.weight")) layers++;
-        if (layers < 2) throw new CloudSoupException(ErrorKind.IncompatibleModels, "activation_matching needs an MLP with hidden layers fc1..fcL (L ≥ 2)");
-        // Which permutation acts on the output units of fcK.
-        var permOfLayer = new string[layers - 1];
-        for (int k = 1; k < layers; k++)
-        {
-            var owner = spec.PermsOf($"fc{k}.weight").Where(p => p.Axis == 0).Select(p => p.Perm).FirstOrDefault();
-            permOfLayer[k - 1] = owner ?? throw new CloudSoupException(ErrorKind.IncompatibleModels, $"the permutation spec does not permute the output units of fc{k}");
-        }
+        if (!Architectures.Contains(architecture))
+            throw CloudSoupException.Recipe("alignment.method", $"activation_matching runs {string.Join(" or ", Architectures)} (got {architecture})");
+        using var modelA = BuiltinModel.Create(architecture);
+        using var modelB = BuiltinModel.Create(architecture);
+        modelA.LoadWeights(a, "the reference model");
+        modelB.LoadWeights(b, "the model to align");
         using var noGrad = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        // Running sums for the correlation, per hidden layer: Σa, Σb, Σa², Σb², Σ a bᵀ (float64).
-        var sa = new torch.Tensor?[layers - 1]; var sb = new torch.Tensor?[layers - 1];
-        var saa = new torch.Tensor?[layers - 1]; var sbb = new torch.Tensor?[layers - 1]; var sab = new torch.Tensor?[layers - 1];
-        long n = inputs.shape[0];
-        for (long start = 0; start < n; start += batchSize)
+        var stats = new Dictionary<string, Correlation>(StringComparer.Ordinal);
+        var order = new List<string>();   // hidden layers in forward order
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var x = inputs.narrow(0, start, Math.Min(batchSize, n - start)).reshape(Math.Min(batchSize, n - start), -1).to_type(torch.ScalarType.Float64);
-            torch.Tensor ha = x, hb = x;
-            for (int k = 1; k < layers; k++)
+            long n = inputs.shape[0];
+            for (long start = 0; start < n; start += batchSize)
             {
-                ha = torch.nn.functional.relu(torch.nn.functional.linear(ha, F64(a[$"fc{k}.weight"]), F64(a[$"fc{k}.bias"])));
-                hb = torch.nn.functional.relu(torch.nn.functional.linear(hb, F64(b[$"fc{k}.weight"]), F64(b[$"fc{k}.bias"])));
-                int l = k - 1;
-                Add(ref sa[l], ha.sum(0L)); Add(ref sb[l], hb.sum(0L));
-                Add(ref saa[l], ha.square().sum(0L)); Add(ref sbb[l], hb.square().sum(0L));
-                Add(ref sab[l], ha.t().matmul(hb));
+                cancellationToken.ThrowIfCancellationRequested();
+                using var scope = torch.NewDisposeScope();
+                var x = inputs.narrow(0, start, Math.Min(batchSize, n - start)).to_type(torch.ScalarType.Float32);
+                var hiddenA = new List<(string Layer, torch.Tensor Act)>();
+                modelA.Forward(x, (layer, act) => hiddenA.Add((layer, act)));
+                int i = 0;
+                modelB.Forward(x, (layer, act) =>
+                {
+                    var (layerA, actA) = hiddenA[i++];
+                    if (layerA != layer || !actA.shape.SequenceEqual(act.shape))
+                        throw new CloudSoupException(ErrorKind.IncompatibleModels, $"activation_matching: the models' hidden layers differ ({layerA} {Shape(actA)} vs {layer} {Shape(act)})");
+                    if (!stats.TryGetValue(layer, out var c)) { stats[layer] = c = new Correlation(); order.Add(layer); }
+                    c.Add(Samples(actA), Samples(act));
+                });
             }
+            if (stats.Count == 0) throw new CloudSoupException(ErrorKind.IncompatibleModels, $"activation_matching needs hidden layers ({architecture} with a single layer has none)");
+
+            var sizes = spec.Validate(Permutations.Shapes(a));
+            var perms = Permutations.Identity(sizes);
+            var index = perms.ToDictionary(kv => kv.Key, kv => torch.tensor(kv.Value.Select(i => (long)i).ToArray()).DetachFromDisposeScope());
+            int matched = 0;
+            try
+            {
+                foreach (var layer in order)
+                {
+                    string weight = $"{layer}.weight";
+                    var owner = spec.PermsOf(weight).Where(p => p.Axis == 0).Select(p => p.Perm).FirstOrDefault();
+                    if (owner is null) continue;
+                    using var scope = torch.NewDisposeScope();
+                    var corr = stats[layer].Matrix();
+                    int units = (int)corr.shape[0];
+                    if (units != sizes[owner])
+                        throw new CloudSoupException(ErrorKind.IncompatibleModels, $"activation_matching: {layer} has {units} units but permutation {owner} has size {sizes[owner]}");
+                    var rowsA = torch.nn.functional.normalize(a[weight].to_type(torch.ScalarType.Float64).reshape(units, -1), dim: 1);
+                    var rowsB = torch.nn.functional.normalize(Permutations.Permute(b[weight].to_type(torch.ScalarType.Float64), spec.PermsOf(weight), index, exceptAxis: 0).reshape(units, -1), dim: 1);
+                    var cost = corr + TieBreak * rowsA.mm(rowsB.t());
+                    perms[owner] = LinearAssignment.Solve(cost.contiguous().data<double>().ToArray(), units, units, maximize: true);
+                    index[owner].Dispose();
+                    index[owner] = torch.tensor(perms[owner].Select(i => (long)i).ToArray()).DetachFromDisposeScope();
+                    matched++;
+                }
+            }
+            finally
+            {
+                foreach (var t in index.Values) t.Dispose();
+            }
+            if (matched == 0) throw new CloudSoupException(ErrorKind.IncompatibleModels, "activation_matching: the permutation spec permutes none of the hidden layers' outputs");
+            return new WeightMatchingResult(perms, [], 1);
         }
-        var perms = new Dictionary<string, int[]>(StringComparer.Ordinal);
-        foreach (var name in spec.Names) perms[name] = Enumerable.Range(0, spec.Validate(Permutations.Shapes(a))[name]).ToArray();
-        for (int l = 0; l < layers - 1; l++)
+        finally
         {
-            var ma = sa[l]! / n; var mb = sb[l]! / n;
-            var cov = sab[l]! / n - ma.outer(mb);
-            var sda = (saa[l]! / n - ma.square()).clamp_min(0).sqrt();
-            var sdb = (sbb[l]! / n - mb.square()).clamp_min(0).sqrt();
-            var corr = cov / (sda.outer(sdb) + 1e-8);
-            int units = (int)corr.shape[0];
-            var cost = corr.contiguous().data<double>().ToArray();
-            perms[permOfLayer[l]] = LinearAssignment.Solve(cost, units, units, maximize: true);
+            foreach (var c in stats.Values) c.Dispose();
         }
-        return new WeightMatchingResult(perms, [], 1);
     }
 
-    private static torch.Tensor F64(torch.Tensor t) => t.to_type(torch.ScalarType.Float64);
+    private const double TieBreak = 1e-3;
 
-    private static void Add(ref torch.Tensor? acc, torch.Tensor value) => acc = acc is null ? value : acc + value;
+    private static string Shape(torch.Tensor t) => $"[{string.Join(", ", t.shape)}]";
+
+    /// <summary>[N, units] stays; [N, C, H, W] becomes [N·H·W, C] (each position a sample of every channel).</summary>
+    private static torch.Tensor Samples(torch.Tensor act) =>
+        (act.dim() == 2 ? act : act.permute(0, 2, 3, 1).reshape(-1, act.shape[1])).to_type(torch.ScalarType.Float64);
+
+    /// <summary>Running sums for the Pearson correlation of A's units with B's, in float64.</summary>
+    private sealed class Correlation : IDisposable
+    {
+        private torch.Tensor? _sa, _sb, _saa, _sbb, _sab;
+        private long _n;
+
+        public void Add(torch.Tensor a, torch.Tensor b)
+        {
+            Accumulate(ref _sa, a.sum(0L)); Accumulate(ref _sb, b.sum(0L));
+            Accumulate(ref _saa, a.square().sum(0L)); Accumulate(ref _sbb, b.square().sum(0L));
+            Accumulate(ref _sab, a.t().matmul(b));
+            _n += a.shape[0];
+        }
+
+        public torch.Tensor Matrix()
+        {
+            using var scope = torch.NewDisposeScope();
+            var ma = _sa! / _n; var mb = _sb! / _n;
+            var cov = _sab! / _n - ma.outer(mb);
+            var sda = (_saa! / _n - ma.square()).clamp_min(0).sqrt();
+            var sdb = (_sbb! / _n - mb.square()).clamp_min(0).sqrt();
+            return (cov / (sda.outer(sdb) + 1e-8)).MoveToOuterDisposeScope();
+        }
+
+        private static void Accumulate(ref torch.Tensor? acc, torch.Tensor value)
+        {
+            if (acc is null) acc = value.detach().clone().DetachFromDisposeScope();
+            else acc.add_(value);
+        }
+
+        public void Dispose()
+        {
+            foreach (var t in new[] { _sa, _sb, _saa, _sbb, _sab }) t?.Dispose();
+        }
+    }
 }

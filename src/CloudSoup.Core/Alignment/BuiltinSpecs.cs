@@ -8,8 +8,9 @@ using System.Text.RegularExpressions;
 namespace CloudSoup.Core.Alignment;
 
 /// <summary>A layer of a plain feed-forward chain: its weight (axis 0 = outputs, axis 1 = inputs), its bias,
-/// and the 1-D tensors (norm parameters and statistics) that follow its output units.</summary>
-public sealed record ChainLayer(string Module, string Weight, string? Bias, IReadOnlyList<string> Followers);
+/// the 1-D tensors (norm parameters and statistics) that follow its output units, and how many input elements
+/// each unit of the previous layer feeds (1, or h·w for a linear layer reading flattened [c, h, w] feature maps).</summary>
+public sealed record ChainLayer(string Module, string Weight, string? Bias, IReadOnlyList<string> Followers, int InputBlock = 1);
 
 public static partial class BuiltinSpecs
 {
@@ -36,7 +37,7 @@ public static partial class BuiltinSpecs
             var axes = new List<PermutedAxis> { new(l.Weight, 0) };
             if (l.Bias is not null) axes.Add(new(l.Bias, 0));
             axes.AddRange(l.Followers.Select(f => new PermutedAxis(f, 0)));
-            axes.Add(new(layers[k + 1].Weight, 1));
+            axes.Add(new(layers[k + 1].Weight, 1, layers[k + 1].InputBlock));
             perms.Add(new($"P_{l.Module}", axes));
         }
         return new PermutationSpec(perms);
@@ -115,8 +116,9 @@ public static partial class BuiltinSpecs
             followers[owner!.Name].AddRange(norm.Tensors.Where(t => t.Value.Length == 1).Select(t => $"{norm.Name}.{t.Key}").Order(StringComparer.Ordinal));
         }
 
-        return Chain(layers.Select(l => new ChainLayer(l.Name, $"{l.Name}.weight",
-            l.Tensors.ContainsKey("bias") ? $"{l.Name}.bias" : null, followers[l.Name])).ToList());
+        return Chain(layers.Select((l, k) => new ChainLayer(l.Name, $"{l.Name}.weight",
+            l.Tensors.ContainsKey("bias") ? $"{l.Name}.bias" : null, followers[l.Name],
+            k == 0 ? 1 : checked((int)(l.Tensors["weight"][1] / layers[k - 1].Tensors["weight"][0])))).ToList());
     }
 
     // Layers in natural name order when that chains; otherwise the unique order of top-level groups
@@ -142,8 +144,9 @@ public static partial class BuiltinSpecs
         {
             long outDim = layers[k].Tensors["weight"][0], inDim = layers[k + 1].Tensors["weight"][1];
             if (outDim == inDim) continue;
-            string flatten = inDim % outDim == 0 ? " (a flatten of spatial positions is not supported: use global pooling or a JSON spec)" : "";
-            return $"'{layers[k].Name}' has {outDim} outputs but '{layers[k + 1].Name}' takes {inDim} inputs{flatten}";
+            // A convolution's [c, h, w] maps flattened into a linear layer: c channels of h·w inputs each.
+            if (layers[k].Tensors["weight"].Length == 4 && layers[k + 1].Tensors["weight"].Length == 2 && inDim % outDim == 0) continue;
+            return $"'{layers[k].Name}' has {outDim} outputs but '{layers[k + 1].Name}' takes {inDim} inputs";
         }
         return null;
     }

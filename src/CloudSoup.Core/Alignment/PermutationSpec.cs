@@ -2,19 +2,22 @@
 // reference/rebasin-soups.md §1.1): permutation name → [(tensor, axis)], plus the inverse tensor →
 // [(axis, permutation)]. Permuting every listed axis with the same index vector leaves the network's function
 // unchanged. JSON form (docs/alignment.md): {"permutations": {"P0": [["fc1.weight", 0], ["fc2.weight", 1]]}}.
+// An entry may carry a block size, [tensor, axis, block]: the axis then holds size × block elements, unit i owning
+// the consecutive elements i·block .. i·block+block−1 — the input axis of a linear layer after a flatten of
+// [channels, h, w] feature maps (block = h·w), where permuting channels moves whole blocks.
 using System.Text.Json;
 using CloudSoup.Core.Errors;
 
 namespace CloudSoup.Core.Alignment;
 
-public sealed record PermutedAxis(string Tensor, int Axis);
+public sealed record PermutedAxis(string Tensor, int Axis, int Block = 1);
 
 public sealed class PermutationSpec
 {
     public const string Field = "alignment.spec";
 
     private readonly Dictionary<string, IReadOnlyList<PermutedAxis>> _permToAxes = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<(int Axis, string Perm)>> _tensorToAxes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<(int Axis, string Perm, int Block)>> _tensorToAxes = new(StringComparer.Ordinal);
 
     /// <summary>Builds a spec, checking its structure: every permutation names at least one axis, no axis is
     /// claimed twice, and no permutation acts on two axes of one tensor (the cost matrix assumes that).</summary>
@@ -26,17 +29,18 @@ public sealed class PermutationSpec
             if (string.IsNullOrWhiteSpace(perm)) throw Error("a permutation has an empty name");
             if (_permToAxes.ContainsKey(perm)) throw Error($"permutation '{perm}' is defined twice");
             if (axes.Count == 0) throw Error($"permutation '{perm}' names no tensor axis");
-            foreach (var (tensor, axis) in axes)
+            foreach (var (tensor, axis, block) in axes)
             {
+                if (block < 1) throw Error($"permutation '{perm}': block {block} of '{tensor}' axis {axis} must be at least 1");
                 if (string.IsNullOrEmpty(tensor)) throw Error($"permutation '{perm}' names an empty tensor");
                 if (axis < 0) throw Error($"permutation '{perm}': axis {axis} of '{tensor}' is negative");
                 if (!_tensorToAxes.TryGetValue(tensor, out var list)) _tensorToAxes[tensor] = list = [];
-                foreach (var (otherAxis, otherPerm) in list)
+                foreach (var (otherAxis, otherPerm, _) in list)
                 {
                     if (otherAxis == axis) throw Error($"axis {axis} of '{tensor}' is claimed by both '{otherPerm}' and '{perm}'");
                     if (otherPerm == perm) throw Error($"permutation '{perm}' acts on two axes of '{tensor}' ({otherAxis} and {axis}); a permutation may act on one axis per tensor");
                 }
-                list.Add((axis, perm));
+                list.Add((axis, perm, block));
             }
             _permToAxes[perm] = axes.ToArray();
             names.Add(perm);
@@ -52,7 +56,7 @@ public sealed class PermutationSpec
     public IReadOnlyList<PermutedAxis> AxesOf(string perm) => _permToAxes[perm];
 
     /// <summary>The (axis, permutation) pairs of a tensor; empty for tensors the spec does not touch.</summary>
-    public IReadOnlyList<(int Axis, string Perm)> PermsOf(string tensor) =>
+    public IReadOnlyList<(int Axis, string Perm, int Block)> PermsOf(string tensor) =>
         _tensorToAxes.TryGetValue(tensor, out var list) ? list : [];
 
     /// <summary>Every tensor the spec touches.</summary>
@@ -74,10 +78,12 @@ public sealed class PermutationSpec
                     throw Error($"permutation '{perm}' names tensor '{pa.Tensor}', which {model} does not have");
                 if (pa.Axis >= shape.Length)
                     throw Error($"permutation '{perm}' names axis {pa.Axis} of '{pa.Tensor}', which has only {shape.Length} axes (shape [{string.Join(", ", shape)}])");
-                int size = checked((int)shape[pa.Axis]);
+                if (shape[pa.Axis] % pa.Block != 0)
+                    throw Error($"permutation '{perm}' names axis {pa.Axis} of '{pa.Tensor}' with block {pa.Block}, but the axis has {shape[pa.Axis]} elements, not a multiple of {pa.Block}");
+                int size = checked((int)(shape[pa.Axis] / pa.Block));
                 if (first is null) { sizes[perm] = size; first = pa; }
                 else if (sizes[perm] != size)
-                    throw Error($"permutation '{perm}' has inconsistent sizes: axis {first.Axis} of '{first.Tensor}' is {sizes[perm]} but axis {pa.Axis} of '{pa.Tensor}' is {size}");
+                    throw Error($"permutation '{perm}' has inconsistent sizes: axis {first.Axis} of '{first.Tensor}' has {sizes[perm]} units but axis {pa.Axis} of '{pa.Tensor}' has {size}{(pa.Block > 1 ? $" (blocks of {pa.Block})" : "")}");
             }
         }
         return sizes;
@@ -105,11 +111,13 @@ public sealed class PermutationSpec
                 int k = 0;
                 foreach (var entry in perm.Value.EnumerateArray())
                 {
-                    if (entry.ValueKind != JsonValueKind.Array || entry.GetArrayLength() != 2
+                    int block = 1;
+                    if (entry.ValueKind != JsonValueKind.Array || entry.GetArrayLength() is not (2 or 3)
                         || entry[0].ValueKind != JsonValueKind.String || entry[1].ValueKind != JsonValueKind.Number
-                        || !entry[1].TryGetInt32(out int axis))
-                        throw Error($"permutation '{perm.Name}' entry {k} must be [\"tensor name\", axis] with an integer axis, got {entry.GetRawText()}");
-                    axes.Add(new PermutedAxis(entry[0].GetString()!, axis));
+                        || !entry[1].TryGetInt32(out int axis)
+                        || (entry.GetArrayLength() == 3 && (entry[2].ValueKind != JsonValueKind.Number || !entry[2].TryGetInt32(out block))))
+                        throw Error($"permutation '{perm.Name}' entry {k} must be [\"tensor name\", axis] or [\"tensor name\", axis, block] with an integer axis and block, got {entry.GetRawText()}");
+                    axes.Add(new PermutedAxis(entry[0].GetString()!, axis, block));
                     k++;
                 }
                 list.Add(new(perm.Name, axes));
@@ -121,7 +129,7 @@ public sealed class PermutationSpec
     /// <summary>The JSON form of this spec (round-trips through <see cref="ParseJson"/>).</summary>
     public string ToJson()
     {
-        var perms = Names.ToDictionary(n => n, n => _permToAxes[n].Select(a => new object[] { a.Tensor, a.Axis }).ToArray());
+        var perms = Names.ToDictionary(n => n, n => _permToAxes[n].Select(a => a.Block == 1 ? new object[] { a.Tensor, a.Axis } : [a.Tensor, a.Axis, a.Block]).ToArray());
         return JsonSerializer.Serialize(new Dictionary<string, object> { ["permutations"] = perms }, new JsonSerializerOptions { WriteIndented = true });
     }
 

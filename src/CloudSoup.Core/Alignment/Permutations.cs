@@ -42,18 +42,28 @@ public static class Permutations
         sizes.ToDictionary(kv => kv.Key, kv => Enumerable.Range(0, kv.Value).ToArray());
 
     /// <summary>The tensor with its permuted axes index-selected, all but <paramref name="exceptAxis"/>. Returns a new tensor.</summary>
-    internal static torch.Tensor Permute(torch.Tensor tensor, IReadOnlyList<(int Axis, string Perm)> axes,
+    internal static torch.Tensor Permute(torch.Tensor tensor, IReadOnlyList<(int Axis, string Perm, int Block)> axes,
         IReadOnlyDictionary<string, torch.Tensor> index, int exceptAxis)
     {
         var current = tensor.alias();
-        foreach (var (axis, perm) in axes)
+        foreach (var (axis, perm, block) in axes)
         {
             if (axis == exceptAxis) continue;
-            var next = current.index_select(axis, index[perm]);
+            using var blockIndex = block == 1 ? index[perm].alias() : BlockIndex(index[perm], block);
+            var next = current.index_select(axis, blockIndex);
             current.Dispose();
             current = next;
         }
         return current;
+    }
+
+    /// <summary>Unit i → elements i·block .. i·block+block−1, in order: [p0·b, p0·b+1, ..., p1·b, ...].</summary>
+    private static torch.Tensor BlockIndex(torch.Tensor index, int block)
+    {
+        using var offsets = torch.arange(block, torch.int64);
+        using var starts = index.unsqueeze(1) * block;
+        using var all = starts + offsets;
+        return all.flatten();
     }
 
     internal static Dictionary<string, long[]> Shapes(IReadOnlyDictionary<string, torch.Tensor> stateDict) =>

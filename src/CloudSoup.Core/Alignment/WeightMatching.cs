@@ -57,7 +57,7 @@ public static class WeightMatching
                     var axes = spec.AxesOf(p);
                     for (int k = 0; k < axes.Count; k++)
                     {
-                        var (tensor, axis) = axes[k];
+                        var (tensor, axis, _) = axes[k];
                         var permutedB = Permutations.Permute(wb[tensor], spec.PermsOf(tensor), index, exceptAxis: axis);
                         sim.add_(flatA[p][k].mm(permutedB.movedim([axis], [0]).reshape(n, -1).t()));
                     }

@@ -168,7 +168,13 @@ public sealed partial class BuiltinModel : IEvalModel
     /// The same forward pass with caller-supplied weights (same names and shapes as the loaded ones). Used by
     /// the learned soup, whose weights are functions of the mixing coefficients and so carry gradients.
     /// </summary>
-    internal torch.Tensor Forward(IReadOnlyDictionary<string, torch.Tensor> _weights, torch.Tensor inputs)
+    internal torch.Tensor Forward(IReadOnlyDictionary<string, torch.Tensor> _weights, torch.Tensor inputs) => Forward(_weights, inputs, null);
+
+    /// <summary>
+    /// The forward pass, reporting every hidden layer's activations to <paramref name="hidden"/> as (layer, tensor):
+    /// convK's after BatchNorm and ReLU, before pooling ([N, C, H, W]), and each hidden fcK's after ReLU ([N, units]).
+    /// </summary>
+    internal torch.Tensor Forward(IReadOnlyDictionary<string, torch.Tensor> _weights, torch.Tensor inputs, Action<string, torch.Tensor>? hidden)
     {
         var x = inputs;
         if (_cnn)
@@ -180,7 +186,9 @@ public sealed partial class BuiltinModel : IEvalModel
                 x = conv2d(x, weight, _weights[_convs[k - 1].Bias], padding: [weight.shape[2] / 2, weight.shape[3] / 2]);
                 if (_norms.Contains(k))
                     x = batch_norm(x, _weights[$"bn{k}.running_mean"], _weights[$"bn{k}.running_var"], _weights[$"bn{k}.weight"], _weights[$"bn{k}.bias"], training: false, eps: BatchNormEps);
-                x = max_pool2d(relu(x), 2);
+                x = relu(x);
+                hidden?.Invoke($"conv{k}", x);
+                x = max_pool2d(x, 2);
             }
         }
         x = x.flatten(1);
@@ -190,10 +198,18 @@ public sealed partial class BuiltinModel : IEvalModel
             if (x.shape[1] != weight.shape[1])
                 throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{Name}: {_fcs[i].Weight} expects {weight.shape[1]} inputs but gets {x.shape[1]}");
             x = linear(x, weight, _weights[_fcs[i].Bias]);
-            if (i < _fcs.Count - 1) x = relu(x);
+            if (i < _fcs.Count - 1)
+            {
+                x = relu(x);
+                hidden?.Invoke($"fc{i + 1}", x);
+            }
         }
         return x;
     }
+
+    /// <summary>The loaded model's forward pass with its hidden activations reported (see the overload above).</summary>
+    internal torch.Tensor Forward(torch.Tensor inputs, Action<string, torch.Tensor> hidden) =>
+        Forward(_weights ?? throw new InvalidOperationException("LoadWeights first"), inputs, hidden);
 
     private torch.Tensor ViewAsImages(torch.Tensor x) => ViewAsImages(x, _weights!);
 

@@ -53,7 +53,7 @@ public static class AlignmentStep
             if (section.Method == AlignmentSection.ActivationMatching)
             {
                 if (data is null) throw CloudSoupException.Recipe("alignment.method", "activation_matching needs evaluation.data");
-                result = await Task.Run(() => AlignByActivations(spec, originals, refIndex, data.Inputs, ct), ct).ConfigureAwait(false);
+                result = await Task.Run(() => AlignByActivations(recipe.Evaluation!.Model, spec, originals, refIndex, data.Inputs, ct), ct).ConfigureAwait(false);
             }
             else
             {
@@ -115,7 +115,7 @@ public static class AlignmentStep
         return PermutationSpec.ParseJson(System.Text.Encoding.UTF8.GetString(bytes));
     }
 
-    private static AlignmentResult AlignByActivations(PermutationSpec spec, IReadOnlyList<Dictionary<string, torch.Tensor>> models, int refIndex,
+    private static AlignmentResult AlignByActivations(string architecture, PermutationSpec spec, IReadOnlyList<Dictionary<string, torch.Tensor>> models, int refIndex,
         torch.Tensor inputs, CancellationToken ct)
     {
         var sizes = spec.Validate(Permutations.Shapes(models[refIndex]), "the reference model");
@@ -131,7 +131,7 @@ public static class AlignmentStep
                     per.Add(new ModelAlignment(i, Permutations.Identity(sizes), [], 0));
                     continue;
                 }
-                var match = ActivationMatching.Match(spec, models[refIndex], models[i], inputs, cancellationToken: ct);
+                var match = ActivationMatching.Match(architecture, spec, models[refIndex], models[i], inputs, cancellationToken: ct);
                 aligned.Add(Permutations.Apply(spec, match.Permutations, models[i]));
                 per.Add(new ModelAlignment(i, match.Permutations, match.Objective, match.Sweeps));
             }

@@ -453,8 +453,8 @@ public static class RecipeParser
         {
             if (recipe.Evaluation is null)
                 throw CloudSoupException.Recipe("alignment.method", "activation_matching needs evaluation.data (activations are measured on it)");
-            if (recipe.Evaluation.Model != "builtin:mlp")
-                throw CloudSoupException.Recipe("alignment.method", $"activation_matching supports evaluation.model builtin:mlp only (got {recipe.Evaluation.Model})");
+            if (!CloudSoup.Core.Alignment.ActivationMatching.Architectures.Contains(recipe.Evaluation.Model))
+                throw CloudSoupException.Recipe("alignment.method", $"activation_matching runs the built-in architectures ({string.Join(", ", CloudSoup.Core.Alignment.ActivationMatching.Architectures)}) to measure activations; evaluation.model is {recipe.Evaluation.Model} (use weight_matching, which needs only the weights)");
         }
         return new AlignmentSection(method, spec, reference, maxIter, seed, points, resetBn);
     }

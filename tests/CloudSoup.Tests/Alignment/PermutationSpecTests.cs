@@ -23,7 +23,7 @@ public class PermutationSpecTests
                               "P1": [["fc2.weight", 0], ["fc2.bias", 0], ["fc3.weight", 1]]}}
             """);
         Assert.Equal(new[] { "P0", "P1" }, spec.Names);
-        Assert.Equal(new[] { (0, "P1"), (1, "P0") }, spec.PermsOf("fc2.weight").OrderBy(x => x.Axis));
+        Assert.Equal(new[] { (0, "P1", 1), (1, "P0", 1) }, spec.PermsOf("fc2.weight").OrderBy(x => x.Axis));
         Assert.Empty(spec.PermsOf("fc3.bias"));
         var sizes = spec.Validate(MlpShapes());
         Assert.Equal(8, sizes["P0"]);
@@ -99,7 +99,7 @@ public class PermutationSpecTests
     [InlineData("residual")]
     [InlineData("identity-blocks")]
     [InlineData("ambiguous")]
-    [InlineData("flatten")]
+    [InlineData("mismatch")]
     [InlineData("orphan-norm")]
     [InlineData("single")]
     public void Auto_fails_clearly_when_it_cannot_derive_a_chain(string case_)
@@ -111,17 +111,44 @@ public class PermutationSpecTests
             "identity-blocks" => new Dictionary<string, long[]> { ["conv1.weight"] = [8, 3, 3, 3], ["layer1.0.conv1.weight"] = [8, 8, 3, 3], ["layer1.0.conv2.weight"] = [8, 8, 3, 3], ["fc.weight"] = [2, 8] },
             // Name order breaks (b.fc → c.in), and both c → a → b and c → b → a chain.
             "ambiguous" => new Dictionary<string, long[]> { ["a.fc.weight"] = [4, 4], ["b.fc.weight"] = [4, 4], ["c.in.weight"] = [4, 5] },
-            "flatten" => new Dictionary<string, long[]> { ["conv.weight"] = [8, 3, 3, 3], ["fc.weight"] = [2, 32] },
+            // 30 inputs are not a flatten of 8 channels' maps.
+            "mismatch" => new Dictionary<string, long[]> { ["conv.weight"] = [8, 3, 3, 3], ["fc.weight"] = [2, 30] },
             "orphan-norm" => new Dictionary<string, long[]> { ["fc1.weight"] = [8, 4], ["norm.weight"] = [7], ["fc2.weight"] = [2, 8] },
             _ => new Dictionary<string, long[]> { ["fc.weight"] = [2, 4] },
         };
         var expected = case_ switch
         {
-            "residual" or "identity-blocks" => "residual", "ambiguous" => "ambiguous", "flatten" => "flatten",
+            "residual" or "identity-blocks" => "residual", "ambiguous" => "ambiguous", "mismatch" => "'conv' has 8 outputs but 'fc' takes 30 inputs",
             "orphan-norm" => "norm 'norm' has 7 channels", _ => "need at least two",
         };
         var e = Assert.Throws<CloudSoupException>(() => BuiltinSpecs.Auto(shapes));
         Assert.Equal("alignment.spec", e.Field);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Auto_gives_a_linear_layer_after_a_spatial_flatten_one_block_of_inputs_per_channel()
+    {
+        // conv2's 12 channels of 4×4 maps flattened into fc1's 192 inputs.
+        var shapes = new Dictionary<string, long[]>
+        {
+            ["conv1.weight"] = [6, 1, 3, 3], ["conv1.bias"] = [6], ["bn1.weight"] = [6], ["bn1.running_mean"] = [6],
+            ["conv2.weight"] = [12, 6, 3, 3], ["conv2.bias"] = [12], ["fc1.weight"] = [20, 192], ["fc1.bias"] = [20], ["fc2.weight"] = [3, 20],
+        };
+        var spec = BuiltinSpecs.Auto(shapes);
+        Assert.Equal(new[] { (1, "P_conv2", 16) }, spec.PermsOf("fc1.weight").Where(p => p.Axis == 1));
+        Assert.Equal(12, spec.Validate(shapes)["P_conv2"]);
+        var again = PermutationSpec.ParseJson(spec.ToJson());
+        Assert.Equal(new[] { (1, "P_conv2", 16) }, again.PermsOf("fc1.weight").Where(p => p.Axis == 1));
+    }
+
+    [Theory]
+    [InlineData("""{"permutations": {"P": [["fc1.weight", 1, 0]]}}""", "block 0")]
+    [InlineData("""{"permutations": {"P": [["fc1.weight", 1, 7]]}}""", "not a multiple of 7")]
+    [InlineData("""{"permutations": {"P": [["fc1.weight", 1, "4"]]}}""", "integer axis and block")]
+    public void Json_blocks_are_checked(string json, string expected)
+    {
+        var e = Assert.Throws<CloudSoupException>(() => PermutationSpec.ParseJson(json).Validate(new Dictionary<string, long[]> { ["fc1.weight"] = [5, 12] }));
         Assert.Contains(expected, e.Message);
     }
 

@@ -37,6 +37,19 @@ internal static class TestNets
         return net;
     }
 
+    // builtin:cnn's naming and structure: conv-bn-relu-maxpool twice on side×side one-channel inputs (given
+    // flat, [N, side²], as builtin:cnn takes them), then the [c2, side/4, side/4] maps flattened into fc1 (a spatial
+    // flatten, side²/16 inputs per channel), relu, fc2. The defaults are a tiny random net with random BatchNorm.
+    public static nn.Module<Tensor, Tensor> BuiltinCnn(int side = 8, int c1 = 6, int c2 = 10, int hidden = 16, int classes = 3, bool randomNorms = true)
+    {
+        var net = nn.Sequential(("view", nn.Unflatten(1, [1, side, side])),
+            ("conv1", nn.Conv2d(1, c1, 3, padding: 1)), ("bn1", nn.BatchNorm2d(c1)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+            ("conv2", nn.Conv2d(c1, c2, 3, padding: 1)), ("bn2", nn.BatchNorm2d(c2)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
+            ("flatten", nn.Flatten()), ("fc1", nn.Linear(c2 * (side / 4) * (side / 4), hidden)), ("relu3", nn.ReLU()), ("fc2", nn.Linear(hidden, classes)));
+        if (randomNorms) RandomiseNorms(net);
+        return net;
+    }
+
     // torchvision-VGG naming: features.N (conv, BatchNorm, ReLU), global pooling, classifier.N.
     public static nn.Module<Tensor, Tensor> VggBn()
     {

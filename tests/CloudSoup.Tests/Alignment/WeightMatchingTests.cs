@@ -23,7 +23,7 @@ public class WeightMatchingTests
     private static bool Same(Tensor x, Tensor y) =>
         x.shape.SequenceEqual(y.shape) && x.dtype == y.dtype && x.eq(y).all().item<bool>();
 
-    public static TheoryData<string> Nets => new() { "mlp", "mlp-layernorm", "cnn-bn", "vgg-bn", "resnet", "resnet-bottleneck" };
+    public static TheoryData<string> Nets => new() { "mlp", "mlp-layernorm", "cnn-bn", "cnn-flatten", "vgg-bn", "resnet", "resnet-bottleneck" };
 
     private static (nn.Module<Tensor, Tensor> Net, Tensor Input, PermutationSpec Spec) Build(string kind, int seed)
     {
@@ -33,6 +33,7 @@ public class WeightMatchingTests
             "mlp" => Make(TestNets.Mlp(6, 10, 12, 9, 3), torch.randn(7, 6), "auto"),
             "mlp-layernorm" => Make(TestNets.MlpLayerNorm(), torch.randn(7, 6), "auto"),
             "cnn-bn" => Make(TestNets.CnnBn(), torch.randn(4, 3, 6, 6), "auto"),
+            "cnn-flatten" => Make(TestNets.BuiltinCnn(), torch.randn(4, 64), "auto"),
             "vgg-bn" => Make(TestNets.VggBn(), torch.randn(4, 3, 6, 6), "vgg"),
             "resnet" => Make(TestNets.ResNet(), torch.randn(4, 3, 8, 8), "resnet"),
             "resnet-bottleneck" => Make(TestNets.ResNet(bottleneck: true), torch.randn(4, 3, 8, 8), "resnet"),
