@@ -20,5 +20,25 @@ wall=$(sed -nE 's/.*Elapsed \(wall clock\) time.*: (.*)/\1/p' "$WORK/time.txt")
 secs=$(awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }' <<<"$wall")
 rss_kb=$(sed -nE 's/.*Maximum resident set size \(kbytes\): ([0-9]+)/\1/p' "$WORK/time.txt")
 awk -v b="$in_bytes" -v s="$secs" -v r="$rss_kb" -v n="$N" 'BEGIN {
-  printf "models: %d, input: %.0f MB, wall: %.2f s, throughput: %.0f MB/s (input read and merged), peak RSS: %.0f MB\n", n, b/1e6, s, b/1e6/s, r/1024 }'
+  printf "cloudsoup merge: models: %d, input: %.0f MB, wall: %.2f s, throughput: %.0f MB/s (input read and merged), peak RSS: %.0f MB\n", n, b/1e6, s, b/1e6/s, r/1024 }'
+# The same uniform average by the usual hand-written script (all models loaded, then averaged), when Debian's
+# python3-torch is installed. Both outputs are compared, so the numbers are for the same result.
+if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+  /usr/bin/time -v -o "$WORK/time-script.txt" /usr/bin/python3 "$ROOT/bench/merge-throughput/script_baseline.py" "$WORK/script.safetensors" "$WORK"/models/m*.safetensors
+  wall=$(sed -nE 's/.*Elapsed \(wall clock\) time.*: (.*)/\1/p' "$WORK/time-script.txt")
+  secs=$(awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }' <<<"$wall")
+  rss_kb=$(sed -nE 's/.*Maximum resident set size \(kbytes\): ([0-9]+)/\1/p' "$WORK/time-script.txt")
+  awk -v b="$in_bytes" -v s="$secs" -v r="$rss_kb" -v n="$N" 'BEGIN {
+    printf "python script:   models: %d, input: %.0f MB, wall: %.2f s, throughput: %.0f MB/s (input read and merged), peak RSS: %.0f MB\n", n, b/1e6, s, b/1e6/s, r/1024 }'
+  /usr/bin/python3 -c "
+import sys; sys.path.insert(0, '$ROOT/bench/merge-throughput')
+from script_baseline import load_file
+a, b = load_file('$WORK/out/model.safetensors'), load_file('$WORK/script.safetensors')
+worst = max((a[k] - b[k]).abs().max().item() for k in b)
+assert a.keys() == b.keys(), 'different tensor names'
+print(f'outputs agree: max |difference| {worst:.2e} over {len(b)} tensors')
+"
+else
+  echo "python script: skipped (install Debian's python3-torch to compare with the hand-written script)"
+fi
 rm -rf "$WORK"
