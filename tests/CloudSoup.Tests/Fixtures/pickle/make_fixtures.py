@@ -13,28 +13,11 @@ noncontiguous.pt (a transposed view), compressed.pt (members deflated), truncate
 (the pre-1.6 non-zip format). Hostile pickles are written by hand, so generating them runs nothing."""
 import io, json, os, pickle, struct, zipfile
 import torch
+import sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from safetensors_io import write_safetensors  # noqa: E402
 
 torch.manual_seed(0)
-DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.int64: "I64"}
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, t in tensors.items():
-        t = t.contiguous()
-        if t.dtype == torch.bfloat16:
-            data, dt = t.view(torch.int16).numpy().tobytes(), "BF16"
-        else:
-            data, dt = t.numpy().tobytes(), DTYPES[t.dtype]
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 mlp = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
 sd = mlp.state_dict()

@@ -7,28 +7,14 @@ Writes: mlp.pt (scripted MLP 8-6-3), cnn.pt (scripted conv+BatchNorm+linear), th
 each (*.weights.safetensors, deliberately different from the weights saved inside the .pt files, so a
 test only passes if CloudSoup overwrote them), data.safetensors (inputs/labels) and expected.json
 (PyTorch's accuracy, mean cross-entropy and first logits for each)."""
-import json, struct
+import json, os, struct
 import torch
+import sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from safetensors_io import write_safetensors  # noqa: E402
 import torch.nn as nn
 import torch.nn.functional as F
 
-DTYPES = {torch.float32: "F32", torch.int64: "I64"}
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, t in tensors.items():
-        t = t.contiguous()
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 class Mlp(nn.Module):
     def __init__(self):
