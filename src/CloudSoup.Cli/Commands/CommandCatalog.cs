@@ -10,6 +10,7 @@ internal static class CommandCatalog
         yield return DevCommand.Create();
         yield return WorkerCommand.Create();
         yield return SubmitCommand.Create();
+        yield return UploadCommand.Create();
         yield return StatusCommand.Create();
         yield return DemoCommand.Create();
         yield return EvalCommand.Create();

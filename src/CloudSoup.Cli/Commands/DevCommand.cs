@@ -80,10 +80,10 @@ internal static class DevCommand
 
             Or drop files into storage (checked every {o.WatchInterval.TotalSeconds:0.#} s, the local stand-in for Event Grid):
               export CloudSoupStorage='{cs}'
-              az storage blob upload --connection-string "$CloudSoupStorage" -c {o.CheckpointsContainer} -n my-exp/a.safetensors -f a.safetensors
-              az storage blob upload --connection-string "$CloudSoupStorage" -c {o.CheckpointsContainer} -n my-exp/soup.yaml -f soup.yaml
+              ./cloudsoup upload a.safetensors b.safetensors soup.yaml --to {o.CheckpointsContainer}/my-exp/
                 (soup.yaml names files in the same folder, e.g. models: [a.safetensors, b.safetensors]; the job starts once all are there)
-              az storage blob upload --connection-string "$CloudSoupStorage" -c {o.RecipesContainer} -n my-merge.yaml -f recipe.yaml
+              ./cloudsoup upload my-merge.yaml --to {o.RecipesContainer}/
+              (or az storage blob upload --connection-string "$CloudSoupStorage" -c CONTAINER -n NAME -f FILE)
 
             Follow jobs:   ./cloudsoup status --api {api}        ./cloudsoup status ID --wait --api {api}
             Outputs land in {o.MergedContainer}/<job-id>/ (model, report.json, report.html);  {api}/api/merges/<job-id>/report

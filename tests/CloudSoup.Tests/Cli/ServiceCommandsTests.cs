@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net.Http.Json;
 using CloudSoup.Cli.Commands;
+using CloudSoup.Core.Formats;
 using CloudSoup.Service.Api;
 using CloudSoup.Service.Configuration;
 using CloudSoup.Service.Hosting;
@@ -18,7 +19,7 @@ public class ServiceCommandsTests(AzuriteFixture azurite)
 {
     private static Task<int> RunAsync(params string[] args)
     {
-        var root = new RootCommand { SubmitCommand.Create(), StatusCommand.Create() };
+        var root = new RootCommand { SubmitCommand.Create(), StatusCommand.Create(), UploadCommand.Create() };
         return root.Parse(args).InvokeAsync();
     }
 
@@ -45,5 +46,18 @@ public class ServiceCommandsTests(AzuriteFixture azurite)
         Assert.Equal(JobStatus.Succeeded, done.Status);
         Assert.Equal(0, await RunAsync("status", "--api", api));
         Assert.Equal(2, await RunAsync("status", "0123456789abcdef0123", "--api", api));
+    }
+
+    [Fact]
+    public async Task Upload_puts_files_into_the_default_containers_and_refuses_other_targets_with_exit_2()
+    {
+        using var dir = new TempDir();
+        SafetensorsFiles.Write(dir["a.safetensors"], TestBlobs.RandomModel(41));
+        string prefix = $"cli-upload-{Guid.NewGuid():N}";
+        Assert.Equal(0, await RunAsync("upload", dir["a.safetensors"], "--to", $"checkpoints/{prefix}/", "--storage", azurite.ConnectionString));
+        var blob = new StorageClients(new CloudSoupOptions { ConnectionString = azurite.ConnectionString }).Container("checkpoints").GetBlobClient($"{prefix}/a.safetensors");
+        Assert.Equal(File.ReadAllBytes(dir["a.safetensors"]), (await blob.DownloadContentAsync()).Value.Content.ToArray());
+        Assert.Equal(2, await RunAsync("upload", dir["a.safetensors"], "--to", "merged/x/", "--storage", azurite.ConnectionString));
+        Assert.Equal(2, await RunAsync("upload", dir["missing.safetensors"], "--to", "checkpoints/x/", "--storage", azurite.ConnectionString));
     }
 }
