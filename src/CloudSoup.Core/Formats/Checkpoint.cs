@@ -185,13 +185,14 @@ public sealed class Checkpoint : IAsyncDisposable
         }
     }
 
-    /// <summary>Reads one tensor's bytes straight into the native memory of a new CPU tensor of its stored dtype.</summary>
+    /// <summary>Reads one tensor's bytes straight into the native memory of a new CPU tensor of its stored dtype (owned by the caller, in no dispose scope).</summary>
     public async Task<torch.Tensor> ReadTensorAsync(string name, CancellationToken ct)
     {
         var (src, e) = _tensors.TryGetValue(name, out var t) ? t : throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{Reference} has no tensor '{name}'");
         if (e.ByteLength > int.MaxValue)
             throw new CloudSoupException(ErrorKind.InvalidCheckpoint, $"{Reference}: tensor '{name}' is {e.ByteLength} bytes; tensors over 2 GiB are not supported yet");
-        var tensor = torch.empty(e.Shape, DTypes.ToScalarType(e.DType));
+        // Detached: the caller owns it, and a dispose scope of whichever thread this runs on must not claim it.
+        var tensor = torch.empty(e.Shape, DTypes.ToScalarType(e.DType)).DetachFromDisposeScope();
         try
         {
             if (e.ByteLength > 0)

@@ -37,10 +37,11 @@ public static class ScopeAlignmentStep
         foreach (var task in layers)
         {
             ct.ThrowIfCancellationRequested();
-            using var scope = torch.NewDisposeScope();
             var present = rescoped.Where(task.Sources.Contains).ToList();
-            var tensors = new Dictionary<int, torch.Tensor>();
-            foreach (int i in present) tensors[i] = await plan.ReadInputAsync(i, task.Name, ct).ConfigureAwait(false);
+            using var owned = new OwnedTensors();
+            var read = await plan.ReadInputsAsync(present, task.Name, owned, ct).ConfigureAwait(false);
+            var tensors = present.Select((input, k) => (input, k)).ToDictionary(p => p.input, p => read[p.k]);
+            using var scope = torch.NewDisposeScope();   // synchronous from here (see OwnedTensors)
             var before = present.ToDictionary(i => i, i => WeightScope.Measure(tensors[i], 0));
             var target = WeightScope.Fuse(present.Select(i => before[i]).ToList(), present.Select(i => weights[rescoped.IndexOf(i)]).ToList(), section.Fusion);
             to[task.Name] = target;

@@ -34,13 +34,16 @@ public static class AgreementPrepass
         foreach (var task in tasks)
         {
             ct.ThrowIfCancellationRequested();
-            using var scope = torch.NewDisposeScope();
-            var inputs = await Task.WhenAll(sources.Select(i => plan.ReadInputAsync(i, task.Name, ct))).ConfigureAwait(false);
-            var b = inputs[baseIdx].to_type(torch.ScalarType.Float64);
-            var g = Agreement.Gram(others.Select(i => inputs[i].to_type(torch.ScalarType.Float64) - b).ToList());
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < n; j++)
-                    gram[i, j] += g[i, j];
+            using (var owned = new OwnedTensors())
+            {
+                var inputs = await plan.ReadInputsAsync(sources, task.Name, owned, ct).ConfigureAwait(false);
+                using var scope = torch.NewDisposeScope();   // synchronous from here (see OwnedTensors)
+                var b = inputs[baseIdx].to_type(torch.ScalarType.Float64);
+                var g = Agreement.Gram(others.Select(i => inputs[i].to_type(torch.ScalarType.Float64) - b).ToList());
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < n; j++)
+                        gram[i, j] += g[i, j];
+            }
             done++;
             progress?.Report(new JobProgress("agreement", (double)done / tasks.Count, $"{done}/{tasks.Count} tensors"));
         }

@@ -46,63 +46,71 @@ public static class MergeExecutor
         int merged = 0, copied = 0, done = 0;
         var files = new List<string>();
         var notes = new Dictionary<string, string>();
-        foreach (var shard in plan.Shards)
+        try
         {
-            await using (var stream = await sink.CreateAsync(shard.FileName, ct).ConfigureAwait(false))
+            foreach (var shard in plan.Shards)
             {
-                await stream.WriteAsync(shard.Header, ct).ConfigureAwait(false);
-                written += shard.Header.Length;
-                foreach (var outTensor in shard.Tensors)
+                await using (var stream = await sink.CreateAsync(shard.FileName, ct).ConfigureAwait(false))
                 {
-                    ct.ThrowIfCancellationRequested();
-                    var task = tasks[outTensor.Name];
-                    using var scope = torch.NewDisposeScope();
-                    var inputs = await Task.WhenAll(task.Sources.Select(i => plan.ReadInputAsync(i, task.Name, ct))).ConfigureAwait(false);
-                    read += task.Sources.Sum(i => plan.Inputs[i].Entry(task.Name).ByteLength);
-                    torch.Tensor result;
-                    if (task.Merge)
+                    await stream.WriteAsync(shard.Header, ct).ConfigureAwait(false);
+                    written += shard.Header.Length;
+                    foreach (var outTensor in shard.Tensors)
                     {
-                        var (aux, globalAux, auxBytes) = await ReadAuxiliaryAsync(plan, task, ct).ConfigureAwait(false);
-                        read += auxBytes;
-                        result = MergeOne(plan, task, inputs, aux, globalAux, note => notes[task.Name] = note, device ?? torch.CPU).cpu();
-                        merged++;
-                    }
-                    else
-                    {
-                        int from = Math.Max(0, task.Sources.ToList().IndexOf(plan.BaseIndex));
-                        result = inputs[from];
-                        copied++;
-                    }
-                    var output = result.to_type(DTypes.ToScalarType(task.OutDType)).contiguous();
-                    if (keep != null) keep[task.Name] = output.to_type(task.Merge ? torch.ScalarType.Float32 : output.dtype).clone().MoveToOuterDisposeScope();
-                    done++;
-                    progress?.Report(new JobProgress("merging", (double)done / plan.Tensors.Count, $"{done}/{plan.Tensors.Count} tensors"));
-                    if (waiting.Contains(task.Name))
-                    {
-                        pending.Add((task, output.MoveToOuterDisposeScope()));
-                        if (pending.Count < waiting.Count) continue;
-                        // Every other tensor is written and kept: let the caller replace the deferred ones, then write them.
-                        var replacements = await deferred!.Replace(keep!, ct).ConfigureAwait(false);
-                        foreach (var (t, merged_) in pending)
+                        ct.ThrowIfCancellationRequested();
+                        var task = tasks[outTensor.Name];
+                        // Reads are awaited outside any dispose scope (see OwnedTensors); only the synchronous merge runs in one.
+                        torch.Tensor output;
+                        using (var owned = new OwnedTensors())
                         {
-                            using var inner = torch.NewDisposeScope();
-                            var final = replacements != null && replacements.TryGetValue(t.Name, out var r)
-                                ? r.to_type(DTypes.ToScalarType(t.OutDType)).contiguous() : merged_;
-                            if (!final.shape.SequenceEqual(t.Shape)) throw new InvalidOperationException($"the replacement for '{t.Name}' has the wrong shape");
-                            written += await WriteAsync(stream, final, ct).ConfigureAwait(false);
-                            if (!ReferenceEquals(final, merged_))
+                            var inputs = await plan.ReadInputsAsync(task.Sources, task.Name, owned, ct).ConfigureAwait(false);
+                            read += task.Sources.Sum(i => plan.Inputs[i].Entry(task.Name).ByteLength);
+                            var (aux, globalAux, auxBytes) = task.Merge ? await ReadAuxiliaryAsync(plan, task, owned, ct).ConfigureAwait(false) : ([], [], 0);
+                            read += auxBytes;
+                            using var scope = torch.NewDisposeScope();
+                            torch.Tensor result;
+                            if (task.Merge)
                             {
-                                keep![t.Name].Dispose();
-                                keep[t.Name] = final.to_type(torch.ScalarType.Float32).clone().DetachFromDisposeScope();
+                                result = MergeOne(plan, task, inputs, aux, globalAux, note => notes[task.Name] = note, device ?? torch.CPU).cpu();
+                                merged++;
                             }
-                            merged_.Dispose();
+                            else
+                            {
+                                int from = Math.Max(0, task.Sources.ToList().IndexOf(plan.BaseIndex));
+                                result = inputs[from];
+                                copied++;
+                            }
+                            // clone() when the conversion returned the input itself: the output must outlive the inputs.
+                            var converted = result.to_type(DTypes.ToScalarType(task.OutDType)).contiguous();
+                            output = (inputs.Any(i => ReferenceEquals(i, converted)) ? converted.clone() : converted).DetachFromDisposeScope();
+                            if (keep != null) keep[task.Name] = output.to_type(task.Merge ? torch.ScalarType.Float32 : output.dtype).clone().DetachFromDisposeScope();
                         }
-                        continue;
+                        done++;
+                        progress?.Report(new JobProgress("merging", (double)done / plan.Tensors.Count, $"{done}/{plan.Tensors.Count} tensors"));
+                        if (waiting.Contains(task.Name))
+                        {
+                            pending.Add((task, output));
+                            if (pending.Count < waiting.Count) continue;
+                            // Every other tensor is written and kept: let the caller replace the deferred ones, then write them.
+                            written += await WriteDeferredAsync(stream, pending, deferred!, keep!, ct).ConfigureAwait(false);
+                            continue;
+                        }
+                        try
+                        {
+                            written += await WriteAsync(stream, output, ct).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            output.Dispose();
+                        }
+                        NativeHeap.Freed(task.Sources.Sum(i => plan.Inputs[i].Entry(task.Name).ByteLength) + outTensor.ByteLength);
                     }
-                    written += await WriteAsync(stream, output, ct).ConfigureAwait(false);
                 }
+                files.Add(shard.FileName);
             }
-            files.Add(shard.FileName);
+        }
+        finally
+        {
+            foreach (var (_, t) in pending) t.Dispose();
         }
         if (plan.Shards.Count > 1)
         {
@@ -112,6 +120,49 @@ public static class MergeExecutor
             written += index.Length;
         }
         return new MergeStats(read, written, merged, copied, sw.Elapsed, files) { MethodNotes = notes };
+    }
+
+    /// <summary>
+    /// Asks <paramref name="deferred"/> for replacements of the pending outputs (every other output is in <paramref name="keep"/>
+    /// by now), writes them in order and updates <paramref name="keep"/>; returns the bytes written.
+    /// </summary>
+    private static async Task<long> WriteDeferredAsync(Stream stream, List<(TensorTask Task, torch.Tensor Output)> pending, DeferredOutputs deferred,
+        IDictionary<string, torch.Tensor> keep, CancellationToken ct)
+    {
+        var replacements = await deferred.Replace(keep, ct).ConfigureAwait(false);
+        long written = 0;
+        try
+        {
+            foreach (var (t, merged) in pending)
+            {
+                torch.Tensor final = merged;
+                if (replacements != null && replacements.TryGetValue(t.Name, out var r))
+                {
+                    using var scope = torch.NewDisposeScope();
+                    final = r.to_type(DTypes.ToScalarType(t.OutDType)).contiguous().clone().DetachFromDisposeScope();
+                    if (!final.shape.SequenceEqual(t.Shape))
+                    {
+                        final.Dispose();
+                        throw new InvalidOperationException($"the replacement for '{t.Name}' has the wrong shape");
+                    }
+                    keep[t.Name].Dispose();
+                    keep[t.Name] = final.to_type(torch.ScalarType.Float32).clone().DetachFromDisposeScope();
+                }
+                try
+                {
+                    written += await WriteAsync(stream, final, ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (!ReferenceEquals(final, merged)) final.Dispose();
+                }
+            }
+        }
+        finally
+        {
+            if (replacements != null) foreach (var r in replacements.Values) r.Dispose();
+        }
+        return written;
     }
 
     /// <summary>Appends a tensor's bytes from its own memory (no managed copy); returns the bytes written.</summary>
@@ -125,7 +176,7 @@ public static class MergeExecutor
 
     /// <summary>Reads the tensors named by the method's Reference parameters (e.g. each model's Fisher) for one task.</summary>
     private static async Task<(List<IReadOnlyDictionary<string, torch.Tensor>>, Dictionary<string, torch.Tensor>, long)> ReadAuxiliaryAsync(
-        MergePlan plan, TensorTask task, CancellationToken ct)
+        MergePlan plan, TensorTask task, OwnedTensors owned, CancellationToken ct)
     {
         var refs = plan.Method.Parameters.Where(p => p.Kind == ParameterKind.Reference).ToList();
         var perModel = new List<IReadOnlyDictionary<string, torch.Tensor>>();
@@ -136,7 +187,7 @@ public static class MergeExecutor
         {
             if (!values.Values.TryGetValue(spec.Name, out var v) || v.Text is not string reference) return;
             var ck = plan.Auxiliary[reference];
-            into[spec.Name] = await ck.ReadTensorAsync(task.Name, ct).ConfigureAwait(false);
+            into[spec.Name] = owned.Add(await ck.ReadTensorAsync(task.Name, ct).ConfigureAwait(false));
             bytes += ck.Entry(task.Name).ByteLength;
         }
         foreach (int i in task.Sources)

@@ -46,14 +46,37 @@ public sealed record MergePlan
     /// </summary>
     public Func<int, string, torch.Tensor, torch.Tensor>? InputTransform { get; init; }
 
-    /// <summary>Input <paramref name="input"/>'s tensor <paramref name="name"/> as the method sees it (a tensor the caller owns).</summary>
+    /// <summary>Input <paramref name="input"/>'s tensor <paramref name="name"/> as the method sees it (a tensor the caller owns, in no dispose scope).</summary>
     public async Task<torch.Tensor> ReadInputAsync(int input, string name, CancellationToken ct)
     {
-        var t = InputOverrides?[input] is { } o && o.TryGetValue(name, out var ov) ? ov.clone() : await Inputs[input].ReadTensorAsync(name, ct).ConfigureAwait(false);
+        var t = InputOverrides?[input] is { } o && o.TryGetValue(name, out var ov)
+            ? ov.clone().DetachFromDisposeScope()
+            : await Inputs[input].ReadTensorAsync(name, ct).ConfigureAwait(false);
         if (InputTransform is null) return t;
+        using var scope = torch.NewDisposeScope();   // the transform's intermediates; no await inside
         var r = InputTransform(input, name, t);
-        if (!ReferenceEquals(r, t)) t.Dispose();
-        return r;
+        if (ReferenceEquals(r, t)) return t;
+        t.Dispose();
+        return r.DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// Reads tensor <paramref name="name"/> of each of <paramref name="inputs"/> in parallel into <paramref name="owned"/>
+    /// (also the ones that finished when another read failed, so nothing is left for a finalizer).
+    /// </summary>
+    public async Task<torch.Tensor[]> ReadInputsAsync(IReadOnlyList<int> inputs, string name, OwnedTensors owned, CancellationToken ct)
+    {
+        var reads = inputs.Select(i => ReadInputAsync(i, name, ct)).ToArray();
+        try
+        {
+            await Task.WhenAll(reads).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var r in reads)
+                if (r.IsCompletedSuccessfully) owned.Add(r.Result);
+        }
+        return reads.Select(r => r.Result).ToArray();
     }
 
     /// <summary>This plan with its inputs' tensors replaced by <paramref name="overrides"/> (one entry per input, null = unchanged).</summary>

@@ -90,13 +90,15 @@ public static class TopKPrepass
         foreach (var task in tasks)
         {
             ct.ThrowIfCancellationRequested();
-            using var scope = torch.NewDisposeScope();
             int baseAt = task.Sources.ToList().IndexOf(plan.BaseIndex);
             if (baseAt < 0) throw CloudSoupException.Recipe("base_model", $"the base model has no tensor '{task.Name}'");
-            var b = (await plan.ReadInputAsync(plan.BaseIndex, task.Name, ct).ConfigureAwait(false)).to_type(torch.ScalarType.Float32);
+            using var owned = new OwnedTensors();
+            var raw = owned.Add(await plan.ReadInputAsync(plan.BaseIndex, task.Name, ct).ConfigureAwait(false));
+            var b = owned.Add(raw.to_type(torch.ScalarType.Float32));
             foreach (int i in models.Where(task.Sources.Contains))
             {
-                var x = await plan.ReadInputAsync(i, task.Name, ct).ConfigureAwait(false);
+                using var x = await plan.ReadInputAsync(i, task.Name, ct).ConfigureAwait(false);
+                using var scope = torch.NewDisposeScope();   // synchronous from here (see OwnedTensors)
                 var mag = (x.to_type(torch.ScalarType.Float32) - b).abs().contiguous();
                 if (mag.NumberOfElements > 0)
                     visit(i, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(mag.bytes));

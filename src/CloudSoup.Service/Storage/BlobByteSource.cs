@@ -4,6 +4,7 @@
 // turns hundreds of tiny requests into a few; larger reads go straight to the blob, split into 8 MiB chunks
 // fetched in parallel. Memory stays bounded:
 // one window per open blob plus the caller's own buffer.
+using System.Buffers;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
@@ -18,6 +19,7 @@ internal sealed class BlobByteSource(BlobClient blob, string name, long length, 
     internal const int DirectReadBytes = 1 << 20;
     internal const int ChunkBytes = 8 << 20;
     private const int MaxParallelChunks = 4;
+    private const int StagingBytes = 256 << 10;
 
     private readonly SemaphoreSlim _windowLock = new(1, 1);
     private byte[]? _window;
@@ -88,12 +90,23 @@ internal sealed class BlobByteSource(BlobClient blob, string name, long length, 
                 Conditions = new BlobRequestConditions { IfMatch = etag },
             }, ct).ConfigureAwait(false);
             await using var content = response.Value.Content;
-            int done = 0;
-            while (done < destination.Length)
+            // Through a small array: the SDK's stream only reads into arrays, and Stream's Memory overload would
+            // rent a pooled array as large as the whole chunk for every read (the destination is native memory).
+            var staging = ArrayPool<byte>.Shared.Rent(Math.Min(destination.Length, StagingBytes));
+            try
             {
-                int n = await content.ReadAsync(destination[done..], ct).ConfigureAwait(false);
-                if (n == 0) throw CloudSoupException.Checkpoint(Name, $"blob ended early: expected {destination.Length} bytes at {offset}, got {done}");
-                done += n;
+                int done = 0;
+                while (done < destination.Length)
+                {
+                    int n = await content.ReadAsync(staging.AsMemory(0, Math.Min(staging.Length, destination.Length - done)), ct).ConfigureAwait(false);
+                    if (n == 0) throw CloudSoupException.Checkpoint(Name, $"blob ended early: expected {destination.Length} bytes at {offset}, got {done}");
+                    staging.AsMemory(0, n).CopyTo(destination[done..]);
+                    done += n;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(staging);
             }
         }
         catch (RequestFailedException e)

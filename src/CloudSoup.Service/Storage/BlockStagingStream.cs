@@ -2,8 +2,9 @@
 // invisible until BlobOutputSink commits every file's block list (Put Block List). Block ids are base64 of
 // "<nonce>-<index>", all the same length as the service requires; the nonce keeps two attempts of one job
 // from ever sharing a block id. Up to MaxInFlight blocks upload while the merge keeps producing the next
-// one, so memory stays at (MaxInFlight + 1) × block size.
-using System.Buffers;
+// one, so memory stays at (MaxInFlight + 1) × block size: the stream recycles its own buffers (the shared
+// ArrayPool keeps returned buffers per thread, and uploads finish on many threads, so it grew with the job).
+using System.Collections.Concurrent;
 using System.Text;
 using Azure;
 using Azure.Storage.Blobs.Specialized;
@@ -21,6 +22,7 @@ internal sealed class BlockStagingStream : Stream
     private readonly CancellationToken _ct;
     private readonly List<string> _blockIds = [];
     private readonly List<Task> _inFlight = [];
+    private readonly ConcurrentStack<byte[]> _spare = new();
     private byte[]? _buffer;
     private int _filled;
     private long _written;
@@ -56,7 +58,7 @@ internal sealed class BlockStagingStream : Stream
         EnsureWritable();
         while (!source.IsEmpty)
         {
-            _buffer ??= ArrayPool<byte>.Shared.Rent(_blockSize);
+            _buffer ??= _spare.TryPop(out var spare) ? spare : GC.AllocateUninitializedArray<byte>(_blockSize);
             int n = Math.Min(source.Length, _blockSize - _filled);
             source[..n].CopyTo(_buffer.AsMemory(_filled));
             _filled += n;
@@ -104,7 +106,7 @@ internal sealed class BlockStagingStream : Stream
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            _spare.Push(buffer);
         }
     }
 
@@ -148,8 +150,8 @@ internal sealed class BlockStagingStream : Stream
             Failure ??= e;
         }
         _inFlight.Clear();
-        if (_buffer != null) ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = null;
+        _spare.Clear();
         GC.SuppressFinalize(this);
     }
 
