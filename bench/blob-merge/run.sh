@@ -10,19 +10,20 @@ CLI=(dotnet "$ROOT/src/CloudSoup.Cli/bin/Release/net10.0/cloudsoup.dll")
 rm -rf "$WORK"; mkdir -p "$WORK"
 python3 "$ROOT/bench/merge-throughput/make_models.py" "$WORK/models" "$N" "$SIZE_MB"
 
-# Azurite on free loopback ports, in memory (its own process, so its memory is not counted as the worker's).
-read -r BP QP TP < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(3)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(*[x.getsockname()[1] for x in s])')
-node "$ROOT/tools/node_modules/azurite/dist/src/azurite.js" --inMemoryPersistence --skipApiVersionCheck --loose --disableTelemetry --silent \
-  --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 \
-  --blobPort "$BP" --queuePort "$QP" --tablePort "$TP" >"$WORK/azurite.log" 2>&1 &
-AZ=$!
-trap 'kill $AZ 2>/dev/null || true' EXIT
-KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="   # Azurite's public dev key
-export CloudSoupStorage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$KEY;BlobEndpoint=http://127.0.0.1:$BP/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$QP/devstoreaccount1;TableEndpoint=http://127.0.0.1:$TP/devstoreaccount1;"
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$BP") 2>/dev/null && break; kill -0 $AZ 2>/dev/null || { cat "$WORK/azurite.log"; exit 1; }; sleep 0.2; done
+# `cloudsoup dev --no-worker` in its own process (so its memory is not counted as the worker's): Azurite in memory
+# on free loopback ports, the API and the drop watcher; it prints the connection string, and Azurite exits with it.
+"${CLI[@]}" dev --no-worker -p 0 >"$WORK/dev.log" 2>&1 &
+DEV=$!
+trap 'kill $DEV 2>/dev/null || true' EXIT
+CloudSoupStorage=""
+for _ in $(seq 300); do
+  CloudSoupStorage=$(sed -nE "s/.*export CloudSoupStorage='(.*)'.*/\1/p" "$WORK/dev.log" | head -1)
+  [ -n "$CloudSoupStorage" ] && break
+  kill -0 $DEV 2>/dev/null || { cat "$WORK/dev.log"; exit 1; }
+  sleep 0.2
+done
+[ -n "$CloudSoupStorage" ] || { echo "cloudsoup dev did not start:"; cat "$WORK/dev.log"; exit 1; }
+export CloudSoupStorage
 
 in_bytes=$(du -cb "$WORK"/models/*.safetensors | tail -1 | cut -f1)
 t0=$(date +%s.%N)

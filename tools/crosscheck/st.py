@@ -1,5 +1,8 @@
 """Tiny safetensors reader/writer (F32 only for writing)."""
-import json, struct, numpy as np, os, glob
+import json, struct, numpy as np, os, glob, sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "CloudSoup.Tests", "Fixtures"))
+import safetensors_io  # noqa: E402
 
 _DT = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
 
@@ -25,19 +28,6 @@ def load(path):
     return out
 
 def save(path, tensors):
-    hdr = {}
-    off = 0
-    blobs = []
-    for k in sorted(tensors):
-        a = np.ascontiguousarray(np.asarray(tensors[k], dtype="<f4"))
-        b = a.tobytes()
-        hdr[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(hdr).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
+    """Writes float32 tensors, sorted by name, through the fixtures' writer."""
+    safetensors_io.write_raw(path, [(k, "F32", np.shape(tensors[k]), np.ascontiguousarray(np.asarray(tensors[k], dtype="<f4")).tobytes())
+                                    for k in sorted(tensors)])

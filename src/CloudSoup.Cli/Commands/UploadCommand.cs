@@ -32,7 +32,7 @@ internal static class UploadCommand
         long total = plan.Sum(p => new FileInfo(p.LocalPath).Length);
         Console.Error.WriteLine($"uploading {plan.Count} file(s), {total / 1e6:0.0} MB ...");
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        await uploader.UploadAsync(paths, to, new Progress<UploadedBlob>(u => Console.Error.WriteLine($"  {u.Blob}  {u.Bytes / 1e6:0.0} MB")), ct);
+        await uploader.UploadAsync(plan, new Progress<UploadedBlob>(u => Console.Error.WriteLine($"  {u.Blob}  {u.Bytes / 1e6:0.0} MB")), ct);
         Console.Error.WriteLine($"done in {sw.Elapsed.TotalSeconds:0.0} s");
         return 0;
     }

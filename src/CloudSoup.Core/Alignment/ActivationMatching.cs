@@ -61,7 +61,7 @@ public static class ActivationMatching
 
             var sizes = spec.Validate(Permutations.Shapes(a));
             var perms = Permutations.Identity(sizes);
-            var index = perms.ToDictionary(kv => kv.Key, kv => torch.tensor(kv.Value.Select(i => (long)i).ToArray()).DetachFromDisposeScope());
+            var index = perms.ToDictionary(kv => kv.Key, kv => Permutations.IndexTensor(kv.Value).DetachFromDisposeScope());
             int matched = 0;
             try
             {
@@ -80,7 +80,7 @@ public static class ActivationMatching
                     var cost = corr + TieBreak * rowsA.mm(rowsB.t());
                     perms[owner] = LinearAssignment.Solve(cost.contiguous().data<double>().ToArray(), units, units, maximize: true);
                     index[owner].Dispose();
-                    index[owner] = torch.tensor(perms[owner].Select(i => (long)i).ToArray()).DetachFromDisposeScope();
+                    index[owner] = Permutations.IndexTensor(perms[owner]).DetachFromDisposeScope();
                     matched++;
                 }
             }

@@ -22,8 +22,7 @@ public static class Permutations
                 throw new ArgumentException($"the index vector for permutation '{name}' is not a permutation of 0..{sizes[name] - 1}");
         }
         using var _ = torch.no_grad();
-        var index = perms.Where(kv => sizes.ContainsKey(kv.Key))
-            .ToDictionary(kv => kv.Key, kv => torch.tensor(kv.Value.Select(i => (long)i).ToArray()));
+        var index = perms.Where(kv => sizes.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => IndexTensor(kv.Value));
         try
         {
             var result = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
@@ -36,6 +35,9 @@ public static class Permutations
             foreach (var t in index.Values) t.Dispose();
         }
     }
+
+    /// <summary>A permutation as the int64 index tensor index_select takes.</summary>
+    internal static torch.Tensor IndexTensor(int[] perm) => torch.tensor(perm.Select(i => (long)i).ToArray());
 
     /// <summary>The identity permutation for every permutation of the spec.</summary>
     public static Dictionary<string, int[]> Identity(IReadOnlyDictionary<string, int> sizes) =>

@@ -39,7 +39,7 @@ public static class WeightMatching
             .Select(x => wa[x.Tensor].movedim([x.Axis], [0]).reshape(sizes[p], -1)).ToArray());
 
         var perms = Permutations.Identity(sizes);
-        var index = perms.ToDictionary(kv => kv.Key, kv => IndexTensor(kv.Value));
+        var index = perms.ToDictionary(kv => kv.Key, kv => Permutations.IndexTensor(kv.Value));
         var objective = new List<double> { Objective(spec, wa, wb, index) };
         var cost = new double[sizes.Values.Max() * sizes.Values.Max()];
         int sweeps = 0;
@@ -70,7 +70,7 @@ public static class WeightMatching
                 progress |= newL > oldL + Tolerance;
                 perms[p] = next;
                 index[p].Dispose();
-                index[p] = IndexTensor(next);
+                index[p] = Permutations.IndexTensor(next);
             }
             objective.Add(Objective(spec, wa, wb, index));
             if (!progress) break;
@@ -111,9 +111,6 @@ public static class WeightMatching
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
     }
-
-    private static torch.Tensor IndexTensor(int[] perm) =>
-        torch.tensor(perm.Select(i => (long)i).ToArray());
 
     private static torch.Tensor Float64(torch.Tensor t, string name, string which)
     {

@@ -26,7 +26,6 @@ public static class RestrictedUnpickler
 
     private sealed record Global(string Module, string Name);
     private sealed class Mark;
-    private sealed class OrderedDictRecord : Dictionary<object, object?>;
     private static readonly Mark TheMark = new();
 
     /// <summary>The checkpoint's tensors by name: the top-level dict, or the dict under "state_dict" or "model" when the top level holds no tensors.</summary>
@@ -193,7 +192,7 @@ public static class RestrictedUnpickler
         {
             case "OrderedDict":
                 if (args.Length != 0) throw bad("OrderedDict called with arguments");
-                return new OrderedDictRecord();
+                return new Dictionary<object, object?>();
             case "_rebuild_tensor_v2":
                 if (args.Length < 4 || args[0] is not TorchStorage storage || args[1] is not long offset || args[2] is not object?[] size || args[3] is not object?[] stride)
                     throw bad("_rebuild_tensor_v2 with unexpected arguments");

@@ -20,7 +20,7 @@ public static class TorchZipReader
     private sealed record Member(string Name, ushort Method, long CompressedSize, long Size, long LocalHeaderOffset);
 
     /// <summary>True when the file starts like a zip archive (torch.save's format since 1.6).</summary>
-    public static async Task<bool> IsZipAsync(IByteSource src, CancellationToken ct)
+    private static async Task<bool> IsZipAsync(IByteSource src, CancellationToken ct)
     {
         if (src.Length < 4) return false;
         var head = new byte[4];
@@ -48,6 +48,7 @@ public static class TorchZipReader
         var tensors = RestrictedUnpickler.StateDict(pickle, src.Name);
 
         var entries = new List<TensorEntry>();
+        var dataStarts = new Dictionary<string, long>(StringComparer.Ordinal);   // one local-header read per storage, however many tensors share it
         foreach (var (name, t) in tensors)
         {
             if (!members.TryGetValue(prefix + "data/" + t.Storage.Key, out var member))
@@ -60,7 +61,8 @@ public static class TorchZipReader
                 throw CloudSoupException.Checkpoint(src.Name, $"tensor '{name}' is a non-contiguous view (stride [{string.Join(", ", t.Stride)}] for shape [{string.Join(", ", t.Shape)}]); re-save it with .contiguous() or convert to safetensors");
             if (t.Offset < 0 || t.Offset + elements > t.Storage.Elements)
                 throw CloudSoupException.Checkpoint(src.Name, $"tensor '{name}' reaches past the end of its storage");
-            long dataStart = await DataOffsetAsync(src, member, ct).ConfigureAwait(false);
+            if (!dataStarts.TryGetValue(member.Name, out long dataStart))
+                dataStarts[member.Name] = dataStart = await DataOffsetAsync(src, member, ct).ConfigureAwait(false);
             entries.Add(new TensorEntry(name, t.Storage.DType, t.Shape, dataStart + t.Offset * size, elements * size));
         }
         return entries;

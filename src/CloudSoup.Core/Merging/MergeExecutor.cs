@@ -60,10 +60,11 @@ public static class MergeExecutor
                         var task = tasks[outTensor.Name];
                         // Reads are awaited outside any dispose scope (see OwnedTensors); only the synchronous merge runs in one.
                         torch.Tensor output;
+                        long inputBytes = task.Sources.Sum(i => plan.Inputs[i].Entry(task.Name).ByteLength);
                         using (var owned = new OwnedTensors())
                         {
                             var inputs = await plan.ReadInputsAsync(task.Sources, task.Name, owned, ct).ConfigureAwait(false);
-                            read += task.Sources.Sum(i => plan.Inputs[i].Entry(task.Name).ByteLength);
+                            read += inputBytes;
                             var (aux, globalAux, auxBytes) = task.Merge ? await ReadAuxiliaryAsync(plan, task, owned, ct).ConfigureAwait(false) : ([], [], 0);
                             read += auxBytes;
                             using var scope = torch.NewDisposeScope();
@@ -79,9 +80,8 @@ public static class MergeExecutor
                                 result = inputs[from];
                                 copied++;
                             }
-                            // clone() when the conversion returned the input itself: the output must outlive the inputs.
-                            var converted = result.to_type(DTypes.ToScalarType(task.OutDType)).contiguous();
-                            output = (inputs.Any(i => ReferenceEquals(i, converted)) ? converted.clone() : converted).DetachFromDisposeScope();
+                            // A new handle (sharing storage when nothing changed), so it outlives the inputs' handles.
+                            output = result.to_type(DTypes.ToScalarType(task.OutDType)).contiguous().DetachFromDisposeScope();
                             if (keep != null) keep[task.Name] = output.to_type(task.Merge ? torch.ScalarType.Float32 : output.dtype).clone().DetachFromDisposeScope();
                         }
                         done++;
@@ -102,7 +102,7 @@ public static class MergeExecutor
                         {
                             output.Dispose();
                         }
-                        NativeHeap.Freed(task.Sources.Sum(i => plan.Inputs[i].Entry(task.Name).ByteLength) + outTensor.ByteLength);
+                        NativeHeap.Freed(inputBytes + outTensor.ByteLength);
                     }
                 }
                 files.Add(shard.FileName);

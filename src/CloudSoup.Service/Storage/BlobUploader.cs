@@ -6,6 +6,7 @@
 using Azure.Storage.Blobs.Models;
 using CloudSoup.Core.Errors;
 using CloudSoup.Service.Configuration;
+using CloudSoup.Service.Intake;
 
 namespace CloudSoup.Service.Storage;
 
@@ -13,8 +14,6 @@ public sealed record UploadedBlob(string LocalPath, BlobPath Blob, long Bytes);
 
 public sealed class BlobUploader(StorageClients clients)
 {
-    public const string ManifestName = "soup.yaml";
-
     /// <summary>
     /// The uploads <paramref name="sources"/> (files or folders) become under <paramref name="destination"/>
     /// ("container/prefix/" or, for a single file, "container/name"), in upload order. Checks everything first.
@@ -59,25 +58,30 @@ public sealed class BlobUploader(StorageClients clients)
     }
 
     private bool IsTrigger(BlobPath blob) =>
-        blob.Container == clients.Options.RecipesContainer || blob.Name.EndsWith("/" + ManifestName, StringComparison.Ordinal) || blob.Name == ManifestName;
+        blob.Container == clients.Options.RecipesContainer || blob.Name.EndsWith("/" + BlobIntake.SoupFileName, StringComparison.Ordinal) || blob.Name == BlobIntake.SoupFileName;
 
     /// <summary>Uploads in <see cref="Plan"/>'s order (overwriting), reporting each blob when it is done.</summary>
-    public async Task<IReadOnlyList<UploadedBlob>> UploadAsync(IReadOnlyList<string> sources, string destination, IProgress<UploadedBlob>? progress, CancellationToken ct)
+    public Task<IReadOnlyList<UploadedBlob>> UploadAsync(IReadOnlyList<string> sources, string destination, IProgress<UploadedBlob>? progress, CancellationToken ct) =>
+        UploadAsync(Plan(sources, destination), progress, ct);
+
+    /// <summary>Uploads a plan made by <see cref="Plan"/>, in its order (overwriting), reporting each blob when it is done.</summary>
+    public async Task<IReadOnlyList<UploadedBlob>> UploadAsync(IReadOnlyList<(string LocalPath, BlobPath Blob)> plan, IProgress<UploadedBlob>? progress, CancellationToken ct)
     {
-        var plan = Plan(sources, destination);
         var done = new List<UploadedBlob>();
         foreach (var container in plan.Select(p => p.Blob.Container).Distinct())
             await clients.Container(container).CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
         foreach (var (local, blob) in plan)
         {
+            long bytes;
             await using (var file = File.OpenRead(local))
             {
+                bytes = file.Length;
                 await clients.Container(blob.Container).GetBlobClient(blob.Name).UploadAsync(file, new BlobUploadOptions
                 {
                     TransferOptions = new Azure.Storage.StorageTransferOptions { MaximumConcurrency = 4, MaximumTransferSize = 8 << 20, InitialTransferSize = 8 << 20 },
                 }, ct).ConfigureAwait(false);
             }
-            var item = new UploadedBlob(local, blob, new FileInfo(local).Length);
+            var item = new UploadedBlob(local, blob, bytes);
             done.Add(item);
             progress?.Report(item);
         }
