@@ -1,5 +1,5 @@
-# The merge worker image. One build property picks the TorchSharp backend:
-#   docker build -f docker/worker.Dockerfile --build-arg TORCH_BACKEND=cuda .   (default: CUDA runtime base)
+# The merge worker image. One build argument picks the TorchSharp backend:
+#   docker build -f docker/worker.Dockerfile --build-arg TORCH_BACKEND=cuda .   (default: the GPU worker)
 #   docker build -f docker/worker.Dockerfile --build-arg TORCH_BACKEND=cpu .
 ARG TORCH_BACKEND=cuda
 
@@ -9,17 +9,25 @@ WORKDIR /src
 COPY . .
 RUN dotnet publish src/CloudSoup.Cli/CloudSoup.Cli.csproj -c Release -o /app -p:CloudSoupTorchBackend=${TORCH_BACKEND}
 
-FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 AS runtime-cuda
-FROM mcr.microsoft.com/dotnet/runtime:10.0-noble AS runtime-cpu
+# Every runtime stage starts from the ASP.NET Core runtime image: the published runtimeconfig.json asks for
+# Microsoft.NETCore.App and Microsoft.AspNetCore.App (tests/CloudSoup.Tests/Infra/DockerfileRuntimeTests.cs).
+# Ubuntu 24.04 (noble) provides the libstdc++ (GLIBCXX_3.4.32) that TorchSharp's native library needs.
+FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble AS runtime-cpu
+
+# No CUDA base image: the libtorch-cuda packages behind TorchSharp-cuda-linux ship their own CUDA runtime,
+# cuBLAS/cuBLASLt, cuDNN 9, cuSPARSELt and NVRTC next to libtorch (cuFFT, cuRAND, cuSOLVER and cuSPARSE are
+# linked into libtorch_cuda.so), so an nvidia/cuda *-cudnn-runtime base would only add a second copy. The
+# driver (libcuda.so.1) is not in the image either way: the NVIDIA container runtime mounts the host's,
+# for containers that ask for it with these two variables (the CUDA base images set them).
+# https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/docker-specialized.html
+FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble AS runtime-cuda
+ENV NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
 FROM runtime-${TORCH_BACKEND}
-# The CUDA base has no .NET runtime; install it there (the CPU base already has it).
-RUN if ! command -v dotnet >/dev/null; then \
-      apt-get update && apt-get install -y --no-install-recommends dotnet-runtime-10.0 aspnetcore-runtime-10.0 \
-      && rm -rf /var/lib/apt/lists/*; fi \
-    && useradd --uid 10001 --create-home cloudsoup
 WORKDIR /app
 COPY --from=build /app .
-USER 10001
+# The .NET images' non-root user (APP_UID=1654).
+USER $APP_UID
 ENTRYPOINT ["dotnet", "/app/cloudsoup.dll"]
 CMD ["worker", "--once"]

@@ -1,6 +1,7 @@
 // CloudSoup on Azure: storage (inputs, outputs, queue, jobs table), the Functions app (HTTP API + blob
 // intake, Flex Consumption) and the GPU merge worker (a Container Apps job scaled from zero by the queue).
-// No keys or connection strings anywhere: every service talks to storage with a user-assigned identity.
+// No keys or connection strings anywhere: every service talks to storage with a user-assigned identity, and
+// telemetry is ingested with Microsoft Entra authentication (infra/README.md lists the keys that remain).
 targetScope = 'subscription'
 
 @minLength(1)
@@ -13,8 +14,15 @@ param environmentName string
 @metadata({ azd: { type: 'location' } })
 param location string
 
-@description('Object id of the deploying user, granted data access for uploads and inspection')
+@description('Object id of the deploying principal (azd: AZURE_PRINCIPAL_ID), granted data access for uploads and inspection')
 param principalId string = ''
+
+// azd resolves AZURE_PRINCIPAL_TYPE to the type of the signed-in principal: User on a workstation,
+// ServicePrincipal in CI (azd auth login --client-id ...). A role assignment whose principalType does not
+// match the principal fails with UnmatchedPrincipalType.
+@allowed([ 'User', 'ServicePrincipal' ])
+@description('Type of the deploying principal (azd: AZURE_PRINCIPAL_TYPE)')
+param principalType string = 'User'
 
 @allowed([ 'Consumption-GPU-NC8as-T4', 'Consumption-GPU-NC24-A100' ])
 @description('Serverless GPU profile for the merge worker')
@@ -25,7 +33,10 @@ param gpuProfileType string = 'Consumption-GPU-NC8as-T4'
 @description('Upper bound of concurrent worker executions (cap it by your GPU quota)')
 param maxWorkerExecutions int = 4
 
-@description('Worker image; azd sets it on deploy. The placeholder lets `azd provision` run first.')
+// main.parameters.json maps this to SERVICE_MERGE_WORKER_IMAGE_NAME, which azd records after each deploy of
+// the merge-worker service: a later `azd provision` keeps the deployed image instead of resetting it. Empty
+// (first provision, before any deploy) selects a public placeholder image.
+@description('Worker image (azd: SERVICE_MERGE_WORKER_IMAGE_NAME)')
 param workerImage string = ''
 
 var tags = { 'azd-env-name': environmentName }
@@ -60,9 +71,11 @@ module rbac 'app/rbac.bicep' = {
   scope: rg
   params: {
     storageAccountName: storage.outputs.accountName
+    appInsightsName: monitoring.outputs.appInsightsName
     functionPrincipalId: identities.outputs.functionPrincipalId
     workerPrincipalId: identities.outputs.workerPrincipalId
     userPrincipalId: principalId
+    userPrincipalType: principalType
   }
 }
 
@@ -93,7 +106,7 @@ module worker 'app/worker.bicep' = {
     identityId: identities.outputs.workerIdentityId
     identityClientId: identities.outputs.workerClientId
     identityPrincipalId: identities.outputs.workerPrincipalId
-    logAnalyticsWorkspaceName: monitoring.outputs.logAnalyticsWorkspaceName
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
     gpuProfileType: gpuProfileType
     maxExecutions: maxWorkerExecutions
     image: workerImage
@@ -106,6 +119,7 @@ output RESOURCE_GROUP string = rg.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.accountName
 output AZURE_FUNCTION_APP_NAME string = functions.outputs.name
 output AZURE_FUNCTION_URL string = functions.outputs.url
+output AZURE_FUNCTION_APP_HOST_NAME string = functions.outputs.defaultHostName
 output EVENTGRID_SYSTEM_TOPIC_NAME string = storage.outputs.systemTopicName
 output AZURE_CONTAINER_REGISTRY_ENDPOINT string = worker.outputs.registryLoginServer
 output WORKER_JOB_NAME string = worker.outputs.jobName

@@ -1,6 +1,8 @@
 // The Functions app (Flex Consumption, .NET 10 isolated): HTTP API and Event Grid blob intake.
 param location string
 param tags object
+@minLength(13)
+@maxLength(13)
 param token string
 param storageAccountName string
 param deploymentContainerName string
@@ -54,10 +56,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CloudSoupStorage__credential', value: 'managedidentity' }
         { name: 'CloudSoupStorage__clientId', value: identityClientId }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+        // Application Insights has local authentication off: the host sends telemetry with the identity.
+        // https://learn.microsoft.com/azure/azure-functions/functions-app-settings#applicationinsights_authentication_string
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
       ]
     }
   }
 }
 
 output name string = app.name
+// Flex Consumption apps may get a unique default host name rather than <name>.azurewebsites.net: use this.
+output defaultHostName string = app.properties.defaultHostName
 output url string = 'https://${app.properties.defaultHostName}'

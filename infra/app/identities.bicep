@@ -1,5 +1,7 @@
 param location string
 param tags object
+@minLength(13)
+@maxLength(13)
 param token string
 
 resource functionIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {

@@ -1,6 +1,9 @@
-// The storage account CloudSoup lives in. Names here must match src/CloudSoup.Service (a test compares them).
+// The storage account CloudSoup lives in. The container, queue and table names must be the defaults of
+// CloudSoupOptions (tests/CloudSoup.Tests/Infra/ConfigurationDriftTests.cs compares the compiled template).
 param location string
 param tags object
+@minLength(13)   // toLower(uniqueString(...)) in main.bicep: 13 characters
+@maxLength(13)
 param token string
 
 var containerNames = [ 'checkpoints', 'recipes', 'merged', 'eval', 'jobs' ]

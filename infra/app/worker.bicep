@@ -4,12 +4,14 @@
 // it merges, deletes it after the outputs are committed, and exits.
 param location string
 param tags object
+@minLength(13)
+@maxLength(13)
 param token string
 param storageAccountName string
 param identityId string
 param identityClientId string
 param identityPrincipalId string
-param logAnalyticsWorkspaceName string
+param logAnalyticsWorkspaceId string
 param gpuProfileType string
 param maxExecutions int
 param image string
@@ -21,11 +23,8 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
 
-resource law 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
-  name: logAnalyticsWorkspaceName
-}
-
-// Premium enables artifact streaming, which shortens GPU cold starts with multi-GB CUDA images.
+// Premium: geo-replication and artifact streaming for the multi-GB CUDA image (streaming is not turned on
+// here; infra/README.md says how to measure the cold start first).
 resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
   name: 'cr${token}'
   location: location
@@ -49,14 +48,22 @@ resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
   location: location
   tags: tags
   properties: {
-    appLogsConfiguration: {
-      destination: 'log-analytics'
-      logAnalyticsConfiguration: { customerId: law.properties.customerId, sharedKey: law.listKeys().primarySharedKey }
-    }
+    // Logs leave through the diagnostic setting below (Azure Monitor), not the workspace's shared key.
+    // https://learn.microsoft.com/azure/container-apps/log-options
+    appLogsConfiguration: { destination: 'azure-monitor' }
     workloadProfiles: [
       { name: 'Consumption', workloadProfileType: 'Consumption' }
       { name: 'gpu', workloadProfileType: gpuProfileType }
     ]
+  }
+}
+
+resource environmentLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'logs-to-workspace'
+  scope: environment
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [ { categoryGroup: 'allLogs', enabled: true } ]
   }
 }
 
