@@ -96,7 +96,7 @@ public class ConfigurationDriftTests
         // and let the service's own configuration code read them (as environment variables: __ separates sections).
         var values = Settings(source).ToDictionary(
             s => s.Key.Replace("__", ":", StringComparison.Ordinal),
-            s => s.Value is string v && !v.Contains(Unknown.Marker, StringComparison.Ordinal) ? v
+            string? (s) => s.Value is string v && !v.Contains(Unknown.Marker, StringComparison.Ordinal) ? v
                 : s.Key.EndsWith("ServiceUri", StringComparison.Ordinal) ? "https://account.example.net/"
                 : "00000000-0000-0000-0000-000000000001");
         var options = ServiceOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());

@@ -95,7 +95,7 @@ public partial class PostDeployScriptTests
             fi
             exit 0
             """.Replace("\r\n", "\n"));
-        File.SetUnixFileMode(az, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(az, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return new Fake(new Dictionary<string, string>
         {
             ["PATH"] = dir + ":" + Environment.GetEnvironmentVariable("PATH"),
