@@ -1,5 +1,5 @@
 // Blob intake. Event Grid source (Flex Consumption supports only that; the polling trigger misses and
-// delays blobs, reference/azure.md §2.1). {name} also matches names in virtual folders
+// delays blobs: docs/azure-notes.md §1). {name} also matches names in virtual folders
 // ("exp/a.safetensors"); the full name is taken from the bound BlobClient. The container names here must
 // match CloudSoup:CheckpointsContainer / CloudSoup:RecipesContainer (defaults "checkpoints", "recipes").
 using Azure.Storage.Blobs;

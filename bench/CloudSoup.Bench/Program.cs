@@ -1,5 +1,5 @@
 // Times LinearAssignment.Solve on n×n problems, to compare with SciPy's linear_sum_assignment
-// (reference/rebasin-soups.md §6 table), and one full weight matching of the paper's MNIST MLP shape.
+// (SciPy 1.10.1 timings on the same machine: bench/README.md), and one full weight matching of the paper's MNIST MLP shape.
 // Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm [maxWidth]]
 using System.Diagnostics;
 using CloudSoup.Core.Alignment;

@@ -1,5 +1,5 @@
 """Independent reference implementation of CloudSoup's deterministic merge methods,
-written from /work/shared/reference/{merge-methods,mergekit}.md and CloudSoup's docs/methods.md.
+written from the papers' formulas and mergekit's semantics as docs/methods.md states and cites them.
 
 Usage: ref.py RECIPE.yaml OUT.safetensors
 All arithmetic in float64; inputs are float32.
@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st
 
 # ----------------------------------------------------------------------------------------------
-# parameter resolution (mergekit.md §2.2)
+# parameter resolution (mergekit/config.py; docs/methods.md "Parameter values")
 
 LAYER_RE = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
@@ -79,7 +79,7 @@ class Params:
 
 
 # ----------------------------------------------------------------------------------------------
-# sparsifiers (mergekit.md §1.8, CloudSoup docs/methods.md for the Breadcrumbs fix)
+# sparsifiers (mergekit/sparsify.py, CloudSoup docs/methods.md for the Breadcrumbs fix)
 
 def order_abs_desc(d):
     """indices by |d| descending, stable (lower index wins ties); ranking in float32."""

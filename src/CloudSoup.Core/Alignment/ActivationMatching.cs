@@ -1,5 +1,6 @@
 // Activation matching for the built-in architectures (builtin:mlp and builtin:cnn, run exactly as the evaluator
-// runs them): Git Re-Basin §3.1, reference/rebasin-soups.md §1.5. For every hidden layer, the activations of A and
+// runs them): Git Re-Basin §3.1 (arXiv 2209.04836; samuela/git-re-basin src/mnist_mlp_activation_matching.py;
+// docs/alignment.md). For every hidden layer, the activations of A and
 // B on the same data are compared unit by unit, and one maximising assignment per layer (independently, no
 // coordinate descent) pairs B's units with A's. Hidden fc layers contribute one sample per example (after ReLU);
 // convolutions one sample per example and spatial position (after BatchNorm and ReLU, before pooling — pooling

@@ -1,5 +1,6 @@
 // Aligning several models to one reference before merging (Git Re-Basin weight matching,
-// reference/rebasin-soups.md §1.2): every other model is matched to the reference independently and permuted.
+// Ainsworth et al. 2022, arXiv 2209.04836; docs/alignment.md): every other model is matched to the reference
+// independently and permuted.
 using TorchSharp;
 
 namespace CloudSoup.Core.Alignment;

@@ -1,6 +1,6 @@
 // The named permutation specs (`alignment.spec: auto | mlp | vgg | resnet`), derived from a checkpoint's tensor
 // names and shapes in PyTorch layout (Linear [out, in], Conv [out, in, kh, kw]). Structure follows
-// samuela/git-re-basin's mlp/vgg16/resnet20 specs (reference/rebasin-soups.md §1.3): one permutation per
+// samuela/git-re-basin's mlp/vgg16/resnet20 specs (src/weight_matching.py; docs/alignment.md): one permutation per
 // hidden layer's output units, shared by its bias and its norm (BatchNorm weight/bias/running_mean/running_var,
 // LayerNorm weight/bias) and by the next layer's input axis; residual streams share one permutation.
 using System.Text.RegularExpressions;

@@ -1,7 +1,7 @@
 // Exact linear sum assignment: shortest augmenting paths with dual variables, the rectangular
 // Jonker–Volgenant variant without initialisation described by D. F. Crouse, "On implementing 2D
 // rectangular assignment algorithms", IEEE TAES 52(4), 2016, pp. 1685–1686 (the algorithm SciPy's
-// linear_sum_assignment uses; reference/rebasin-soups.md §6). Rows are added one at a time; each gets a
+// linear_sum_assignment uses: scipy/optimize/rectangular_lsap/rectangular_lsap.cpp). Rows are added one at a time; each gets a
 // Dijkstra search over reduced costs c[i,j] − u[i] − v[j], then the duals are updated and the path is
 // flipped. O(rows² · cols) worst case. All buffers are allocated once, before the row loop.
 using System.Runtime.CompilerServices;

@@ -1,5 +1,5 @@
 // Which tensor axes each hidden-unit permutation acts on (Git Re-Basin's PermutationSpec,
-// reference/rebasin-soups.md §1.1): permutation name → [(tensor, axis)], plus the inverse tensor →
+// samuela/git-re-basin src/weight_matching.py): permutation name → [(tensor, axis)], plus the inverse tensor →
 // [(axis, permutation)]. Permuting every listed axis with the same index vector leaves the network's function
 // unchanged. JSON form (docs/alignment.md): {"permutations": {"P0": [["fc1.weight", 0], ["fc2.weight", 1]]}}.
 // An entry may carry a block size, [tensor, axis, block]: the axis then holds size × block elements, unit i owning

@@ -1,5 +1,5 @@
 // Applying permutations to a state dict: new unit i of a permuted axis is old unit perm[i]
-// (index_select along the axis, like Git Re-Basin's get_permuted_param, reference/rebasin-soups.md §1.1).
+// (index_select along the axis, like Git Re-Basin's get_permuted_param in samuela/git-re-basin src/weight_matching.py).
 using TorchSharp;
 
 namespace CloudSoup.Core.Alignment;

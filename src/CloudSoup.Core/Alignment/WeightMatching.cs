@@ -1,5 +1,5 @@
 // Git Re-Basin weight matching (Ainsworth et al. 2022, Algorithm 1; samuela/git-re-basin
-// src/weight_matching.py, reference/rebasin-soups.md §1.2): coordinate descent over the permutations of a spec.
+// src/weight_matching.py; arXiv 2209.04836; docs/alignment.md): coordinate descent over the permutations of a spec.
 // Start from the identity; each sweep visits the permutations in a fresh seeded random order and, for each P,
 // solves the linear assignment maximising Σ_(tensor, axis) ∈ P  W_a(axis first, flattened) · W_b(all other
 // permutations applied, axis first, flattened)ᵀ. Stop after a sweep in which no assignment improved its

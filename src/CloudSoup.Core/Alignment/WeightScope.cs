@@ -1,4 +1,4 @@
-// Weight scope alignment (WSA; Xu, Li, Gan, Zhan, ECAI 2024; reference/merge-methods.md §10). A layer's "weight
+// Weight scope alignment (WSA; Xu, Li, Gan, Zhan, ECAI 2024, arXiv 2408.12237; docs/alignment.md). A layer's "weight
 // scope" is the mean and (population) standard deviation of its weights. Models trained under different
 // conditions have mismatched scopes, which hurts averaging. CloudSoup fuses the models' scopes per layer into a
 // target and re-scopes each model to it before any merge method runs:
@@ -6,7 +6,7 @@
 //   fusion mean:             μ* = Σ p_k μ_k,  σ* = Σ p_k σ_k
 //   re-scoping:              w' = μ* + (w − μ)·σ*/σ   (a layer with σ ≤ eps is only shifted: w' = w − μ + μ*)
 // The paper's abstract describes scope regularisation during training and scope fusion; this data-free affine
-// re-scoping of trained weights is the reference's stated assumption, not a claim of the paper.
+// re-scoping of trained weights is CloudSoup's own assumption, not a claim of the paper.
 using TorchSharp;
 
 namespace CloudSoup.Core.Alignment;

@@ -1,5 +1,6 @@
 // Training for the Git Re-Basin part of the demo: plain ReLU MLPs 784-h-…-h-10 trained from different random
-// seeds (Ainsworth et al. 2022 use 784-512-512-512-10 on MNIST, reference/rebasin-soups.md §1.4). Parameter
+// seeds (Ainsworth et al. 2022, arXiv 2209.04836, use 784-512-512-512-10 on MNIST: samuela/git-re-basin
+// src/mnist_mlp_train.py; docs/alignment.md). Parameter
 // names are fc1..fcL, so builtin:mlp evaluates them and the mlp permutation spec applies.
 using TorchSharp;
 using TorchSharp.Modules;

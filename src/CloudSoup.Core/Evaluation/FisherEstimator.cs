@@ -1,5 +1,5 @@
 // Diagonal Fisher information of a classifier, for the `fisher` and `gradient_matching` merges
-// (reference/merge-methods.md §6 "Diagonal Fisher estimators", §7; Matena & Raffel 2021, Daheim et al. 2024):
+// (Matena & Raffel 2021, arXiv 2111.09832; Daheim et al. 2024, arXiv 2310.12808; docs/methods.md "Computing Fishers"):
 //   F = 1/N Σ_n E_y[(∇_θ log p_θ(y | x_n))²]
 // with PER-EXAMPLE gradients (one backward pass per example and label: the square of a batch-mean gradient
 // is a different, biased quantity). The expectation over y depends on the label source:

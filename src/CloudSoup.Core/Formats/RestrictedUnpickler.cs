@@ -1,4 +1,5 @@
-// A pickle interpreter that executes nothing (DESIGN.md §3): it understands the opcodes torch.save writes for a
+// A pickle interpreter that executes nothing (docs/contracts.md, "Checkpoint formats"): it understands the
+// opcodes torch.save writes for a
 // state dict (protocols 2–5) and builds plain records. The only globals it accepts are an allowlist —
 // collections.OrderedDict, torch._utils._rebuild_tensor_v2 / _rebuild_parameter, and the torch.*Storage classes —
 // and "calling" one (REDUCE) only builds a record. Any other global (os.system, builtins.eval, ...), any other

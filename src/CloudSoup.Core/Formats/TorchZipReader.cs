@@ -1,5 +1,6 @@
 // PyTorch checkpoints in torch.save's zip format (`.pt`, `.pth`, `.bin`; torch ≥ 1.6), read WITHOUT executing the
-// pickle (DESIGN.md §3; reference/mergekit.md §4 for mergekit's allowlist). The zip's central directory is read by
+// pickle (docs/contracts.md, "Checkpoint formats"; mergekit's comparable allowlist: mergekit/io/lazy_unpickle.py).
+// The zip's central directory is read by
 // ranged reads (never the whole file); `<archive>/data.pkl` is interpreted by RestrictedUnpickler, which only
 // builds records for tensor-rebuild calls and refuses every other global; each tensor then becomes an ordinary
 // TensorEntry pointing into its storage member `<archive>/data/<key>` (torch.save stores members uncompressed),

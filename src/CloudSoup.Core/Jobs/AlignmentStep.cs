@@ -1,7 +1,7 @@
 // The alignment step of a merge job (recipe `alignment:`, docs/alignment.md): load every input fully, permute
 // each one's hidden units to match the reference (Git Re-Basin weight or activation matching), and — when the
 // job evaluates — measure loss and accuracy along the straight path from the reference to each model, as
-// trained and after alignment (the paper's loss barrier, reference/rebasin-soups.md §1.4). The merge then reads
+// trained and after alignment (the loss barrier of Git Re-Basin, arXiv 2209.04836; docs/alignment.md). The merge then reads
 // the aligned tensors through MergePlan.InputOverrides, so every merge method works on aligned models.
 using System.Diagnostics;
 using CloudSoup.Core.Alignment;

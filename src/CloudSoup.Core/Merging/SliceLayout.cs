@@ -1,4 +1,4 @@
-// mergekit's `slices` (reference/mergekit.md §2.1–2.2). A slice takes the same number of layers from each of its
+// mergekit's `slices` (mergekit/config.py; docs/methods.md "Slices"). A slice takes the same number of layers from each of its
 // sources; the output stacks the slices in order. CloudSoup turns a sliced recipe into virtual checkpoints over the
 // opened models (no bytes are copied): layer i of slice s becomes output layer offset(s) + i, read lazily from the
 // source's own layer. Then the ordinary planner and methods run unchanged.

@@ -1,5 +1,5 @@
-// The sparsifiers of the generalized task-arithmetic family (reference/mergekit.md §1.8,
-// reference/merge-methods.md §2–4): pure functions, one task vector in, a sparsified copy out.
+// The sparsifiers of the generalized task-arithmetic family (mergekit/sparsify.py; the TIES, DARE, Breadcrumbs
+// and DELLA papers listed in docs/methods.md "Sources"): pure functions, one task vector in, a sparsified copy out.
 // Random ones take their keep-mask from an IMaskProvider, so tests can inject masks and every draw is
 // seeded per tensor and model.
 using TorchSharp;

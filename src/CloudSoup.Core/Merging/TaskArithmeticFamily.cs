@@ -1,5 +1,5 @@
 // The generalized task-arithmetic pipeline shared by task_arithmetic, ties, dare_*, breadcrumbs* and della*
-// (reference/mergekit.md §1.7; reference/merge-methods.md §1–4), per tensor:
+// (mergekit/merge_methods/generalized_task_arithmetic.py; docs/methods.md), per tensor:
 //   δ_i = x_i − b → sparsify (own density) → optional rescale → Δ_i = w_i·δ_i
 //   → optional sign consensus (TIES: s = sign Σ Δ_i, ties to +; keep Δ_i whose sign equals s)
 //   → mixed = Σ Δ_i, divided by Σ w_i of the contributors when `normalize` (TIES dis-mean; false = dis-sum)

@@ -1,4 +1,5 @@
-// Whole-model top-k for TIES (topk_scope: model; Yadav et al. 2023's official code, reference/merge-methods.md §2):
+// Whole-model top-k for TIES (topk_scope: model; Yadav et al. 2023's official code,
+// prateeky2806/ties-merging src/utils/merge_utils.py):
 // each task vector δ_i = x_i − b keeps its entries with |δ| ≥ the k-th largest |δ| over ALL its tensors,
 // k = int(density · n). The threshold is found exactly without holding the model in memory: |δ| as float32 is a
 // non-negative float, whose bit pattern orders like an integer, so one pass counts the high 16 bits in 65,536

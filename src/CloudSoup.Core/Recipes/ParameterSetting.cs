@@ -1,4 +1,4 @@
-// mergekit's parameter values (reference/mergekit.md §2.2): a scalar, a gradient (list of numbers
+// mergekit's parameter values (mergekit/config.py; docs/methods.md, "Parameter values"): a scalar, a gradient (list of numbers
 // interpolated across layers), or a list of {filter, value} entries where the first filter that is a
 // substring of the tensor name wins ("*" or no filter matches everything). No match falls through to
 // the next level (model parameters, then global parameters).

@@ -54,7 +54,7 @@ public sealed record AlignmentSection(string Method, string Spec, string Referen
 }
 
 /// <summary>
-/// A parsed, validated recipe: mergekit's config format plus CloudSoup's sections (DESIGN.md §3).
+/// A parsed, validated recipe: mergekit's config format plus CloudSoup's sections (docs/contracts.md, "Recipe").
 /// Produced only by <see cref="RecipeParser"/>, so every instance has passed validation.
 /// </summary>
 public sealed class Recipe

@@ -1,4 +1,4 @@
-// Learned soup (Wortsman et al. 2022, App. I; model-soups learned_bylayer.py, reference/rebasin-soups.md §4.1):
+// Learned soup (Wortsman et al. 2022, arXiv 2203.05482, App. I; mlfoundations/model-soups learned_bylayer.py):
 // mixing coefficients α = softmax(logits) over the ingredients, one vector for the whole model or one per tensor
 // (by_layer), initialised uniform and fitted to the held-out split.
 //   builtin:mlp / builtin:cnn: gradient descent (Adam, lr) on the held-out cross-entropy, by autograd through the

@@ -1,4 +1,4 @@
-// Model soups (Wortsman et al. 2022, arXiv 2203.05482; reference/rebasin-soups.md §4) and the pruned soup
+// Model soups (Wortsman et al. 2022, arXiv 2203.05482; mlfoundations/model-soups main.py) and the pruned soup
 // (Dansereau et al. 2023, arXiv 2301.10092). A soup is a job-level strategy, not a per-tensor function: it
 // picks mixing coefficients by evaluating candidate soups on held-out data (SoupSearch), then the ordinary
 // weighted-average merge writes the result. These entries exist so recipes can name the soups and their

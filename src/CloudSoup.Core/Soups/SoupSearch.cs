@@ -1,4 +1,4 @@
-// The job-level soup step (reference/rebasin-soups.md §4): load every ingredient once into memory, evaluate
+// The job-level soup step (Wortsman et al. 2022, arXiv 2203.05482): load every ingredient once into memory, evaluate
 // candidate soups on the held-out split without touching storage again, and decide the mixing coefficients.
 // MergeJobRunner then merges with those coefficients through the normal executor, so output writing and
 // sharding stay one code path.

@@ -5,7 +5,7 @@ namespace CloudSoup.Service.Api;
 
 public sealed record JobLinks(string Self, string Report);
 
-/// <summary>A job as GET /api/merges/{id} answers it (DESIGN.md §3); the CLI reads the same shape.</summary>
+/// <summary>A job as GET /api/merges/{id} answers it (docs/contracts.md, "HTTP API"); the CLI reads the same shape.</summary>
 public sealed record JobView(
     string Id,
     string Status,

@@ -1,4 +1,4 @@
-// The HTTP contract (DESIGN.md §3) as plain handler methods. The standalone host maps them with minimal
+// The HTTP contract (docs/contracts.md) as plain handler methods. The standalone host maps them with minimal
 // APIs (MergeEndpoints) and the Functions HTTP triggers call them, so both answer identically.
 //   POST /api/merges              recipe (YAML or JSON) → 202 {id, status, links} + Location; 200 if the same job exists
 //   GET  /api/merges              → {jobs: [...]} newest first

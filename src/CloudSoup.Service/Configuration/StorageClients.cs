@@ -1,5 +1,5 @@
 // The three Azure Storage clients the service uses, built once from CloudSoupOptions. Queue messages are
-// Base64 on the wire because Functions' queue bindings read and write Base64 (reference/azure.md §2.4);
+// Base64 on the wire because Functions' queue bindings read and write Base64 (docs/azure-notes.md §2);
 // producers and the worker must agree, so the encoding is fixed here and nowhere else.
 using Azure.Core;
 using Azure.Data.Tables;

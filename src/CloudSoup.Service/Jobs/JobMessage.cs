@@ -1,4 +1,4 @@
-// The queue message contract (DESIGN.md §3): {"schema":1,"jobId":"…","recipe":"jobs/<id>/recipe.yaml"}.
+// The queue message contract (docs/contracts.md): {"schema":1,"jobId":"…","recipe":"jobs/<id>/recipe.yaml"}.
 // A reference to the job, never its data (the queue limit is 64 KiB after Base64). The queue client
 // Base64-encodes it on the wire (see StorageClients).
 using System.Text.Json;

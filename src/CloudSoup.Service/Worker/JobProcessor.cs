@@ -1,4 +1,4 @@
-// One queue delivery, start to finish (DESIGN.md §2, reference/azure.md §4.1):
+// One queue delivery, start to finish (README.md "The worker"; docs/azure-notes.md §3):
 //   receive (invisible for VisibilityTimeout) → parse → look up the job → skip duplicates of finished jobs →
 //   poison after MaxAttempts deliveries → claim → run MergeJobRunner with blob input and staged blob output,
 //   renewing the message while it runs → mark succeeded/failed → delete the message.

@@ -1,4 +1,4 @@
-// Keeps a received queue message invisible while its job runs (reference/azure.md §4.1): Update Message
+// Keeps a received queue message invisible while its job runs (docs/azure-notes.md §3): Update Message
 // every visibility/3 with the newest pop receipt (it changes on every update). A 404 or 400 means another
 // receiver owns the message now: Lost fires and the job must stop without publishing. Complete deletes the
 // message; Release makes it visible again after a delay (a retry); disposing without either leaves it to

@@ -1,4 +1,5 @@
-// Weight scope alignment (reference/merge-methods.md §10): the worked example, the re-scoping's properties, and a
+// Weight scope alignment (Xu et al. 2024, arXiv 2408.12237; docs/alignment.md): the worked example, the
+// re-scoping's properties, and a
 // job (scope_alignment + linear) checked against the formula computed here in float64.
 using CloudSoup.Core.Alignment;
 using CloudSoup.Core.Errors;

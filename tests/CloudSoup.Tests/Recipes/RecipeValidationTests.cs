@@ -4,7 +4,7 @@ using CloudSoup.Core.Recipes;
 
 namespace CloudSoup.Tests.Recipes;
 
-/// <summary>Recipe errors name the field at fault; parameter values follow mergekit's resolution rules (reference/mergekit.md §2.2).</summary>
+/// <summary>Recipe errors name the field at fault; parameter values follow mergekit's resolution rules (docs/methods.md, "Parameter values").</summary>
 public class RecipeValidationTests
 {
     private const string Models = "models: [{model: a.safetensors}, {model: b.safetensors}]\n";

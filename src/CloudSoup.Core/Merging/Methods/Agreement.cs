@@ -1,5 +1,6 @@
 // agreement: agreement-filtered averaging (AFA), CloudSoup's transfer of Gradient Agreement Filtering
-// (Chaubard et al. 2024) to merging — reference/merge-methods.md §11. A task vector joins the merge only if
+// (Chaubard, Eddy, Kochenderfer 2024, arXiv 2412.18052) to merging — docs/methods.md "agreement".
+// A task vector joins the merge only if
 // its cosine distance 1 − cos to the reference is ≤ threshold:
 //   sequential_mean: m ← τ_1; accept τ_k against the running mean m, m ← m + (τ_k − m)/(n+1)
 //   sequential_pair: the same but m ← (m + τ_k)/2, exactly GAF's update

@@ -1,4 +1,4 @@
-// arcee_fusion: keep only the changes that matter (reference/mergekit.md §1.13). Importance
+// arcee_fusion: keep only the changes that matter (mergekit/merge_methods/arcee_fusion.py). Importance
 // I = |x − b| ⊙ KL(softmax(x) ‖ softmax(b)) (softmax and KL along the last dim, one KL per row, broadcast;
 // a 1-D tensor gets one KL), threshold = median + 1.5·IQR of I with quantiles taken by index ⌊q·(n−1)⌋ on the
 // sorted values, result = b + (x − b)·[I ≥ threshold]. mergekit samples at most 1e6 elements with an unseeded

@@ -1,4 +1,4 @@
-// breadcrumbs: the generalized task-arithmetic pipeline (Davari & Belilovsky 2023, per tensor; reference/merge-methods.md §4a).
+// breadcrumbs: the generalized task-arithmetic pipeline (Davari & Belilovsky 2023, arXiv 2312.06795, per tensor as mergekit/sparsify.py; docs/methods.md).
 namespace CloudSoup.Core.Merging.Methods;
 
 public sealed class Breadcrumbs(IMaskProvider? masks = null) : TaskArithmeticFamily(masks)

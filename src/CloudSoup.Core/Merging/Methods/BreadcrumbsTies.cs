@@ -1,4 +1,4 @@
-// breadcrumbs_ties: the generalized task-arithmetic pipeline (Breadcrumbs sparsification with TIES sign consensus; reference/mergekit.md §1.8).
+// breadcrumbs_ties: the generalized task-arithmetic pipeline (Breadcrumbs sparsification with TIES sign consensus; mergekit/sparsify.py; docs/methods.md).
 namespace CloudSoup.Core.Merging.Methods;
 
 public sealed class BreadcrumbsTies(IMaskProvider? masks = null) : TaskArithmeticFamily(masks)

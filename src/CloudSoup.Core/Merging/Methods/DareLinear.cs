@@ -1,4 +1,4 @@
-// dare_linear: the generalized task-arithmetic pipeline (Yu et al. 2023 drop-and-rescale, then task arithmetic; reference/merge-methods.md §3).
+// dare_linear: the generalized task-arithmetic pipeline (Yu et al. 2023 drop-and-rescale, arXiv 2311.03099, then task arithmetic; docs/methods.md).
 namespace CloudSoup.Core.Merging.Methods;
 
 public sealed class DareLinear(IMaskProvider? masks = null) : TaskArithmeticFamily(masks)

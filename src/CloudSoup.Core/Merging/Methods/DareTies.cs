@@ -1,4 +1,4 @@
-// dare_ties: the generalized task-arithmetic pipeline (Yu et al. 2023 drop-and-rescale, then TIES sign consensus; reference/merge-methods.md §3).
+// dare_ties: the generalized task-arithmetic pipeline (Yu et al. 2023 drop-and-rescale, arXiv 2311.03099, then TIES sign consensus; docs/methods.md).
 namespace CloudSoup.Core.Merging.Methods;
 
 public sealed class DareTies(IMaskProvider? masks = null) : TaskArithmeticFamily(masks)

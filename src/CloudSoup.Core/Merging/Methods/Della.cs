@@ -1,4 +1,4 @@
-// della: the generalized task-arithmetic pipeline (Deep et al. 2024 MagPrune, then TIES sign consensus; reference/mergekit.md §1.8).
+// della: the generalized task-arithmetic pipeline (Deep et al. 2024 MagPrune, arXiv 2406.11617, then TIES sign consensus; mergekit/sparsify.py; docs/methods.md).
 namespace CloudSoup.Core.Merging.Methods;
 
 public sealed class Della(IMaskProvider? masks = null) : TaskArithmeticFamily(masks)

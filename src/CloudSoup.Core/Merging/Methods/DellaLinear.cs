@@ -1,4 +1,4 @@
-// della_linear: the generalized task-arithmetic pipeline (Deep et al. 2024 MagPrune, then task arithmetic; reference/mergekit.md §1.8).
+// della_linear: the generalized task-arithmetic pipeline (Deep et al. 2024 MagPrune, arXiv 2406.11617, then task arithmetic; mergekit/sparsify.py; docs/methods.md).
 namespace CloudSoup.Core.Merging.Methods;
 
 public sealed class DellaLinear(IMaskProvider? masks = null) : TaskArithmeticFamily(masks)

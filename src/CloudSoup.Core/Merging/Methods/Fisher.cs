@@ -1,4 +1,4 @@
-// fisher: Fisher-weighted averaging (Matena & Raffel 2021, arXiv 2111.09832; reference/merge-methods.md §6):
+// fisher: Fisher-weighted averaging (Matena & Raffel 2021, arXiv 2111.09832; official code mmatena/model_merging; docs/methods.md):
 //   θ*_j = Σ_i c_i F̃_ij θ_ij / Σ_i c_i F̃_ij,  F̃ = max(F, floor),  c_i = weight_i (/‖F_i‖₂ with normalize_fishers).
 // favor_target (the official default) floors only the first model's Fisher, so where every Fisher is zero the
 // result is the first model's value rather than the plain mean. Each model's diagonal Fisher is a safetensors

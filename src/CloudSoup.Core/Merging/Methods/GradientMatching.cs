@@ -1,5 +1,6 @@
 // gradient_matching: uncertainty-based gradient matching (Daheim et al., arXiv 2310.12808;
-// reference/merge-methods.md §7), element-wise with diagonal precisions:
+// official code UKPLab/iclr2024-model-merging code/uncertainty_based_gradient_matching.py; docs/methods.md),
+// element-wise with diagonal precisions:
 //   H_0 = base_scale·F̂_0 + delta_0,  H_t = scale_t·F̂_t,  α_t = lambda·weight_t,  H̄ = H_0 + Σ_s α_s H_s
 //   θ = θ0 + Σ_t α_t (H_0 + H_t)/H̄ ⊙ (θ_t − θ0)
 // α_t multiplies H_t inside H̄ and the whole term, not the H_t in (H_0 + H_t) (as in the official code).

@@ -1,5 +1,5 @@
 // karcher: the Riemannian (Karcher) mean of the inputs' directions on the unit sphere, scaled by their mean
-// norm (reference/mergekit.md §1.6). Equal weights; a base model is just one more input.
+// norm (mergekit/merge_methods/karcher.py). Equal weights; a base model is just one more input.
 using TorchSharp;
 
 namespace CloudSoup.Core.Merging.Methods;

@@ -1,5 +1,5 @@
 // linear: the weighted average Σ w_i x_i, divided by Σ w_i when `normalize` is true (mergekit's
-// semantics, reference/mergekit.md §1.2). A uniform soup is linear with equal weights. Unlike mergekit,
+// semantics, mergekit/merge_methods/linear.py). A uniform soup is linear with equal weights. Unlike mergekit,
 // a zero weight sum with normalize=true is an error rather than inf/NaN output.
 using CloudSoup.Core.Errors;
 using TorchSharp;

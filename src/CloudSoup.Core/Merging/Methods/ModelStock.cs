@@ -1,5 +1,5 @@
-// model_stock: Jang, Yun, Han 2024 (arXiv 2403.19522); mergekit's form (reference/mergekit.md §1.11,
-// merge-methods.md §4b). cos φ = mean pairwise cosine of the offsets x_i − b (norm product clamped to 1e-6),
+// model_stock: Jang, Yun, Han 2024 (arXiv 2403.19522); mergekit's form (mergekit/merge_methods/model_stock.py;
+// docs/methods.md). cos φ = mean pairwise cosine of the offsets x_i − b (norm product clamped to 1e-6),
 // t = N cos φ / (1 + (N−1) cos φ), result = t·mean(x_i) + (1−t)·b. Like mergekit, t is not clamped: a
 // negative mean cosine extrapolates (the degenerate case is tested), and a zero denominator is an error.
 using CloudSoup.Core.Errors;

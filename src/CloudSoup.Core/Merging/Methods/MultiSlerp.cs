@@ -1,4 +1,4 @@
-// multislerp: barycentric spherical interpolation of any number of models (reference/mergekit.md §1.5).
+// multislerp: barycentric spherical interpolation of any number of models (mergekit/merge_methods/multislerp.py).
 // Not equal to slerp for two models: do not simplify one into the other.
 using CloudSoup.Core.Errors;
 using TorchSharp;

@@ -1,4 +1,4 @@
-// nearswap: ω = clamp(t / max(|b − x|, 1e-6), 0, 1), result = ω·x + (1−ω)·b (reference/mergekit.md §1.12):
+// nearswap: ω = clamp(t / max(|b − x|, 1e-6), 0, 1), result = ω·x + (1−ω)·b (mergekit/merge_methods/nearswap.py):
 // elements already close to the base are pulled all the way to the other model.
 using CloudSoup.Core.Recipes;
 using TorchSharp;

@@ -1,4 +1,4 @@
-// nuslerp: slerp with weights instead of t, optionally on task vectors and per row (reference/mergekit.md §1.4).
+// nuslerp: slerp with weights instead of t, optionally on task vectors and per row (mergekit/merge_methods/nuslerp.py).
 // t = w2/(w1+w2) (0.5 when |w1+w2| < 1e-6); with a base model, b + slerp(x1 − b, x2 − b).
 using CloudSoup.Core.Recipes;
 using TorchSharp;

@@ -1,4 +1,4 @@
-// passthrough: copies the single input, optionally scaled (reference/mergekit.md §1.14). mergekit uses it with
+// passthrough: copies the single input, optionally scaled (mergekit/merge_methods/passthrough.py). mergekit uses it with
 // `slices` for layer-stacking "frankenmerges": then every slice has one source and the job merges one virtual
 // model stacked from them (Merging/SliceLayout.cs).
 using CloudSoup.Core.Recipes;

@@ -1,4 +1,4 @@
-// ram: Reinforced Agent Merging (reference/mergekit.md §1.10). An element changed (|τ| > ε) by exactly one
+// ram: Reinforced Agent Merging (mergekit/merge_methods/ram.py). An element changed (|τ| > ε) by exactly one
 // model takes that model's change; one changed by c > 1 models takes their mean change.
 using TorchSharp;
 

@@ -1,4 +1,4 @@
-// ramplus_tl: RAM+ with tensor-local overlap ratios (reference/mergekit.md §1.10). Per model and tensor,
+// ramplus_tl: RAM+ with tensor-local overlap ratios (mergekit/merge_methods/ram.py). Per model and tensor,
 // ρ = #shared-and-active / max(#unique-and-active, ε) and the unique entries are scaled by 1 + r·clip(ρ, 0, α).
 // (The paper computes ρ over the whole model; mergekit, and we, per tensor.)
 using TorchSharp;

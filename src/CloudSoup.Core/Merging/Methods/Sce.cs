@@ -1,5 +1,5 @@
 // sce: Select (top-variance positions), Calculate (matrix-level weights from mean squared task vectors),
-// Erase (TIES sign mask on the unweighted task vectors) — reference/mergekit.md §1.9.
+// Erase (TIES sign mask on the unweighted task vectors) — mergekit/merge_methods/sce.py.
 using TorchSharp;
 
 namespace CloudSoup.Core.Merging.Methods;

@@ -1,4 +1,4 @@
-// slerp: spherical interpolation of two flattened tensors (reference/merge-methods.md §5, mergekit.md §1.3).
+// slerp: spherical interpolation of two flattened tensors (mergekit/merge_methods/slerp.py; worked examples in docs/methods.md).
 // Coefficients come from the normalised vectors and multiply the original ones; |cos| > 0.9995 falls back to
 // lerp. A near-zero vector is not normalised (mergekit's quirk, kept for compatibility and documented).
 using CloudSoup.Core.Recipes;

@@ -1,4 +1,4 @@
-// task_arithmetic: the generalized task-arithmetic pipeline (Ilharco et al. 2022; reference/merge-methods.md §1).
+// task_arithmetic: the generalized task-arithmetic pipeline (Ilharco et al. 2022, arXiv 2212.04089; docs/methods.md).
 namespace CloudSoup.Core.Merging.Methods;
 
 public sealed class TaskArithmetic(IMaskProvider? masks = null) : TaskArithmeticFamily(masks)

@@ -1,4 +1,4 @@
-// ties: the generalized task-arithmetic pipeline (Yadav et al. 2023, mergekit per-tensor form; reference/merge-methods.md §2. normalize=true is the paper's dis-mean, normalize=false its dis-sum).
+// ties: the generalized task-arithmetic pipeline (Yadav et al. 2023, arXiv 2306.01708, mergekit per-tensor form; docs/methods.md. normalize=true is the paper's dis-mean, normalize=false its dis-sum).
 namespace CloudSoup.Core.Merging.Methods;
 
 public sealed class Ties(IMaskProvider? masks = null) : TaskArithmeticFamily(masks)

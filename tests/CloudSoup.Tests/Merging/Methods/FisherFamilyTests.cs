@@ -1,5 +1,5 @@
-// Fisher averaging (merge-methods.md §6), gradient matching (§7) with its limits, agreement-filtered
-// averaging (§11), all on fixture F in float64; plus an end-to-end run loading Fishers from checkpoints.
+// Fisher averaging, gradient matching with its limits, agreement-filtered averaging (worked examples in
+// docs/methods.md), all on fixture F in float64; plus an end-to-end run loading Fishers from checkpoints.
 using CloudSoup.Core.Errors;
 using CloudSoup.Core.Jobs;
 using CloudSoup.Core.Merging;

@@ -1,5 +1,5 @@
-// slerp table (merge-methods.md §5), Model Stock (§4b) incl. the degenerate case, and the other
-// per-tensor methods of mergekit.md §1.4–1.14, in float64.
+// slerp table and Model Stock incl. the degenerate case (docs/methods.md, worked examples), and the other
+// per-tensor methods as mergekit/merge_methods/*.py define them, in float64.
 using CloudSoup.Core.Merging;
 using CloudSoup.Core.Merging.Methods;
 using TorchSharp;

@@ -1,5 +1,5 @@
-// Builds float64 TensorMergeInputs for unit tests of merge methods, and holds fixture F of
-// reference/merge-methods.md §0.
+// Builds float64 TensorMergeInputs for unit tests of merge methods, and holds fixture F
+// (docs/methods.md, "Test fixture F and worked examples").
 using CloudSoup.Core.Merging;
 using CloudSoup.Core.Recipes;
 using TorchSharp;

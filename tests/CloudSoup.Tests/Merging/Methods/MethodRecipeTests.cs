@@ -1,4 +1,5 @@
-// The example configs of reference/mergekit.md §2.3 parsed, round-tripped and run end to end, and the
+// mergekit's example configs (arcee-ai/mergekit examples/ties.yml, gradient-slerp.yml, orcamini-platy-44layer.yml)
+// parsed, round-tripped and run end to end, and the
 // up-front rejection of impossible method/parameter combinations (errors name the field).
 using CloudSoup.Core.Errors;
 using CloudSoup.Core.Jobs;

@@ -1,4 +1,5 @@
-// Worked examples of reference/merge-methods.md §1–4 (fixture F, float64, 1e-6) and mergekit.md §1.7–1.8.
+// Worked examples of docs/methods.md "Test fixture F and worked examples" (float64, 1e-6) and mergekit's
+// generalized_task_arithmetic.py / sparsify.py behaviour.
 using CloudSoup.Core.Merging;
 using CloudSoup.Core.Merging.Methods;
 using TorchSharp;
@@ -37,12 +38,12 @@ public class TaskArithmeticFamilyTests
 
     [Fact]
     public void Ties_official_trim_of_three_of_four_with_density_075() =>
-        // int(0.75·4) = 3 kept: the official code's "≥ threshold" result for K = 50 % (merge-methods.md §2).
+        // int(0.75·4) = 3 kept: the official code's "≥ threshold" result for K = 50 % (docs/methods.md).
         Close([1.45, -0.75, -0.1, 0.1], Run(new Ties(), D(("lambda", 1.0)), D(("weight", 1.0), ("density", 0.75))));
 
     private static readonly Dictionary<int, double[]> DareKeep = new()
     {
-        // keep = 1 − drop mask of merge-methods.md §3 (model 0 is the base).
+        // keep masks of the DARE worked example in docs/methods.md (model 0 is the base).
         [1] = [1, 0, 1, 0], [2] = [1, 0, 0, 1], [3] = [0, 1, 1, 0],
     };
 
