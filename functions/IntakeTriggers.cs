@@ -3,7 +3,7 @@
 // ("exp/a.safetensors"); the full name is taken from the bound BlobClient. The container names here must
 // match CloudSoup:CheckpointsContainer / CloudSoup:RecipesContainer (defaults "checkpoints", "recipes").
 using Azure.Storage.Blobs;
-using CloudSoup.Service.Intake;
+using CloudSoup.Control.Intake;
 using Microsoft.Azure.Functions.Worker;
 
 namespace CloudSoup.Functions;
@@ -14,7 +14,7 @@ public sealed class IntakeTriggers(BlobIntake intake)
     public async Task CheckpointDropped(
         [BlobTrigger("checkpoints/{name}", Source = BlobTriggerSource.EventGrid, Connection = "CloudSoupStorage")] BlobClient blob,
         CancellationToken ct) =>
-        await intake.OnBlobCreatedAsync(blob.BlobContainerName, blob.Name, ct);
+        await intake.OnBlobCreatedAsync(blob.BlobContainerName, Path.GetFileName(blob.Name), ct);
 
     [Function("RecipeDropped")]
     public async Task RecipeDropped(

@@ -1,7 +1,7 @@
 // The merge API as HTTP triggers (ASP.NET Core integration). Each calls the MergeApi method the standalone
 // host maps, so both hosts answer identically. Routes get the host's "api" prefix: /api/merges...
 // AuthorizationLevel.Function: callers pass a function key (x-functions-key) in Azure.
-using CloudSoup.Service.Api;
+using CloudSoup.Control.Api;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
@@ -27,7 +27,7 @@ public sealed class MergeHttpTriggers(MergeApi api)
 
     [Function("GetMergeReport")]
     public async Task<IActionResult> Report(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "merges/{id}/report")] HttpRequest request, string id, CancellationToken ct) =>
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "merges/{id}/reports")] HttpRequest request, string id, CancellationToken ct) =>
         new ResultAction(await api.GetReportAsync(request, id, ct));
 
     /// <summary>The Functions ASP.NET Core integration executes IActionResult; MergeApi returns minimal-API IResult.</summary>

@@ -1,17 +1,9 @@
-// The Functions host: the same services the standalone host registers (CloudSoupServices), configured from
-// app settings: CloudSoupStorage (connection string) or CloudSoupStorage__blobServiceUri/__queueServiceUri/
-// __tableServiceUri/__clientId (managed identity). The queue worker is not here: it runs as a Container Apps
-// job (`cloudsoup worker --once`).
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Hosting;
-using Microsoft.Azure.Functions.Worker.Builder;
+// The Functions worker's entry point: the host FunctionsApp builds (tested), storage created, then run.
+using CloudSoup.Control.Configuration;
+using CloudSoup.Functions;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
-var builder = FunctionsApplication.CreateBuilder(args);
-builder.ConfigureFunctionsWebApplication();
-builder.Services.AddCloudSoup(CloudSoupOptions.FromConfiguration(builder.Configuration));
-
-var app = builder.Build();
+var app = FunctionsApp.Build(args);
 await app.Services.GetRequiredService<StorageClients>().EnsureCreatedAsync(CancellationToken.None);
 await app.RunAsync();

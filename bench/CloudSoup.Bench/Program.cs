@@ -2,7 +2,7 @@
 // (SciPy 1.10.1 timings on the same machine: bench/README.md), and one full weight matching of the paper's MNIST MLP shape.
 // Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm [maxWidth]]
 using System.Diagnostics;
-using CloudSoup.Core.Alignment;
+using CloudSoup.Engine.Alignment;
 using TorchSharp;
 
 if (args.Length > 0 && args[0] == "wm")

@@ -2,8 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using CloudSoup.Core.Errors;
-using CloudSoup.Service.Api;
+using CloudSoup.Control.Errors;
+using CloudSoup.Control.Api;
 
 namespace CloudSoup.Cli.Commands;
 

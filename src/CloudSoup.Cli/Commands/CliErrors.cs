@@ -1,4 +1,4 @@
-using CloudSoup.Core.Errors;
+using CloudSoup.Control.Errors;
 
 namespace CloudSoup.Cli.Commands;
 

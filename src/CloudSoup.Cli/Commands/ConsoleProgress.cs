@@ -1,4 +1,4 @@
-using CloudSoup.Core.Jobs;
+using CloudSoup.Engine.Jobs;
 
 namespace CloudSoup.Cli.Commands;
 

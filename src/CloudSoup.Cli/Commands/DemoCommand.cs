@@ -1,22 +1,24 @@
+using CloudSoup.Worker.Hosting;
 // `cloudsoup demo`: the whole product on MNIST in a few minutes. Trains a base MLP, fine-tunes it into
 // several ingredients, trains deeper MLPs from scratch as the negative control (different seeds, higher learning
 // rate: their uniform soup collapses to chance), soups both groups with uniform_soup and greedy_soup, and merges two
 // more scratch MLPs naively vs after Git Re-Basin weight matching. Either merges locally (--local) or goes the
 // service's way: Azurite, upload to checkpoints/demo/, POST /api/merges, follow each job, fetch the reports.
+using CloudSoup.Cli.Dev;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Azure.Storage.Blobs;
-using CloudSoup.Core.Demo;
-using CloudSoup.Core.Formats;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Reports;
-using CloudSoup.Core.Storage;
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Hosting;
+using CloudSoup.Cli.Demo;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Reports;
+using CloudSoup.Engine.Storage;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Hosting;
 using Spectre.Console;
 using TorchSharp;
 
@@ -162,7 +164,7 @@ internal static class DemoCommand
         }
         try
         {
-            await using var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { Port = 0, Evaluator = LocalServices.Evaluator, MinimumLogLevel = Microsoft.Extensions.Logging.LogLevel.Warning }, ct);
+            await using var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { Port = 0, ExtraServices = s => s.AddCloudSoupWorkerHostedService(options, LocalServices.Evaluator), MinimumLogLevel = Microsoft.Extensions.Logging.LogLevel.Warning }, ct);
             Say($"CloudSoup API + worker listening at {host.Url}");
             var blobs = new BlobServiceClient(options.ConnectionString);
             var blobOf = new Dictionary<string, string>();
@@ -200,7 +202,7 @@ internal static class DemoCommand
                     string line = $"job {id}: {state} {phase} {progress * 100:0}%";
                     if (line != lastLine) Say(line);
                     lastLine = line;
-                    if (state == "failed") throw new CloudSoup.Core.Errors.CloudSoupException(CloudSoup.Core.Errors.ErrorKind.Transient, $"the demo merge failed: {root.GetProperty("error").GetString()}");
+                    if (state == "failed") throw new CloudSoup.Control.Errors.CloudSoupException(CloudSoup.Control.Errors.ErrorKind.Transient, $"the demo merge failed: {root.GetProperty("error").GetString()}");
                     if (state == "succeeded") break;
                 }
                 var reportJson = await http.GetStringAsync($"api/merges/{id}/report?format=json", ct);

@@ -3,9 +3,9 @@
 // the midpoint is about as good as the endpoints. The merge runs as an ordinary job with an alignment section,
 // so the barrier numbers come from the job's report.
 using System.Globalization;
-using CloudSoup.Core.Demo;
-using CloudSoup.Core.Formats;
-using CloudSoup.Core.Reports;
+using CloudSoup.Cli.Demo;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Reports;
 
 namespace CloudSoup.Cli.Commands;
 

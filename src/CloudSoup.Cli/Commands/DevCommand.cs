@@ -1,7 +1,9 @@
+using CloudSoup.Worker.Hosting;
+using CloudSoup.Cli.Dev;
 using System.CommandLine;
 using System.Net;
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Hosting;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Hosting;
 
 namespace CloudSoup.Cli.Commands;
 
@@ -44,9 +46,8 @@ internal static class DevCommand
             {
                 Address = address,
                 Port = port,
-                RunWorker = !noWorker,
                 RunWatcher = true,
-                Evaluator = LocalServices.Evaluator,
+                ExtraServices = noWorker ? null : s => s.AddCloudSoupWorkerHostedService(options, LocalServices.Evaluator),
             }, ct);
             PrintHelp(host.Url, options, azurite != null);
             await host.WaitForShutdownAsync(ct);

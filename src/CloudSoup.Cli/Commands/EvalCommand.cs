@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using CloudSoup.Core.Evaluation;
-using CloudSoup.Core.Formats;
-using CloudSoup.Core.Storage;
+using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Storage;
 
 namespace CloudSoup.Cli.Commands;
 
@@ -22,7 +22,7 @@ internal static class EvalCommand
 
     private static async Task<int> RunAsync(string modelRef, string weightsRef, string dataRef, int batchSize, CancellationToken ct)
     {
-        if (batchSize <= 0) throw new CloudSoup.Core.Errors.CloudSoupException(CloudSoup.Core.Errors.ErrorKind.InvalidRecipe, "--batch-size must be a positive integer");
+        if (batchSize <= 0) throw new CloudSoup.Control.Errors.CloudSoupException(CloudSoup.Control.Errors.ErrorKind.InvalidRecipe, "--batch-size must be a positive integer");
         var store = new LocalCheckpointStore(Directory.GetCurrentDirectory());
         using var model = await JobEvaluator.LoadModelAsync(store, modelRef, ct);
         using var data = await EvalData.LoadAsync(store, dataRef, ct);

@@ -1,8 +1,9 @@
 using System.CommandLine;
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Evaluation;
-using CloudSoup.Core.Formats;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Storage;
 
 namespace CloudSoup.Cli.Commands;
 
@@ -31,7 +32,7 @@ internal static class FisherCommand
     private static async Task<int> RunAsync(string modelRef, string weightsRef, string dataRef, string outFile, string labels, int samples, long seed, CancellationToken ct)
     {
         if (samples <= 0) throw CloudSoupException.Recipe("--samples", "must be a positive integer");
-        var options = new FisherOptions(FisherOptions.ParseLabels(labels, "--labels"), samples, seed);
+        var options = new FisherOptions(RecipeParser.ParseFisherLabels(labels, "--labels"), samples, seed);
         var store = new LocalCheckpointStore(Directory.GetCurrentDirectory());
         using var model = await JobEvaluator.LoadModelAsync(store, modelRef, ct);
         using var evalData = await EvalData.LoadAsync(store, dataRef, ct);

@@ -1,4 +1,4 @@
-using CloudSoup.Core.Evaluation;
+using CloudSoup.Engine.Evaluation;
 
 namespace CloudSoup.Cli.Commands;
 

@@ -1,8 +1,8 @@
 using System.CommandLine;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Reports;
-using CloudSoup.Core.Storage;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Reports;
+using CloudSoup.Engine.Storage;
 
 namespace CloudSoup.Cli.Commands;
 
@@ -25,8 +25,8 @@ internal static class MergeCommand
 
     private static async Task<int> RunAsync(FileInfo recipeFile, DirectoryInfo outDir, string? device, CancellationToken ct)
     {
-        CloudSoup.Core.Jobs.ComputeDevice.Resolve(device);   // an unknown or unavailable device fails before anything is read
-        if (!recipeFile.Exists) throw CloudSoup.Core.Errors.CloudSoupException.Missing($"recipe file '{recipeFile.FullName}'");
+        CloudSoup.Engine.Jobs.ComputeDevice.Resolve(device);   // an unknown or unavailable device fails before anything is read
+        if (!recipeFile.Exists) throw CloudSoup.Control.Errors.CloudSoupException.Missing($"recipe file '{recipeFile.FullName}'");
         var recipe = RecipeParser.Parse(await File.ReadAllTextAsync(recipeFile.FullName, ct));
         foreach (var w in recipe.Warnings) Console.Error.WriteLine($"warning: {w}");
         var store = new LocalCheckpointStore(recipeFile.DirectoryName!);

@@ -1,7 +1,6 @@
+using CloudSoup.Control.Methods;
 using System.CommandLine;
 using System.Globalization;
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Merging;
 using Spectre.Console;
 
 namespace CloudSoup.Cli.Commands;
@@ -22,14 +21,13 @@ internal static class MethodsCommand
         if (name is null)
         {
             var table = new Table().AddColumn("merge_method").AddColumn("base_model").AddColumn("what it does");
-            foreach (var m in MergeMethods.All.OrderBy(m => m.Name, StringComparer.Ordinal))
+            foreach (var m in MethodCatalog.All.OrderBy(m => m.Name, StringComparer.Ordinal))
                 table.AddRow(m.Name, Base(m.BaseModel), Markup.Escape(m.Description));
             AnsiConsole.Write(table);
             Console.WriteLine("Details: cloudsoup methods NAME, and docs/methods.md.");
             return 0;
         }
-        if (!MergeMethods.TryGet(name, out var method))
-            throw CloudSoupException.Recipe("merge_method", $"unknown merge method '{name}' (available: {string.Join(", ", MergeMethods.All.Select(m => m.Name).Order())})");
+        var method = MethodCatalog.Get(name);
         Console.WriteLine($"{method.Name}: {method.Description}");
         Console.WriteLine($"base_model: {Base(method.BaseModel)}; at least {method.MinModels} model(s)");
         if (method.Parameters.Count == 0)

@@ -1,5 +1,5 @@
 using System.Globalization;
-using CloudSoup.Core.Reports;
+using CloudSoup.Engine.Reports;
 using Spectre.Console;
 
 namespace CloudSoup.Cli.Commands;

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Azure;
-using CloudSoup.Service.Configuration;
+using CloudSoup.Control.Configuration;
 using Microsoft.Extensions.Configuration;
 
 namespace CloudSoup.Cli.Commands;

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Service.Api;
-using CloudSoup.Service.Jobs;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Api;
+using CloudSoup.Control.Jobs;
 using Spectre.Console;
 
 namespace CloudSoup.Cli.Commands;
@@ -33,15 +33,15 @@ internal static class StatusCommand
             PrintList(await client.ListAsync(ct));
             return 0;
         }
-        var job = await client.GetAsync(id, ct) ?? throw CloudSoup.Core.Errors.CloudSoupException.Missing($"job '{id}'");
+        var job = await client.GetAsync(id, ct) ?? throw CloudSoup.Control.Errors.CloudSoupException.Missing($"job '{id}'");
         if (wait)
         {
             var progress = new ConsoleProgress();
             while (!JobStatus.IsFinished(job.Status))
             {
-                progress.Report(new JobProgress(job.Phase ?? job.Status, job.Progress, job.Status == JobStatus.Queued && job.LastError != null ? $"retrying after: {job.LastError}" : null));
+                progress.Report(new JobProgress(job.Phase is { } phase && JobPhase.All.Contains(phase) ? phase : JobPhase.Queued, job.Progress, job.Status == JobStatus.Queued && job.LastError != null ? $"retrying after: {job.LastError}" : null));
                 await Task.Delay(TimeSpan.FromSeconds(1), ct);
-                job = await client.GetAsync(id, ct) ?? throw CloudSoup.Core.Errors.CloudSoupException.Missing($"job '{id}'");
+                job = await client.GetAsync(id, ct) ?? throw CloudSoup.Control.Errors.CloudSoupException.Missing($"job '{id}'");
             }
             progress.Finish();
         }

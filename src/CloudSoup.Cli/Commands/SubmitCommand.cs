@@ -1,7 +1,7 @@
 using System.CommandLine;
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Intake;
-using CloudSoup.Service.Jobs;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Intake;
+using CloudSoup.Control.Jobs;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CloudSoup.Cli.Commands;
@@ -21,7 +21,7 @@ internal static class SubmitCommand
 
     private static async Task<int> RunAsync(FileInfo recipeFile, string? api, string? storage, CancellationToken ct)
     {
-        if (!recipeFile.Exists) throw CloudSoup.Core.Errors.CloudSoupException.Missing($"recipe file '{recipeFile.FullName}'");
+        if (!recipeFile.Exists) throw CloudSoup.Control.Errors.CloudSoupException.Missing($"recipe file '{recipeFile.FullName}'");
         string text = await File.ReadAllTextAsync(recipeFile.FullName, ct);
         string id, status;
         bool created;

@@ -1,6 +1,7 @@
 using System.CommandLine;
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Storage;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Storage;
+using CloudSoup.Worker.Storage;
 
 namespace CloudSoup.Cli.Commands;
 

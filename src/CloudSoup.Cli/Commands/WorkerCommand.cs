@@ -1,7 +1,8 @@
+using CloudSoup.Worker.Hosting;
 using System.CommandLine;
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Hosting;
-using CloudSoup.Service.Worker;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Hosting;
+using CloudSoup.Worker.Queue;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -32,7 +33,7 @@ internal static class WorkerCommand
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
-        builder.Services.AddCloudSoup(options, LocalServices.Evaluator);
+        builder.Services.AddCloudSoupWorker(options, LocalServices.Evaluator);
         if (!once) builder.Services.AddHostedService(sp => sp.GetRequiredService<QueueWorker>());
         using var host = builder.Build();
         await host.Services.GetRequiredService<StorageClients>().EnsureCreatedAsync(ct);

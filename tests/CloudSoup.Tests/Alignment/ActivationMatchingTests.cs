@@ -1,13 +1,13 @@
 // Activation matching on the built-in architectures: it must undo a known permutation (exactly, and under
 // noise), measure the built-in CNN the way the evaluator runs it, and run as a job step for builtin:cnn.
-using CloudSoup.Core.Alignment;
-using CloudSoup.Core.Demo;
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Evaluation;
-using CloudSoup.Core.Formats;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Engine.Alignment;
+using CloudSoup.Cli.Demo;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,11 +1,11 @@
 using System.Text.Json;
-using CloudSoup.Core.Demo;
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Evaluation;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Reports;
-using CloudSoup.Core.Storage;
+using CloudSoup.Cli.Demo;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Reports;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 

@@ -1,4 +1,4 @@
-using CloudSoup.Core.Alignment;
+using CloudSoup.Engine.Alignment;
 
 namespace CloudSoup.Tests.Alignment;
 

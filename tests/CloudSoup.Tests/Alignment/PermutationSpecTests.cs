@@ -1,5 +1,5 @@
-using CloudSoup.Core.Alignment;
-using CloudSoup.Core.Errors;
+using CloudSoup.Engine.Alignment;
+using CloudSoup.Control.Errors;
 
 namespace CloudSoup.Tests.Alignment;
 

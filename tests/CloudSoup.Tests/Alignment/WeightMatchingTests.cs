@@ -1,5 +1,5 @@
-using CloudSoup.Core.Alignment;
-using CloudSoup.Core.Errors;
+using CloudSoup.Engine.Alignment;
+using CloudSoup.Control.Errors;
 using TorchSharp;
 using static TorchSharp.torch;
 

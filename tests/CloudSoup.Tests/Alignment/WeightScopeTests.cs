@@ -1,11 +1,11 @@
 // Weight scope alignment (Xu et al. 2024, arXiv 2408.12237; docs/alignment.md): the worked example, the
 // re-scoping's properties, and a
 // job (scope_alignment + linear) checked against the formula computed here in float64.
-using CloudSoup.Core.Alignment;
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Engine.Alignment;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 
@@ -56,7 +56,7 @@ public class WeightScopeTests
         SafetensorsFiles.Write(dir["a.safetensors"], a);
         SafetensorsFiles.Write(dir["b.safetensors"], b);
         var recipe = RecipeParser.Parse("merge_method: linear\nmodels: [a.safetensors, b.safetensors]\nscope_alignment: {enabled: true, weights: [1, 3]}");
-        Core.Reports.MergeReport report;
+        CloudSoup.Engine.Reports.MergeReport report;
         await using (var sink = new LocalDirectorySink(dir["out"]))
             report = await new MergeJobRunner(new LocalCheckpointStore(dir.Path)).RunAsync(recipe, sink, null, CancellationToken.None);
         var merged = SafetensorsFiles.Read(dir["out/model.safetensors"]);

@@ -1,5 +1,7 @@
-using CloudSoup.Core.Merging;
-using CloudSoup.Core.Merging.Methods;
+using CloudSoup.Control.Methods;
+using CloudSoup.Control.Methods;
+using CloudSoup.Engine.Merging;
+using CloudSoup.Engine.Merging.Methods;
 
 namespace CloudSoup.Tests.Cli;
 
@@ -14,7 +16,7 @@ public class MethodsCliTests(CliBuildFixture _) : IClassFixture<CliBuildFixture>
     {
         var (code, stdout, err) = Methods();
         Assert.True(code == 0, err);
-        foreach (var m in MergeMethods.All) Assert.Contains(m.Name, stdout);
+        foreach (var m in MethodCatalog.All) Assert.Contains(m.Name, stdout);
     }
 
     [Fact]
@@ -23,7 +25,7 @@ public class MethodsCliTests(CliBuildFixture _) : IClassFixture<CliBuildFixture>
         var (code, stdout, err) = Methods("agreement");
         Assert.True(code == 0, err);
         Assert.Contains("base_model: required", stdout);
-        foreach (var p in new Agreement().Parameters) Assert.Contains(p.Name, stdout);
+        foreach (var p in PaperMethods.Agreement.Parameters) Assert.Contains(p.Name, stdout);
         Assert.Contains("order_free", stdout);
     }
 

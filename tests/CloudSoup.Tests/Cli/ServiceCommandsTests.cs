@@ -1,11 +1,12 @@
+using CloudSoup.Worker.Hosting;
 using System.CommandLine;
 using System.Net.Http.Json;
 using CloudSoup.Cli.Commands;
-using CloudSoup.Core.Formats;
-using CloudSoup.Service.Api;
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Hosting;
-using CloudSoup.Service.Jobs;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Control.Api;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Hosting;
+using CloudSoup.Control.Jobs;
 using CloudSoup.Tests.Service;
 using CloudSoup.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
@@ -27,7 +28,7 @@ public class ServiceCommandsTests(AzuriteFixture azurite)
     public async Task Submit_then_status_wait_follows_the_job_to_success_and_bad_recipes_exit_2()
     {
         var options = azurite.NewOptions();
-        await using var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { RunWatcher = false, MinimumLogLevel = LogLevel.Warning }, CancellationToken.None);
+        await using var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { RunWatcher = false, MinimumLogLevel = LogLevel.Warning, ExtraServices = s => s.AddCloudSoupWorkerHostedService(options) }, CancellationToken.None);
         var ckpt = host.Services.GetRequiredService<StorageClients>().Container(options.CheckpointsContainer);
         await ckpt.UploadModelAsync("cli/a.safetensors", TestBlobs.RandomModel(31));
         await ckpt.UploadModelAsync("cli/b.safetensors", TestBlobs.RandomModel(32));

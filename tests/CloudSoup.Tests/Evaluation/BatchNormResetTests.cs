@@ -1,11 +1,11 @@
 // evaluation.reset_bn: BatchNorm running statistics re-estimated from the merged weights. Checked against the
 // statistics computed here from the layer's input, for the built-in CNN (exact) and the PyTorch-made TorchScript
 // CNN (running-average convergence), and through a merge job whose written model must carry them.
-using CloudSoup.Core.Evaluation;
-using CloudSoup.Core.Formats;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 
@@ -89,10 +89,10 @@ public class BatchNormResetTests
         File.Copy(Path.Combine(Dir, "data.safetensors"), dir["data.safetensors"]);
         File.Copy(Path.Combine(Dir, "cnn.pt"), dir["cnn.pt"]);
 
-        async Task<(Dictionary<string, torch.Tensor>, Core.Reports.MergeReport)> Run(string name, string extra)
+        async Task<(Dictionary<string, torch.Tensor>, CloudSoup.Engine.Reports.MergeReport)> Run(string name, string extra)
         {
             var recipe = RecipeParser.Parse($"merge_method: linear\nmodels: [a.safetensors, b.safetensors]\nevaluation: {{model: {model}, data: data.safetensors{extra}}}");
-            Core.Reports.MergeReport report;
+            CloudSoup.Engine.Reports.MergeReport report;
             await using (var sink = new LocalDirectorySink(dir[name]))
                 report = await new MergeJobRunner(new LocalCheckpointStore(dir.Path), new JobEvaluator()).RunAsync(recipe, sink, null, CancellationToken.None);
             return (SafetensorsFiles.Read(dir[$"{name}/model.safetensors"]), report);

@@ -1,6 +1,6 @@
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Evaluation;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 

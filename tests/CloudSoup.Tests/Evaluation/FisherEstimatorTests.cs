@@ -1,11 +1,11 @@
 // Diagonal Fisher (Evaluation/FisherEstimator.cs) against closed forms for a linear softmax classifier, where
 // ∇_W log p(y|x) = (e_y − p) xᵀ and ∇_b log p(y|x) = e_y − p, computed here in float64 without autograd; plus the
 // in-job `fisher:` section, which must give the same merge as Fisher files computed beforehand.
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Evaluation;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 
@@ -154,7 +154,7 @@ public class FisherEstimatorTests
         SafetensorsFiles.Write(dir["fa.safetensors"], Run(w1, data, options));
         SafetensorsFiles.Write(dir["fb.safetensors"], Run(w2, data, options));
 
-        Core.Reports.MergeReport report;
+        CloudSoup.Engine.Reports.MergeReport report;
         await using (var sink = new LocalDirectorySink(dir["computed"]))
             report = await new MergeJobRunner(new LocalCheckpointStore(dir.Path)).RunAsync(RecipeParser.Parse("""
                 merge_method: fisher

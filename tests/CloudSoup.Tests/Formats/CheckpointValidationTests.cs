@@ -1,7 +1,7 @@
 using System.Text;
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Formats;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 

@@ -1,11 +1,11 @@
 // zip-format PyTorch checkpoints through the restricted unpickler (Fixtures/pickle/make_fixtures.py, made with
 // PyTorch 1.13): good files read tensor for tensor like the safetensors PyTorch wrote next to them; hostile and
 // broken files fail with InvalidCheckpoint and a reason, and nothing in them runs.
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Formats;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 

@@ -1,8 +1,8 @@
 using System.Text.Json;
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using static CloudSoup.Tests.Support.RawSafetensors;
 

@@ -1,9 +1,10 @@
+using CloudSoup.Control.Methods;
 using System.Collections.Concurrent;
-using CloudSoup.Core.Formats;
-using CloudSoup.Core.Merging;
-using CloudSoup.Core.Merging.Methods;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Merging;
+using CloudSoup.Engine.Merging.Methods;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 
@@ -43,11 +44,7 @@ public class TensorLifetimeTests
     /// <summary>Delegates to a real method and remembers every tensor it was given and returned.</summary>
     private sealed class Recording(IMergeMethod inner, ConcurrentBag<torch.Tensor> seen) : IMergeMethod
     {
-        public string Name => inner.Name;
-        public string Description => inner.Description;
-        public BaseModelUse BaseModel => inner.BaseModel;
-        public int MinModels => inner.MinModels;
-        public IReadOnlyList<ParameterSpec> Parameters => inner.Parameters;
+        public MethodSignature Signature => inner.Signature;
 
         public torch.Tensor Merge(TensorMergeInput input)
         {

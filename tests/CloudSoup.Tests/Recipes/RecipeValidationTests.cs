@@ -1,6 +1,6 @@
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Merging;
-using CloudSoup.Core.Recipes;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Merging;
+using CloudSoup.Control.Recipes;
 
 namespace CloudSoup.Tests.Recipes;
 

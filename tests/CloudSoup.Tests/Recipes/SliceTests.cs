@@ -1,9 +1,9 @@
 // mergekit `slices`: frankenmerges with passthrough, per-slice layer ranges for other methods, gradients
 // interpolated per slice, errors naming the field, and the resolved recipe round trip.
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 

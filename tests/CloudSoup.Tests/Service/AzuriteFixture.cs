@@ -1,8 +1,9 @@
+using CloudSoup.Cli.Dev;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Hosting;
-using CloudSoup.Service.Jobs;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Hosting;
+using CloudSoup.Control.Jobs;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 

@@ -1,6 +1,7 @@
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Formats;
-using CloudSoup.Service.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Control.Storage;
+using CloudSoup.Worker.Storage;
 using TorchSharp;
 
 namespace CloudSoup.Tests.Service;

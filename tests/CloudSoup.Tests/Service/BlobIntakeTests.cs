@@ -1,7 +1,7 @@
-using CloudSoup.Core.Recipes;
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Intake;
-using CloudSoup.Service.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Intake;
+using CloudSoup.Control.Jobs;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CloudSoup.Tests.Service;

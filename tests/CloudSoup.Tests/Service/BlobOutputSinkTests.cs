@@ -1,7 +1,8 @@
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using CloudSoup.Core.Storage;
-using CloudSoup.Service.Storage;
+using CloudSoup.Engine.Storage;
+using CloudSoup.Control.Storage;
+using CloudSoup.Worker.Storage;
 
 namespace CloudSoup.Tests.Service;
 

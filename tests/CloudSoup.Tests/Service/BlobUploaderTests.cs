@@ -1,10 +1,11 @@
 // `cloudsoup upload` (BlobUploader) against a real Azurite: bytes arrive intact, folders keep their relative
 // paths, the manifest goes last so the intake starts the job from the upload alone, and bad targets fail first.
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Formats;
-using CloudSoup.Service.Intake;
-using CloudSoup.Service.Jobs;
-using CloudSoup.Service.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Control.Intake;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Storage;
+using CloudSoup.Worker.Storage;
 using CloudSoup.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 

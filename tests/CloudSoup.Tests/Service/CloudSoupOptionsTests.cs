@@ -1,5 +1,6 @@
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Hosting;
+using CloudSoup.Cli.Dev;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Hosting;
 using CloudSoup.Tests.Support;
 using Microsoft.Extensions.Configuration;
 

@@ -1,4 +1,4 @@
-using CloudSoup.Service.Jobs;
+using CloudSoup.Control.Jobs;
 
 namespace CloudSoup.Tests.Service;
 

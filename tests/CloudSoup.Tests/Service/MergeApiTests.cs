@@ -1,12 +1,13 @@
+using CloudSoup.Worker.Hosting;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using CloudSoup.Service.Api;
-using CloudSoup.Service.Configuration;
-using CloudSoup.Service.Hosting;
-using CloudSoup.Service.Jobs;
-using CloudSoup.Service.Worker;
+using CloudSoup.Control.Api;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Hosting;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Worker.Queue;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -21,7 +22,7 @@ public class MergeApiTests(AzuriteFixture azurite)
     private async Task<(CloudSoupHost Host, HttpClient Http, CloudSoupOptions Options)> StartAsync(bool worker, bool watcher)
     {
         var options = azurite.NewOptions();
-        var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { RunWorker = worker, RunWatcher = watcher, MinimumLogLevel = LogLevel.Warning }, None);
+        var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { ExtraServices = worker ? s => s.AddCloudSoupWorkerHostedService(options) : null, RunWatcher = watcher, MinimumLogLevel = LogLevel.Warning }, None);
         return (host, new HttpClient { BaseAddress = host.Url }, options);
     }
 

@@ -1,5 +1,5 @@
-using CloudSoup.Core.Formats;
-using CloudSoup.Core.Storage;
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Storage;
 
 namespace CloudSoup.Tests.Service;
 

@@ -1,10 +1,10 @@
 using System.Text.Json;
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Evaluation;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Soups;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Soups;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 
@@ -46,7 +46,7 @@ public class SoupTests
     internal static string Recipe(string method, string extra = "", string evaluation = "evaluation: {model: 'builtin:mlp', data: heldout.safetensors, test: test.safetensors}") =>
         $"merge_method: {method}\nmodels: [{string.Join(", ", Enumerable.Range(0, Good).Select(i => $"good{i}.safetensors").Append(Garbage))}]\n{extra}\n{evaluation}\n";
 
-    internal static async Task<CloudSoup.Core.Reports.MergeReport> RunAsync(TempDir dir, string recipeText, string output = "out")
+    internal static async Task<CloudSoup.Engine.Reports.MergeReport> RunAsync(TempDir dir, string recipeText, string output = "out")
     {
         await using var sink = new LocalDirectorySink(dir[output]);
         return await new MergeJobRunner(new LocalCheckpointStore(dir.Path), new JobEvaluator()).RunAsync(RecipeParser.Parse(recipeText), sink, null, CancellationToken.None);

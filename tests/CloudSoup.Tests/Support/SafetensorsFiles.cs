@@ -1,4 +1,4 @@
-using CloudSoup.Core.Formats;
+using CloudSoup.Engine.Formats;
 using TorchSharp;
 
 namespace CloudSoup.Tests.Support;
@@ -9,7 +9,7 @@ public static class SafetensorsFiles
     public static void Write(string path, IReadOnlyDictionary<string, torch.Tensor> tensors)
     {
         var order = tensors.Keys.ToList();
-        var outs = order.Select(n => new OutputTensor(n, DTypes.FromScalarType(tensors[n].dtype), tensors[n].shape)).ToList();
+        var outs = order.Select(n => new OutputTensor(n, TorchDTypes.FromScalarType(tensors[n].dtype), tensors[n].shape)).ToList();
         var header = SafetensorsLayout.BuildHeader(outs, null);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         using var f = File.Create(path);
@@ -19,7 +19,7 @@ public static class SafetensorsFiles
 
     public static Dictionary<string, torch.Tensor> Read(string path)
     {
-        var store = new CloudSoup.Core.Storage.LocalCheckpointStore(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var store = new CloudSoup.Engine.Storage.LocalCheckpointStore(Path.GetDirectoryName(Path.GetFullPath(path))!);
         using var _ = new Disposer();
         var ckpt = Checkpoint.OpenAsync(store, Path.GetFullPath(path), CancellationToken.None).GetAwaiter().GetResult();
         try

@@ -14,7 +14,9 @@ noncontiguous.pt (a transposed view), compressed.pt (members deflated), truncate
 import io, json, os, pickle, struct, zipfile
 import torch
 import sys
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+os.chdir(HERE)  # every fixture is written next to this script, wherever it is run from
 from safetensors_io import write_safetensors  # noqa: E402
 
 torch.manual_seed(0)

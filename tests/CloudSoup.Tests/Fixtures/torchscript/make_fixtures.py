@@ -10,7 +10,9 @@ test only passes if CloudSoup overwrote them), data.safetensors (inputs/labels) 
 import json, os, struct
 import torch
 import sys
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+os.chdir(HERE)  # every fixture is written next to this script, wherever it is run from
 from safetensors_io import write_safetensors  # noqa: E402
 import torch.nn as nn
 import torch.nn.functional as F

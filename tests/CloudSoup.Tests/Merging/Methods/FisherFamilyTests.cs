@@ -1,11 +1,11 @@
 // Fisher averaging, gradient matching with its limits, agreement-filtered averaging (worked examples in
 // docs/methods.md), all on fixture F in float64; plus an end-to-end run loading Fishers from checkpoints.
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Merging;
-using CloudSoup.Core.Merging.Methods;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Engine.Merging;
+using CloudSoup.Engine.Merging.Methods;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 using static CloudSoup.Tests.Merging.Methods.MethodFixture;
@@ -139,7 +139,7 @@ public class FisherFamilyTests
         for (int i = 0; i < 3; i++)
             SafetensorsFiles.Write(dir[$"m{i}.safetensors"], new Dictionary<string, torch.Tensor> { ["w"] = Models[i].to_type(torch.ScalarType.Float32) });
         var recipe = RecipeParser.Parse("merge_method: agreement\nbase_model: base.safetensors\nparameters: {threshold: 1.0}\nmodels: [m0.safetensors, m1.safetensors, m2.safetensors]");
-        Core.Reports.MergeReport report;
+        CloudSoup.Engine.Reports.MergeReport report;
         await using (var sink = new LocalDirectorySink(dir["out"]))
             report = await new MergeJobRunner(new LocalCheckpointStore(dir.Path)).RunAsync(recipe, sink, null, CancellationToken.None);
         Assert.Equal("accepted: m0.safetensors, m2.safetensors", report.MethodNotes["w"]);
@@ -154,7 +154,7 @@ public class WholeModelAgreementTests
     private static readonly double[][] A = [[0.5, -0.2, 0.1, 0.0], [1.0, 0.3, -0.4, 0.2], [-0.6, 0.1, 0.2, 0.1], [0.4, -0.1, 0.0, 0.3]];
     private static readonly double[][] B = [[0.2, 0.2, -0.1], [-0.9, -0.4, 0.5], [0.3, 0.0, 0.1], [0.1, 0.1, -0.2]];
 
-    private static async Task<(Dictionary<string, torch.Tensor> Out, Core.Reports.MergeReport Report)> Run(TempDir dir, string name, bool split, string parameters)
+    private static async Task<(Dictionary<string, torch.Tensor> Out, CloudSoup.Engine.Reports.MergeReport Report)> Run(TempDir dir, string name, bool split, string parameters)
     {
         for (int m = 0; m < 4; m++)
         {
@@ -164,7 +164,7 @@ public class WholeModelAgreementTests
             SafetensorsFiles.Write(dir[$"{name}/m{m}.safetensors"], d);
         }
         var recipe = RecipeParser.Parse($"merge_method: agreement\nbase_model: m0.safetensors\nparameters: {parameters}\nmodels: [m0.safetensors, m1.safetensors, m2.safetensors, m3.safetensors]");
-        Core.Reports.MergeReport report;
+        CloudSoup.Engine.Reports.MergeReport report;
         await using (var sink = new LocalDirectorySink(dir[$"{name}/out"]))
             report = await new MergeJobRunner(new LocalCheckpointStore(dir[name])).RunAsync(recipe, sink, null, CancellationToken.None);
         return (SafetensorsFiles.Read(dir[$"{name}/out/model.safetensors"]), report);

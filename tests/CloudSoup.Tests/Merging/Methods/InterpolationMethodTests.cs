@@ -1,7 +1,8 @@
 // slerp table and Model Stock incl. the degenerate case (docs/methods.md, worked examples), and the other
 // per-tensor methods as mergekit/merge_methods/*.py define them, in float64.
-using CloudSoup.Core.Merging;
-using CloudSoup.Core.Merging.Methods;
+using CloudSoup.Control.Methods;
+using CloudSoup.Engine.Merging;
+using CloudSoup.Engine.Merging.Methods;
 using TorchSharp;
 using static CloudSoup.Tests.Merging.Methods.MethodFixture;
 
@@ -150,7 +151,7 @@ public class InterpolationMethodTests
         torch.Tensor R() => torch.randn(6, 5, dtype: torch.ScalarType.Float64, generator: gen);
         // methods with auxiliary inputs (fisher, gradient_matching) are covered in FisherFamilyTests; soups are
         // job-level (their per-tensor merge is SoupWeights after the search), covered in the Soups tests
-        foreach (var m in MergeMethods.All.Where(m => m.Parameters.All(p => p.Kind != ParameterKind.Reference) && m is not CloudSoup.Core.Soups.SoupMethod))
+        foreach (var m in MergeMethods.All.Where(m => m.Parameters.All(p => p.Kind != ParameterKind.Reference)))
         {
             int others = m.Name switch { "slerp" or "nearswap" or "arcee_fusion" => 1, "passthrough" => 1, _ => 3 };
             if (m.Name == "nuslerp") others = 2;

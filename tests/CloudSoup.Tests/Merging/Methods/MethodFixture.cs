@@ -1,7 +1,8 @@
 // Builds float64 TensorMergeInputs for unit tests of merge methods, and holds fixture F
 // (docs/methods.md, "Test fixture F and worked examples").
-using CloudSoup.Core.Merging;
-using CloudSoup.Core.Recipes;
+using CloudSoup.Control.Methods;
+using CloudSoup.Engine.Merging;
+using CloudSoup.Control.Recipes;
 using TorchSharp;
 
 namespace CloudSoup.Tests.Merging.Methods;

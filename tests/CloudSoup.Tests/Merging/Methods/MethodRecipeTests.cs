@@ -1,12 +1,12 @@
 // mergekit's example configs (arcee-ai/mergekit examples/ties.yml, gradient-slerp.yml, orcamini-platy-44layer.yml)
 // parsed, round-tripped and run end to end, and the
 // up-front rejection of impossible method/parameter combinations (errors name the field).
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Merging;
-using CloudSoup.Core.Merging.Methods;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Engine.Merging;
+using CloudSoup.Engine.Merging.Methods;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 using static CloudSoup.Tests.Merging.Methods.MethodFixture;

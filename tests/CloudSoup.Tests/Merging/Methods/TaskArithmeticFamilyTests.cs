@@ -1,7 +1,7 @@
 // Worked examples of docs/methods.md "Test fixture F and worked examples" (float64, 1e-6) and mergekit's
 // generalized_task_arithmetic.py / sparsify.py behaviour.
-using CloudSoup.Core.Merging;
-using CloudSoup.Core.Merging.Methods;
+using CloudSoup.Engine.Merging;
+using CloudSoup.Engine.Merging.Methods;
 using TorchSharp;
 using static CloudSoup.Tests.Merging.Methods.MethodFixture;
 

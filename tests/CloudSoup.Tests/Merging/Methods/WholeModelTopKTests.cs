@@ -1,9 +1,9 @@
 // TIES with topk_scope: model (the paper's whole-model top-k) against hand-computed results, and its
 // difference from mergekit's per-tensor top-k.
-using CloudSoup.Core.Errors;
-using CloudSoup.Core.Jobs;
-using CloudSoup.Core.Recipes;
-using CloudSoup.Core.Storage;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using TorchSharp;
 
@@ -11,7 +11,7 @@ namespace CloudSoup.Tests.Merging.Methods;
 
 public class WholeModelTopKTests
 {
-    private static async Task<(Dictionary<string, torch.Tensor> Out, Core.Reports.MergeReport Report)> Merge(TempDir dir, string parameters, float[]? bValues = null)
+    private static async Task<(Dictionary<string, torch.Tensor> Out, CloudSoup.Engine.Reports.MergeReport Report)> Merge(TempDir dir, string parameters, float[]? bValues = null)
     {
         SafetensorsFiles.Write(dir["base.safetensors"], new Dictionary<string, torch.Tensor> { ["a"] = torch.zeros(4), ["b"] = torch.zeros(2) });
         // Model 1's task vector: a = [0.1, 0.9, -0.8, 0.7], b = [0.2, -0.05]; n = 6.
@@ -19,7 +19,7 @@ public class WholeModelTopKTests
         // Model 2 changes nothing: its zero task vector never agrees with an elected sign, so the result is model 1's kept part.
         SafetensorsFiles.Write(dir["m2.safetensors"], new Dictionary<string, torch.Tensor> { ["a"] = torch.zeros(4), ["b"] = torch.tensor(bValues ?? [0f, 0f]) });
         var recipe = RecipeParser.Parse($"merge_method: ties\nbase_model: base.safetensors\nmodels: [{{model: m1.safetensors, parameters: {{weight: 1}}}}, {{model: m2.safetensors, parameters: {{weight: 1}}}}]\nparameters: {parameters}");
-        Core.Reports.MergeReport report;
+        CloudSoup.Engine.Reports.MergeReport report;
         string outDir = dir[$"out{Guid.NewGuid():N}"];
         await using (var sink = new LocalDirectorySink(outDir))
             report = await new MergeJobRunner(new LocalCheckpointStore(dir.Path)).RunAsync(recipe, sink, null, CancellationToken.None);

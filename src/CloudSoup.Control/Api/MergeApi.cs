@@ -1,0 +1,111 @@
+// The HTTP contract (docs/contracts.md) as plain handler methods. The standalone host maps them with minimal
+// APIs (MergeEndpoints) and the Functions HTTP triggers call them, so both answer identically.
+//   POST /api/merges              recipe (YAML or JSON) → 202 {id, status, links} + Location; 200 if the same job exists
+//   GET  /api/merges              → {jobs: [...]} newest first
+//   GET  /api/merges/{id}         → {id, status, phase, progress, created, started, finished, error, outputs, ...}
+//   GET  /api/merges/{id}/report  → report.html, or report.json with Accept: application/json or ?format=json
+// Errors are problem+json (RFC 9457); a bad recipe's problem carries "field".
+using System.Text;
+using Azure;
+using CloudSoup.Control.Errors;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Intake;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Control.Storage;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSoup.Control.Api;
+
+public sealed class MergeApi(MergeSubmitter submitter, JobStore jobs, StorageClients storage, ILogger<MergeApi> log)
+{
+    public const int DefaultListLimit = 100;
+
+    public async Task<IResult> SubmitAsync(HttpRequest request, CancellationToken ct)
+    {
+        string text;
+        try
+        {
+            text = await ReadBodyAsync(request, ct).ConfigureAwait(false);
+        }
+        catch (CloudSoupException e)
+        {
+            return RecipeProblem(e);
+        }
+        if (string.IsNullOrWhiteSpace(text))
+            return RecipeProblem(CloudSoupException.Recipe("recipe", "the request body is empty; send the recipe as YAML or JSON"));
+
+        SubmitResult result;
+        try
+        {
+            result = await submitter.SubmitAsync(text, "api", ct).ConfigureAwait(false);
+        }
+        catch (CloudSoupException e) when (e.Kind == ErrorKind.InvalidRecipe)
+        {
+            return RecipeProblem(e);
+        }
+        catch (CloudSoupException e) when (e.IsRetriable)
+        {
+            log.LogWarning("submit failed: {Error}", e.Message);
+            return Problem(StatusCodes.Status503ServiceUnavailable, "storage unavailable", e.Message);
+        }
+        var job = result.Job;
+        request.HttpContext.Response.Headers.Location = JobView.LinksFor(job.Id).Self;
+        return Results.Json(new SubmitView(job.Id, job.Status, JobView.LinksFor(job.Id)), JobView.Json,
+            statusCode: result.Enqueued ? StatusCodes.Status202Accepted : StatusCodes.Status200OK);
+    }
+
+    public async Task<IResult> GetAsync(string id, CancellationToken ct)
+    {
+        var job = await jobs.GetAsync(id, ct).ConfigureAwait(false);
+        return job is null ? NotFound(id) : Results.Json(JobView.From(job), JobView.Json);
+    }
+
+    public async Task<IResult> ListAsync(int? limit, CancellationToken ct)
+    {
+        var list = await jobs.ListAsync(Math.Clamp(limit ?? DefaultListLimit, 1, 1000), ct).ConfigureAwait(false);
+        return Results.Json(new JobListView(list.Select(JobView.From).ToList()), JobView.Json);
+    }
+
+    public async Task<IResult> GetReportAsync(HttpRequest request, string id, CancellationToken ct)
+    {
+        var job = await jobs.GetAsync(id, ct).ConfigureAwait(false);
+        if (job is null) return NotFound(id);
+        if (job.Status != JobStatus.Succeeded)
+            return Problem(StatusCodes.Status409Conflict, "no report yet",
+                job.Status == JobStatus.Failed ? $"job {id} failed: {job.Error}" : $"job {id} is {job.Status}; its report is written when it succeeds");
+        bool json = string.Equals(request.Query["format"], "json", StringComparison.OrdinalIgnoreCase)
+                    || request.Headers.Accept.Any(a => a != null && a.Contains("application/json", StringComparison.OrdinalIgnoreCase));
+        string file = json ? JobOutputs.ReportJson : JobOutputs.ReportHtml;
+        try
+        {
+            var content = await storage.Container(storage.Options.MergedContainer).GetBlobClient($"{id}/{file}").DownloadContentAsync(ct).ConfigureAwait(false);
+            return Results.Bytes(content.Value.Content.ToArray(), JobOutputs.ContentType(file));
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return Problem(StatusCodes.Status404NotFound, "report not found", $"{storage.Options.MergedContainer}/{id}/{file} does not exist");
+        }
+    }
+
+    private static async Task<string> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    {
+        if (request.ContentLength > RecipeParser.MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {RecipeParser.MaxRecipeBytes} bytes");
+        var buffer = new byte[RecipeParser.MaxRecipeBytes + 1];
+        int total = 0, n;
+        while (total < buffer.Length && (n = await request.Body.ReadAsync(buffer.AsMemory(total), ct).ConfigureAwait(false)) > 0) total += n;
+        if (total > RecipeParser.MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {RecipeParser.MaxRecipeBytes} bytes");
+        return Encoding.UTF8.GetString(buffer, 0, total);
+    }
+
+    private static IResult RecipeProblem(CloudSoupException e) =>
+        Results.Problem(detail: e.Message, statusCode: StatusCodes.Status400BadRequest, title: "invalid recipe",
+            extensions: new Dictionary<string, object?> { ["field"] = e.Field });
+
+    private static IResult NotFound(string id) => Problem(StatusCodes.Status404NotFound, "no such job", $"there is no merge job '{id}'");
+
+    private static IResult Problem(int status, string title, string detail) => Results.Problem(detail: detail, statusCode: status, title: title);
+}

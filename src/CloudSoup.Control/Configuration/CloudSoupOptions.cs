@@ -1,0 +1,90 @@
+// Every setting of the service in one place. Read from configuration (environment variables, command
+// line, appsettings): the storage connection under "CloudSoupStorage" (the name Functions bindings use as
+// their Connection), everything else under "CloudSoup".
+//
+//   CloudSoupStorage                    a connection string ("UseDevelopmentStorage=true", Azurite's explicit
+//                                       string, or an account key / SAS string), or, identity-based:
+//   CloudSoupStorage__blobServiceUri    https://<account>.blob.core.windows.net
+//   CloudSoupStorage__queueServiceUri   https://<account>.queue.core.windows.net
+//   CloudSoupStorage__tableServiceUri   https://<account>.table.core.windows.net
+//   CloudSoupStorage__clientId          client id of a user-assigned managed identity (optional; without it
+//                                       DefaultAzureCredential picks the environment's identity)
+//   CloudSoup__JobsQueue, __PoisonQueue, __CheckpointsContainer, __RecipesContainer, __MergedContainer,
+//   __JobsContainer, __EvalContainer, __JobsTable       resource names (defaults below)
+//   CloudSoup__VisibilityTimeout (00:05:00), __MaxAttempts (3), __RetryDelay (00:00:30),
+//   __IdlePollInterval (00:00:02), __WatchInterval (00:00:01), __ProgressInterval (00:00:02), __Device (cpu)
+using Microsoft.Extensions.Configuration;
+
+namespace CloudSoup.Control.Configuration;
+
+public sealed class CloudSoupOptions
+{
+    public const string StorageSection = "CloudSoupStorage";
+    public const string Section = "CloudSoup";
+
+    /// <summary>A storage connection string; when null the service URIs below are used with an Azure identity.</summary>
+    public string? ConnectionString { get; set; }
+    public Uri? BlobServiceUri { get; set; }
+    public Uri? QueueServiceUri { get; set; }
+    public Uri? TableServiceUri { get; set; }
+    public string? ClientId { get; set; }
+
+    public string JobsQueue { get; set; } = "merge-jobs";
+    public string PoisonQueue { get; set; } = "merge-jobs-poison";
+    public string CheckpointsContainer { get; set; } = "checkpoints";
+    public string RecipesContainer { get; set; } = "recipes";
+    public string MergedContainer { get; set; } = "merged";
+    public string JobsContainer { get; set; } = "jobs";
+    public string EvalContainer { get; set; } = "eval";
+    public string JobsTable { get; set; } = "jobs";
+
+    /// <summary>Where merges run: cpu (default), cuda, cuda:N, or auto (CUDA when available).</summary>
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>How long a received message stays invisible; the worker renews it every third of this while it works.</summary>
+    public TimeSpan VisibilityTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Deliveries of one message before it goes to the poison queue and its job is marked failed.</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>How long a message that failed with a retriable error stays hidden before the next attempt.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the queue worker sleeps when the queue is empty.</summary>
+    public TimeSpan IdlePollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often the drop watcher (the local stand-in for Event Grid) lists the intake containers.</summary>
+    public TimeSpan WatchInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The least time between two progress writes to a job's record.</summary>
+    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    public bool UsesConnectionString => !string.IsNullOrWhiteSpace(ConnectionString);
+
+    /// <summary>Reads "CloudSoupStorage" (string or section) and the "CloudSoup" section.</summary>
+    public static CloudSoupOptions FromConfiguration(IConfiguration configuration)
+    {
+        var options = new CloudSoupOptions();
+        configuration.GetSection(Section).Bind(options);
+        var storage = configuration.GetSection(StorageSection);
+        if (!string.IsNullOrWhiteSpace(storage.Value)) options.ConnectionString = storage.Value;
+        options.BlobServiceUri ??= UriOrNull(storage["blobServiceUri"]);
+        options.QueueServiceUri ??= UriOrNull(storage["queueServiceUri"]);
+        options.TableServiceUri ??= UriOrNull(storage["tableServiceUri"]);
+        options.ClientId ??= storage["clientId"];
+        return options;
+    }
+
+    /// <summary>Throws a one-line explanation when no storage is configured.</summary>
+    public void Validate()
+    {
+        if (!UsesConnectionString && (BlobServiceUri is null || QueueServiceUri is null || TableServiceUri is null))
+            throw new InvalidOperationException(
+                "no storage configured: set CloudSoupStorage to a connection string (or pass --storage), or set " +
+                "CloudSoupStorage__blobServiceUri, CloudSoupStorage__queueServiceUri and CloudSoupStorage__tableServiceUri for identity-based access");
+        if (MaxAttempts < 1) throw new InvalidOperationException("CloudSoup:MaxAttempts must be at least 1");
+        if (VisibilityTimeout < TimeSpan.FromSeconds(1)) throw new InvalidOperationException("CloudSoup:VisibilityTimeout must be at least one second");
+    }
+
+    private static Uri? UriOrNull(string? s) => string.IsNullOrWhiteSpace(s) ? null : new Uri(s);
+}

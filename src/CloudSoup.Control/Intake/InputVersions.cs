@@ -1,0 +1,61 @@
+// The version of every input a job reads, resolved at submit time and hashed into the job id. A reference
+// is a blob (its ETag) or a folder holding a checkpoint (model.safetensors, or an index plus shards):
+// then the names and ETags of its .safetensors/.json files, hashed. A reference that does not exist gets
+// the marker "missing", so the job is still created and the worker fails it with a readable reason.
+using System.Security.Cryptography;
+using System.Text;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Storage;
+
+namespace CloudSoup.Control.Intake;
+
+public sealed class InputVersions(BlobServiceClient blobs)
+{
+    public async Task<IReadOnlyDictionary<string, string>> ResolveAsync(IEnumerable<string> references, CancellationToken ct)
+    {
+        var versions = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var reference in references.Distinct(StringComparer.Ordinal))
+            versions[reference] = await VersionOfAsync(reference, ct).ConfigureAwait(false);
+        return versions;
+    }
+
+    public async Task<string> VersionOfAsync(string reference, CancellationToken ct)
+    {
+        if (!BlobPath.TryParse(reference.TrimEnd('/'), out var path)) return JobIds.MissingVersion;
+        var container = blobs.GetBlobContainerClient(path.Container);
+        try
+        {
+            var props = await container.GetBlobClient(path.Name).GetPropertiesAsync(cancellationToken: ct).ConfigureAwait(false);
+            return props.Value.ETag.ToString();
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            // not a single blob: maybe a folder
+        }
+        catch (RequestFailedException e)
+        {
+            throw StorageErrors.Transient(e, reference);
+        }
+        try
+        {
+            var files = new List<string>();
+            await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = path.Name + "/" }, ct).ConfigureAwait(false))
+                if (item.Name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || item.Name.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+                    files.Add($"{item.Name}\t{item.Properties.ETag}");
+            if (files.Count == 0) return JobIds.MissingVersion;
+            files.Sort(StringComparer.Ordinal);
+            return "folder:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', files))))[..16];
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return JobIds.MissingVersion; // the container does not exist
+        }
+        catch (RequestFailedException e)
+        {
+            throw StorageErrors.Transient(e, reference);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using System.Runtime.Serialization;
+using System.Text.Json;
+using Azure;
+using Azure.Data.Tables;
+
+namespace CloudSoup.Control.Jobs;
+
+/// <summary>The states of a job, as the API reports them.</summary>
+public static class JobStatus
+{
+    public const string Queued = "queued";
+    public const string Running = "running";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+
+    public static bool IsFinished(string status) => status is Succeeded or Failed;
+}
+
+/// <summary>
+/// One merge job, one row of the jobs table (PartitionKey "job", RowKey = job id). Lists and the output
+/// paths are stored as JSON strings because table properties are scalars.
+/// </summary>
+public sealed class JobRecord : ITableEntity
+{
+    public const string Partition = "job";
+
+    public string PartitionKey { get; set; } = Partition;
+    public string RowKey { get; set; } = "";
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public string Status { get; set; } = JobStatus.Queued;
+    public string? Phase { get; set; }
+    public double Progress { get; set; }
+    public DateTimeOffset Created { get; set; }
+    public DateTimeOffset? Started { get; set; }
+    public DateTimeOffset? Finished { get; set; }
+    /// <summary>Why the job failed, for people (set only when Status is failed).</summary>
+    public string? Error { get; set; }
+    /// <summary>The last error of an attempt that will be retried; kept so a job sent to the poison queue says why.</summary>
+    public string? LastError { get; set; }
+    public int Attempts { get; set; }
+    public string? ClaimedBy { get; set; }
+    public DateTimeOffset? ClaimedUntil { get; set; }
+    /// <summary>Blob path of the submitted recipe (jobs/&lt;id&gt;/recipe.yaml).</summary>
+    public string RecipePath { get; set; } = "";
+    public string? Name { get; set; }
+    public string? Method { get; set; }
+    /// <summary>Who submitted it: "api", "cli", "blob:recipes/x.yaml", "blob:checkpoints/exp/soup.yaml".</summary>
+    public string? Source { get; set; }
+    public string? InputsJson { get; set; }
+    public string? OutputsJson { get; set; }
+
+    [IgnoreDataMember]
+    public string Id => RowKey;
+
+    [IgnoreDataMember]
+    public IReadOnlyList<string> Outputs
+    {
+        get => OutputsJson is null ? [] : JsonSerializer.Deserialize<List<string>>(OutputsJson) ?? [];
+        set => OutputsJson = JsonSerializer.Serialize(value);
+    }
+
+    /// <summary>The input versions the job id was computed from ("container/path" → ETag or "missing").</summary>
+    [IgnoreDataMember]
+    public IReadOnlyDictionary<string, string> Inputs
+    {
+        get => InputsJson is null ? new Dictionary<string, string>() : JsonSerializer.Deserialize<Dictionary<string, string>>(InputsJson) ?? [];
+        set => InputsJson = JsonSerializer.Serialize(value);
+    }
+}

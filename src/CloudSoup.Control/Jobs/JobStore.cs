@@ -1,0 +1,172 @@
+// Job records in the jobs table. Every change is a read-modify-write guarded by the row's ETag (If-Match),
+// retried when another writer got there first, so two workers, the API and intake can touch one job safely.
+using Azure;
+using Azure.Data.Tables;
+
+namespace CloudSoup.Control.Jobs;
+
+public enum ClaimOutcome { Claimed, AlreadyFinished, HeldByOther, NotFound }
+
+public sealed class JobStore(TableClient table)
+{
+    private const int MaxConflictRetries = 20;
+
+    /// <summary>Adds the job unless a job with its id exists; returns the stored job and whether this call created it.</summary>
+    public async Task<(JobRecord Job, bool Created)> CreateIfAbsentAsync(JobRecord job, CancellationToken ct)
+    {
+        try
+        {
+            var response = await table.AddEntityAsync(job, ct).ConfigureAwait(false);
+            job.ETag = response.Headers.ETag ?? default;
+            return (job, true);
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            var existing = await GetAsync(job.Id, ct).ConfigureAwait(false);
+            return existing is null ? await CreateIfAbsentAsync(job, ct).ConfigureAwait(false) : (existing, false);
+        }
+    }
+
+    public async Task<JobRecord?> GetAsync(string id, CancellationToken ct)
+    {
+        if (!JobIds.IsValid(id)) return null;
+        var response = await table.GetEntityIfExistsAsync<JobRecord>(JobRecord.Partition, id, cancellationToken: ct).ConfigureAwait(false);
+        return response.HasValue ? response.Value : null;
+    }
+
+    /// <summary>The newest jobs first. The table is ordered by id, so this reads the partition and sorts; fine for thousands of jobs.</summary>
+    public async Task<IReadOnlyList<JobRecord>> ListAsync(int max, CancellationToken ct)
+    {
+        var all = new List<JobRecord>();
+        await foreach (var job in table.QueryAsync<JobRecord>(TableClient.CreateQueryFilter($"PartitionKey eq {JobRecord.Partition}"), cancellationToken: ct).ConfigureAwait(false))
+            all.Add(job);
+        return all.OrderByDescending(j => j.Created).ThenBy(j => j.RowKey, StringComparer.Ordinal).Take(max).ToList();
+    }
+
+    /// <summary>
+    /// Applies <paramref name="change"/> to the current record and writes it with If-Match; on a conflict it
+    /// re-reads and tries again. Returns the written record, or null when the job does not exist or
+    /// <paramref name="change"/> declined (returned false).
+    /// </summary>
+    public async Task<JobRecord?> UpdateAsync(string id, Func<JobRecord, bool> change, CancellationToken ct)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            var job = await GetAsync(id, ct).ConfigureAwait(false);
+            if (job is null || !change(job)) return null;
+            try
+            {
+                var response = await table.UpdateEntityAsync(job, job.ETag, TableUpdateMode.Replace, ct).ConfigureAwait(false);
+                job.ETag = response.Headers.ETag ?? default;
+                return job;
+            }
+            catch (RequestFailedException e) when (e.Status is 412 or 409 && attempt < MaxConflictRetries)
+            {
+                // someone else updated the job in between: read it again and re-apply
+            }
+        }
+    }
+
+    /// <summary>Puts a failed job back in the queue state so that resubmitting it runs it again.</summary>
+    public Task<JobRecord?> RequeueFailedAsync(string id, CancellationToken ct) =>
+        UpdateAsync(id, job =>
+        {
+            if (job.Status != JobStatus.Failed) return false;
+            job.Status = JobStatus.Queued;
+            job.Phase = null;
+            job.Progress = 0;
+            job.Started = job.Finished = null;
+            job.Error = job.LastError = null;
+            job.Attempts = 0;
+            job.ClaimedBy = null;
+            job.ClaimedUntil = null;
+            job.Created = DateTimeOffset.UtcNow;
+            return true;
+        }, ct);
+
+    /// <summary>
+    /// Marks the job running for <paramref name="worker"/> until <paramref name="until"/>, unless it is finished
+    /// or another worker's claim has not expired yet.
+    /// </summary>
+    public async Task<(ClaimOutcome Outcome, JobRecord? Job)> TryClaimAsync(string id, string worker, DateTimeOffset until, CancellationToken ct)
+    {
+        var outcome = ClaimOutcome.NotFound;
+        JobRecord? seen = null;
+        var claimed = await UpdateAsync(id, job =>
+        {
+            seen = job;
+            if (JobStatus.IsFinished(job.Status)) { outcome = ClaimOutcome.AlreadyFinished; return false; }
+            if (job.Status == JobStatus.Running && job.ClaimedBy != worker && job.ClaimedUntil > DateTimeOffset.UtcNow)
+            { outcome = ClaimOutcome.HeldByOther; return false; }
+            outcome = ClaimOutcome.Claimed;
+            job.Status = JobStatus.Running;
+            job.Started ??= DateTimeOffset.UtcNow;
+            job.Attempts++;
+            job.ClaimedBy = worker;
+            job.ClaimedUntil = until;
+            job.Phase = JobPhase.Starting;
+            job.Progress = 0;
+            return true;
+        }, ct).ConfigureAwait(false);
+        return (outcome, claimed ?? seen);
+    }
+
+    /// <summary>Moves the claim's expiry along with the queue message's visibility.</summary>
+    public Task<JobRecord?> ExtendClaimAsync(string id, string worker, DateTimeOffset until, CancellationToken ct) =>
+        UpdateAsync(id, job =>
+        {
+            if (job.Status != JobStatus.Running || job.ClaimedBy != worker) return false;
+            job.ClaimedUntil = until;
+            return true;
+        }, ct);
+
+    public Task<JobRecord?> ReportProgressAsync(string id, string worker, string phase, double fraction, CancellationToken ct) =>
+        UpdateAsync(id, job =>
+        {
+            if (job.Status != JobStatus.Running || job.ClaimedBy != worker) return false;
+            job.Phase = phase;
+            job.Progress = Math.Clamp(fraction, 0, 1);
+            return true;
+        }, ct);
+
+    public Task<JobRecord?> MarkSucceededAsync(string id, IReadOnlyList<string> outputs, CancellationToken ct) =>
+        UpdateAsync(id, job =>
+        {
+            if (job.Status == JobStatus.Succeeded) return false;
+            job.Status = JobStatus.Succeeded;
+            job.Phase = JobPhase.Done;
+            job.Progress = 1;
+            job.Finished = DateTimeOffset.UtcNow;
+            job.Error = null;
+            job.Outputs = outputs;
+            job.ClaimedBy = null;
+            job.ClaimedUntil = null;
+            return true;
+        }, ct);
+
+    /// <summary>Marks the job failed with a reason for people; a job that already succeeded stays succeeded.</summary>
+    public Task<JobRecord?> MarkFailedAsync(string id, string error, CancellationToken ct) =>
+        UpdateAsync(id, job =>
+        {
+            if (JobStatus.IsFinished(job.Status)) return false;
+            job.Status = JobStatus.Failed;
+            job.Finished = DateTimeOffset.UtcNow;
+            job.Error = error;
+            job.ClaimedBy = null;
+            job.ClaimedUntil = null;
+            return true;
+        }, ct);
+
+    /// <summary>Records a failed attempt that will be retried: the job goes back to queued, with the reason kept.</summary>
+    public Task<JobRecord?> RecordRetryAsync(string id, string worker, string error, CancellationToken ct) =>
+        UpdateAsync(id, job =>
+        {
+            if (JobStatus.IsFinished(job.Status) || (job.ClaimedBy != null && job.ClaimedBy != worker)) return false;
+            job.Status = JobStatus.Queued;
+            job.Phase = JobPhase.Retrying;
+            job.LastError = error;
+            job.ClaimedBy = null;
+            job.ClaimedUntil = null;
+            return true;
+        }, ct);
+}

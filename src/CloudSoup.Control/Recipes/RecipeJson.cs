@@ -1,0 +1,81 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CloudSoup.Control.Tensors;
+
+namespace CloudSoup.Control.Recipes;
+
+/// <summary>The recipe as resolved, in canonical JSON: stored next to every output and hashed into job ids.</summary>
+public static class RecipeJson
+{
+    public static JsonObject ToJson(Recipe r)
+    {
+        var o = new JsonObject { ["merge_method"] = r.MergeMethod };
+        if (r.BaseModel != null) o["base_model"] = r.BaseModel;
+        if (r.Slices is { } slices)
+        {
+            // A model's parameters are written on its first source, where the parser reads them back.
+            var written = new HashSet<string>(StringComparer.Ordinal);
+            o["slices"] = new JsonArray(slices.Select(s => (JsonNode)new JsonObject
+            {
+                ["sources"] = new JsonArray(s.Sources.Select(src =>
+                {
+                    var so = new JsonObject { ["model"] = src.Model, ["layer_range"] = new JsonArray(src.Start, src.End) };
+                    var p = r.Models.First(m => m.Model == src.Model).Parameters;
+                    if (p.Count > 0 && written.Add(src.Model)) so["parameters"] = Params(p);
+                    return (JsonNode)so;
+                }).ToArray()),
+            }).ToArray());
+        }
+        else
+        {
+            o["models"] = new JsonArray(r.Models.Select(m =>
+            {
+                var mo = new JsonObject { ["model"] = m.Model };
+                if (m.Parameters.Count > 0) mo["parameters"] = Params(m.Parameters);
+                return (JsonNode)mo;
+            }).ToArray());
+        }
+        if (r.Parameters.Count > 0) o["parameters"] = Params(r.Parameters);
+        if (r.DType is DType d) o["dtype"] = DTypes.RecipeName(d);
+        if (r.OutDType is DType od) o["out_dtype"] = DTypes.RecipeName(od);
+        if (r.Name != null) o["name"] = r.Name;
+        o["seed"] = r.Seed;
+        o["tensors"] = r.Tensors.ToString().ToLowerInvariant();
+        if (r.Evaluation is { } e)
+        {
+            var eo = new JsonObject { ["model"] = e.Model, ["data"] = e.Data, ["batch_size"] = e.BatchSize, ["reset_bn"] = e.ResetBn, ["reset_bn_examples"] = e.ResetBnExamples };
+            if (e.Test != null) eo["test"] = e.Test;
+            o["evaluation"] = eo;
+        }
+        if (r.Alignment is { } a)
+            o["alignment"] = new JsonObject
+            {
+                ["method"] = a.Method, ["spec"] = a.Spec, ["reference"] = a.Reference, ["max_iter"] = a.MaxIter,
+                ["seed"] = a.Seed, ["path_points"] = a.PathPoints, ["reset_bn"] = a.ResetBn,
+            };
+        if (r.ScopeAlignment is { } sa)
+        {
+            var so = new JsonObject { ["enabled"] = true, ["fusion"] = sa.Fusion, ["layers"] = sa.Layers, ["eps"] = sa.Eps };
+            if (sa.Weights != null) so["weights"] = new JsonArray(sa.Weights.Select(w => (JsonNode)w).ToArray());
+            o["scope_alignment"] = so;
+        }
+        if (r.Fisher is { } f)
+            o["fisher"] = new JsonObject
+            {
+                ["model"] = f.Model, ["data"] = f.Data, ["labels"] = f.Labels.ToString().ToLowerInvariant(), ["samples"] = f.Samples, ["seed"] = f.Seed,
+            };
+        var output = new JsonObject { ["shard_size"] = r.Output.ShardSizeBytes };
+        if (r.Output.DType is DType odt) output["dtype"] = DTypes.RecipeName(odt);
+        o["output"] = output;
+        return o;
+    }
+
+    public static string ToJsonString(Recipe r) => ToJson(r).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+
+    private static JsonObject Params(IReadOnlyDictionary<string, ParameterSetting> p)
+    {
+        var o = new JsonObject();
+        foreach (var (k, v) in p.OrderBy(kv => kv.Key, StringComparer.Ordinal)) o[k] = v.ToJson();
+        return o;
+    }
+}

@@ -1,0 +1,495 @@
+// Parses a recipe (YAML or JSON; JSON is YAML) into a validated Recipe. Every problem is reported with
+// the path of the field at fault ("models[2].parameters.weight") before any download starts.
+using System.Globalization;
+using CloudSoup.Control.Errors;
+using CloudSoup.Control.Methods;
+using CloudSoup.Control.Tensors;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace CloudSoup.Control.Recipes;
+
+public static class RecipeParser
+{
+    public const long DefaultShardSize = 5_000_000_000;
+    /// <summary>The largest recipe accepted, in bytes (UTF-8), by every entry point: HTTP, blob drops, the CLI, the worker.</summary>
+    public const int MaxRecipeBytes = 1 << 20;
+
+    private static readonly HashSet<string> TopLevelKeys =
+    [
+        "merge_method", "base_model", "models", "parameters", "dtype", "out_dtype", "name", "seed", "tensors",
+        "alignment", "scope_alignment", "evaluation", "output", "tokenizer_source", "tokenizer", "chat_template",
+        "slices", "modules", "fisher",
+    ];
+
+    public static Recipe Parse(string text)
+    {
+        if (text.Length > MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {MaxRecipeBytes} bytes");
+        var root = Load(text);
+        if (root is not YamlMappingNode map)
+            throw CloudSoupException.Recipe("recipe", "must be a mapping with at least merge_method and models");
+        var fields = Fields(map, "recipe");
+        foreach (var key in fields.Keys)
+            if (!TopLevelKeys.Contains(key))
+                throw CloudSoupException.Recipe(key, $"unknown key (known keys: {string.Join(", ", TopLevelKeys.Order())})");
+        var warnings = new List<string>();
+        foreach (var ignored in new[] { "tokenizer_source", "tokenizer", "chat_template" })
+            if (fields.ContainsKey(ignored)) warnings.Add($"{ignored} is accepted for mergekit compatibility and ignored: CloudSoup merges tensors only");
+        if (fields.ContainsKey("modules")) throw CloudSoupException.Recipe("modules", "multi-module recipes are not supported yet; list whole models under 'models'");
+
+        string methodName = RequiredString(fields, "merge_method", "merge_method");
+        var method = MethodCatalog.Get(methodName);
+
+        string? baseModel = fields.TryGetValue("base_model", out var bm) ? ModelRef(bm, "base_model") : null;
+        List<RecipeModel> models;
+        IReadOnlyList<RecipeSlice>? slices = null;
+        if (fields.TryGetValue("slices", out var slicesNode))
+        {
+            if (fields.ContainsKey("models")) throw CloudSoupException.Recipe("slices", "give either models or slices, not both");
+            (slices, models) = ParseSlices(slicesNode, method, baseModel, warnings);
+        }
+        else
+        {
+            models = ParseModels(fields, method);
+        }
+        var dupes = models.GroupBy(m => m.Model).FirstOrDefault(g => g.Count() > 1);
+        if (dupes != null) throw CloudSoupException.Recipe("models", $"'{dupes.Key}' is listed more than once");
+
+        var global = fields.TryGetValue("parameters", out var gp) ? ParameterBlock(gp, "parameters", method, perModelLevel: false) : new Dictionary<string, ParameterSetting>();
+
+        var recipe = new Recipe
+        {
+            MergeMethod = method.Name,
+            BaseModel = baseModel,
+            Models = models,
+            Slices = slices,
+            Parameters = global,
+            DType = fields.TryGetValue("dtype", out var dt) ? ParseDType(dt, "dtype") : null,
+            OutDType = fields.TryGetValue("out_dtype", out var odt) ? ParseDType(odt, "out_dtype") : null,
+            Name = fields.TryGetValue("name", out var nm) ? Scalar(nm, "name") : null,
+            Seed = fields.TryGetValue("seed", out var sd) ? ParseLong(sd, "seed") : 0,
+            Tensors = fields.TryGetValue("tensors", out var ts) ? ParseEnum<TensorSetMode>(ts, "tensors") : TensorSetMode.Strict,
+            Alignment = null,
+            Evaluation = fields.TryGetValue("evaluation", out var ev) ? ParseEvaluation(ev) : null,
+            Fisher = fields.TryGetValue("fisher", out var fs) ? ParseFisher(fs, method) : null,
+            ScopeAlignment = fields.TryGetValue("scope_alignment", out var sa) ? ParseScopeAlignment(sa, models.Count) : null,
+            Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
+            Warnings = warnings,
+        };
+        ValidateAgainstMethod(recipe, method);
+        if (fields.TryGetValue("alignment", out var al) && ParseAlignment(al, recipe) is { } alignment)
+            recipe = recipe.WithAlignment(alignment);
+        return recipe;
+    }
+
+    private static List<RecipeModel> ParseModels(Dictionary<string, YamlNode> fields, MethodSignature method)
+    {
+        if (!fields.TryGetValue("models", out var modelsNode) || modelsNode is not YamlSequenceNode modelSeq || modelSeq.Children.Count == 0)
+            throw CloudSoupException.Recipe("models", "must be a non-empty list of {model, parameters}");
+        var models = new List<RecipeModel>();
+        for (int i = 0; i < modelSeq.Children.Count; i++)
+        {
+            string path = $"models[{i}]";
+            var node = modelSeq.Children[i];
+            if (node is YamlScalarNode)
+            {
+                models.Add(new RecipeModel(ModelRef(node, path), new Dictionary<string, ParameterSetting>()));
+                continue;
+            }
+            if (node is not YamlMappingNode mm) throw CloudSoupException.Recipe(path, "must be {model: REF, parameters: {...}}");
+            var mf = Fields(mm, path);
+            foreach (var k in mf.Keys)
+                if (k is not ("model" or "parameters")) throw CloudSoupException.Recipe($"{path}.{k}", "unknown key (expected model, parameters)");
+            if (!mf.TryGetValue("model", out var mref)) throw CloudSoupException.Recipe($"{path}.model", "is required");
+            models.Add(new RecipeModel(ModelRef(mref, $"{path}.model"),
+                mf.TryGetValue("parameters", out var mp) ? ParameterBlock(mp, $"{path}.parameters", method, perModelLevel: true) : new Dictionary<string, ParameterSetting>()));
+        }
+        return models;
+    }
+
+    /// <summary>
+    /// mergekit's <c>slices</c>: [{sources: [{model, layer_range: [a, b], parameters}]}]. Returns the slices and the
+    /// distinct models in order of first appearance, each with the parameters its sources give (once).
+    /// </summary>
+    private static (IReadOnlyList<RecipeSlice>, List<RecipeModel>) ParseSlices(YamlNode node, MethodSignature method, string? baseModel, List<string> warnings)
+    {
+        if (node is not YamlSequenceNode seq || seq.Children.Count == 0)
+            throw CloudSoupException.Recipe("slices", "must be a non-empty list of {sources: [{model, layer_range: [a, b]}]}");
+        var slices = new List<RecipeSlice>();
+        var models = new List<RecipeModel>();
+        var paramsFrom = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < seq.Children.Count; i++)
+        {
+            string path = $"slices[{i}]";
+            if (seq.Children[i] is not YamlMappingNode sm) throw CloudSoupException.Recipe(path, "must be {sources: [...]}");
+            var sf = Fields(sm, path);
+            foreach (var k in sf.Keys)
+                if (k is not ("sources" or "base_model" or "residual_weight" or "parameters"))
+                    throw CloudSoupException.Recipe($"{path}.{k}", "unknown key (expected sources, base_model, parameters, residual_weight)");
+            if (sf.ContainsKey("parameters"))
+                throw CloudSoupException.Recipe($"{path}.parameters", "slice-level parameters are not supported yet; put them on the sources or at the top level");
+            if (sf.TryGetValue("base_model", out var sb) && ModelRef(sb, $"{path}.base_model") != baseModel)
+                throw CloudSoupException.Recipe($"{path}.base_model", "a per-slice base_model different from the top-level base_model is not supported");
+            if (sf.ContainsKey("residual_weight")) warnings.Add($"{path}.residual_weight is ignored (mergekit parses it but never uses it)");
+            if (!sf.TryGetValue("sources", out var srcNode) || srcNode is not YamlSequenceNode srcSeq || srcSeq.Children.Count == 0)
+                throw CloudSoupException.Recipe($"{path}.sources", "must be a non-empty list of {model, layer_range: [a, b]}");
+            var sources = new List<SliceSource>();
+            for (int j = 0; j < srcSeq.Children.Count; j++)
+            {
+                string sp = $"{path}.sources[{j}]";
+                if (srcSeq.Children[j] is not YamlMappingNode srcMap) throw CloudSoupException.Recipe(sp, "must be {model, layer_range: [a, b]}");
+                var f = Fields(srcMap, sp);
+                foreach (var k in f.Keys)
+                    if (k is not ("model" or "layer_range" or "parameters")) throw CloudSoupException.Recipe($"{sp}.{k}", "unknown key (expected model, layer_range, parameters)");
+                if (!f.TryGetValue("model", out var mref)) throw CloudSoupException.Recipe($"{sp}.model", "is required");
+                string model = ModelRef(mref, $"{sp}.model");
+                if (!f.TryGetValue("layer_range", out var lr) || lr is not YamlSequenceNode { Children.Count: 2 } range)
+                    throw CloudSoupException.Recipe($"{sp}.layer_range", "must be [start, end] (end exclusive)");
+                int start = ParseNonNegativeInt(range.Children[0], $"{sp}.layer_range[0]"), end = ParseNonNegativeInt(range.Children[1], $"{sp}.layer_range[1]");
+                if (end <= start) throw CloudSoupException.Recipe($"{sp}.layer_range", $"[{start}, {end}] is empty (the end is exclusive)");
+                if (sources.Count > 0 && end - start != sources[0].End - sources[0].Start)
+                    throw CloudSoupException.Recipe($"{sp}.layer_range", $"spans {end - start} layers but {path}.sources[0] spans {sources[0].End - sources[0].Start}; every source of a slice must span the same number of layers");
+                if (sources.Any(x => x.Model == model)) throw CloudSoupException.Recipe($"{sp}.model", $"'{model}' is listed twice in this slice");
+                sources.Add(new SliceSource(model, start, end));
+                var parameters = f.TryGetValue("parameters", out var pn) ? ParameterBlock(pn, $"{sp}.parameters", method, perModelLevel: true) : new Dictionary<string, ParameterSetting>();
+                int existing = models.FindIndex(m => m.Model == model);
+                if (parameters.Count > 0 && paramsFrom.TryGetValue(model, out var first))
+                    throw CloudSoupException.Recipe($"{sp}.parameters", $"parameters for '{model}' are already given at {first}; CloudSoup does not vary a model's parameters per slice yet, give them once");
+                if (parameters.Count > 0) paramsFrom[model] = $"{sp}.parameters";
+                if (existing < 0) models.Add(new RecipeModel(model, parameters));
+                else if (parameters.Count > 0) models[existing] = new RecipeModel(model, parameters);
+            }
+            slices.Add(new RecipeSlice(sources));
+        }
+        if (method.Name != "passthrough")
+        {
+            // Every slice must merge the same models, so each model's layers form one virtual model.
+            var set = slices[0].Sources.Select(x => x.Model).ToHashSet(StringComparer.Ordinal);
+            for (int i = 1; i < slices.Count; i++)
+                if (!slices[i].Sources.Select(x => x.Model).ToHashSet(StringComparer.Ordinal).SetEquals(set))
+                    throw CloudSoupException.Recipe($"slices[{i}].sources", $"lists other models than slices[0]; with merge_method {method.Name} every slice must merge the same models");
+            if (baseModel != null && method.BaseModel != BaseModelUse.NotUsed && !set.Contains(baseModel))
+                throw CloudSoupException.Recipe("base_model", "with slices the base model must be one of each slice's sources (its layer range says which layers to use)");
+        }
+        else
+        {
+            for (int i = 0; i < slices.Count; i++)
+                if (slices[i].Sources.Count != 1)
+                    throw CloudSoupException.Recipe($"slices[{i}].sources", $"passthrough takes exactly 1 source per slice, this slice has {slices[i].Sources.Count}");
+        }
+        return (slices, models);
+    }
+
+    private static FisherSection ParseFisher(YamlNode node, MethodSignature method)
+    {
+        if (method.Name is not ("fisher" or "gradient_matching"))
+            throw CloudSoupException.Recipe("fisher", $"computes Fishers for merge_method fisher or gradient_matching, not {method.Name}");
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("fisher", "must be a mapping like {model: builtin:mlp, data: DATA}");
+        var f = Fields(map, "fisher");
+        foreach (var k in f.Keys)
+            if (k is not ("model" or "data" or "labels" or "samples" or "seed"))
+                throw CloudSoupException.Recipe($"fisher.{k}", "unknown key (expected model, data, labels, samples, seed)");
+        return new FisherSection(
+            RequiredString(f, "model", "fisher.model"),
+            RequiredString(f, "data", "fisher.data"),
+            f.TryGetValue("labels", out var l) ? ParseFisherLabels(Scalar(l, "fisher.labels"), "fisher.labels") : FisherLabels.Sampled,
+            f.TryGetValue("samples", out var n) ? ParsePositiveInt(n, "fisher.samples") : 1000,
+            f.TryGetValue("seed", out var sd) ? ParseLong(sd, "fisher.seed") : 0);
+    }
+
+    public static FisherLabels ParseFisherLabels(string text, string field) => text.ToLowerInvariant() switch
+    {
+        "sampled" => FisherLabels.Sampled,
+        "exact" => FisherLabels.Exact,
+        "empirical" => FisherLabels.Empirical,
+        "argmax" => FisherLabels.Argmax,
+        _ => throw CloudSoupException.Recipe(field, $"unknown label source '{text}' (expected sampled, exact, empirical or argmax)"),
+    };
+
+    private static bool ParseBool(YamlNode node, string path) => Scalar(node, path) switch
+    {
+        "true" or "True" => true,
+        "false" or "False" => false,
+        var v => throw CloudSoupException.Recipe(path, $"must be true or false (got '{v}')"),
+    };
+
+    private static double ParseDouble(YamlNode node, string path) =>
+        double.TryParse(Scalar(node, path), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) ? v : throw CloudSoupException.Recipe(path, "must be a number");
+
+    private static int ParseNonNegativeInt(YamlNode node, string path) =>
+        int.TryParse(Scalar(node, path), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v : throw CloudSoupException.Recipe(path, "must be a non-negative integer");
+
+    private static YamlNode? Load(string text)
+    {
+        try
+        {
+            var stream = new YamlStream();
+            stream.Load(new StringReader(text));
+            if (stream.Documents.Count == 0) throw CloudSoupException.Recipe("recipe", "is empty");
+            if (stream.Documents.Count > 1) throw CloudSoupException.Recipe("recipe", "holds more than one YAML document");
+            return stream.Documents[0].RootNode;
+        }
+        catch (YamlException e)
+        {
+            throw CloudSoupException.Recipe("recipe", $"is not valid YAML or JSON (line {e.Start.Line}, column {e.Start.Column}: {e.Message.Split('\n')[0]})");
+        }
+    }
+
+    private static void ValidateAgainstMethod(Recipe recipe, MethodSignature method)
+    {
+        // Soups choose their weights by held-out accuracy, so they cannot run without evaluation data.
+        if (method.NeedsEvaluation && recipe.Evaluation is null)
+            throw CloudSoupException.Recipe("evaluation", $"merge method '{method.Name}' needs an evaluation section (model and held-out data) to choose its ingredients");
+        if (method.BaseModel == BaseModelUse.Required && recipe.BaseModel is null)
+            throw CloudSoupException.Recipe("base_model", $"merge method '{method.Name}' needs a base_model");
+        int inputs = recipe.InputModels.Count;
+        if (inputs < method.MinModels)
+            throw CloudSoupException.Recipe("models", $"merge method '{method.Name}' needs at least {method.MinModels} models, the recipe has {inputs}");
+        // A required per-model parameter must be set for each model (or globally); the base may omit it.
+        // With a fisher section, a model without a `fisher` parameter gets its Fisher computed in the job.
+        foreach (var spec in method.Parameters.Where(p => p.Required && p.Default is null && !(p.Kind == ParameterKind.Reference && recipe.Fisher != null)))
+        {
+            if (!spec.PerModel)
+            {
+                if (!recipe.Parameters.ContainsKey(spec.Name))
+                    throw CloudSoupException.Recipe($"parameters.{spec.Name}", $"is required by merge method '{method.Name}'");
+                continue;
+            }
+            for (int i = 0; i < recipe.Models.Count; i++)
+            {
+                var m = recipe.Models[i];
+                if (m.Model == recipe.BaseModel) continue;
+                if (!m.Parameters.ContainsKey(spec.Name) && !recipe.Parameters.ContainsKey(spec.Name))
+                    throw CloudSoupException.Recipe($"models[{i}].parameters.{spec.Name}", $"is required by merge method '{method.Name}'");
+            }
+        }
+        method.ValidateRecipe(recipe);
+    }
+
+    private static Dictionary<string, ParameterSetting> ParameterBlock(YamlNode node, string path, MethodSignature method, bool perModelLevel)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe(path, "must be a mapping of parameter names to values");
+        var result = new Dictionary<string, ParameterSetting>();
+        foreach (var (name, value) in Fields(map, path))
+        {
+            string p = $"{path}.{name}";
+            var spec = method.Parameters.FirstOrDefault(s => s.Name == name)
+                ?? throw CloudSoupException.Recipe(p, $"unknown parameter for merge method '{method.Name}' (known: {(method.Parameters.Count == 0 ? "none" : string.Join(", ", method.Parameters.Select(s => s.Name)))})");
+            if (perModelLevel && !spec.PerModel)
+                throw CloudSoupException.Recipe(p, $"is a global parameter of '{method.Name}'; set it under the top-level parameters");
+            var setting = Setting(value, p);
+            CheckSetting(setting, spec, p);
+            result[name] = setting;
+        }
+        return result;
+    }
+
+    /// <summary>Checks every value a setting can produce against the parameter's type and range.</summary>
+    private static void CheckSetting(ParameterSetting setting, ParameterSpec spec, string path)
+    {
+        IEnumerable<ParameterValue> values = setting switch
+        {
+            ScalarSetting s => [s.Value],
+            GradientSetting g => g.Points.Select(ParameterValue.Of),
+            StepSetting st => st.Steps,
+            FilterSetting f => [],
+            _ => [],
+        };
+        foreach (var v in values)
+            if (spec.Check(v) is string why) throw CloudSoupException.Recipe(path, $"{why} (got {v})");
+        if (setting is FilterSetting fs)
+            for (int i = 0; i < fs.Entries.Count; i++)
+                CheckSetting(fs.Entries[i].Value, spec, $"{path}[{i}].value");
+    }
+
+    private static ParameterSetting Setting(YamlNode node, string path)
+    {
+        switch (node)
+        {
+            case YamlScalarNode s:
+                return new ScalarSetting(Value(s, path));
+            case YamlSequenceNode seq when seq.Children.Count == 0:
+                throw CloudSoupException.Recipe(path, "must not be an empty list");
+            case YamlSequenceNode seq when seq.Children.All(c => c is YamlMappingNode):
+                var entries = new List<(string?, ParameterSetting)>();
+                for (int i = 0; i < seq.Children.Count; i++)
+                {
+                    var f = Fields((YamlMappingNode)seq.Children[i], $"{path}[{i}]");
+                    foreach (var k in f.Keys)
+                        if (k is not ("filter" or "value")) throw CloudSoupException.Recipe($"{path}[{i}].{k}", "unknown key (expected filter, value)");
+                    if (!f.TryGetValue("value", out var v)) throw CloudSoupException.Recipe($"{path}[{i}].value", "is required");
+                    if (v is YamlMappingNode) throw CloudSoupException.Recipe($"{path}[{i}].value", "must be a scalar or a list of numbers");
+                    entries.Add((f.TryGetValue("filter", out var flt) ? Scalar(flt, $"{path}[{i}].filter") : null, Setting(v, $"{path}[{i}].value")));
+                }
+                return new FilterSetting(entries);
+            case YamlSequenceNode seq when seq.Children.All(c => c is YamlScalarNode):
+                var values = seq.Children.Select((c, i) => Value((YamlScalarNode)c, $"{path}[{i}]")).ToList();
+                return values.All(v => v.Number.HasValue)
+                    ? new GradientSetting(values.Select(v => v.Number!.Value).ToList())
+                    : new StepSetting(values);
+            default:
+                throw CloudSoupException.Recipe(path, "must be a scalar, a list of numbers (gradient) or a list of {filter, value}");
+        }
+    }
+
+    private static ParameterValue Value(YamlScalarNode s, string path)
+    {
+        string v = s.Value ?? "";
+        bool quoted = s.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted;
+        if (!quoted)
+        {
+            if (v is "true" or "True" or "TRUE") return ParameterValue.Of(true);
+            if (v is "false" or "False" or "FALSE") return ParameterValue.Of(false);
+            if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d)) return ParameterValue.Of(d);
+            if (v is "" or "~" or "null") throw CloudSoupException.Recipe(path, "must not be empty");
+        }
+        return ParameterValue.Of(v);
+    }
+
+    private static Dictionary<string, YamlNode> Fields(YamlMappingNode map, string path)
+    {
+        var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        foreach (var (k, v) in map.Children)
+        {
+            if (k is not YamlScalarNode ks || string.IsNullOrEmpty(ks.Value)) throw CloudSoupException.Recipe(path, "has a key that is not a plain name");
+            if (!result.TryAdd(ks.Value, v)) throw CloudSoupException.Recipe($"{path}.{ks.Value}", "is given twice");
+        }
+        return result;
+    }
+
+    private static string Scalar(YamlNode node, string path) =>
+        node is YamlScalarNode { Value: { Length: > 0 } v } ? v : throw CloudSoupException.Recipe(path, "must be a non-empty string");
+
+    private static string RequiredString(Dictionary<string, YamlNode> f, string key, string path) =>
+        f.TryGetValue(key, out var n) ? Scalar(n, path) : throw CloudSoupException.Recipe(path, "is required");
+
+    private static string ModelRef(YamlNode node, string path)
+    {
+        string r = Scalar(node, path).Trim();
+        if (r.Contains('\0') || r.Length > 1024) throw CloudSoupException.Recipe(path, "is not a valid model reference");
+        if (r.Contains('+') && !File.Exists(r)) throw CloudSoupException.Recipe(path, $"'{r}': LoRA references (model+lora) are not supported");
+        return r;
+    }
+
+    private static DType ParseDType(YamlNode node, string path)
+    {
+        var s = Scalar(node, path);
+        return DTypes.TryParseRecipe(s, out var d) ? d : throw CloudSoupException.Recipe(path, $"unsupported dtype '{s}' (use float32, float16, bfloat16 or float64)");
+    }
+
+    private static long ParseLong(YamlNode node, string path) =>
+        long.TryParse(Scalar(node, path), NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v : throw CloudSoupException.Recipe(path, "must be an integer");
+
+    private static int ParsePositiveInt(YamlNode node, string path) =>
+        int.TryParse(Scalar(node, path), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : throw CloudSoupException.Recipe(path, "must be a positive integer");
+
+    private static T ParseEnum<T>(YamlNode node, string path) where T : struct, Enum
+    {
+        var s = Scalar(node, path);
+        return Enum.TryParse<T>(s, ignoreCase: true, out var v) && Enum.IsDefined(v) ? v
+            : throw CloudSoupException.Recipe(path, $"must be one of {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+    }
+
+    private static OutputSection ParseOutput(YamlNode node)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("output", "must be a mapping");
+        var f = Fields(map, "output");
+        long shard = DefaultShardSize;
+        DType? dtype = null;
+        foreach (var (k, v) in f)
+        {
+            switch (k)
+            {
+                case "shard_size":
+                    var s = Scalar(v, "output.shard_size");
+                    if (!ByteSize.TryParse(s, out shard)) throw CloudSoupException.Recipe("output.shard_size", $"'{s}' is not a size in bytes (e.g. 5GB, 500MB, 1048576)");
+                    break;
+                case "dtype": dtype = ParseDType(v, "output.dtype"); break;
+                default: throw CloudSoupException.Recipe($"output.{k}", "unknown key (expected shard_size, dtype)");
+            }
+        }
+        return new OutputSection(shard, dtype);
+    }
+
+    private static EvaluationSection ParseEvaluation(YamlNode node)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("evaluation", "must be a mapping with model and data");
+        var f = Fields(map, "evaluation");
+        foreach (var k in f.Keys)
+            if (k is not ("model" or "data" or "test" or "batch_size" or "memory_budget" or "reset_bn" or "reset_bn_examples"))
+                throw CloudSoupException.Recipe($"evaluation.{k}", "unknown key (expected model, data, test, batch_size, memory_budget, reset_bn, reset_bn_examples)");
+        long budget = EvaluationSection.DefaultMemoryBudget;
+        if (f.TryGetValue("memory_budget", out var mb) && !ByteSize.TryParse(Scalar(mb, "evaluation.memory_budget"), out budget))
+            throw CloudSoupException.Recipe("evaluation.memory_budget", $"'{Scalar(mb, "evaluation.memory_budget")}' is not a size in bytes (e.g. 8GB, 500MB)");
+        return new EvaluationSection(
+            RequiredString(f, "model", "evaluation.model"),
+            RequiredString(f, "data", "evaluation.data"),
+            f.TryGetValue("test", out var t) ? Scalar(t, "evaluation.test") : null,
+            f.TryGetValue("batch_size", out var b) ? ParsePositiveInt(b, "evaluation.batch_size") : 256)
+        {
+            MemoryBudgetBytes = budget,
+            ResetBn = !f.TryGetValue("reset_bn", out var rb) || ParseBool(rb, "evaluation.reset_bn"),
+            ResetBnExamples = f.TryGetValue("reset_bn_examples", out var rbe) ? ParsePositiveInt(rbe, "evaluation.reset_bn_examples") : 2048,
+        };
+    }
+
+    private static AlignmentSection? ParseAlignment(YamlNode node, Recipe recipe)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("alignment", "must be a mapping");
+        var f = Fields(map, "alignment");
+        foreach (var k in f.Keys)
+            if (k is not ("method" or "spec" or "reference" or "max_iter" or "seed" or "path_points" or "reset_bn"))
+                throw CloudSoupException.Recipe($"alignment.{k}", "unknown key (expected method, spec, reference, max_iter, seed, path_points, reset_bn)");
+        string method = f.TryGetValue("method", out var m) ? Scalar(m, "alignment.method") : "none";
+        if (method == "none") return null;
+        if (method is not (AlignmentSection.WeightMatching or AlignmentSection.ActivationMatching))
+            throw CloudSoupException.Recipe("alignment.method", $"unknown alignment method '{method}' (expected weight_matching, activation_matching or none)");
+        string spec = f.TryGetValue("spec", out var sp) ? Scalar(sp, "alignment.spec") : "auto";
+        if (spec.Length == 0) throw CloudSoupException.Recipe("alignment.spec", "must be auto, mlp, vgg, resnet or a path to a JSON permutation spec");
+        if (!AlignmentSection.BuiltinSpecs.Contains(spec)) spec = ModelRef(sp!, "alignment.spec");
+        var models = recipe.Models.Select(x => x.Model).ToList();
+        string reference = f.TryGetValue("reference", out var r) ? ModelRef(r, "alignment.reference") : models[0];
+        if (!models.Contains(reference))
+            throw CloudSoupException.Recipe("alignment.reference", $"'{reference}' is not one of the models ({string.Join(", ", models)})");
+        if (models.Count < 2 && (recipe.BaseModel is null || recipe.BaseModel == reference))
+            throw CloudSoupException.Recipe("alignment", "needs at least two models to align");
+        int maxIter = f.TryGetValue("max_iter", out var mi) ? ParsePositiveInt(mi, "alignment.max_iter") : AlignmentSection.DefaultMaxIter;
+        long seed = f.TryGetValue("seed", out var sd) ? ParseLong(sd, "alignment.seed") : recipe.Seed;
+        int points = f.TryGetValue("path_points", out var pp) ? ParsePositiveInt(pp, "alignment.path_points") : AlignmentSection.DefaultPathPoints;
+        if (points < 2 || points > 101) throw CloudSoupException.Recipe("alignment.path_points", $"must be between 2 and 101 (got {points})");
+        bool resetBn = !f.TryGetValue("reset_bn", out var rb) || ParseBool(rb, "alignment.reset_bn");
+        if (method == AlignmentSection.ActivationMatching)
+        {
+            if (recipe.Evaluation is null)
+                throw CloudSoupException.Recipe("alignment.method", "activation_matching needs evaluation.data (activations are measured on it)");
+            if (!AlignmentSection.ActivationArchitectures.Contains(recipe.Evaluation.Model))
+                throw CloudSoupException.Recipe("alignment.method", $"activation_matching runs the built-in architectures ({string.Join(", ", AlignmentSection.ActivationArchitectures)}) to measure activations; evaluation.model is {recipe.Evaluation.Model} (use weight_matching, which needs only the weights)");
+        }
+        return new AlignmentSection(method, spec, reference, maxIter, seed, points, resetBn);
+    }
+
+    private static ScopeAlignmentSection? ParseScopeAlignment(YamlNode node, int modelCount)
+    {
+        const string Expected = "enabled, fusion, weights, layers, eps";
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("scope_alignment", "must be a mapping like {enabled: true}");
+        var f = Fields(map, "scope_alignment");
+        foreach (var k in f.Keys)
+            if (k is not ("enabled" or "fusion" or "weights" or "layers" or "eps")) throw CloudSoupException.Recipe($"scope_alignment.{k}", $"unknown key (expected {Expected})");
+        bool enabled = !f.TryGetValue("enabled", out var en) || ParseBool(en, "scope_alignment.enabled");
+        string fusion = f.TryGetValue("fusion", out var fu) ? Scalar(fu, "scope_alignment.fusion") : "moment";
+        if (fusion is not ("moment" or "mean")) throw CloudSoupException.Recipe("scope_alignment.fusion", $"unknown fusion '{fusion}' (expected moment or mean)");
+        string layers = f.TryGetValue("layers", out var ly) ? Scalar(ly, "scope_alignment.layers") : "matrices";
+        if (layers is not ("matrices" or "all")) throw CloudSoupException.Recipe("scope_alignment.layers", $"unknown layer selection '{layers}' (expected matrices or all)");
+        double eps = f.TryGetValue("eps", out var ep) ? ParseDouble(ep, "scope_alignment.eps") : 1e-12;
+        if (eps < 0) throw CloudSoupException.Recipe("scope_alignment.eps", "must be >= 0");
+        List<double>? weights = null;
+        if (f.TryGetValue("weights", out var wn))
+        {
+            if (wn is not YamlSequenceNode ws || ws.Children.Count != modelCount)
+                throw CloudSoupException.Recipe("scope_alignment.weights", $"must be a list of {modelCount} numbers, one per model in recipe order");
+            weights = ws.Children.Select((c, i) => ParseDouble(c, $"scope_alignment.weights[{i}]")).ToList();
+            if (weights.Any(w => w < 0) || weights.Sum() <= 0) throw CloudSoupException.Recipe("scope_alignment.weights", "must be non-negative with a positive sum");
+        }
+        return enabled ? new ScopeAlignmentSection(fusion, weights, layers, eps) : null;
+    }
+}

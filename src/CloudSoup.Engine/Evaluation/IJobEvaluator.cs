@@ -1,0 +1,20 @@
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
+using TorchSharp;
+
+namespace CloudSoup.Engine.Evaluation;
+
+public sealed record Metrics(double Accuracy, double Loss, int Examples);
+
+public sealed record ModelEvaluation(string Model, Metrics HeldOut, Metrics? Test);
+
+public sealed record EvaluationReport(string EvalModel, string Data, string? Test, IReadOnlyList<ModelEvaluation> Ingredients, ModelEvaluation Merged);
+
+/// <summary>Evaluates every ingredient and the merged model of a job on the recipe's evaluation data.</summary>
+public interface IJobEvaluator
+{
+    Task<EvaluationReport> EvaluateAsync(Recipe recipe, ICheckpointStore store, IReadOnlyList<Checkpoint> ingredients,
+        IReadOnlyDictionary<string, torch.Tensor> merged, IProgress<JobProgress>? progress, CancellationToken ct);
+}

@@ -1,0 +1,48 @@
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
+using TorchSharp;
+
+namespace CloudSoup.Engine.Evaluation;
+
+/// <summary>Evaluates every ingredient and the merged model on the recipe's held-out (and test) split.</summary>
+public sealed class JobEvaluator : IJobEvaluator
+{
+    public static async Task<IEvalModel> LoadModelAsync(ICheckpointStore store, string reference, CancellationToken ct) =>
+        BuiltinModel.IsBuiltin(reference) ? BuiltinModel.Create(reference) : await TorchScriptModel.LoadAsync(store, reference, ct).ConfigureAwait(false);
+
+    public static async Task<Dictionary<string, torch.Tensor>> ReadAllAsync(Checkpoint checkpoint, CancellationToken ct)
+    {
+        var result = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
+        foreach (var name in checkpoint.TensorNames) result[name] = await checkpoint.ReadTensorAsync(name, ct).ConfigureAwait(false);
+        return result;
+    }
+
+    public async Task<EvaluationReport> EvaluateAsync(Recipe recipe, ICheckpointStore store, IReadOnlyList<Checkpoint> ingredients,
+        IReadOnlyDictionary<string, torch.Tensor> merged, IProgress<JobProgress>? progress, CancellationToken ct)
+    {
+        var section = recipe.Evaluation ?? throw new InvalidOperationException("recipe has no evaluation section");
+        using var model = await LoadModelAsync(store, section.Model, ct).ConfigureAwait(false);
+        using var heldOut = await EvalData.LoadAsync(store, section.Data, ct).ConfigureAwait(false);
+        using var test = section.Test is null ? null : await EvalData.LoadAsync(store, section.Test, ct).ConfigureAwait(false);
+
+        ModelEvaluation Run(string name, IReadOnlyDictionary<string, torch.Tensor> weights)
+        {
+            model.LoadWeights(weights, name);
+            return new ModelEvaluation(name, Evaluator.Evaluate(model, heldOut, section.BatchSize), test is null ? null : Evaluator.Evaluate(model, test, section.BatchSize));
+        }
+
+        var results = new List<ModelEvaluation>();
+        for (int i = 0; i < ingredients.Count; i++)
+        {
+            progress?.Report(new JobProgress(JobPhase.Evaluating, (double)i / (ingredients.Count + 1), $"ingredient {i + 1}/{ingredients.Count}"));
+            var weights = await ReadAllAsync(ingredients[i], ct).ConfigureAwait(false);
+            try { results.Add(Run(ingredients[i].Reference, weights)); }
+            finally { foreach (var t in weights.Values) t.Dispose(); }
+        }
+        progress?.Report(new JobProgress(JobPhase.Evaluating, (double)ingredients.Count / (ingredients.Count + 1), "merged model"));
+        var mergedEval = Run("merged", merged);
+        return new EvaluationReport(section.Model, section.Data, section.Test, results, mergedEval);
+    }
+}

@@ -1,0 +1,62 @@
+// The one job runner: `cloudsoup merge` and the queue worker both call it; they differ only in the checkpoint
+// store and output sink they pass in. The job is the sequence of steps below, each in its own file under Steps/
+// saying when it applies; the runner only runs them in order, times them, and aborts the output on failure.
+using CloudSoup.Engine.Evaluation;
+using System.Diagnostics;
+using CloudSoup.Control.Errors;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Jobs.Steps;
+using CloudSoup.Engine.Reports;
+using CloudSoup.Engine.Storage;
+
+namespace CloudSoup.Engine.Jobs;
+
+public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evaluator = null, string? device = null)
+{
+    /// <summary>The job's steps, in order.</summary>
+    public static readonly IReadOnlyList<IJobStep> Steps =
+    [
+        new OpenStep(),           // read every input's header; compose slices
+        new FisherStep(),         // compute missing diagonal Fishers (fisher section)
+        new PlanStep(),           // open auxiliary checkpoints; plan every tensor
+        new AlignmentStep(),      // permutation alignment (alignment section)
+        new ScopeAlignmentStep(), // weight scope alignment (scope_alignment section)
+        new SoupSearchStep(),     // soups: choose the mixing coefficients on held-out data
+        new PrepassStep(),        // methods that decide over the whole model first (agreement, ties topk_scope: model)
+        new BatchNormResetStep(), // re-estimate BatchNorm statistics from the merged weights (evaluation.reset_bn)
+        new MergeStep(),          // merge tensor by tensor into the output sink
+        new EvaluateStep(),       // evaluate ingredients and the merge (evaluation section)
+        new ReportStep(),         // report.json, report.html, the resolved recipe
+        new CommitStep(),         // make every output visible at once
+    ];
+
+    /// <summary>
+    /// Runs the whole job into <paramref name="sink"/> and commits it. On any failure the sink is aborted,
+    /// so no partial output ever becomes visible.
+    /// </summary>
+    public async Task<MergeReport> RunAsync(Recipe recipe, IOutputSink sink, IProgress<JobProgress>? progress, CancellationToken ct, string? jobId = null)
+    {
+        if (recipe.Evaluation != null && evaluator is null)
+            throw CloudSoupException.Recipe("evaluation", "evaluation is not available in this build");
+        await using var job = new JobContext(recipe, store, sink, evaluator, ComputeDevice.Resolve(device), progress, jobId, ct);
+        try
+        {
+            var watch = new Stopwatch();
+            foreach (var step in Steps)
+            {
+                ct.ThrowIfCancellationRequested();
+                if (!step.AppliesTo(job)) continue;
+                watch.Restart();
+                await step.RunAsync(job).ConfigureAwait(false);
+                job.PhaseSeconds[step.Phase] = job.PhaseSeconds.GetValueOrDefault(step.Phase) + watch.Elapsed.TotalSeconds;
+            }
+            job.ReportProgress(JobPhase.Done, 1);
+            return job.Report!;
+        }
+        catch
+        {
+            await sink.AbortAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+}

@@ -1,0 +1,15 @@
+namespace CloudSoup.Engine.Jobs.Steps;
+
+/// <summary>With an evaluation section: held-out (and test) metrics of every ingredient and of the merge.</summary>
+public sealed class EvaluateStep : IJobStep
+{
+    public string Phase => JobPhase.Evaluating;
+
+    public bool AppliesTo(JobContext job) => job.Recipe.Evaluation != null;
+
+    public async Task RunAsync(JobContext job)
+    {
+        job.ReportProgress(Phase, 0);
+        job.Evaluation = await job.Evaluator!.EvaluateAsync(job.PlanRecipe, job.Store, job.Inputs, job.Kept!, job.Progress, job.Ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,41 @@
+// sce: Select (top-variance positions), Calculate (matrix-level weights from mean squared task vectors),
+// Erase (TIES sign mask on the unweighted task vectors) — mergekit/merge_methods/sce.py.
+using CloudSoup.Control.Methods;
+using TorchSharp;
+
+namespace CloudSoup.Engine.Merging.Methods;
+
+public sealed class Sce : IMergeMethod
+{
+    public MethodSignature Signature => TaskVectorStatisticsMethods.Sce;
+
+    public torch.Tensor Merge(TensorMergeInput input)
+    {
+        var b = input.Base!;
+        using var scope = torch.NewDisposeScope();
+        var tv = torch.stack(input.Tensors.Where((_, i) => i != input.BaseIndex).Select(x => x - b).ToList());
+        int n = (int)tv.shape[0];
+        double k = input.Global.Number("select_topk");
+        if (k < 1)
+        {
+            var variance = tv.var(dim: 0, unbiased: false).flatten();
+            long keep = (long)(variance.count_nonzero().ToInt64() * k);
+            var mask = torch.zeros_like(variance);
+            if (keep > 0)
+            {
+                var (_, order) = variance.sort(dim: 0, descending: true, stable: true);
+                mask.index_fill_(0, order.narrow(0, 0, keep), 1.0);
+            }
+            tv = tv * mask.reshape(b.shape).unsqueeze(0);
+        }
+        var energy = tv.pow(2).reshape(n, -1).mean([1]);
+        double total = energy.sum().ToDouble();
+        var omega = total < 1e-6 ? torch.full(n, 1.0 / n, dtype: b.dtype) : energy / total;
+        var sum = tv.sum(dim: 0);
+        var elected = torch.where(sum >= 0, 1.0, -1.0).to_type(b.dtype);
+        var agree = (tv.sign() == elected.unsqueeze(0)).to_type(b.dtype);
+        var w = omega.reshape(new long[] { n }.Concat(Enumerable.Repeat(1L, (int)b.dim())).ToArray()) * agree;
+        var merged = (w * tv).sum(dim: 0) / w.sum(dim: 0).clamp_min(1e-6);
+        return (b + merged).MoveToOuterDisposeScope();
+    }
+}

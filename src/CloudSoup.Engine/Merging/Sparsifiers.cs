@@ -1,0 +1,126 @@
+// The sparsifiers of the generalized task-arithmetic family (mergekit/sparsify.py; the TIES, DARE, Breadcrumbs
+// and DELLA papers listed in docs/methods.md "Sources"): pure functions, one task vector in, a sparsified copy out.
+// Random ones take their keep-mask from an IMaskProvider, so tests can inject masks and every draw is
+// seeded per tensor and model.
+using TorchSharp;
+
+namespace CloudSoup.Engine.Merging;
+
+/// <summary>How a sparsified task vector is rescaled.</summary>
+public enum RescaleMode
+{
+    /// <summary>mergekit (since PR #245): match the L1 norm of the original task vector.</summary>
+    L1,
+    /// <summary>The DARE/DELLA papers: divide each kept entry by its keep probability (1/(1−p)).</summary>
+    InverseDensity,
+}
+
+/// <summary>Draws keep-masks (1 = keep) for random sparsifiers.</summary>
+public interface IMaskProvider
+{
+    /// <summary>A 0/1 tensor shaped like <paramref name="keepProbability"/> for model <paramref name="modelIndex"/>.</summary>
+    torch.Tensor KeepMask(torch.Tensor keepProbability, TensorMergeInput input, int modelIndex);
+}
+
+/// <summary>
+/// The default provider: Bernoulli draws from a private torch.Generator seeded with the tensor's seed mixed
+/// with the model's index and reference, so a mask does not depend on execution order or worker count.
+/// </summary>
+public sealed class SeededMaskProvider : IMaskProvider
+{
+    public static readonly SeededMaskProvider Instance = new();
+
+    public static long SeedFor(TensorMergeInput input, int modelIndex) =>
+        Seeds.For(input.Seed, input.TensorName, $"{modelIndex}:{input.ModelIds[modelIndex]}");
+
+    public torch.Tensor KeepMask(torch.Tensor keepProbability, TensorMergeInput input, int modelIndex)
+    {
+        using var gen = new torch.Generator((ulong)SeedFor(input, modelIndex));
+        // Drawn in float64 on the CPU so the stream is the same whatever the compute dtype.
+        using var p = keepProbability.to_type(torch.ScalarType.Float64).cpu();
+        return torch.bernoulli(p, gen).to_type(keepProbability.dtype);
+    }
+}
+
+public static class Sparsifiers
+{
+    /// <summary>
+    /// TIES trim: keep exactly int(density·n) entries with the largest |δ| (stable sort, lower index wins a tie);
+    /// density ≥ 1 keeps everything. mergekit asserts k > 0; we return zeros for a tiny tensor instead.
+    /// </summary>
+    public static torch.Tensor Magnitude(torch.Tensor delta, double density)
+    {
+        if (density >= 1) return delta.clone();
+        long n = delta.NumberOfElements;
+        long k = (long)(density * n);
+        using var scope = torch.NewDisposeScope();
+        var flat = delta.flatten();
+        var mask = torch.zeros_like(flat);
+        if (k > 0)
+        {
+            var (_, order) = flat.abs().sort(dim: 0, descending: true, stable: true);
+            mask.index_fill_(0, order.narrow(0, 0, k), 1.0);
+        }
+        return (flat * mask).reshape(delta.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Breadcrumbs (magnitude_outliers): drop the top int(γ·n) entries by |δ| and the smallest ones, keeping
+    /// int(density·n). Fixes mergekit's defect: its slice [n_bot:-n_top] is empty when n_top = 0, which zeroes the
+    /// whole tensor (e.g. any tensor under 100 elements at γ = 0.01); here the kept range is [n_bot, n − n_top).
+    /// </summary>
+    public static torch.Tensor MagnitudeOutliers(torch.Tensor delta, double density, double gamma)
+    {
+        long n = delta.NumberOfElements;
+        long nTop = (long)(gamma * n);
+        long nBot = n - (long)(density * n) - nTop;
+        if (nBot < 0) { nTop += nBot; nBot = 0; }
+        long keep = n - nBot - nTop;
+        using var scope = torch.NewDisposeScope();
+        var flat = delta.flatten();
+        var mask = torch.zeros_like(flat);
+        if (keep > 0)
+        {
+            var (_, order) = flat.abs().sort(dim: 0, descending: false, stable: true);
+            mask.index_fill_(0, order.narrow(0, nBot, keep), 1.0);
+        }
+        return (flat * mask).reshape(delta.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>DARE keep probabilities: density everywhere.</summary>
+    public static torch.Tensor DareProbabilities(torch.Tensor delta, double density) => torch.full_like(delta, density);
+
+    /// <summary>
+    /// DELLA MagPrune keep probabilities: per row (dim 1; a 1-D tensor is one row) rank |δ| ascending and map the
+    /// rank linearly onto [density − ε, density + ε], so larger magnitudes are kept more often.
+    /// </summary>
+    public static torch.Tensor DellaProbabilities(torch.Tensor delta, double density, double epsilon)
+    {
+        using var scope = torch.NewDisposeScope();
+        var rows = delta.dim() <= 1 ? delta.reshape(1, -1) : delta.reshape(delta.shape[0], delta.shape[1], -1);
+        // ranks along dim 1 (0-based): argsort of argsort
+        var rank = rows.abs().argsort(dim: 1, descending: false).argsort(dim: 1).to_type(delta.dtype);
+        long width = rows.shape[1];
+        var p = width <= 1 ? torch.full_like(rows, density) : (density - epsilon) + 2 * epsilon * rank / (width - 1);
+        return p.reshape(delta.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Applies a keep-mask and rescales the survivors.</summary>
+    public static torch.Tensor ApplyMask(torch.Tensor delta, torch.Tensor keepMask, torch.Tensor keepProbability, bool rescale, RescaleMode mode)
+    {
+        using var scope = torch.NewDisposeScope();
+        var masked = delta * keepMask;
+        if (rescale)
+            masked = mode == RescaleMode.InverseDensity
+                ? masked / keepProbability.clamp_min(1e-12)
+                : MatchL1(delta, masked);
+        return masked.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>mergekit's rescale: masked·‖δ‖₁/‖masked‖₁, left alone when either norm is below 1e-7.</summary>
+    public static torch.Tensor MatchL1(torch.Tensor original, torch.Tensor masked)
+    {
+        double before = original.abs().sum().ToDouble(), after = masked.abs().sum().ToDouble();
+        return before < 1e-7 || after < 1e-7 ? masked.clone() : masked * (before / after);
+    }
+}

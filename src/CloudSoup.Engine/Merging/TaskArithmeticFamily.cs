@@ -1,0 +1,121 @@
+// The generalized task-arithmetic pipeline shared by task_arithmetic, ties, dare_*, breadcrumbs* and della*
+// (mergekit/merge_methods/generalized_task_arithmetic.py; docs/methods.md), per tensor:
+//   δ_i = x_i − b → sparsify (own density) → optional rescale → Δ_i = w_i·δ_i
+//   → optional sign consensus (TIES: s = sign Σ Δ_i, ties to +; keep Δ_i whose sign equals s)
+//   → mixed = Σ Δ_i, divided by Σ w_i of the contributors when `normalize` (TIES dis-mean; false = dis-sum)
+//   → b + λ·mixed.
+using CloudSoup.Control.Errors;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Methods;
+using CloudSoup.Control.Recipes;
+using TorchSharp;
+
+namespace CloudSoup.Engine.Merging;
+
+public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? masks = null) : IMergeMethod, IWholeModelPrepass
+{
+    private readonly IMaskProvider _masks = masks ?? SeededMaskProvider.Instance;
+
+    public MethodSignature Signature => signature;
+    private string Name => signature.Name;
+    private SparsifyKind Sparsify => signature.Sparsify;
+
+    /// <summary>
+    /// topk_scope: model — each model's |δ| threshold over the whole model (TopKPrepass), by model reference;
+    /// magnitude trimming then keeps |δ| ≥ threshold (the official TIES rule) instead of a per-tensor top-k.
+    /// </summary>
+    public IReadOnlyDictionary<string, double>? ModelThresholds { get; init; }
+
+    /// <summary>True when the recipe asks for whole-model top-k and the thresholds are not known yet.</summary>
+    public bool NeedsPrepass(MergePlan plan) =>
+        Sparsify == SparsifyKind.Magnitude && ModelThresholds is null && plan.Tensors.Any(t => t.Merge && TaskVectorSignature.WholeModelTopK(t.Global));
+
+    public Task<(MergePlan Plan, string Note)> RunPrepassAsync(MergePlan plan, IProgress<JobProgress>? progress, CancellationToken ct) =>
+        TopKPrepass.RunAsync(plan, thresholds => new TaskArithmeticFamily(signature, _masks) { ModelThresholds = thresholds }, progress, ct);
+
+    public torch.Tensor Merge(TensorMergeInput input)
+    {
+        var b = input.Base ?? throw new CloudSoupException(ErrorKind.InvalidRecipe, $"{Name} needs a base_model", "base_model");
+        bool rescale = input.Global.Bool("rescale");
+        var mode = input.Global.Text("rescale_mode") == "inverse_density" ? RescaleMode.InverseDensity : RescaleMode.L1;
+        using var scope = torch.NewDisposeScope();
+        var deltas = new List<torch.Tensor>();
+        var weights = new List<double>();
+        for (int i = 0; i < input.Tensors.Count; i++)
+        {
+            if (i == input.BaseIndex) continue;
+            var pm = input.PerModel[i];
+            var delta = input.Tensors[i] - b;
+            deltas.Add(SparsifyOne(delta, pm, input, i, rescale, mode));
+            weights.Add(pm.Number("weight"));
+        }
+        if (deltas.Count == 0) return b.clone().MoveToOuterDisposeScope();
+        var mixed = Combine(deltas, weights, signature.SignConsensus, input.Global.Bool("normalize"));
+        double lambda = input.Global.Number("lambda");
+        if (lambda != 1) mixed = mixed * lambda;
+        return (b + mixed).MoveToOuterDisposeScope();
+    }
+
+    private torch.Tensor SparsifyOne(torch.Tensor delta, ResolvedParameters pm, TensorMergeInput input, int modelIndex, bool rescale, RescaleMode mode)
+    {
+        double density = pm.NumberOrNull("density") ?? 1.0;
+        switch (Sparsify)
+        {
+            case SparsifyKind.Magnitude:
+                torch.Tensor kept;
+                if (ModelThresholds != null)
+                    kept = delta * (delta.abs() >= ModelThresholds[input.ModelIds[modelIndex]]).to_type(delta.dtype);
+                else if (TaskVectorSignature.WholeModelTopK(input.Global))
+                    throw new InvalidOperationException($"{Name} with topk_scope: model needs the job's pre-pass (TopKPrepass)");
+                else
+                    kept = Sparsifiers.Magnitude(delta, density);
+                return rescale && density < 1 ? RescaleDeterministic(delta, kept, density, mode) : kept;
+            case SparsifyKind.MagnitudeOutliers:
+                var crumbs = Sparsifiers.MagnitudeOutliers(delta, density, pm.Number("gamma"));
+                return rescale ? RescaleDeterministic(delta, crumbs, density, mode) : crumbs;
+            case SparsifyKind.Random:
+            case SparsifyKind.DellaMagprune:
+                if (density >= 1) return delta;   // nothing to drop (mergekit skips sparsification too)
+                var p = Sparsify == SparsifyKind.Random
+                    ? Sparsifiers.DareProbabilities(delta, density)
+                    : Sparsifiers.DellaProbabilities(delta, density, pm.Number("epsilon"));
+                var mask = _masks.KeepMask(p, input, modelIndex);
+                return Sparsifiers.ApplyMask(delta, mask, p, rescale, mode);
+            default:
+                return delta;
+        }
+    }
+
+    private static torch.Tensor RescaleDeterministic(torch.Tensor delta, torch.Tensor kept, double density, RescaleMode mode) =>
+        mode == RescaleMode.InverseDensity ? kept / density : Sparsifiers.MatchL1(delta, kept);
+
+    /// <summary>Weights, optionally elects signs, sums and normalizes (steps 3–6 of the pipeline).</summary>
+    public static torch.Tensor Combine(IReadOnlyList<torch.Tensor> deltas, IReadOnlyList<double> weights, bool signConsensus, bool normalize)
+    {
+        using var scope = torch.NewDisposeScope();
+        var weighted = deltas.Select((d, i) => d * weights[i]).ToList();
+        torch.Tensor mixed, divisor;
+        if (signConsensus)
+        {
+            var sum = torch.stack(weighted).sum(dim: 0);
+            var elected = torch.where(sum >= 0, 1.0, -1.0).to_type(sum.dtype);
+            mixed = torch.zeros_like(sum);
+            divisor = torch.zeros_like(sum);
+            for (int i = 0; i < weighted.Count; i++)
+            {
+                var agree = (weighted[i].sign() == elected).to_type(sum.dtype);
+                mixed.add_(weighted[i] * agree);
+                divisor.add_(agree * weights[i]);
+            }
+            divisor = torch.where(divisor == 0, torch.ones_like(divisor), divisor);
+        }
+        else
+        {
+            mixed = torch.stack(weighted).sum(dim: 0);
+            double total = weights.Sum();
+            divisor = torch.full_like(mixed, Math.Abs(total) < 1e-8 ? 1.0 : total);
+        }
+        if (normalize) mixed = mixed / divisor;
+        return mixed.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,89 @@
+namespace CloudSoup.Engine.Storage;
+
+/// <summary>
+/// Where a job's outputs go. Everything written stays invisible until <see cref="CommitAsync"/>;
+/// <see cref="AbortAsync"/> (or disposing without commit) leaves nothing behind that looks like a result.
+/// </summary>
+public interface IOutputSink : IAsyncDisposable
+{
+    /// <summary>Opens a new output file for sequential writes. Dispose the stream when done.</summary>
+    Task<Stream> CreateAsync(string relativePath, CancellationToken ct);
+
+    /// <summary>Makes every file written so far visible.</summary>
+    Task CommitAsync(CancellationToken ct);
+
+    /// <summary>Throws away everything written so far.</summary>
+    Task AbortAsync(CancellationToken ct);
+
+    /// <summary>Where a committed output can be found, for reports and status ("merged/ID/model.safetensors").</summary>
+    string Locate(string relativePath);
+}
+
+public static class OutputSinkExtensions
+{
+    public static async Task WriteAllAsync(this IOutputSink sink, string relativePath, ReadOnlyMemory<byte> bytes, CancellationToken ct)
+    {
+        await using var s = await sink.CreateAsync(relativePath, ct).ConfigureAwait(false);
+        await s.WriteAsync(bytes, ct).ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// Writes into a hidden staging folder inside the target directory and moves the files into place on
+/// commit, so a crash never leaves a half-written model where a finished one is expected.
+/// </summary>
+public sealed class LocalDirectorySink : IOutputSink
+{
+    private readonly string _target;
+    private readonly string _staging;
+    private readonly List<string> _files = [];
+    private bool _done;
+
+    public LocalDirectorySink(string targetDirectory)
+    {
+        _target = Path.GetFullPath(targetDirectory);
+        Directory.CreateDirectory(_target);
+        _staging = Path.Combine(_target, $".cloudsoup-staging-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(_staging);
+    }
+
+    public Task<Stream> CreateAsync(string relativePath, CancellationToken ct)
+    {
+        var full = StagedPath(relativePath);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        _files.Add(relativePath);
+        return Task.FromResult<Stream>(new FileStream(full, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true));
+    }
+
+    private string StagedPath(string relativePath)
+    {
+        var full = Path.GetFullPath(Path.Combine(_staging, relativePath));
+        if (!full.StartsWith(_staging + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new ArgumentException($"output path '{relativePath}' escapes the output directory");
+        return full;
+    }
+
+    public Task CommitAsync(CancellationToken ct)
+    {
+        foreach (var rel in _files)
+        {
+            var dest = Path.Combine(_target, rel);
+            Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
+            File.Move(StagedPath(rel), dest, overwrite: true);
+        }
+        Directory.Delete(_staging, recursive: true);
+        _done = true;
+        return Task.CompletedTask;
+    }
+
+    public Task AbortAsync(CancellationToken ct)
+    {
+        if (!_done && Directory.Exists(_staging)) Directory.Delete(_staging, recursive: true);
+        _done = true;
+        return Task.CompletedTask;
+    }
+
+    public string Locate(string relativePath) => Path.Combine(_target, relativePath);
+
+    public async ValueTask DisposeAsync() => await AbortAsync(CancellationToken.None).ConfigureAwait(false);
+}

@@ -1,0 +1,170 @@
+// One queue delivery, start to finish (README.md "The worker"; docs/azure-notes.md §3):
+//   receive (invisible for VisibilityTimeout) → parse → look up the job → skip duplicates of finished jobs →
+//   poison after MaxAttempts deliveries → claim → run MergeJobRunner with blob input and staged blob output,
+//   renewing the message while it runs → mark succeeded/failed → delete the message.
+// Bad input (any non-retriable CloudSoupException) fails the job at once; anything else is retried by
+// letting the message reappear, and DequeueCount counts the attempts, crashes included.
+using System.Text;
+using Azure.Storage.Queues.Models;
+using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Storage;
+using CloudSoup.Worker.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSoup.Worker.Queue;
+
+public sealed class JobProcessor
+{
+    private readonly StorageClients _storage;
+    private readonly JobStore _jobs;
+    private readonly ILogger _log;
+    private readonly IJobEvaluator? _evaluator;
+    private readonly ICheckpointStore _store;
+
+    /// <param name="store">Where model references are read from; the blob store by default.</param>
+    public JobProcessor(StorageClients storage, JobStore jobs, ILogger<JobProcessor> log, IJobEvaluator? evaluator = null, ICheckpointStore? store = null)
+    {
+        _storage = storage;
+        _jobs = jobs;
+        _log = log;
+        _evaluator = evaluator;
+        _store = store ?? new BlobCheckpointStore(storage.Blobs);
+    }
+
+    /// <summary>Identifies this worker's claims in job records.</summary>
+    public string WorkerId { get; } = $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    private CloudSoupOptions Options => _storage.Options;
+
+    /// <summary>Handles at most one message. Returns false when the queue had nothing to hand out.</summary>
+    public async Task<bool> ProcessNextAsync(CancellationToken ct)
+    {
+        var queue = _storage.JobsQueue;
+        QueueMessage? message = (await queue.ReceiveMessageAsync(Options.VisibilityTimeout, ct).ConfigureAwait(false)).Value;
+        if (message is null) return false;
+
+        var job = JobMessage.TryParse(message.Body.ToString(), out var unreadable);
+        if (job is null)
+        {
+            await PoisonAsync(message, null, unreadable!, ct).ConfigureAwait(false);
+            return true;
+        }
+        var record = await _jobs.GetAsync(job.JobId, ct).ConfigureAwait(false);
+        if (record is null)
+        {
+            await PoisonAsync(message, job.JobId, $"job {job.JobId} does not exist", ct).ConfigureAwait(false);
+            return true;
+        }
+        if (JobStatus.IsFinished(record.Status))
+        {
+            _log.LogInformation("job {JobId} is already {Status}; deleting duplicate message {MessageId}", job.JobId, record.Status, message.MessageId);
+            await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
+            return true;
+        }
+        if (HeldByAnother(record))
+        {
+            await LeaveForClaimHolderAsync(message, record, ct).ConfigureAwait(false);
+            return true;
+        }
+        if (message.DequeueCount > Options.MaxAttempts)
+        {
+            string reason = $"gave up after {Options.MaxAttempts} attempts: {record.LastError ?? "the worker stopped before finishing (crashed, killed or timed out)"}";
+            await _jobs.MarkFailedAsync(job.JobId, reason, ct).ConfigureAwait(false);
+            await PoisonAsync(message, job.JobId, reason, ct).ConfigureAwait(false);
+            return true;
+        }
+
+        var (outcome, claimed) = await _jobs.TryClaimAsync(job.JobId, WorkerId, message.NextVisibleOn ?? DateTimeOffset.UtcNow + Options.VisibilityTimeout, ct).ConfigureAwait(false);
+        switch (outcome)
+        {
+            case ClaimOutcome.AlreadyFinished:
+                await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
+                return true;
+            case ClaimOutcome.HeldByOther:
+                await LeaveForClaimHolderAsync(message, claimed!, ct).ConfigureAwait(false);
+                return true;
+            case ClaimOutcome.NotFound:
+                await PoisonAsync(message, job.JobId, $"job {job.JobId} does not exist", ct).ConfigureAwait(false);
+                return true;
+        }
+        await RunAsync(message, job, ct).ConfigureAwait(false);
+        return true;
+    }
+
+    private bool HeldByAnother(JobRecord record) =>
+        record.Status == JobStatus.Running && record.ClaimedBy != WorkerId && record.ClaimedUntil > DateTimeOffset.UtcNow;
+
+    /// <summary>
+    /// Another worker is running this job (this is a duplicate delivery): leave the message, and let it
+    /// reappear when that claim would expire, in case its holder dies.
+    /// </summary>
+    private async Task LeaveForClaimHolderAsync(QueueMessage message, JobRecord record, CancellationToken ct)
+    {
+        var wait = (record.ClaimedUntil ?? DateTimeOffset.UtcNow) - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(1);
+        wait = TimeSpan.FromSeconds(Math.Clamp(wait.TotalSeconds, 1, Options.VisibilityTimeout.TotalSeconds));
+        _log.LogInformation("job {JobId} is being run by {Worker}; message {MessageId} comes back in {Wait}", record.Id, record.ClaimedBy, message.MessageId, wait);
+        await _storage.JobsQueue.UpdateMessageAsync(message.MessageId, message.PopReceipt, visibilityTimeout: wait, cancellationToken: ct).ConfigureAwait(false);
+    }
+
+    private async Task RunAsync(QueueMessage message, JobMessage job, CancellationToken ct)
+    {
+        string id = job.JobId;
+        _log.LogInformation("job {JobId}: attempt {Attempt} on {Worker}", id, message.DequeueCount, WorkerId);
+        await using var lease = MessageLease.Start(_storage.JobsQueue, message, Options.VisibilityTimeout,
+            until => _jobs.ExtendClaimAsync(id, WorkerId, until, CancellationToken.None), _log);
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Lost);
+        var progress = new JobProgressReporter(_jobs, id, WorkerId, Options.ProgressInterval, _log);
+        try
+        {
+            var recipeBytes = await _store.ReadAllAsync(job.Recipe, RecipeParser.MaxRecipeBytes, work.Token).ConfigureAwait(false);
+            var recipe = RecipeParser.Parse(Encoding.UTF8.GetString(recipeBytes));
+            await using var sink = new BlobOutputSink(_storage.Container(Options.MergedContainer), id);
+            var report = await new MergeJobRunner(_store, _evaluator, Options.Device).RunAsync(recipe, sink, progress, work.Token, id).ConfigureAwait(false);
+            await progress.FlushAsync().ConfigureAwait(false);
+            await _jobs.MarkSucceededAsync(id, report.Outputs, CancellationToken.None).ConfigureAwait(false);
+            await lease.CompleteAsync().ConfigureAwait(false);
+            _log.LogInformation("job {JobId} succeeded: {Outputs}", id, string.Join(", ", report.Outputs));
+        }
+        catch (OperationCanceledException) when (work.IsCancellationRequested)
+        {
+            await progress.FlushAsync().ConfigureAwait(false);
+            if (ct.IsCancellationRequested)
+            {
+                // Shutting down (or killed): publish nothing, keep the message; it reappears after its visibility
+                // timeout and the next worker takes the job over once this claim has expired.
+                _log.LogWarning("job {JobId} interrupted; its message reappears by {Until}", id, lease.VisibleUntil);
+                throw;
+            }
+            _log.LogWarning("job {JobId} stopped: the message lease was lost to another receiver", id);
+        }
+        catch (CloudSoupException e) when (!e.IsRetriable)
+        {
+            await progress.FlushAsync().ConfigureAwait(false);
+            _log.LogWarning("job {JobId} failed: {Error}", id, e.Message);
+            await _jobs.MarkFailedAsync(id, e.Message, CancellationToken.None).ConfigureAwait(false);
+            await lease.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            await progress.FlushAsync().ConfigureAwait(false);
+            string reason = e is CloudSoupException ? e.Message : $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+            _log.LogWarning(e is CloudSoupException ? null : e, "job {JobId} attempt {Attempt} failed, will retry: {Error}", id, message.DequeueCount, reason);
+            await _jobs.RecordRetryAsync(id, WorkerId, reason, CancellationToken.None).ConfigureAwait(false);
+            await lease.ReleaseAsync(Options.RetryDelay).ConfigureAwait(false);
+        }
+    }
+
+    private async Task PoisonAsync(QueueMessage message, string? jobId, string reason, CancellationToken ct)
+    {
+        _log.LogWarning("message {MessageId} moved to {Poison}: {Reason}", message.MessageId, Options.PoisonQueue, reason);
+        var poison = new PoisonMessage(1, reason, jobId, message.Body.ToString(), message.MessageId, message.DequeueCount, DateTimeOffset.UtcNow);
+        await _storage.PoisonQueue.SendMessageAsync(poison.ToJson(), timeToLive: TimeSpan.FromSeconds(-1), cancellationToken: ct).ConfigureAwait(false);
+        await _storage.JobsQueue.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
+    }
+}
