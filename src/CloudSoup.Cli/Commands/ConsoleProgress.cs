@@ -1,31 +1,75 @@
-using CloudSoup.Engine.Jobs;
+using Spectre.Console;
 
 namespace CloudSoup.Cli.Commands;
 
-/// <summary>Progress on stderr: a rewritten line on a terminal, occasional plain lines otherwise (CI logs).</summary>
-internal sealed class ConsoleProgress : IProgress<JobProgress>
+/// <summary>
+/// The CLI's one progress path for jobs. On a terminal: Spectre.Console's live progress display on stderr, one bar
+/// per phase as the job reaches it. Otherwise (CI logs, pipes): plain lines on stdout when a phase starts or ends and
+/// at most every two seconds between, so logs stay short and in order. Reports are synchronous (no thread-pool
+/// hop), so lines never reorder. Dispose (or <see cref="Finish"/>) ends the display.
+/// </summary>
+internal sealed class ConsoleProgress : IProgress<JobProgress>, IDisposable
 {
-    private readonly bool _interactive = !Console.IsErrorRedirected;
-    private string _lastPhase = "";
-    private DateTime _lastPrint = DateTime.MinValue;
+    private static readonly TimeSpan PlainInterval = TimeSpan.FromSeconds(2);
+    private readonly object _gate = new();
+    private readonly TaskCompletionSource<ProgressContext>? _context;
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Task? _display;
+    private readonly Dictionary<string, ProgressTask> _bars = [];
+    private string _phase = "";
+    private DateTime _lastLine = DateTime.MinValue;
+    private bool _finished;
+
+    public ConsoleProgress()
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        if (Console.IsErrorRedirected || !console.Profile.Capabilities.Interactive) return;
+        _context = new TaskCompletionSource<ProgressContext>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _display = console.Progress().AutoClear(false).HideCompleted(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .StartAsync(async ctx => { _context.SetResult(ctx); await _done.Task.ConfigureAwait(false); });
+    }
 
     public void Report(JobProgress value)
     {
-        bool phaseChanged = value.Phase != _lastPhase;
-        if (!phaseChanged && (DateTime.UtcNow - _lastPrint).TotalMilliseconds < (_interactive ? 100 : 2000) && value.Fraction < 1) return;
-        _lastPrint = DateTime.UtcNow;
-        string line = $"{value.Phase,-10} {value.Fraction * 100,5:0.0}%  {value.Detail}";
-        if (_interactive)
+        lock (_gate)
         {
-            if (phaseChanged && _lastPhase != "") Console.Error.WriteLine();
-            Console.Error.Write("\r" + line.PadRight(70));
+            if (_finished) return;
+            if (_context != null) Live(_context.Task.GetAwaiter().GetResult(), value);
+            else Plain(value);
+            _phase = value.Phase;
         }
-        else Console.Out.WriteLine(line);   // logs go with the output; stderr stays for warnings and the one error line
-        _lastPhase = value.Phase;
     }
 
+    private void Live(ProgressContext ctx, JobProgress value)
+    {
+        if (value.Phase != _phase && _bars.TryGetValue(_phase, out var previous)) previous.Value = previous.MaxValue;
+        if (!_bars.TryGetValue(value.Phase, out var bar))
+            _bars[value.Phase] = bar = ctx.AddTask(value.Phase, maxValue: 1);
+        bar.Value = value.Fraction;
+        bar.Description = Markup.Escape(value.Detail is null ? value.Phase : $"{value.Phase}: {value.Detail}");
+    }
+
+    private void Plain(JobProgress value)
+    {
+        bool phaseChanged = value.Phase != _phase;
+        if (!phaseChanged && value.Fraction < 1 && DateTime.UtcNow - _lastLine < PlainInterval) return;
+        _lastLine = DateTime.UtcNow;
+        string amount = value.Fraction > 0 ? $" {value.Fraction * 100:0}%" : "";
+        Console.Out.WriteLine($"{value.Phase}{amount}{(value.Detail is null ? "" : "  " + value.Detail)}");
+    }
+
+    /// <summary>Ends the display, so what is printed next (the report, or one error line) starts on a line of its own.</summary>
     public void Finish()
     {
-        if (_interactive && _lastPhase != "") Console.Error.WriteLine();
+        lock (_gate)
+        {
+            if (_finished) return;
+            _finished = true;
+        }
+        _done.TrySetResult();
+        _display?.GetAwaiter().GetResult();
     }
+
+    public void Dispose() => Finish();
 }

@@ -31,10 +31,11 @@ internal static class UploadCommand
         var uploader = new BlobUploader(new StorageClients(options));
         var plan = uploader.Plan(paths, to);
         long total = plan.Sum(p => new FileInfo(p.LocalPath).Length);
-        Console.Error.WriteLine($"uploading {plan.Count} file(s), {total / 1e6:0.0} MB ...");
+        Console.Out.WriteLine($"uploading {plan.Count} file(s), {total / 1e6:0.0} MB ...");
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        await uploader.UploadAsync(plan, new Progress<UploadedBlob>(u => Console.Error.WriteLine($"  {u.Blob}  {u.Bytes / 1e6:0.0} MB")), ct);
-        Console.Error.WriteLine($"done in {sw.Elapsed.TotalSeconds:0.0} s");
+        // Synchronous, so the per-file lines come in upload order (System.Progress posts them to the thread pool); on stdout with the rest.
+        await uploader.UploadAsync(plan, new ProgressRelay<UploadedBlob>(u => Console.Out.WriteLine($"  {u.Blob}  {u.Bytes / 1e6:0.0} MB")), ct);
+        Console.Out.WriteLine($"done in {sw.Elapsed.TotalSeconds:0.0} s");
         return 0;
     }
 }

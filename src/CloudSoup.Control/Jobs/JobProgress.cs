@@ -48,7 +48,7 @@ public sealed record JobProgress
 }
 
 /// <summary>Reports synchronously through a function, in order (System.Progress posts to the thread pool, out of order).</summary>
-public sealed class ProgressRelay(Action<JobProgress> report) : IProgress<JobProgress>
+public sealed class ProgressRelay<T>(Action<T> report) : IProgress<T>
 {
-    public void Report(JobProgress value) => report(value);
+    public void Report(T value) => report(value);
 }

@@ -22,6 +22,17 @@ public static class RecipeParser
         "slices", "modules", "fisher",
     ];
 
+    // The keys each section accepts, in the order the errors list them.
+    private static readonly string[] ModelKeys = ["model", "parameters"];
+    private static readonly string[] SliceKeys = ["sources", "base_model", "parameters", "residual_weight"];
+    private static readonly string[] SliceSourceKeys = ["model", "layer_range", "parameters"];
+    private static readonly string[] FilterEntryKeys = ["filter", "value"];
+    private static readonly string[] FisherKeys = ["model", "data", "labels", "samples", "seed"];
+    private static readonly string[] OutputKeys = ["shard_size", "dtype"];
+    private static readonly string[] EvaluationKeys = ["model", "data", "test", "batch_size", "memory_budget", "reset_bn", "reset_bn_examples"];
+    private static readonly string[] AlignmentKeys = ["method", "spec", "reference", "max_iter", "seed", "path_points", "reset_bn"];
+    private static readonly string[] ScopeAlignmentKeys = ["enabled", "fusion", "weights", "layers", "eps"];
+
     public static Recipe Parse(string text)
     {
         if (text.Length > MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {MaxRecipeBytes} bytes");
@@ -97,9 +108,7 @@ public static class RecipeParser
                 continue;
             }
             if (node is not YamlMappingNode mm) throw CloudSoupException.Recipe(path, "must be {model: REF, parameters: {...}}");
-            var mf = Fields(mm, path);
-            foreach (var k in mf.Keys)
-                if (k is not ("model" or "parameters")) throw CloudSoupException.Recipe($"{path}.{k}", "unknown key (expected model, parameters)");
+            var mf = Fields(mm, path, ModelKeys);
             if (!mf.TryGetValue("model", out var mref)) throw CloudSoupException.Recipe($"{path}.model", "is required");
             models.Add(new RecipeModel(ModelRef(mref, $"{path}.model"),
                 mf.TryGetValue("parameters", out var mp) ? ParameterBlock(mp, $"{path}.parameters", method, perModelLevel: true) : new Dictionary<string, ParameterSetting>()));
@@ -122,10 +131,7 @@ public static class RecipeParser
         {
             string path = $"slices[{i}]";
             if (seq.Children[i] is not YamlMappingNode sm) throw CloudSoupException.Recipe(path, "must be {sources: [...]}");
-            var sf = Fields(sm, path);
-            foreach (var k in sf.Keys)
-                if (k is not ("sources" or "base_model" or "residual_weight" or "parameters"))
-                    throw CloudSoupException.Recipe($"{path}.{k}", "unknown key (expected sources, base_model, parameters, residual_weight)");
+            var sf = Fields(sm, path, SliceKeys);
             if (sf.ContainsKey("parameters"))
                 throw CloudSoupException.Recipe($"{path}.parameters", "slice-level parameters are not supported yet; put them on the sources or at the top level");
             if (sf.TryGetValue("base_model", out var sb) && ModelRef(sb, $"{path}.base_model") != baseModel)
@@ -138,9 +144,7 @@ public static class RecipeParser
             {
                 string sp = $"{path}.sources[{j}]";
                 if (srcSeq.Children[j] is not YamlMappingNode srcMap) throw CloudSoupException.Recipe(sp, "must be {model, layer_range: [a, b]}");
-                var f = Fields(srcMap, sp);
-                foreach (var k in f.Keys)
-                    if (k is not ("model" or "layer_range" or "parameters")) throw CloudSoupException.Recipe($"{sp}.{k}", "unknown key (expected model, layer_range, parameters)");
+                var f = Fields(srcMap, sp, SliceSourceKeys);
                 if (!f.TryGetValue("model", out var mref)) throw CloudSoupException.Recipe($"{sp}.model", "is required");
                 string model = ModelRef(mref, $"{sp}.model");
                 if (!f.TryGetValue("layer_range", out var lr) || lr is not YamlSequenceNode { Children.Count: 2 } range)
@@ -185,10 +189,7 @@ public static class RecipeParser
         if (method.Name is not ("fisher" or "gradient_matching"))
             throw CloudSoupException.Recipe("fisher", $"computes Fishers for merge_method fisher or gradient_matching, not {method.Name}");
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("fisher", "must be a mapping like {model: builtin:mlp, data: DATA}");
-        var f = Fields(map, "fisher");
-        foreach (var k in f.Keys)
-            if (k is not ("model" or "data" or "labels" or "samples" or "seed"))
-                throw CloudSoupException.Recipe($"fisher.{k}", "unknown key (expected model, data, labels, samples, seed)");
+        var f = Fields(map, "fisher", FisherKeys);
         return new FisherSection(
             RequiredString(f, "model", "fisher.model"),
             RequiredString(f, "data", "fisher.data"),
@@ -314,9 +315,7 @@ public static class RecipeParser
                 var entries = new List<(string?, ParameterSetting)>();
                 for (int i = 0; i < seq.Children.Count; i++)
                 {
-                    var f = Fields((YamlMappingNode)seq.Children[i], $"{path}[{i}]");
-                    foreach (var k in f.Keys)
-                        if (k is not ("filter" or "value")) throw CloudSoupException.Recipe($"{path}[{i}].{k}", "unknown key (expected filter, value)");
+                    var f = Fields((YamlMappingNode)seq.Children[i], $"{path}[{i}]", FilterEntryKeys);
                     if (!f.TryGetValue("value", out var v)) throw CloudSoupException.Recipe($"{path}[{i}].value", "is required");
                     if (v is YamlMappingNode) throw CloudSoupException.Recipe($"{path}[{i}].value", "must be a scalar or a list of numbers");
                     entries.Add((f.TryGetValue("filter", out var flt) ? Scalar(flt, $"{path}[{i}].filter") : null, Setting(v, $"{path}[{i}].value")));
@@ -346,7 +345,8 @@ public static class RecipeParser
         return ParameterValue.Of(v);
     }
 
-    private static Dictionary<string, YamlNode> Fields(YamlMappingNode map, string path)
+    /// <summary>The mapping's fields by name; with <paramref name="allowed"/>, any other key is refused naming the allowed ones.</summary>
+    private static Dictionary<string, YamlNode> Fields(YamlMappingNode map, string path, IReadOnlyList<string>? allowed = null)
     {
         var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
         foreach (var (k, v) in map.Children)
@@ -354,6 +354,9 @@ public static class RecipeParser
             if (k is not YamlScalarNode ks || string.IsNullOrEmpty(ks.Value)) throw CloudSoupException.Recipe(path, "has a key that is not a plain name");
             if (!result.TryAdd(ks.Value, v)) throw CloudSoupException.Recipe($"{path}.{ks.Value}", "is given twice");
         }
+        if (allowed != null)
+            foreach (var key in result.Keys)
+                if (!allowed.Contains(key)) throw CloudSoupException.Recipe($"{path}.{key}", $"unknown key (expected {string.Join(", ", allowed)})");
         return result;
     }
 
@@ -393,7 +396,7 @@ public static class RecipeParser
     private static OutputSection ParseOutput(YamlNode node)
     {
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("output", "must be a mapping");
-        var f = Fields(map, "output");
+        var f = Fields(map, "output", OutputKeys);
         long shard = DefaultShardSize;
         DType? dtype = null;
         foreach (var (k, v) in f)
@@ -405,7 +408,7 @@ public static class RecipeParser
                     if (!ByteSize.TryParse(s, out shard)) throw CloudSoupException.Recipe("output.shard_size", $"'{s}' is not a size in bytes (e.g. 5GB, 500MB, 1048576)");
                     break;
                 case "dtype": dtype = ParseDType(v, "output.dtype"); break;
-                default: throw CloudSoupException.Recipe($"output.{k}", "unknown key (expected shard_size, dtype)");
+                default: throw new InvalidOperationException($"output.{k} passed the key check");
             }
         }
         return new OutputSection(shard, dtype);
@@ -414,10 +417,7 @@ public static class RecipeParser
     private static EvaluationSection ParseEvaluation(YamlNode node)
     {
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("evaluation", "must be a mapping with model and data");
-        var f = Fields(map, "evaluation");
-        foreach (var k in f.Keys)
-            if (k is not ("model" or "data" or "test" or "batch_size" or "memory_budget" or "reset_bn" or "reset_bn_examples"))
-                throw CloudSoupException.Recipe($"evaluation.{k}", "unknown key (expected model, data, test, batch_size, memory_budget, reset_bn, reset_bn_examples)");
+        var f = Fields(map, "evaluation", EvaluationKeys);
         long budget = EvaluationSection.DefaultMemoryBudget;
         if (f.TryGetValue("memory_budget", out var mb) && !ByteSize.TryParse(Scalar(mb, "evaluation.memory_budget"), out budget))
             throw CloudSoupException.Recipe("evaluation.memory_budget", $"'{Scalar(mb, "evaluation.memory_budget")}' is not a size in bytes (e.g. 8GB, 500MB)");
@@ -436,10 +436,7 @@ public static class RecipeParser
     private static AlignmentSection? ParseAlignment(YamlNode node, Recipe recipe)
     {
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("alignment", "must be a mapping");
-        var f = Fields(map, "alignment");
-        foreach (var k in f.Keys)
-            if (k is not ("method" or "spec" or "reference" or "max_iter" or "seed" or "path_points" or "reset_bn"))
-                throw CloudSoupException.Recipe($"alignment.{k}", "unknown key (expected method, spec, reference, max_iter, seed, path_points, reset_bn)");
+        var f = Fields(map, "alignment", AlignmentKeys);
         string method = f.TryGetValue("method", out var m) ? Scalar(m, "alignment.method") : "none";
         if (method == "none") return null;
         if (method is not (AlignmentSection.WeightMatching or AlignmentSection.ActivationMatching))
@@ -470,11 +467,8 @@ public static class RecipeParser
 
     private static ScopeAlignmentSection? ParseScopeAlignment(YamlNode node, int modelCount)
     {
-        const string Expected = "enabled, fusion, weights, layers, eps";
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("scope_alignment", "must be a mapping like {enabled: true}");
-        var f = Fields(map, "scope_alignment");
-        foreach (var k in f.Keys)
-            if (k is not ("enabled" or "fusion" or "weights" or "layers" or "eps")) throw CloudSoupException.Recipe($"scope_alignment.{k}", $"unknown key (expected {Expected})");
+        var f = Fields(map, "scope_alignment", ScopeAlignmentKeys);
         bool enabled = !f.TryGetValue("enabled", out var en) || ParseBool(en, "scope_alignment.enabled");
         string fusion = f.TryGetValue("fusion", out var fu) ? Scalar(fu, "scope_alignment.fusion") : "moment";
         if (fusion is not ("moment" or "mean")) throw CloudSoupException.Recipe("scope_alignment.fusion", $"unknown fusion '{fusion}' (expected moment or mean)");

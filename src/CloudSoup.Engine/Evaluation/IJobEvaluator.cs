@@ -6,12 +6,6 @@ using TorchSharp;
 
 namespace CloudSoup.Engine.Evaluation;
 
-public sealed record Metrics(double Accuracy, double Loss, int Examples);
-
-public sealed record ModelEvaluation(string Model, Metrics HeldOut, Metrics? Test);
-
-public sealed record EvaluationReport(string EvalModel, string Data, string? Test, IReadOnlyList<ModelEvaluation> Ingredients, ModelEvaluation Merged);
-
 /// <summary>Evaluates every ingredient and the merged model of a job on the recipe's evaluation data.</summary>
 public interface IJobEvaluator
 {

@@ -66,7 +66,7 @@ public class PlaneTests
 
     /// <summary>The Functions app as it is deployed (dotnet publish -r linux-x64): no TorchSharp assembly, no libtorch library.</summary>
     [Fact]
-    public void The_Functions_publish_output_holds_no_TorchSharp_and_no_libtorch()
+    public async Task The_Functions_publish_output_holds_no_TorchSharp_and_no_libtorch()
     {
         using var dir = new TempDir();
         var psi = new ProcessStartInfo("dotnet", ["publish", Path.Combine(RepoRoot.Path, "functions", "CloudSoup.Functions.csproj"),
@@ -75,8 +75,9 @@ public class PlaneTests
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(8)), "dotnet publish did not finish in 8 minutes");
-        Assert.True(p.ExitCode == 0, $"dotnet publish failed:\n{stdout.Result}\n{stderr.Result}");
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(8));
+        await p.WaitForExitAsync(limit.Token);
+        Assert.True(p.ExitCode == 0, $"dotnet publish failed:\n{await stdout}\n{await stderr}");
         var files = Directory.GetFiles(dir.Path, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(dir.Path, f)).ToList();
         Assert.Contains("CloudSoup.Control.dll", files);
         Assert.Contains("functions.metadata", files);

@@ -22,7 +22,7 @@ public class MergeApiTests(AzuriteFixture azurite)
     private async Task<(CloudSoupHost Host, HttpClient Http, CloudSoupOptions Options)> StartAsync(bool worker, bool watcher)
     {
         var options = azurite.NewOptions();
-        var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { ExtraServices = worker ? s => s.AddCloudSoupWorkerHostedService(options) : null, RunWatcher = watcher, MinimumLogLevel = LogLevel.Warning }, None);
+        var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { ExtraServices = s => { if (worker) s.AddCloudSoupWorkerHostedService(options); else s.AddCloudSoupWorker(options); }, RunWatcher = watcher, MinimumLogLevel = LogLevel.Warning }, None);
         return (host, new HttpClient { BaseAddress = host.Url }, options);
     }
 

@@ -75,7 +75,7 @@ public sealed partial class FisherStep : IJobStep
                 {
                     model.LoadWeights(weights, input.Reference);
                     int done = w;
-                    var inner = progress is null ? null : new ProgressRelay(p =>
+                    var inner = progress is null ? null : new ProgressRelay<JobProgress>(p =>
                         progress.Report(new JobProgress(JobPhase.Fisher, (done + p.Fraction) / wanted.Count, $"{ReportName(input.Reference)}: {p.Detail}")));
                     fisher = FisherEstimator.Estimate(model, weights, data, options, inner, ct);
                 }

@@ -1,0 +1,9 @@
+using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Jobs;
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Storage;
+using TorchSharp;
+
+namespace CloudSoup.Engine.Evaluation;
+
+public sealed record ModelEvaluation(string Model, Metrics HeldOut, Metrics? Test);
