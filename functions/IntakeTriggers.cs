@@ -14,7 +14,7 @@ public sealed class IntakeTriggers(BlobIntake intake)
     public async Task CheckpointDropped(
         [BlobTrigger("checkpoints/{name}", Source = BlobTriggerSource.EventGrid, Connection = "CloudSoupStorage")] BlobClient blob,
         CancellationToken ct) =>
-        await intake.OnBlobCreatedAsync(blob.BlobContainerName, Path.GetFileName(blob.Name), ct);
+        await intake.OnBlobCreatedAsync(blob.BlobContainerName, blob.Name, ct);
 
     [Function("RecipeDropped")]
     public async Task RecipeDropped(

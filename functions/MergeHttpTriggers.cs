@@ -27,7 +27,7 @@ public sealed class MergeHttpTriggers(MergeApi api)
 
     [Function("GetMergeReport")]
     public async Task<IActionResult> Report(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "merges/{id}/reports")] HttpRequest request, string id, CancellationToken ct) =>
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "merges/{id}/report")] HttpRequest request, string id, CancellationToken ct) =>
         new ResultAction(await api.GetReportAsync(request, id, ct));
 
     /// <summary>The Functions ASP.NET Core integration executes IActionResult; MergeApi returns minimal-API IResult.</summary>
