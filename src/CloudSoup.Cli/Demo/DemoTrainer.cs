@@ -44,7 +44,7 @@ public static class DemoTrainer
     }
 
     /// <summary>Adam on cross-entropy over shuffled mini-batches; the shuffle is seeded from <paramref name="config"/>.Seed.</summary>
-    internal static void Fit(nn.Module<Tensor, Tensor> model, DigitSplit data, TrainingConfig config, Action<string>? log)
+    public static void Fit(nn.Module<Tensor, Tensor> model, DigitSplit data, TrainingConfig config, Action<string>? log)
     {
         using var optimizer = torch.optim.Adam(model.parameters(), lr: config.LearningRate);
         var generator = new torch.Generator((ulong)config.Seed);

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace CloudSoup.Tests.Alignment;
 
 /// <summary>Small TorchSharp networks with random weights (and random BatchNorm statistics) for alignment tests.</summary>
-internal static class TestNets
+public static class TestNets
 {
     public static nn.Module<Tensor, Tensor> Mlp(params int[] widths)
     {
