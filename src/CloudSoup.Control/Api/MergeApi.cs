@@ -12,8 +12,6 @@ using CloudSoup.Control.Jobs;
 using CloudSoup.Control.Recipes;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Intake;
-using CloudSoup.Control.Jobs;
-using CloudSoup.Control.Recipes;
 using CloudSoup.Control.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;

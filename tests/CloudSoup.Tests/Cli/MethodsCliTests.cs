@@ -1,5 +1,4 @@
 using CloudSoup.Control.Methods;
-using CloudSoup.Control.Methods;
 using CloudSoup.Engine.Merging;
 using CloudSoup.Engine.Merging.Methods;
 
