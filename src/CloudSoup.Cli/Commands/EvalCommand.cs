@@ -12,7 +12,7 @@ internal static class EvalCommand
     public static Command Create()
     {
         var model = new Option<string>("--model", "-m") { Description = "Architecture: builtin:mlp, builtin:cnn or a TorchScript file", Required = true };
-        var weights = new Option<string>("--weights", "-w") { Description = "Checkpoint to evaluate (safetensors file or sharded directory)", Required = true };
+        var weights = new Option<string>("--weights", "-w") { Description = "Checkpoint to evaluate: safetensors (file or sharded folder) or PyTorch .pt/.bin (zip format, read without running its pickle)", Required = true };
         var data = new Option<string>("--data", "-d") { Description = "Safetensors file with 'inputs' and 'labels'", Required = true };
         var batch = new Option<int>("--batch-size") { Description = "Examples per forward pass", DefaultValueFactory = _ => 256 };
         var cmd = new Command("eval", "Evaluate one checkpoint on a labelled data set (accuracy, mean cross-entropy).") { model, weights, data, batch };

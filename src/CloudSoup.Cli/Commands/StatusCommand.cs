@@ -71,12 +71,15 @@ internal static class StatusCommand
             Console.WriteLine("no jobs yet");
             return;
         }
-        var table = new Table().AddColumn("id").AddColumn("status").AddColumn("phase").AddColumn(new TableColumn("progress").RightAligned())
-            .AddColumn("created").AddColumn("recipe").AddColumn("error");
+        // Ids never wrap (they are copied into `cloudsoup status ID`); the error column takes what width is left.
+        var table = new Table().AddColumn(new TableColumn("id").NoWrap()).AddColumn(new TableColumn("status").NoWrap())
+            .AddColumn(new TableColumn("phase").NoWrap()).AddColumn(new TableColumn("progress").RightAligned().NoWrap())
+            .AddColumn(new TableColumn("created").NoWrap()).AddColumn("method").AddColumn("from").AddColumn("error");
         foreach (var j in jobs)
-            table.AddRow(j.Id, j.Status, j.Phase ?? "", (j.Progress * 100).ToString("0", CultureInfo.InvariantCulture) + "%",
+            table.AddRow(j.Id, j.Status, JobStatus.IsFinished(j.Status) ? "" : j.Phase ?? "",
+                JobStatus.IsFinished(j.Status) ? "" : (j.Progress * 100).ToString("0", CultureInfo.InvariantCulture) + "%",
                 j.Created.ToLocalTime().ToString("MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
-                Markup.Escape($"{j.Name ?? j.Source ?? ""} [{j.Method}]"), Markup.Escape(j.Error ?? ""));
+                Markup.Escape(j.Method ?? ""), Markup.Escape(j.Name ?? j.Source ?? ""), Markup.Escape(j.Error ?? ""));
         AnsiConsole.Write(table);
     }
 }

@@ -7,6 +7,7 @@ using CloudSoup.Control.Errors;
 using CloudSoup.Control.Recipes;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Methods;
 using CloudSoup.Control.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -23,13 +24,17 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
 
     /// <summary>
     /// Submits <paramref name="recipeText"/>. Throws a CloudSoupException (InvalidRecipe, naming the field) for a
-    /// bad recipe and a Transient one when storage is unreachable. Missing inputs are not an error here.
+    /// bad recipe or one that names a blob that does not exist (what can be known at submission is refused here,
+    /// not a second later by the worker), and a Transient one when storage is unreachable.
     /// </summary>
     public async Task<SubmitResult> SubmitAsync(string recipeText, string source, CancellationToken ct)
     {
         var recipe = RecipeParser.Parse(recipeText);
         RequireBlobPaths(recipe);
         var versions = await _versions.ResolveAsync(recipe.AllReferences, ct).ConfigureAwait(false);
+        foreach (var (reference, field) in ReferenceFields(recipe))
+            if (versions.TryGetValue(reference, out var v) && v == JobIds.MissingVersion)
+                throw CloudSoupException.Recipe(field, $"'{reference}' does not exist (no blob, or no model files under that folder); upload it first");
         string id = JobIds.Compute(recipe, versions);
         try
         {
@@ -91,19 +96,43 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
     /// <summary>In the service every reference is "container/path"; say so at submit, naming the field.</summary>
     private static void RequireBlobPaths(Recipe recipe)
     {
-        for (int i = 0; i < recipe.Models.Count; i++) Require(recipe.Models[i].Model, $"models[{i}].model");
-        if (recipe.BaseModel != null) Require(recipe.BaseModel, "base_model");
-        if (recipe.Evaluation is { } e)
-        {
-            if (!e.Model.StartsWith("builtin:", StringComparison.Ordinal)) Require(e.Model, "evaluation.model");
-            Require(e.Data, "evaluation.data");
-            if (e.Test != null) Require(e.Test, "evaluation.test");
-        }
-
-        static void Require(string reference, string field)
-        {
+        foreach (var (reference, field) in ReferenceFields(recipe))
             if (!BlobPath.TryParse(reference.TrimEnd('/'), out _))
                 throw CloudSoupException.Recipe(field, $"'{reference}' is not a blob path; the service reads models from blob storage as container/path, e.g. checkpoints/my-experiment/model.safetensors");
+    }
+
+    /// <summary>Every blob the recipe names, with the field that names it (built-in architectures are not blobs).</summary>
+    private static IEnumerable<(string Reference, string Field)> ReferenceFields(Recipe recipe)
+    {
+        for (int i = 0; i < recipe.Models.Count; i++) yield return (recipe.Models[i].Model, $"models[{i}].model");
+        if (recipe.BaseModel != null) yield return (recipe.BaseModel, "base_model");
+        if (recipe.Evaluation is { } e)
+        {
+            if (!e.Model.StartsWith("builtin:", StringComparison.Ordinal)) yield return (e.Model, "evaluation.model");
+            yield return (e.Data, "evaluation.data");
+            if (e.Test != null) yield return (e.Test, "evaluation.test");
         }
+        if (recipe.Fisher is { } f)
+        {
+            if (!f.Model.StartsWith("builtin:", StringComparison.Ordinal)) yield return (f.Model, "fisher.model");
+            yield return (f.Data, "fisher.data");
+        }
+        if (recipe.Alignment is { } a && !AlignmentSection.BuiltinSpecs.Contains(a.Spec)) yield return (a.Spec, "alignment.spec");
+        var named = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (reference, field) in ReferencesInParameters(recipe))
+            if (named.Add(reference)) yield return (reference, field);
+    }
+
+    /// <summary>Checkpoints named by parameters (e.g. each model's fisher), with the parameter's field.</summary>
+    private static IEnumerable<(string Reference, string Field)> ReferencesInParameters(Recipe recipe)
+    {
+        if (!MethodCatalog.TryGet(recipe.MergeMethod, out var method)) yield break;
+        var aux = method.AuxiliaryReferences(recipe).ToHashSet(StringComparer.Ordinal);
+        for (int i = 0; i < recipe.Models.Count; i++)
+            foreach (var (name, setting) in recipe.Models[i].Parameters)
+                if (setting is ScalarSetting { Value.Text: string t } && aux.Contains(t)) yield return (t, $"models[{i}].parameters.{name}");
+        foreach (var (name, setting) in recipe.Parameters)
+            if (setting is ScalarSetting { Value.Text: string t } && aux.Contains(t)) yield return (t, $"parameters.{name}");
+        foreach (var t in aux) yield return (t, "parameters");
     }
 }

@@ -27,22 +27,7 @@ public static class MethodCatalog
     public static MethodSignature Get(string name, string field = "merge_method")
     {
         if (ByName.TryGetValue(name, out var m)) return m;
-        var closest = All.Select(x => (x.Name, Distance: EditDistance(name.ToLowerInvariant(), x.Name))).MinBy(x => x.Distance);
-        string hint = closest.Distance <= Math.Max(2, name.Length / 3) ? $"did you mean {closest.Name}? " : "";
+        string hint = Suggestions.Closest(name, All.Select(x => x.Name)) is { } closest ? $"did you mean {closest}? " : "";
         throw CloudSoupException.Recipe(field, $"unknown merge method '{name}' ({hint}available: {string.Join(", ", All.Select(x => x.Name).Order())})");
-    }
-
-    private static int EditDistance(string a, string b)
-    {
-        var prev = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (int i = 1; i <= a.Length; i++)
-        {
-            var cur = new int[b.Length + 1];
-            cur[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            prev = cur;
-        }
-        return prev[b.Length];
     }
 }

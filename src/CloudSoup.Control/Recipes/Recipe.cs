@@ -19,6 +19,9 @@ public sealed record RecipeSlice(IReadOnlyList<SliceSource> Sources)
 
 public sealed record EvaluationSection(string Model, string Data, string? Test, int BatchSize)
 {
+    /// <summary>The architectures CloudSoup implements itself (CloudSoup.Engine/Evaluation/BuiltinModel.cs); any other model is a TorchScript file.</summary>
+    public static readonly IReadOnlyList<string> BuiltinArchitectures = ["builtin:mlp", "builtin:cnn"];
+
     /// <summary>Default ceiling on the bytes a soup search holds in memory (ingredients as float32 plus one candidate).</summary>
     public const long DefaultMemoryBudget = 8L << 30;
 
@@ -61,7 +64,7 @@ public sealed record AlignmentSection(string Method, string Spec, string Referen
     /// <summary>Permutation specs CloudSoup derives itself; any other spec is a reference to a JSON file.</summary>
     public static readonly IReadOnlyList<string> BuiltinSpecs = ["auto", "mlp", "vgg", "resnet"];
     /// <summary>The architectures whose hidden activations activation matching can observe.</summary>
-    public static readonly IReadOnlyList<string> ActivationArchitectures = ["builtin:mlp", "builtin:cnn"];
+    public static IReadOnlyList<string> ActivationArchitectures => EvaluationSection.BuiltinArchitectures;
 }
 
 /// <summary>

@@ -191,7 +191,7 @@ public static class RecipeParser
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe("fisher", "must be a mapping like {model: builtin:mlp, data: DATA}");
         var f = Fields(map, "fisher", FisherKeys);
         return new FisherSection(
-            RequiredString(f, "model", "fisher.model"),
+            ModelArchitecture(RequiredString(f, "model", "fisher.model"), "fisher.model"),
             RequiredString(f, "data", "fisher.data"),
             f.TryGetValue("labels", out var l) ? ParseFisherLabels(Scalar(l, "fisher.labels"), "fisher.labels") : FisherLabels.Sampled,
             f.TryGetValue("samples", out var n) ? ParsePositiveInt(n, "fisher.samples") : 1000,
@@ -206,6 +206,11 @@ public static class RecipeParser
         "argmax" => FisherLabels.Argmax,
         _ => throw CloudSoupException.Recipe(field, $"unknown label source '{text}' (expected sampled, exact, empirical or argmax)"),
     };
+
+    /// <summary>A built-in architecture must be one CloudSoup has; anything else is a TorchScript model reference.</summary>
+    private static string ModelArchitecture(string reference, string path) =>
+        !reference.StartsWith("builtin:", StringComparison.Ordinal) || EvaluationSection.BuiltinArchitectures.Contains(reference) ? reference
+            : throw CloudSoupException.Recipe(path, $"unknown built-in architecture '{reference}' (available: {string.Join(", ", EvaluationSection.BuiltinArchitectures)}, or a TorchScript .pt file)");
 
     private static bool ParseBool(YamlNode node, string path) => Scalar(node, path) switch
     {
@@ -422,7 +427,7 @@ public static class RecipeParser
         if (f.TryGetValue("memory_budget", out var mb) && !ByteSize.TryParse(Scalar(mb, "evaluation.memory_budget"), out budget))
             throw CloudSoupException.Recipe("evaluation.memory_budget", $"'{Scalar(mb, "evaluation.memory_budget")}' is not a size in bytes (e.g. 8GB, 500MB)");
         return new EvaluationSection(
-            RequiredString(f, "model", "evaluation.model"),
+            ModelArchitecture(RequiredString(f, "model", "evaluation.model"), "evaluation.model"),
             RequiredString(f, "data", "evaluation.data"),
             f.TryGetValue("test", out var t) ? Scalar(t, "evaluation.test") : null,
             f.TryGetValue("batch_size", out var b) ? ParsePositiveInt(b, "evaluation.batch_size") : 256)

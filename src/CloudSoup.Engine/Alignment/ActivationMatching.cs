@@ -10,6 +10,7 @@
 // would be arbitrary; a tie-break of 1e-3 × the cosine similarity of the units' incoming weights (B's inputs
 // already permuted by the previous layer's answer, layers solved in forward order) pairs them by weights instead
 // without overriding any real difference in correlation.
+using CloudSoup.Control.Recipes;
 using CloudSoup.Control.Errors;
 using CloudSoup.Engine.Evaluation;
 using TorchSharp;
@@ -19,7 +20,7 @@ namespace CloudSoup.Engine.Alignment;
 public static class ActivationMatching
 {
     /// <summary>The evaluation architectures activation matching can run.</summary>
-    public static readonly IReadOnlyList<string> Architectures = ["builtin:mlp", "builtin:cnn"];
+    public static IReadOnlyList<string> Architectures => AlignmentSection.ActivationArchitectures;
 
     /// <summary>
     /// Permutations (named as in <paramref name="spec"/>) that line B's hidden units up with A's, measured by running

@@ -7,6 +7,7 @@
 //                then fc1..fcL as above on the flattened feature map. [N, 784] inputs are viewed as
 //                [N, 1, 28, 28] (any [N, s²] input with conv1 taking one channel is viewed as s×s).
 // Layer sizes are read from the checkpoint's shapes, so any depth and width of this naming scheme works.
+using CloudSoup.Control.Recipes;
 using System.Text.RegularExpressions;
 using CloudSoup.Control.Errors;
 using TorchSharp;
@@ -34,7 +35,7 @@ public sealed partial class BuiltinModel : IEvalModel
     {
         "builtin:mlp" => new BuiltinModel(reference, cnn: false),
         "builtin:cnn" => new BuiltinModel(reference, cnn: true),
-        _ => throw CloudSoupException.Recipe("evaluation.model", $"unknown built-in architecture '{reference}' (available: builtin:mlp, builtin:cnn)"),
+        _ => throw CloudSoupException.Recipe("evaluation.model", $"unknown built-in architecture '{reference}' (available: {string.Join(", ", EvaluationSection.BuiltinArchitectures)})"),
     };
 
     [GeneratedRegex(@"^(?<kind>fc|conv)(?<index>\d+)\.(?<part>weight|bias)$")]

@@ -11,6 +11,8 @@ public class RecipeValidationTests
 
     [Theory]
     [InlineData("merge_method: blend\n" + Models, "merge_method", "unknown merge method 'blend'")]
+    [InlineData("merge_method: tiess\n" + Models, "merge_method", "did you mean ties?")]
+    [InlineData("merge_method: linear\n" + Models + "evaluation: {model: builtin:resnet, data: d.safetensors}\n", "evaluation.model", "unknown built-in architecture 'builtin:resnet'")]
     [InlineData("merge_method: linear\n" + Models + "colour: blue\n", "colour", "unknown key")]
     [InlineData("merge_method: linear\nmodels: [{model: a.safetensors, weight: 1}]\n", "models[0].weight", "unknown key")]
     [InlineData("merge_method: linear\nmodels: [{model: a.safetensors, parameters: {weigth: 1}}]\n", "models[0].parameters.weigth", "unknown parameter")]

@@ -126,19 +126,34 @@ public class JobProcessorTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task A_missing_blob_is_accepted_at_submit_and_fails_the_job_naming_the_model()
+    public async Task A_missing_blob_is_refused_at_submit_naming_the_field_and_queues_nothing()
     {
         var s = await NewSetupAsync();
         await s.Storage.Container(s.Ckpt).UploadModelAsync("exp/a.safetensors", TestBlobs.RandomModel(1));
         string recipe = $"merge_method: linear\nmodels: [{{model: {s.Ckpt}/exp/a.safetensors}}, {{model: {s.Ckpt}/exp/ghost.safetensors}}]";
+        var e = await Assert.ThrowsAsync<CloudSoupException>(() => s.Submitter.SubmitAsync(recipe, "test", None));
+        Assert.Equal(ErrorKind.InvalidRecipe, e.Kind);
+        Assert.StartsWith("models[1].model:", e.Message);
+        Assert.Contains($"{s.Ckpt}/exp/ghost.safetensors", e.Message);
+        Assert.Contains("does not exist", e.Message);
+        Assert.Null((await s.Storage.JobsQueue.PeekMessageAsync()).Value);
+    }
+
+    [Fact]
+    public async Task A_blob_deleted_after_submit_fails_the_job_naming_the_model()
+    {
+        var s = await NewSetupAsync();
+        await s.Storage.Container(s.Ckpt).UploadModelAsync("exp/a.safetensors", TestBlobs.RandomModel(1));
+        await s.Storage.Container(s.Ckpt).UploadModelAsync("exp/gone.safetensors", TestBlobs.RandomModel(2));
+        string recipe = $"merge_method: linear\nmodels: [{{model: {s.Ckpt}/exp/a.safetensors}}, {{model: {s.Ckpt}/exp/gone.safetensors}}]";
         var submitted = await s.Submitter.SubmitAsync(recipe, "test", None);
         Assert.True(submitted.Enqueued);
-        Assert.Equal(JobIds.MissingVersion, submitted.Job.Inputs[$"{s.Ckpt}/exp/ghost.safetensors"]);
+        await s.Storage.Container(s.Ckpt).DeleteBlobAsync("exp/gone.safetensors");
 
         Assert.True(await s.Processor().ProcessNextAsync(None));
         var job = (await s.Jobs.GetAsync(submitted.Job.Id, None))!;
         Assert.Equal(JobStatus.Failed, job.Status);
-        Assert.Contains($"{s.Ckpt}/exp/ghost.safetensors", job.Error);
+        Assert.Contains($"{s.Ckpt}/exp/gone.safetensors", job.Error);
         Assert.Contains("does not exist", job.Error);
         Assert.Empty(await s.Storage.Container(s.Merged).ListAsync($"{job.Id}/"));
     }
