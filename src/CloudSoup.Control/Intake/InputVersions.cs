@@ -1,6 +1,6 @@
 // The version of every input a job reads, resolved at submit time and hashed into the job id. A reference
 // is a blob (its ETag) or a folder holding a checkpoint (model.safetensors, or an index plus shards):
-// then the names and ETags of its .safetensors/.json files, hashed. A reference that does not exist gets
+// then the names and ETags of its weight, JSON and tokenizer files (ModelFolderFiles), hashed. A reference that does not exist gets
 // the marker "missing", so the job is still created and the worker fails it with a readable reason.
 using System.Security.Cryptography;
 using System.Text;
@@ -43,8 +43,7 @@ public sealed class InputVersions(BlobServiceClient blobs)
         {
             var files = new List<string>();
             await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = path.Name + "/" }, ct).ConfigureAwait(false))
-                if (item.Name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || item.Name.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
-                    files.Add($"{item.Name}\t{item.Properties.ETag}");
+                if (IsModelFile(item.Name)) files.Add($"{item.Name}\t{item.Properties.ETag}");
             if (files.Count == 0) return JobIds.MissingVersion;
             files.Sort(StringComparer.Ordinal);
             return "folder:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', files))))[..16];
@@ -58,4 +57,10 @@ public sealed class InputVersions(BlobServiceClient blobs)
             throw StorageErrors.Transient(e, reference);
         }
     }
+
+    /// <summary>The files of a model folder a job reads: weights (safetensors or PyTorch), index and config JSON, and the tokenizer's files.</summary>
+    private static bool IsModelFile(string name) =>
+        name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+        || name.EndsWith(".bin", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".pt", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".pth", StringComparison.OrdinalIgnoreCase)
+        || ModelFolderFiles.All.Contains(name[(name.LastIndexOf('/') + 1)..]);
 }

@@ -118,6 +118,7 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
             yield return (f.Data, "fisher.data");
         }
         if (recipe.Alignment is { } a && !AlignmentSection.BuiltinSpecs.Contains(a.Spec)) yield return (a.Spec, "alignment.spec");
+        if (recipe.TokenizerSource is { Model: { } tokenizer } ts) yield return (tokenizer, ts.Field);
         var named = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (reference, field) in ReferencesInParameters(recipe))
             if (named.Add(reference)) yield return (reference, field);

@@ -14,6 +14,8 @@ public static class JobOutputs
         ".png" => "image/png",
         ".svg" => "image/svg+xml",
         ".yaml" or ".yml" => "application/yaml",
+        ".md" => "text/markdown; charset=utf-8",
+        ".txt" or ".jinja" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     };
 }

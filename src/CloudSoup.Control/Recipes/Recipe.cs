@@ -89,11 +89,15 @@ public sealed class Recipe
     public FisherSection? Fisher { get; init; }
     public ScopeAlignmentSection? ScopeAlignment { get; init; }
     public required OutputSection Output { get; init; }
+    /// <summary>tokenizer_source / tokenizer.source: where the merged model's tokenizer comes from (null: the base or first model, unchecked).</summary>
+    public TokenizerSource? TokenizerSource { get; init; }
+    /// <summary>chat_template: <see cref="Recipes.ChatTemplate.Auto"/> or Jinja text, written into the merged tokenizer_config.json.</summary>
+    public string? ChatTemplate { get; init; }
 
     /// <summary>True when the merged model's BatchNorm statistics are re-estimated (evaluation.reset_bn, unless alignment.reset_bn is false).</summary>
     public bool ResetsBatchNorm => Evaluation is { ResetBn: true } && Alignment?.ResetBn != false;
 
-    /// <summary>Warnings about accepted-but-ignored mergekit keys (tokenizer, chat template).</summary>
+    /// <summary>Warnings about accepted-but-ignored mergekit keys.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>Every model reference the merge reads: models in order, then the base if it is not among them.</summary>
@@ -114,9 +118,10 @@ public sealed class Recipe
     {
         MergeMethod = MergeMethod, BaseModel = BaseModel, Models = models, Slices = Slices, Parameters = parameters ?? Parameters, DType = DType, OutDType = OutDType,
         Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, ScopeAlignment = ScopeAlignment, Output = Output, Warnings = Warnings,
+        TokenizerSource = TokenizerSource, ChatTemplate = ChatTemplate,
     };
 
-    /// <summary>Every reference the job reads: models plus evaluation files.</summary>
+    /// <summary>Every reference the job reads: models plus evaluation files (and a tokenizer source that is not a model).</summary>
     public IReadOnlyList<string> AllReferences
     {
         get
@@ -136,6 +141,7 @@ public sealed class Recipe
                 if (!Fisher.Model.StartsWith("builtin:", StringComparison.Ordinal)) refs.Add(Fisher.Model);
                 refs.Add(Fisher.Data);
             }
+            if (TokenizerSource?.Model is { } tokenizer && !refs.Contains(tokenizer)) refs.Add(tokenizer);
             return refs;
         }
     }

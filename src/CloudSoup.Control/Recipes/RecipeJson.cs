@@ -64,6 +64,9 @@ public static class RecipeJson
             {
                 ["model"] = f.Model, ["data"] = f.Data, ["labels"] = f.Labels.ToString().ToLowerInvariant(), ["samples"] = f.Samples, ["seed"] = f.Seed,
             };
+        // Written only when set, so the job ids of recipes without them do not change.
+        if (r.TokenizerSource is { } ts) o["tokenizer_source"] = ts.Text;
+        if (r.ChatTemplate != null) o["chat_template"] = r.ChatTemplate;
         var output = new JsonObject { ["shard_size"] = r.Output.ShardSizeBytes };
         if (r.Output.DType is DType odt) output["dtype"] = DTypes.RecipeName(odt);
         o["output"] = output;

@@ -9,7 +9,7 @@ using YamlDotNet.RepresentationModel;
 
 namespace CloudSoup.Control.Recipes;
 
-public static class RecipeParser
+public static partial class RecipeParser
 {
     public const long DefaultShardSize = 5_000_000_000;
     /// <summary>The largest recipe accepted, in bytes (UTF-8), by every entry point: HTTP, blob drops, the CLI, the worker.</summary>
@@ -44,8 +44,6 @@ public static class RecipeParser
             if (!TopLevelKeys.Contains(key))
                 throw CloudSoupException.Recipe(key, $"unknown key (known keys: {string.Join(", ", TopLevelKeys.Order())})");
         var warnings = new List<string>();
-        foreach (var ignored in new[] { "tokenizer_source", "tokenizer", "chat_template" })
-            if (fields.ContainsKey(ignored)) warnings.Add($"{ignored} is accepted for mergekit compatibility and ignored: CloudSoup merges tensors only");
         if (fields.ContainsKey("modules")) throw CloudSoupException.Recipe("modules", "multi-module recipes are not supported yet; list whole models under 'models'");
 
         string methodName = RequiredString(fields, "merge_method", "merge_method");
@@ -86,6 +84,8 @@ public static class RecipeParser
             ScopeAlignment = fields.TryGetValue("scope_alignment", out var sa) ? ParseScopeAlignment(sa, models.Count) : null,
             Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
             Warnings = warnings,
+            TokenizerSource = ParseTokenizerSource(fields),
+            ChatTemplate = fields.TryGetValue("chat_template", out var chat) ? ParseChatTemplate(chat) : null,
         };
         ValidateAgainstMethod(recipe, method);
         if (fields.TryGetValue("alignment", out var al) && ParseAlignment(al, recipe) is { } alignment)

@@ -1,5 +1,5 @@
-// A model checkpoint as CloudSoup reads it: one safetensors file, or an HF-sharded folder
-// (model.safetensors.index.json + shards). Opening reads headers only; tensor bytes are read on demand,
+// A model checkpoint as CloudSoup reads it: one safetensors or PyTorch file, or an HF-sharded folder
+// (model.safetensors.index.json or pytorch_model.bin.index.json + shards). Opening reads headers only; tensor bytes are read on demand,
 // each straight into the memory of the tensor that will hold it.
 using System.Text.Json;
 using CloudSoup.Control.Errors;
@@ -60,15 +60,20 @@ public sealed class Checkpoint : IAsyncDisposable
     public TensorEntry Entry(string name) =>
         _tensors.TryGetValue(name, out var t) ? t.Entry : throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{Reference} has no tensor '{name}'");
 
+    /// <summary>Hugging Face's names for PyTorch weights in a model folder: one file, or shards listed by an index.</summary>
+    public const string TorchSingleFileName = "pytorch_model.bin";
+    public const string TorchIndexFileName = "pytorch_model.bin.index.json";
+
     /// <summary>
-    /// Opens <paramref name="reference"/>: a .safetensors file, a .safetensors.index.json, or a folder holding
-    /// model.safetensors.index.json or model.safetensors; a zip-format PyTorch checkpoint (.pt/.pth/.bin, or a folder
-    /// with pytorch_model.bin), read through a restricted unpickler that executes nothing.
+    /// Opens <paramref name="reference"/>: a .safetensors file, an index (.safetensors.index.json or
+    /// pytorch_model.bin.index.json), or a folder holding model.safetensors.index.json, model.safetensors,
+    /// pytorch_model.bin.index.json or pytorch_model.bin (in that order of preference); a zip-format PyTorch checkpoint
+    /// (.pt/.pth/.bin), read through a restricted unpickler that executes nothing.
     /// </summary>
     public static async Task<Checkpoint> OpenAsync(ICheckpointStore store, string reference, CancellationToken ct)
     {
         string r = reference.TrimEnd('/');
-        if (r.EndsWith(".bin", StringComparison.OrdinalIgnoreCase) || r.EndsWith(".pt", StringComparison.OrdinalIgnoreCase) || r.EndsWith(".pth", StringComparison.OrdinalIgnoreCase))
+        if (IsTorchFile(r))
             return await OpenTorchAsync(store, reference, r, ct).ConfigureAwait(false);
         if (r.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             return await OpenSingleAsync(store, reference, r, ct).ConfigureAwait(false);
@@ -80,12 +85,18 @@ public sealed class Checkpoint : IAsyncDisposable
         string single = r + "/" + SafetensorsLayout.SingleFileName;
         if (await store.TryGetVersionAsync(single, ct).ConfigureAwait(false) != null)
             return await OpenSingleAsync(store, reference, single, ct).ConfigureAwait(false);
-        string torch = r + "/pytorch_model.bin";
+        string torchIndex = r + "/" + TorchIndexFileName;
+        if (await store.TryGetVersionAsync(torchIndex, ct).ConfigureAwait(false) != null)
+            return await OpenIndexAsync(store, reference, torchIndex, ct).ConfigureAwait(false);
+        string torch = r + "/" + TorchSingleFileName;
         if (await store.TryGetVersionAsync(torch, ct).ConfigureAwait(false) != null)
             return await OpenTorchAsync(store, reference, torch, ct).ConfigureAwait(false);
         throw new CloudSoupException(ErrorKind.MissingInput,
-            $"model '{reference}' not found: it is not a .safetensors or .pt/.bin file, and none of {SafetensorsLayout.IndexFileName}, {SafetensorsLayout.SingleFileName} or pytorch_model.bin exists under it");
+            $"model '{reference}' not found: it is not a .safetensors or .pt/.bin file, and none of {SafetensorsLayout.IndexFileName}, {SafetensorsLayout.SingleFileName}, {TorchIndexFileName} or {TorchSingleFileName} exists under it");
     }
+
+    private static bool IsTorchFile(string path) =>
+        path.EndsWith(".bin", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".pth", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>A torch.save zip checkpoint, read through the restricted unpickler (TorchZipReader): no code runs.</summary>
     private static async Task<Checkpoint> OpenTorchAsync(ICheckpointStore store, string reference, string path, CancellationToken ct)
@@ -146,6 +157,8 @@ public sealed class Checkpoint : IAsyncDisposable
                 string file = p.Value.GetString()!;
                 if (file.Contains('/') || file.Contains('\\') || file is "." or "..")
                     throw CloudSoupException.Checkpoint(indexPath, $"weight_map entry '{p.Name}' points outside the checkpoint folder ('{file}')");
+                if (!file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && !IsTorchFile(file))
+                    throw CloudSoupException.Checkpoint(indexPath, $"weight_map entry '{p.Name}' names a shard that is neither .safetensors nor a PyTorch .bin/.pt/.pth file");
                 weightMap[p.Name] = file;
             }
         }
@@ -163,8 +176,12 @@ public sealed class Checkpoint : IAsyncDisposable
             {
                 var src = await store.OpenAsync(dir + "/" + file, ct).ConfigureAwait(false);
                 sources.Add(src);
-                var header = await SafetensorsHeader.ReadAsync(src, ct).ConfigureAwait(false);
-                foreach (var e in header.Tensors)
+                // HF shards PyTorch weights the same way (pytorch_model-0000k-of-0000N.bin + pytorch_model.bin.index.json);
+                // each shard goes through the same restricted unpickler as a single .bin, its tensors read lazily.
+                var tensors = IsTorchFile(file)
+                    ? await TorchZipReader.ReadAsync(src, ct).ConfigureAwait(false)
+                    : (await SafetensorsHeader.ReadAsync(src, ct).ConfigureAwait(false)).Tensors;
+                foreach (var e in tensors)
                 {
                     if (!weightMap.TryGetValue(e.Name, out var owner) || owner != file) continue; // the index decides
                     if (map.ContainsKey(e.Name))

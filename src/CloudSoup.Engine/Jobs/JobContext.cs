@@ -55,6 +55,8 @@ public sealed class JobContext(Recipe recipe, ICheckpointStore store, IOutputSin
     public MergeStats? Stats { get; set; }
     public EvaluationReport? Evaluation { get; set; }
     public MergeReport? Report { get; set; }
+    /// <summary>The Hugging Face side files written next to the weights (ModelFilesStep, ModelCardStep).</summary>
+    public ModelFiles.ModelFilesReport? ModelFiles { get; set; }
     public List<string> Warnings { get; } = [.. recipe.Warnings];
     public Dictionary<string, double> PhaseSeconds { get; } = [];
 

@@ -19,6 +19,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
         new OpenStep(),           // read every input's header; compose slices
         new FisherStep(),         // compute missing diagonal Fishers (fisher section)
         new PlanStep(),           // open auxiliary checkpoints; plan every tensor
+        new ModelFilesStep(),     // config.json, generation_config.json, tokenizer files (checked against tokenizer_source)
         new AlignmentStep(),      // permutation alignment (alignment section)
         new ScopeAlignmentStep(), // weight scope alignment (scope_alignment section)
         new SoupSearchStep(),     // soups: choose the mixing coefficients on held-out data
@@ -26,6 +27,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
         new BatchNormResetStep(), // re-estimate BatchNorm statistics from the merged weights (evaluation.reset_bn)
         new MergeStep(),          // merge tensor by tensor into the output sink
         new EvaluateStep(),       // evaluate ingredients and the merge (evaluation section)
+        new ModelCardStep(),      // README.md, the model card
         new ReportStep(),         // report.json, report.html, the resolved recipe
         new CommitStep(),         // make every output visible at once
     ];

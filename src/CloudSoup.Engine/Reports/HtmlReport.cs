@@ -67,7 +67,15 @@ public static class HtmlReport
         foreach (var i in r.Inputs) sb.Append("<li><code>").Append(E(i.Model)).Append("</code> (").Append(i.Bytes).Append(" bytes)</li>");
         sb.Append("</ul><h2>Outputs</h2><ul>");
         foreach (var o in r.Outputs) sb.Append("<li><code>").Append(E(o)).Append("</code></li>");
-        sb.Append("</ul><h2>Timings</h2><table><tr><th>phase</th><th>seconds</th></tr>");
+        sb.Append("</ul>");
+        if (r.ModelFiles is { Notes.Count: > 0 } mf)
+        {
+            // What the output folder lacks to load like a Hugging Face model, and why (e.g. a lone .safetensors input has no config.json).
+            sb.Append("<h2>Model files</h2><ul>");
+            foreach (var n in mf.Notes) sb.Append("<li>").Append(E(n)).Append("</li>");
+            sb.Append("</ul>");
+        }
+        sb.Append("<h2>Timings</h2><table><tr><th>phase</th><th>seconds</th></tr>");
         foreach (var (phase, s) in r.PhaseSeconds) sb.Append("<tr><td>").Append(E(phase)).Append("</td><td>").Append(s.ToString("0.000", CultureInfo.InvariantCulture)).Append("</td></tr>");
         sb.Append("</table><p>").Append(r.TensorsMerged).Append(" tensors merged, ").Append(r.TensorsCopied).Append(" copied; ")
           .Append(r.BytesRead).Append(" bytes read, ").Append(r.BytesWritten).Append(" written; device ").Append(E(r.Device)).Append(".</p>");

@@ -23,7 +23,7 @@ public sealed class ReportStep : IJobStep
             Method = job.Signature.Name,
             BaseModel = job.Recipe.BaseModel,
             Inputs = job.Checkpoints.Select(c => new InputModel(c.Reference, c.Files.Select(f => new InputFile(f.File, f.Version)).ToList(), c.TotalBytes)).ToList(),
-            Outputs = stats.Files.Concat([JobOutputs.ReportJson, JobOutputs.ReportHtml, JobOutputs.ResolvedRecipe]).Select(job.Sink.Locate)
+            Outputs = stats.Files.Concat(job.ModelFiles?.Written ?? []).Concat([JobOutputs.ReportJson, JobOutputs.ReportHtml, JobOutputs.ResolvedRecipe]).Select(job.Sink.Locate)
                 .Concat(job.Fishers?.Select(f => f.Output) ?? []).ToList(),
             TensorsMerged = stats.TensorsMerged,
             TensorsCopied = stats.TensorsCopied,
@@ -37,6 +37,7 @@ public sealed class ReportStep : IJobStep
             Fishers = job.Fishers,
             ScopeAlignment = job.ScopeAlignment,
             Warnings = job.Warnings,
+            ModelFiles = job.ModelFiles,
             BatchNormReset = job.BatchNormReset,
             MethodNotes = job.WholeModelNote is null ? stats.MethodNotes : new Dictionary<string, string> { ["(whole model)"] = job.WholeModelNote },
             Finished = DateTimeOffset.UtcNow,
