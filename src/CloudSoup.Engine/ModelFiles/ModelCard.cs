@@ -5,6 +5,7 @@
 // recipe as CloudSoup resolved it, and the evaluation when the job had one.
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using CloudSoup.Control.Methods;
@@ -104,12 +105,17 @@ public static partial class ModelCard
     {
         JsonObject o => o.ToDictionary(p => p.Key, p => ToPlain(p.Value)),
         JsonArray a => a.Select(ToPlain).ToList(),
-        JsonValue v when v.TryGetValue(out bool b) => b,
-        JsonValue v when v.TryGetValue(out long l) => l,
-        JsonValue v when v.TryGetValue(out double d) => d,
-        JsonValue v when v.TryGetValue(out string? s) => s,
-        null => null,
-        _ => node.ToJsonString(),
+        JsonValue v => v.GetValueKind() switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            JsonValueKind.String => v.GetValue<string>(),
+            // Numbers as JSON wrote them, so the YAML reads back as the same number (integers stay integers).
+            JsonValueKind.Number => long.TryParse(v.ToJsonString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long l) ? l
+                : double.Parse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture),
+            _ => null,
+        },
+        _ => null,
     };
 
     /// <summary>A code fence longer than any run of backticks in <paramref name="text"/> (CommonMark), so a template inside cannot close it.</summary>
