@@ -208,7 +208,8 @@ public class HfOutputTests
         var report = await Merge(dir, "merge_method: linear\nmodels: [{model: ft-a.safetensors}, {model: ft-b.safetensors}]\n");
         Assert.Equal(new[] { "README.md", "model.safetensors", "recipe.resolved.json", "report.html", "report.json" },
             Directory.GetFiles(dir["out"]).Select(Path.GetFileName).Order(StringComparer.Ordinal));
-        Assert.Contains(report.ModelFiles!.Notes, n => n.Contains("'ft-a.safetensors' is a single weights file, not a model folder: no config.json", StringComparison.Ordinal));
+        Assert.Contains(report.ModelFiles!.Notes, n => n == "'ft-a.safetensors' is a single weights file, not a model folder: no config.json, generation_config.json or tokenizer files written");
+        Assert.Single(report.ModelFiles.Notes);
         Assert.Contains("Model files", File.ReadAllText(dir["out/report.html"]));
         Assert.False(HfFolderCheck.FrontMatter(File.ReadAllText(dir["out/README.md"])).ContainsKey("library_name"));   // nothing transformers can load
     }

@@ -32,7 +32,10 @@ public sealed class ModelFilesStep : IJobStep
         // mergekit's donor: the base model, or the first model (mergekit/merge.py, _model_out_config and _get_donor_model).
         string donor = recipe.BaseModel ?? recipe.InputModels[0];
         string? donorFolder = ModelFolder.Of(donor);
-        if (donorFolder is null) report.Notes.Add($"'{donor}' is a single weights file, not a model folder: no config.json or generation_config.json written");
+        string tokenizerModel = recipe.TokenizerSource?.Model ?? donor;
+        string? tokenizerFolder = ModelFolder.Of(tokenizerModel);
+        if (donorFolder is null)
+            report.Notes.Add($"'{donor}' is a single weights file, not a model folder: no config.json, generation_config.json{(tokenizerModel == donor ? " or tokenizer files" : "")} written");
         else
         {
             report.ConfigFrom = donor;
@@ -50,13 +53,11 @@ public sealed class ModelFilesStep : IJobStep
             }
         }
 
-        string tokenizerModel = recipe.TokenizerSource?.Model ?? donor;
-        string? tokenizerFolder = ModelFolder.Of(tokenizerModel);
         if (recipe.TokenizerSource is { } source) await CheckVocabulariesAsync(job, source, tokenizerModel, tokenizerFolder, report.Notes).ConfigureAwait(false);
         string? template = await ChatTemplateAsync(job, report).ConfigureAwait(false);
         if (tokenizerFolder is null)
         {
-            report.Notes.Add($"'{tokenizerModel}' is a single weights file, not a model folder: no tokenizer files written");
+            if (tokenizerModel != donor) report.Notes.Add($"'{tokenizerModel}' is a single weights file, not a model folder: no tokenizer files written");
             if (template != null) report.Notes.Add("chat_template not written: there is no tokenizer_config.json to hold it");
             report.ChatTemplate = null;
         }
