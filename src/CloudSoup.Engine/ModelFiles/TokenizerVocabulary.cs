@@ -16,48 +16,89 @@ using CloudSoup.Engine.Storage;
 
 namespace CloudSoup.Engine.ModelFiles;
 
-/// <param name="Kind">What the fingerprint covers: token ids, or the SentencePiece model's bytes; only equal kinds compare.</param>
-/// <param name="From">The file it was read from, for messages.</param>
-/// <param name="Count">How many tokens (for the SentencePiece kind: added tokens only).</param>
-public sealed record TokenizerVocabulary(string Kind, string From, int Count, string Fingerprint)
+/// <summary>
+/// One tokenizer's vocabulary. Files identical byte for byte are equal without parsing (fine-tunes usually carry their
+/// base's files unchanged); otherwise the (id, token) pairs are parsed and hashed, once, when first compared.
+/// </summary>
+public sealed class TokenizerVocabulary
 {
     public const string TokenIds = "token ids";
     public const string SentencePieceModel = "SentencePiece model";
+
+    private readonly Lazy<(int Count, string Fingerprint)> _parsed;
+
+    private TokenizerVocabulary(string kind, string from, string fileHash, Func<(int, string)> parse)
+    {
+        Kind = kind;
+        From = from;
+        FileHash = fileHash;
+        _parsed = new Lazy<(int, string)>(parse);
+    }
+
+    /// <summary>What is compared: token ids, or the SentencePiece model's bytes; only equal kinds compare.</summary>
+    public string Kind { get; }
+    /// <summary>The file the vocabulary was read from, for messages.</summary>
+    public string From { get; }
+    /// <summary>SHA-256 of the bytes read (the vocabulary file and added_tokens.json).</summary>
+    public string FileHash { get; }
+    /// <summary>How many tokens (for a SentencePiece model: its added tokens only).</summary>
+    public int Count => _parsed.Value.Count;
+    public string Fingerprint => _parsed.Value.Fingerprint;
+
+    /// <summary>True when both hold the same vocabulary: the same file bytes, or the same (id, token) pairs.</summary>
+    public bool SameAs(TokenizerVocabulary other) =>
+        Kind == other.Kind && ((From == other.From && FileHash == other.FileHash) || Fingerprint == other.Fingerprint);
 
     /// <summary>The vocabulary of the tokenizer in <paramref name="folder"/>, or null when the folder has no tokenizer.</summary>
     public static async Task<TokenizerVocabulary?> ReadAsync(ICheckpointStore store, string folder, CancellationToken ct)
     {
         var added = await ModelFolder.TryReadAsync(store, folder, "added_tokens.json", ct).ConfigureAwait(false);
         if (await ModelFolder.TryReadAsync(store, folder, ModelFolderFiles.TokenizerJson, ct).ConfigureAwait(false) is { } json)
-            return FromPairs(FromTokenizerJson(json, ModelFolder.PathOf(folder, ModelFolderFiles.TokenizerJson)), ModelFolderFiles.TokenizerJson);
+            return TokenIdsFrom(ModelFolderFiles.TokenizerJson, json, null, () => FromTokenizerJson(json, ModelFolder.PathOf(folder, ModelFolderFiles.TokenizerJson)));
         if (await ModelFolder.TryReadAsync(store, folder, "vocab.json", ct).ConfigureAwait(false) is { } vocabJson)
-            return FromPairs([.. FromTokenMap(vocabJson, ModelFolder.PathOf(folder, "vocab.json")), .. AddedTokens(added, folder)], "vocab.json");
+            return TokenIdsFrom("vocab.json", vocabJson, added, () => [.. FromTokenMap(vocabJson, ModelFolder.PathOf(folder, "vocab.json")), .. AddedTokens(added, folder)]);
         if (await ModelFolder.TryReadAsync(store, folder, "vocab.txt", ct).ConfigureAwait(false) is { } vocabTxt)
-            return FromPairs([.. FromLines(vocabTxt), .. AddedTokens(added, folder)], "vocab.txt");
+            return TokenIdsFrom("vocab.txt", vocabTxt, added, () => [.. FromLines(vocabTxt), .. AddedTokens(added, folder)]);
         if (await ModelFolder.TryReadAsync(store, folder, ModelFolderFiles.SentencePiece, ct).ConfigureAwait(false) is { } sp)
         {
             var pairs = AddedTokens(added, folder).ToList();
             using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             sha.AppendData(sp);
-            sha.AppendData(Canonical(pairs));
-            return new TokenizerVocabulary(SentencePieceModel, ModelFolderFiles.SentencePiece, pairs.Count, Convert.ToHexStringLower(sha.GetHashAndReset()));
+            AppendCanonical(sha, pairs);
+            string hash = Convert.ToHexStringLower(sha.GetHashAndReset());
+            return new TokenizerVocabulary(SentencePieceModel, ModelFolderFiles.SentencePiece, hash, () => (pairs.Count, hash));
         }
         return null;
     }
 
-    private static TokenizerVocabulary FromPairs(IEnumerable<(long Id, string Token)> pairs, string from)
+    private static TokenizerVocabulary TokenIdsFrom(string from, byte[] file, byte[]? added, Func<List<(long, string)>> parse)
     {
-        var distinct = pairs.Distinct().ToList();
-        return new TokenizerVocabulary(TokenIds, from, distinct.Count, Convert.ToHexStringLower(SHA256.HashData(Canonical(distinct))));
+        using var raw = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        raw.AppendData(file);
+        if (added != null) raw.AppendData(added);
+        return new TokenizerVocabulary(TokenIds, from, Convert.ToHexStringLower(raw.GetHashAndReset()), () =>
+        {
+            var distinct = parse().Distinct().ToList();
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            AppendCanonical(sha, distinct);
+            return (distinct.Count, Convert.ToHexStringLower(sha.GetHashAndReset()));
+        });
     }
 
-    /// <summary>The pairs sorted by id then token, one "id\0token\n" each, as UTF-8.</summary>
-    private static byte[] Canonical(IEnumerable<(long Id, string Token)> pairs)
+    /// <summary>Hashes the pairs sorted by id then token, one "id\0token\n" each in UTF-8, without building the whole text.</summary>
+    private static void AppendCanonical(IncrementalHash sha, IEnumerable<(long Id, string Token)> pairs)
     {
-        var sb = new StringBuilder();
+        var buffer = new byte[256];
         foreach (var (id, token) in pairs.Distinct().OrderBy(p => p.Id).ThenBy(p => p.Token, StringComparer.Ordinal))
-            sb.Append(id).Append('\0').Append(token).Append('\n');
-        return Encoding.UTF8.GetBytes(sb.ToString());
+        {
+            int max = 21 + Encoding.UTF8.GetMaxByteCount(token.Length) + 2;
+            if (buffer.Length < max) buffer = new byte[max];
+            id.TryFormat(buffer, out int n, default, System.Globalization.CultureInfo.InvariantCulture);
+            buffer[n++] = 0;
+            n += Encoding.UTF8.GetBytes(token, buffer.AsSpan(n));
+            buffer[n++] = (byte)'\n';
+            sha.AppendData(buffer, 0, n);
+        }
     }
 
     private static List<(long, string)> FromTokenizerJson(byte[] bytes, string path)

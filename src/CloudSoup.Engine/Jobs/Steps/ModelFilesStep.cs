@@ -154,7 +154,7 @@ public sealed class ModelFilesStep : IJobStep
             }
             if (theirs.Kind != vocabulary.Kind)
                 throw Refuse($"cannot compare the vocabularies of '{model}' ({vocabulary.From}) and '{other}' ({theirs.From}); give both a tokenizer.json, or leave {source.Field} out to copy the tokenizer unchecked");
-            if (theirs.Fingerprint != vocabulary.Fingerprint)
+            if (!theirs.SameAs(vocabulary))
                 throw Refuse($"'{other}' has a different vocabulary ({Describe(theirs)}) from '{model}' ({Describe(vocabulary)}); CloudSoup does not re-map embedding rows to another vocabulary (docs/methods.md), so every model must share the tokenizer's");
         }
     }
