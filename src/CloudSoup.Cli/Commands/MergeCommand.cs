@@ -12,7 +12,7 @@ internal static class MergeCommand
     public static Command Create()
     {
         var recipe = new Argument<FileInfo>("recipe") { Description = "Recipe file (YAML or JSON). Model paths in it are absolute or relative to this file." };
-        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Directory for the merged model, report.json and report.html", Required = true };
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Directory for the merged model (weights, config.json and tokenizer from model folders, README.md model card), report.json and report.html", Required = true };
         var device = new Option<string?>("--device")
         {
             Description = "Where tensors are merged: cpu, cuda, cuda:N or auto (default: $CloudSoup__Device, else cpu). CUDA needs a build with -p:CloudSoupTorchBackend=cuda",
