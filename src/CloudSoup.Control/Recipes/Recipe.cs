@@ -8,11 +8,17 @@ public enum TensorSetMode { Strict, Union, Intersection }
 
 public sealed record RecipeModel(string Model, IReadOnlyDictionary<string, ParameterSetting> Parameters);
 
-/// <summary>One source of a mergekit slice: layers [Start, End) of Model.</summary>
-public sealed record SliceSource(string Model, int Start, int End);
+/// <summary>
+/// One source of a mergekit slice: layers [Start, End) of Model, with the parameters this source gives its model for
+/// this slice only (mergekit/config.py ConfigReader.parameter: a source's own parameters come first).
+/// </summary>
+public sealed record SliceSource(string Model, int Start, int End, IReadOnlyDictionary<string, ParameterSetting> Parameters);
 
-/// <summary>A mergekit slice: output layers built from the same-length layer ranges of its sources.</summary>
-public sealed record RecipeSlice(IReadOnlyList<SliceSource> Sources)
+/// <summary>
+/// A mergekit slice: output layers built from the same-length layer ranges of its sources. <see cref="Parameters"/>
+/// (the slice's own <c>parameters</c>) apply to its tensors after the sources' and before the top-level ones.
+/// </summary>
+public sealed record RecipeSlice(IReadOnlyList<SliceSource> Sources, IReadOnlyDictionary<string, ParameterSetting> Parameters)
 {
     public int Length => Sources[0].End - Sources[0].Start;
 }
@@ -75,6 +81,7 @@ public sealed class Recipe
 {
     public required string MergeMethod { get; init; }
     public string? BaseModel { get; init; }
+    /// <summary>The models, in recipe order. With <see cref="Slices"/>: the distinct slice sources in order of first appearance, with no parameters (those stay on their slices).</summary>
     public required IReadOnlyList<RecipeModel> Models { get; init; }
     /// <summary>mergekit's <c>slices</c>, when the recipe uses them instead of whole models (Merging/SliceLayout.cs).</summary>
     public IReadOnlyList<RecipeSlice>? Slices { get; init; }
@@ -93,7 +100,7 @@ public sealed class Recipe
     /// <summary>True when the merged model's BatchNorm statistics are re-estimated (evaluation.reset_bn, unless alignment.reset_bn is false).</summary>
     public bool ResetsBatchNorm => Evaluation is { ResetBn: true } && Alignment?.ResetBn != false;
 
-    /// <summary>Warnings about accepted-but-ignored mergekit keys (tokenizer, chat template).</summary>
+    /// <summary>Warnings about what the recipe sets and CloudSoup ignores, as mergekit does (tokenizer, chat template, parameters the method does not use).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>Every model reference the merge reads: models in order, then the base if it is not among them.</summary>
@@ -115,6 +122,21 @@ public sealed class Recipe
         MergeMethod = MergeMethod, BaseModel = BaseModel, Models = models, Slices = Slices, Parameters = parameters ?? Parameters, DType = DType, OutDType = OutDType,
         Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, ScopeAlignment = ScopeAlignment, Output = Output, Warnings = Warnings,
     };
+
+    /// <summary>Every parameter block the recipe gives, with its path: models', slice sources', slices' and the top-level one.</summary>
+    public IEnumerable<(IReadOnlyDictionary<string, ParameterSetting> Settings, string Path)> ParameterBlocks
+    {
+        get
+        {
+            for (int i = 0; i < Models.Count; i++) yield return (Models[i].Parameters, $"models[{i}].parameters");
+            for (int s = 0; s < (Slices?.Count ?? 0); s++)
+            {
+                for (int j = 0; j < Slices![s].Sources.Count; j++) yield return (Slices[s].Sources[j].Parameters, $"slices[{s}].sources[{j}].parameters");
+                yield return (Slices[s].Parameters, $"slices[{s}].parameters");
+            }
+            yield return (Parameters, "parameters");
+        }
+    }
 
     /// <summary>Every reference the job reads: models plus evaluation files.</summary>
     public IReadOnlyList<string> AllReferences

@@ -13,17 +13,19 @@ public static class RecipeJson
         if (r.BaseModel != null) o["base_model"] = r.BaseModel;
         if (r.Slices is { } slices)
         {
-            // A model's parameters are written on its first source, where the parser reads them back.
-            var written = new HashSet<string>(StringComparer.Ordinal);
-            o["slices"] = new JsonArray(slices.Select(s => (JsonNode)new JsonObject
+            o["slices"] = new JsonArray(slices.Select(s =>
             {
-                ["sources"] = new JsonArray(s.Sources.Select(src =>
+                var so = new JsonObject
                 {
-                    var so = new JsonObject { ["model"] = src.Model, ["layer_range"] = new JsonArray(src.Start, src.End) };
-                    var p = r.Models.First(m => m.Model == src.Model).Parameters;
-                    if (p.Count > 0 && written.Add(src.Model)) so["parameters"] = Params(p);
-                    return (JsonNode)so;
-                }).ToArray()),
+                    ["sources"] = new JsonArray(s.Sources.Select(src =>
+                    {
+                        var srco = new JsonObject { ["model"] = src.Model, ["layer_range"] = new JsonArray(src.Start, src.End) };
+                        if (src.Parameters.Count > 0) srco["parameters"] = Params(src.Parameters);
+                        return (JsonNode)srco;
+                    }).ToArray()),
+                };
+                if (s.Parameters.Count > 0) so["parameters"] = Params(s.Parameters);
+                return (JsonNode)so;
             }).ToArray());
         }
         else

@@ -44,8 +44,8 @@ public static class RecipeParser
             if (!TopLevelKeys.Contains(key))
                 throw CloudSoupException.Recipe(key, $"unknown key (known keys: {string.Join(", ", TopLevelKeys.Order())})");
         var warnings = new List<string>();
-        foreach (var ignored in new[] { "tokenizer_source", "tokenizer", "chat_template" })
-            if (fields.ContainsKey(ignored)) warnings.Add($"{ignored} is accepted for mergekit compatibility and ignored: CloudSoup merges tensors only");
+        CheckTokenizer(fields, warnings);
+        if (fields.ContainsKey("chat_template")) warnings.Add("chat_template is accepted for mergekit compatibility and ignored: CloudSoup merges tensors only");
         if (fields.ContainsKey("modules")) throw CloudSoupException.Recipe("modules", "multi-module recipes are not supported yet; list whole models under 'models'");
 
         string methodName = RequiredString(fields, "merge_method", "merge_method");
@@ -61,12 +61,12 @@ public static class RecipeParser
         }
         else
         {
-            models = ParseModels(fields, method);
+            models = ParseModels(fields, method, warnings);
         }
         var dupes = models.GroupBy(m => m.Model).FirstOrDefault(g => g.Count() > 1);
         if (dupes != null) throw CloudSoupException.Recipe("models", $"'{dupes.Key}' is listed more than once");
 
-        var global = fields.TryGetValue("parameters", out var gp) ? ParameterBlock(gp, "parameters", method, perModelLevel: false) : new Dictionary<string, ParameterSetting>();
+        var global = fields.TryGetValue("parameters", out var gp) ? ParameterBlock(gp, "parameters", method, ParameterLevel.Global, warnings) : new Dictionary<string, ParameterSetting>();
 
         var recipe = new Recipe
         {
@@ -93,7 +93,40 @@ public static class RecipeParser
         return recipe;
     }
 
-    private static List<RecipeModel> ParseModels(Dictionary<string, YamlNode> fields, MethodSignature method)
+    private static readonly string[] TokenizerKeys = ["source", "tokens", "pad_to_multiple_of"];
+
+    /// <summary>
+    /// mergekit's tokenizer options. A merged vocabulary (<c>union</c>, mergekit's default for a <c>tokenizer</c>
+    /// section), added tokens and vocabulary padding all rebuild the embedding and LM-head rows
+    /// (mergekit/tokenizer/embed.py); CloudSoup does not, so it refuses them rather than write different tensors. Taking
+    /// the base's or one model's tokenizer leaves the rows alone when the models share one vocabulary, which CloudSoup
+    /// assumes: accepted with a warning (differing vocabulary sizes still fail on the embedding shapes).
+    /// </summary>
+    private static void CheckTokenizer(Dictionary<string, YamlNode> fields, List<string> warnings)
+    {
+        const string Remaps = "builds a merged vocabulary and re-maps the embedding rows, which CloudSoup does not do (docs/methods.md, \"Refused mergekit features\")";
+        string? source = null;
+        string field = "tokenizer_source";
+        if (fields.TryGetValue("tokenizer_source", out var ts))
+        {
+            if (fields.ContainsKey("tokenizer")) throw CloudSoupException.Recipe("tokenizer", "give either tokenizer_source or tokenizer, not both");
+            source = Scalar(ts, "tokenizer_source");
+        }
+        else if (fields.TryGetValue("tokenizer", out var tn))
+        {
+            if (tn is not YamlMappingNode tm) throw CloudSoupException.Recipe("tokenizer", "must be a mapping like {source: base}");
+            var tf = Fields(tm, "tokenizer", TokenizerKeys);
+            if (tf.ContainsKey("tokens")) throw CloudSoupException.Recipe("tokenizer.tokens", $"adds or re-sources token embeddings, which CloudSoup does not do (docs/methods.md, \"Refused mergekit features\")");
+            if (tf.ContainsKey("pad_to_multiple_of")) throw CloudSoupException.Recipe("tokenizer.pad_to_multiple_of", "pads the embedding rows, which CloudSoup does not do (docs/methods.md, \"Refused mergekit features\")");
+            field = "tokenizer.source";
+            source = tf.TryGetValue("source", out var sn) ? Scalar(sn, "tokenizer.source") : "union";
+        }
+        if (source is null) return;
+        if (source == "union") throw CloudSoupException.Recipe(field, $"union {Remaps}; leave it out when the models share one tokenizer");
+        warnings.Add($"{field} is accepted for mergekit compatibility and ignored: CloudSoup merges tensors only and does not re-map embedding rows, so the models must share one vocabulary");
+    }
+
+    private static List<RecipeModel> ParseModels(Dictionary<string, YamlNode> fields, MethodSignature method, List<string> warnings)
     {
         if (!fields.TryGetValue("models", out var modelsNode) || modelsNode is not YamlSequenceNode modelSeq || modelSeq.Children.Count == 0)
             throw CloudSoupException.Recipe("models", "must be a non-empty list of {model, parameters}");
@@ -111,29 +144,32 @@ public static class RecipeParser
             var mf = Fields(mm, path, ModelKeys);
             if (!mf.TryGetValue("model", out var mref)) throw CloudSoupException.Recipe($"{path}.model", "is required");
             models.Add(new RecipeModel(ModelRef(mref, $"{path}.model"),
-                mf.TryGetValue("parameters", out var mp) ? ParameterBlock(mp, $"{path}.parameters", method, perModelLevel: true) : new Dictionary<string, ParameterSetting>()));
+                mf.TryGetValue("parameters", out var mp) ? ParameterBlock(mp, $"{path}.parameters", method, ParameterLevel.Model, warnings) : new Dictionary<string, ParameterSetting>()));
         }
         return models;
     }
 
     /// <summary>
-    /// mergekit's <c>slices</c>: [{sources: [{model, layer_range: [a, b], parameters}]}]. Returns the slices and the
-    /// distinct models in order of first appearance, each with the parameters its sources give (once).
+    /// mergekit's <c>slices</c>: [{sources: [{model, layer_range: [a, b], parameters}], parameters}]. Returns the slices
+    /// (each source and slice keeping its own parameters: mergekit resolves them per slice) and the distinct models in
+    /// order of first appearance, without parameters.
     /// </summary>
     private static (IReadOnlyList<RecipeSlice>, List<RecipeModel>) ParseSlices(YamlNode node, MethodSignature method, string? baseModel, List<string> warnings)
     {
         if (node is not YamlSequenceNode seq || seq.Children.Count == 0)
             throw CloudSoupException.Recipe("slices", "must be a non-empty list of {sources: [{model, layer_range: [a, b]}]}");
+        if (method.Parameters.Any(p => p.Kind == ParameterKind.Reference))
+            throw CloudSoupException.Recipe("slices", $"merge method '{method.Name}' reads per-tensor checkpoints (e.g. Fishers) by tensor name, which slices renumber; list whole models instead");
         var slices = new List<RecipeSlice>();
         var models = new List<RecipeModel>();
-        var paramsFrom = new Dictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < seq.Children.Count; i++)
         {
             string path = $"slices[{i}]";
             if (seq.Children[i] is not YamlMappingNode sm) throw CloudSoupException.Recipe(path, "must be {sources: [...]}");
             var sf = Fields(sm, path, SliceKeys);
-            if (sf.ContainsKey("parameters"))
-                throw CloudSoupException.Recipe($"{path}.parameters", "slice-level parameters are not supported yet; put them on the sources or at the top level");
+            var sliceParameters = sf.TryGetValue("parameters", out var spn)
+                ? ParameterBlock(spn, $"{path}.parameters", method, ParameterLevel.Slice, warnings)
+                : new Dictionary<string, ParameterSetting>();
             if (sf.TryGetValue("base_model", out var sb) && ModelRef(sb, $"{path}.base_model") != baseModel)
                 throw CloudSoupException.Recipe($"{path}.base_model", "a per-slice base_model different from the top-level base_model is not supported");
             if (sf.ContainsKey("residual_weight")) warnings.Add($"{path}.residual_weight is ignored (mergekit parses it but never uses it)");
@@ -154,16 +190,13 @@ public static class RecipeParser
                 if (sources.Count > 0 && end - start != sources[0].End - sources[0].Start)
                     throw CloudSoupException.Recipe($"{sp}.layer_range", $"spans {end - start} layers but {path}.sources[0] spans {sources[0].End - sources[0].Start}; every source of a slice must span the same number of layers");
                 if (sources.Any(x => x.Model == model)) throw CloudSoupException.Recipe($"{sp}.model", $"'{model}' is listed twice in this slice");
-                sources.Add(new SliceSource(model, start, end));
-                var parameters = f.TryGetValue("parameters", out var pn) ? ParameterBlock(pn, $"{sp}.parameters", method, perModelLevel: true) : new Dictionary<string, ParameterSetting>();
-                int existing = models.FindIndex(m => m.Model == model);
-                if (parameters.Count > 0 && paramsFrom.TryGetValue(model, out var first))
-                    throw CloudSoupException.Recipe($"{sp}.parameters", $"parameters for '{model}' are already given at {first}; CloudSoup does not vary a model's parameters per slice yet, give them once");
-                if (parameters.Count > 0) paramsFrom[model] = $"{sp}.parameters";
-                if (existing < 0) models.Add(new RecipeModel(model, parameters));
-                else if (parameters.Count > 0) models[existing] = new RecipeModel(model, parameters);
+                var parameters = f.TryGetValue("parameters", out var pn)
+                    ? ParameterBlock(pn, $"{sp}.parameters", method, ParameterLevel.Model, warnings)
+                    : new Dictionary<string, ParameterSetting>();
+                sources.Add(new SliceSource(model, start, end, parameters));
+                if (!models.Any(m => m.Model == model)) models.Add(new RecipeModel(model, new Dictionary<string, ParameterSetting>()));
             }
-            slices.Add(new RecipeSlice(sources));
+            slices.Add(new RecipeSlice(sources, sliceParameters));
         }
         if (method.Name != "passthrough")
         {
@@ -255,6 +288,20 @@ public static class RecipeParser
         // With a fisher section, a model without a `fisher` parameter gets its Fisher computed in the job.
         foreach (var spec in method.Parameters.Where(p => p.Required && p.Default is null && !(p.Kind == ParameterKind.Reference && recipe.Fisher != null)))
         {
+            if (recipe.Slices is { } slices)
+            {
+                // mergekit: a slice source's own parameters, then its slice's, then the top level's.
+                for (int s = 0; s < slices.Count; s++)
+                {
+                    if (slices[s].Parameters.ContainsKey(spec.Name) || recipe.Parameters.ContainsKey(spec.Name)) continue;
+                    if (!spec.PerModel)
+                        throw CloudSoupException.Recipe($"parameters.{spec.Name}", $"is required by merge method '{method.Name}' (at the top level or on every slice)");
+                    for (int j = 0; j < slices[s].Sources.Count; j++)
+                        if (slices[s].Sources[j].Model != recipe.BaseModel && !slices[s].Sources[j].Parameters.ContainsKey(spec.Name))
+                            throw CloudSoupException.Recipe($"slices[{s}].sources[{j}].parameters.{spec.Name}", $"is required by merge method '{method.Name}'");
+                }
+                continue;
+            }
             if (!spec.PerModel)
             {
                 if (!recipe.Parameters.ContainsKey(spec.Name))
@@ -272,17 +319,37 @@ public static class RecipeParser
         method.ValidateRecipe(recipe);
     }
 
-    private static Dictionary<string, ParameterSetting> ParameterBlock(YamlNode node, string path, MethodSignature method, bool perModelLevel)
+    /// <summary>Where a parameter block sits: a model's (or slice source's) own, a slice's, or the top level.</summary>
+    private enum ParameterLevel { Model, Slice, Global }
+
+    /// <summary>
+    /// A <c>parameters</c> mapping. As in mergekit (mergekit/plan.py asks a method only for the parameters it declares),
+    /// a parameter the method does not use is ignored, with a warning: one that another merge method takes, or a
+    /// method-wide parameter given on a model (mergekit reads those only from the slice and top-level blocks).
+    /// A name no merge method knows is refused as a likely typo.
+    /// </summary>
+    private static Dictionary<string, ParameterSetting> ParameterBlock(YamlNode node, string path, MethodSignature method, ParameterLevel level, List<string> warnings)
     {
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe(path, "must be a mapping of parameter names to values");
         var result = new Dictionary<string, ParameterSetting>();
         foreach (var (name, value) in Fields(map, path))
         {
             string p = $"{path}.{name}";
-            var spec = method.Parameters.FirstOrDefault(s => s.Name == name)
-                ?? throw CloudSoupException.Recipe(p, $"unknown parameter for merge method '{method.Name}' (known: {(method.Parameters.Count == 0 ? "none" : string.Join(", ", method.Parameters.Select(s => s.Name)))})");
-            if (perModelLevel && !spec.PerModel)
-                throw CloudSoupException.Recipe(p, $"is a global parameter of '{method.Name}'; set it under the top-level parameters");
+            var spec = method.Parameters.FirstOrDefault(s => s.Name == name);
+            if (spec is null)
+            {
+                if (!MethodCatalog.All.Any(m => m.Parameters.Any(s => s.Name == name)))
+                    throw CloudSoupException.Recipe(p, $"unknown parameter for merge method '{method.Name}' (known: {(method.Parameters.Count == 0 ? "none" : string.Join(", ", method.Parameters.Select(s => s.Name)))})");
+                Setting(value, p);   // still well-formed, so the recipe round-trips
+                warnings.Add($"{p} is ignored: merge method '{method.Name}' does not use '{name}' (mergekit ignores it too)");
+                continue;
+            }
+            if (level == ParameterLevel.Model && !spec.PerModel)
+            {
+                Setting(value, p);
+                warnings.Add($"{p} is ignored: '{name}' is a method-wide parameter of '{method.Name}', read only from the top-level (or slice) parameters, as in mergekit");
+                continue;
+            }
             var setting = Setting(value, p);
             CheckSetting(setting, spec, p);
             result[name] = setting;

@@ -31,6 +31,9 @@ public sealed class JobContext(Recipe recipe, ICheckpointStore store, IOutputSin
     /// <summary>The recipe the plan is made from: over sliced virtual models, with computed Fisher references.</summary>
     public Recipe PlanRecipe { get; set; } = recipe;
 
+    /// <summary>Where the plan looks parameters up; null: the plan recipe's models and top level (sliced recipes set it per slice).</summary>
+    public IParameterLookup? Parameters { get; set; }
+
     /// <summary>The opened checkpoints, in the method's input order (disposed with the job).</summary>
     public List<Checkpoint> Checkpoints { get; } = [];
 
