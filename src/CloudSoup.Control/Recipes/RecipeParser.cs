@@ -324,9 +324,10 @@ public static class RecipeParser
 
     /// <summary>
     /// A <c>parameters</c> mapping. As in mergekit (mergekit/plan.py asks a method only for the parameters it declares),
-    /// a parameter the method does not use is ignored, with a warning: one that another merge method takes, or a
-    /// method-wide parameter given on a model (mergekit reads those only from the slice and top-level blocks).
-    /// A name no merge method knows is refused as a likely typo.
+    /// a parameter the method does not use is ignored, with a warning: one that a mergekit method takes
+    /// (<see cref="MethodCatalog.MergekitParameterNames"/>), or a method-wide parameter given on a model (mergekit reads
+    /// those only from the slice and top-level blocks). Any other name is refused as a likely typo or a CloudSoup
+    /// parameter given to the wrong method.
     /// </summary>
     private static Dictionary<string, ParameterSetting> ParameterBlock(YamlNode node, string path, MethodSignature method, ParameterLevel level, List<string> warnings)
     {
@@ -338,7 +339,7 @@ public static class RecipeParser
             var spec = method.Parameters.FirstOrDefault(s => s.Name == name);
             if (spec is null)
             {
-                if (!MethodCatalog.All.Any(m => m.Parameters.Any(s => s.Name == name)))
+                if (!MethodCatalog.MergekitParameterNames.Contains(name))
                     throw CloudSoupException.Recipe(p, $"unknown parameter for merge method '{method.Name}' (known: {(method.Parameters.Count == 0 ? "none" : string.Join(", ", method.Parameters.Select(s => s.Name)))})");
                 Setting(value, p);   // still well-formed, so the recipe round-trips
                 warnings.Add($"{p} is ignored: merge method '{method.Name}' does not use '{name}' (mergekit ignores it too)");

@@ -64,7 +64,10 @@ public class RecipeValidationTests
         Assert.Contains("models[0].parameters.weight is ignored: merge method 'slerp' does not use 'weight' (mergekit ignores it too)", recipe.Warnings);
         Assert.Contains(recipe.Warnings, w => w.StartsWith("models[1].parameters.t is ignored: 't' is a method-wide parameter", StringComparison.Ordinal));
         Assert.Contains(recipe.Warnings, w => w.StartsWith("parameters.density is ignored", StringComparison.Ordinal));
-        // a name no method knows is still a typo, and an ignored value must still be well-formed
+        // a name no mergekit method takes is still refused (a typo, or a CloudSoup parameter of another method), and
+        // an ignored value must still be well-formed
+        Assert.Equal("parameters.topk_scope", Assert.Throws<CloudSoupException>(() => RecipeParser.Parse(
+            "merge_method: slerp\nbase_model: a.safetensors\nparameters: {t: 0.5, topk_scope: model}\nmodels: [b.safetensors]")).Field);
         Assert.Equal("models[0].parameters.wieght", Assert.Throws<CloudSoupException>(() => RecipeParser.Parse(
             "merge_method: slerp\nbase_model: a.safetensors\nparameters: {t: 0.5}\nmodels: [{model: b.safetensors, parameters: {wieght: 1}}]")).Field);
         Assert.Equal("models[0].parameters.weight", Assert.Throws<CloudSoupException>(() => RecipeParser.Parse(
