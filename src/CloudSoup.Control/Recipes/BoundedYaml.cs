@@ -53,7 +53,8 @@ internal static class BoundedYaml
         private readonly Dictionary<string, Open> _reading = new(StringComparer.Ordinal);
         private long _nodes;
         private YamlNode? _root;
-        private Mark _last = Mark.Empty;
+        // Where the event being handled starts (for refusals) and where the last one read ended (for scanner failures).
+        private Mark _at = Mark.Empty, _after = Mark.Empty;
 
         public YamlNode? Read(string text)
         {
@@ -62,7 +63,7 @@ internal static class BoundedYaml
             while (Next(parser))
             {
                 var e = parser.Current!;
-                _last = e.Start;
+                (_at, _after) = (e.Start, e.End);
                 switch (e)
                 {
                     case DocumentStart:
@@ -108,7 +109,7 @@ internal static class BoundedYaml
             {
                 // YamlDotNet lets a few malformed inputs escape as other exceptions, e.g. a "\UFFFFFFFF" escape
                 // (Char.ConvertFromUtf32 throws ArgumentOutOfRangeException); they are syntax errors all the same.
-                throw Refuse("recipe", $"is not valid YAML or JSON (after line {_last.Line}, column {_last.Column}: unreadable text, such as an escape sequence outside Unicode)", at: false);
+                throw Refuse("recipe", $"is not valid YAML or JSON (after line {_after.Line}, column {_after.Column}: unreadable text, such as an escape sequence outside Unicode)", at: false);
             }
         }
 
@@ -211,7 +212,7 @@ internal static class BoundedYaml
         }
 
         private CloudSoupException Refuse(string field, string message, bool at = true) =>
-            CloudSoupException.Recipe(field, at ? $"{message} (line {_last.Line}, column {_last.Column})" : message);
+            CloudSoupException.Recipe(field, at ? $"{message} (line {_at.Line}, column {_at.Column})" : message);
 
         private static string FirstLine(string message) => message.Split('\n')[0].Trim();
     }
