@@ -27,7 +27,10 @@ public static class RecipeLimits
     /// <summary>The longest scalar (a name, a filter, a path); model references are further limited to <see cref="MaxReferenceChars"/>.</summary>
     public const int MaxScalarChars = 4096;
 
-    /// <summary>The longest model, data or spec reference (a blob name is at most 1024 characters in Azure).</summary>
+    /// <summary>
+    /// The longest model (or alignment spec) reference: a blob name has at most 1024 characters
+    /// (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata).
+    /// </summary>
     public const int MaxReferenceChars = 1024;
 
     /// <summary>Distinct models a recipe may merge (models, or the models its slices name).</summary>

@@ -173,7 +173,7 @@ public static class RecipeParser
                     throw CloudSoupException.Recipe($"{sp}.parameters", $"parameters for '{model}' are already given at {first}; CloudSoup does not vary a model's parameters per slice yet, give them once");
                 if (parameters.Count > 0) paramsFrom[model] = $"{sp}.parameters";
                 if (existing < 0 && models.Count == RecipeLimits.MaxModels)
-                    throw CloudSoupException.Recipe($"{sp}.model", $"is the slices' model number {models.Count + 1}; a recipe merges at most {RecipeLimits.MaxModels}");
+                    throw CloudSoupException.Recipe($"{sp}.model", $"adds a distinct model beyond the {RecipeLimits.MaxModels} a recipe merges at most");
                 if (existing < 0) models.Add(new RecipeModel(model, parameters));
                 else if (parameters.Count > 0) models[existing] = new RecipeModel(model, parameters);
             }
