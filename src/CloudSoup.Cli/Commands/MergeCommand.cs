@@ -27,7 +27,7 @@ internal static class MergeCommand
     {
         CloudSoup.Engine.Jobs.ComputeDevice.Resolve(device);   // an unknown or unavailable device fails before anything is read
         if (!recipeFile.Exists) throw CloudSoup.Control.Errors.CloudSoupException.Missing($"recipe file '{recipeFile.FullName}'");
-        var recipe = RecipeParser.Parse(await File.ReadAllTextAsync(recipeFile.FullName, ct));
+        var recipe = RecipeParser.Parse(await RecipeText.ReadFileAsync(recipeFile.FullName, ct));
         foreach (var w in recipe.Warnings) Console.Error.WriteLine($"warning: {w}");
         var store = new LocalCheckpointStore(recipeFile.DirectoryName!);
         var progress = new ConsoleProgress();

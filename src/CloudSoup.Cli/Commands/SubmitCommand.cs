@@ -22,7 +22,7 @@ internal static class SubmitCommand
     private static async Task<int> RunAsync(FileInfo recipeFile, string? api, string? storage, CancellationToken ct)
     {
         if (!recipeFile.Exists) throw CloudSoup.Control.Errors.CloudSoupException.Missing($"recipe file '{recipeFile.FullName}'");
-        string text = await File.ReadAllTextAsync(recipeFile.FullName, ct);
+        string text = await CloudSoup.Control.Recipes.RecipeText.ReadFileAsync(recipeFile.FullName, ct);
         string id, status;
         bool created;
         if (storage != null)

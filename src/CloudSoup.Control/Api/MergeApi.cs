@@ -50,6 +50,12 @@ public sealed class MergeApi(MergeSubmitter submitter, JobStore jobs, StorageCli
             log.LogWarning("submit failed: {Error}", e.Message);
             return Problem(StatusCodes.Status503ServiceUnavailable, "storage unavailable", e.Message);
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A defect, not the caller's fault: still a problem+json answer, never an empty 500; the details go to the log.
+            log.LogError(e, "submit failed unexpectedly");
+            return Problem(StatusCodes.Status500InternalServerError, "internal error", "the service failed on this request; its log has the details");
+        }
         var job = result.Job;
         request.HttpContext.Response.Headers.Location = JobView.LinksFor(job.Id).Self;
         return Results.Json(new SubmitView(job.Id, job.Status, JobView.LinksFor(job.Id)), JobView.Json,
@@ -89,14 +95,10 @@ public sealed class MergeApi(MergeSubmitter submitter, JobStore jobs, StorageCli
         }
     }
 
-    private static async Task<string> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    private static Task<string> ReadBodyAsync(HttpRequest request, CancellationToken ct)
     {
-        if (request.ContentLength > RecipeParser.MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {RecipeParser.MaxRecipeBytes} bytes");
-        var buffer = new byte[RecipeParser.MaxRecipeBytes + 1];
-        int total = 0, n;
-        while (total < buffer.Length && (n = await request.Body.ReadAsync(buffer.AsMemory(total), ct).ConfigureAwait(false)) > 0) total += n;
-        if (total > RecipeParser.MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {RecipeParser.MaxRecipeBytes} bytes");
-        return Encoding.UTF8.GetString(buffer, 0, total);
+        if (request.ContentLength > RecipeLimits.MaxBytes) throw RecipeParser.TooLarge();
+        return RecipeText.ReadAsync(request.Body, ct);
     }
 
     private static IResult RecipeProblem(CloudSoupException e) =>

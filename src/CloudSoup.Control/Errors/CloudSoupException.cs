@@ -19,15 +19,16 @@ public enum ErrorKind
 
 /// <summary>
 /// The one error type that crosses CloudSoup's boundaries. <see cref="Exception.Message"/> is a single
-/// line meant for people; <see cref="Field"/> names the recipe field at fault when there is one.
+/// line meant for people; <see cref="Field"/> names the recipe field at fault when there is one. Both are made
+/// printable and bounded (<see cref="ErrorText"/>), whatever input they quote.
 /// </summary>
 public sealed class CloudSoupException : Exception
 {
     public CloudSoupException(ErrorKind kind, string message, string? field = null, Exception? inner = null)
-        : base(message, inner)
+        : base(ErrorText.OneLine(message), inner)
     {
         Kind = kind;
-        Field = field;
+        Field = field is null ? null : ErrorText.OneLine(field, ErrorText.MaxKeyChars * 8);
     }
 
     public ErrorKind Kind { get; }

@@ -1,6 +1,7 @@
 // The one way a job comes to exist, used by the HTTP API, blob intake and `cloudsoup submit`:
-// validate the recipe → resolve input versions → job id → store the recipe under jobs/<id>/ → create the
-// job record (idempotent) → enqueue {schema, jobId, recipe}. Submitting the same job again returns the
+// validate the recipe → resolve input versions → job id → store the recipe and the input versions under
+// jobs/<id>/ (they grow with the recipe, a table property does not) → create the job record (idempotent) →
+// enqueue {schema, jobId, recipe}. Submitting the same job again returns the
 // existing one and enqueues nothing, unless it failed (then it runs again).
 using Azure;
 using CloudSoup.Control.Errors;
@@ -20,6 +21,8 @@ public sealed record SubmitResult(JobRecord Job, bool Enqueued);
 public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogger<MergeSubmitter> log)
 {
     public const string RecipeFileName = "recipe.yaml";
+    /// <summary>The input versions the job id was computed from, as JSON {"container/path": "ETag or missing"}.</summary>
+    public const string InputsFileName = "inputs.json";
     private readonly InputVersions _versions = new(storage.Blobs);
 
     /// <summary>
@@ -45,9 +48,11 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
                 return new SubmitResult(existing, false);
             }
 
+            var jobsContainer = storage.Container(storage.Options.JobsContainer);
             string recipePath = $"{storage.Options.JobsContainer}/{id}/{RecipeFileName}";
-            await storage.Container(storage.Options.JobsContainer).GetBlobClient($"{id}/{RecipeFileName}")
-                .UploadAsync(BinaryData.FromString(recipeText), overwrite: true, ct).ConfigureAwait(false);
+            string inputsPath = $"{storage.Options.JobsContainer}/{id}/{InputsFileName}";
+            await jobsContainer.GetBlobClient($"{id}/{RecipeFileName}").UploadAsync(BinaryData.FromString(recipeText), overwrite: true, ct).ConfigureAwait(false);
+            await jobsContainer.GetBlobClient($"{id}/{InputsFileName}").UploadAsync(BinaryData.FromObjectAsJson(versions), overwrite: true, ct).ConfigureAwait(false);
 
             JobRecord job;
             if (existing != null)
@@ -67,7 +72,7 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
                     Name = recipe.Name,
                     Method = recipe.MergeMethod,
                     Source = source,
-                    Inputs = versions,
+                    InputsPath = inputsPath,
                 }, ct).ConfigureAwait(false);
                 if (!created) return new SubmitResult(stored, false);
                 job = stored;

@@ -2,6 +2,7 @@ using System.Runtime.Serialization;
 using System.Text.Json;
 using Azure;
 using Azure.Data.Tables;
+using CloudSoup.Control.Errors;
 
 namespace CloudSoup.Control.Jobs;
 
@@ -17,8 +18,11 @@ public static class JobStatus
 }
 
 /// <summary>
-/// One merge job, one row of the jobs table (PartitionKey "job", RowKey = job id). Lists and the output
-/// paths are stored as JSON strings because table properties are scalars.
+/// One merge job, one row of the jobs table (PartitionKey "job", RowKey = job id). Table properties are scalars
+/// and a string property holds at most 64 KiB (docs/contracts.md, "Job records"), so nothing here grows with the
+/// recipe: the recipe and its input versions are blobs under jobs/&lt;id&gt;/ named by <see cref="RecipePath"/> and
+/// <see cref="InputsPath"/>, errors are cut to <see cref="ErrorText.MaxMessageChars"/>, and the output paths (a JSON
+/// string) are bounded by RecipeLimits.MaxOutputShards.
 /// </summary>
 public sealed class JobRecord : ITableEntity
 {
@@ -35,10 +39,11 @@ public sealed class JobRecord : ITableEntity
     public DateTimeOffset Created { get; set; }
     public DateTimeOffset? Started { get; set; }
     public DateTimeOffset? Finished { get; set; }
-    /// <summary>Why the job failed, for people (set only when Status is failed).</summary>
-    public string? Error { get; set; }
+    /// <summary>Why the job failed, for people (set only when Status is failed); one bounded line.</summary>
+    public string? Error { get => _error; set => _error = value is null ? null : ErrorText.OneLine(value); }
     /// <summary>The last error of an attempt that will be retried; kept so a job sent to the poison queue says why.</summary>
-    public string? LastError { get; set; }
+    public string? LastError { get => _lastError; set => _lastError = value is null ? null : ErrorText.OneLine(value); }
+    private string? _error, _lastError;
     public int Attempts { get; set; }
     public string? ClaimedBy { get; set; }
     public DateTimeOffset? ClaimedUntil { get; set; }
@@ -48,7 +53,8 @@ public sealed class JobRecord : ITableEntity
     public string? Method { get; set; }
     /// <summary>Who submitted it: "api", "cli", "blob:recipes/x.yaml", "blob:checkpoints/exp/soup.yaml".</summary>
     public string? Source { get; set; }
-    public string? InputsJson { get; set; }
+    /// <summary>Blob path of the input versions the job id was computed from (jobs/&lt;id&gt;/inputs.json: "container/path" → ETag or "missing").</summary>
+    public string? InputsPath { get; set; }
     public string? OutputsJson { get; set; }
 
     [IgnoreDataMember]
@@ -59,13 +65,5 @@ public sealed class JobRecord : ITableEntity
     {
         get => OutputsJson is null ? [] : JsonSerializer.Deserialize<List<string>>(OutputsJson) ?? [];
         set => OutputsJson = JsonSerializer.Serialize(value);
-    }
-
-    /// <summary>The input versions the job id was computed from ("container/path" → ETag or "missing").</summary>
-    [IgnoreDataMember]
-    public IReadOnlyDictionary<string, string> Inputs
-    {
-        get => InputsJson is null ? new Dictionary<string, string>() : JsonSerializer.Deserialize<Dictionary<string, string>>(InputsJson) ?? [];
-        set => InputsJson = JsonSerializer.Serialize(value);
     }
 }

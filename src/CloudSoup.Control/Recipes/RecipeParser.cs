@@ -1,6 +1,9 @@
 // Parses a recipe (YAML or JSON; JSON is YAML) into a validated Recipe. Every problem is reported with
-// the path of the field at fault ("models[2].parameters.weight") before any download starts.
+// the path of the field at fault ("models[2].parameters.weight") before any download starts. What a recipe may be
+// (size, nesting, nodes, list lengths) is bounded by RecipeLimits: the shape while BoundedYaml reads the text, the
+// counts here before each list is walked.
 using System.Globalization;
+using System.Text;
 using CloudSoup.Control.Errors;
 using CloudSoup.Control.Methods;
 using CloudSoup.Control.Tensors;
@@ -12,8 +15,6 @@ namespace CloudSoup.Control.Recipes;
 public static class RecipeParser
 {
     public const long DefaultShardSize = 5_000_000_000;
-    /// <summary>The largest recipe accepted, in bytes (UTF-8), by every entry point: HTTP, blob drops, the CLI, the worker.</summary>
-    public const int MaxRecipeBytes = 1 << 20;
 
     private static readonly HashSet<string> TopLevelKeys =
     [
@@ -35,8 +36,10 @@ public static class RecipeParser
 
     public static Recipe Parse(string text)
     {
-        if (text.Length > MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {MaxRecipeBytes} bytes");
-        var root = Load(text);
+        // Every char is at least one UTF-8 byte, so the length check first avoids counting a huge string.
+        if (text.Length > RecipeLimits.MaxBytes || Encoding.UTF8.GetByteCount(text) > RecipeLimits.MaxBytes) throw TooLarge();
+        var root = BoundedYaml.Load(text);
+        if (root is null) throw CloudSoupException.Recipe("recipe", "is empty");
         if (root is not YamlMappingNode map)
             throw CloudSoupException.Recipe("recipe", "must be a mapping with at least merge_method and models");
         var fields = Fields(map, "recipe");
@@ -126,10 +129,15 @@ public static class RecipeParser
         warnings.Add($"{field} is accepted for mergekit compatibility and ignored: CloudSoup merges tensors only and does not re-map embedding rows, so the models must share one vocabulary");
     }
 
+    /// <summary>The one message for a recipe over <see cref="RecipeLimits.MaxBytes"/>, whichever entry point read it.</summary>
+    public static CloudSoupException TooLarge() => CloudSoupException.Recipe("recipe", $"is larger than {RecipeLimits.MaxBytes} bytes");
+
     private static List<RecipeModel> ParseModels(Dictionary<string, YamlNode> fields, MethodSignature method, List<string> warnings)
     {
         if (!fields.TryGetValue("models", out var modelsNode) || modelsNode is not YamlSequenceNode modelSeq || modelSeq.Children.Count == 0)
             throw CloudSoupException.Recipe("models", "must be a non-empty list of {model, parameters}");
+        if (modelSeq.Children.Count > RecipeLimits.MaxModels)
+            throw CloudSoupException.Recipe("models", $"lists {modelSeq.Children.Count} models; a recipe merges at most {RecipeLimits.MaxModels}");
         var models = new List<RecipeModel>();
         for (int i = 0; i < modelSeq.Children.Count; i++)
         {
@@ -160,6 +168,8 @@ public static class RecipeParser
             throw CloudSoupException.Recipe("slices", "must be a non-empty list of {sources: [{model, layer_range: [a, b]}]}");
         if (method.Parameters.Any(p => p.Kind == ParameterKind.Reference))
             throw CloudSoupException.Recipe("slices", $"merge method '{method.Name}' reads per-tensor checkpoints (e.g. Fishers) by tensor name, which slices renumber; list whole models instead");
+        if (seq.Children.Count > RecipeLimits.MaxSlices)
+            throw CloudSoupException.Recipe("slices", $"lists {seq.Children.Count} slices; at most {RecipeLimits.MaxSlices} are allowed");
         var slices = new List<RecipeSlice>();
         var models = new List<RecipeModel>();
         for (int i = 0; i < seq.Children.Count; i++)
@@ -175,6 +185,8 @@ public static class RecipeParser
             if (sf.ContainsKey("residual_weight")) warnings.Add($"{path}.residual_weight is ignored (mergekit parses it but never uses it)");
             if (!sf.TryGetValue("sources", out var srcNode) || srcNode is not YamlSequenceNode srcSeq || srcSeq.Children.Count == 0)
                 throw CloudSoupException.Recipe($"{path}.sources", "must be a non-empty list of {model, layer_range: [a, b]}");
+            if (srcSeq.Children.Count > RecipeLimits.MaxSliceSources)
+                throw CloudSoupException.Recipe($"{path}.sources", $"lists {srcSeq.Children.Count} sources; a slice has at most {RecipeLimits.MaxSliceSources}");
             var sources = new List<SliceSource>();
             for (int j = 0; j < srcSeq.Children.Count; j++)
             {
@@ -194,7 +206,12 @@ public static class RecipeParser
                     ? ParameterBlock(pn, $"{sp}.parameters", method, ParameterLevel.Model, warnings)
                     : new Dictionary<string, ParameterSetting>();
                 sources.Add(new SliceSource(model, start, end, parameters));
-                if (!models.Any(m => m.Model == model)) models.Add(new RecipeModel(model, new Dictionary<string, ParameterSetting>()));
+                if (!models.Any(m => m.Model == model))
+                {
+                    if (models.Count == RecipeLimits.MaxModels)
+                        throw CloudSoupException.Recipe($"{sp}.model", $"adds a distinct model beyond the {RecipeLimits.MaxModels} a recipe merges at most");
+                    models.Add(new RecipeModel(model, new Dictionary<string, ParameterSetting>()));
+                }
             }
             slices.Add(new RecipeSlice(sources, sliceParameters));
         }
@@ -257,22 +274,6 @@ public static class RecipeParser
 
     private static int ParseNonNegativeInt(YamlNode node, string path) =>
         int.TryParse(Scalar(node, path), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v : throw CloudSoupException.Recipe(path, "must be a non-negative integer");
-
-    private static YamlNode? Load(string text)
-    {
-        try
-        {
-            var stream = new YamlStream();
-            stream.Load(new StringReader(text));
-            if (stream.Documents.Count == 0) throw CloudSoupException.Recipe("recipe", "is empty");
-            if (stream.Documents.Count > 1) throw CloudSoupException.Recipe("recipe", "holds more than one YAML document");
-            return stream.Documents[0].RootNode;
-        }
-        catch (YamlException e)
-        {
-            throw CloudSoupException.Recipe("recipe", $"is not valid YAML or JSON (line {e.Start.Line}, column {e.Start.Column}: {e.Message.Split('\n')[0]})");
-        }
-    }
 
     private static void ValidateAgainstMethod(Recipe recipe, MethodSignature method)
     {
@@ -384,6 +385,8 @@ public static class RecipeParser
                 return new ScalarSetting(Value(s, path));
             case YamlSequenceNode seq when seq.Children.Count == 0:
                 throw CloudSoupException.Recipe(path, "must not be an empty list");
+            case YamlSequenceNode seq when seq.Children.Count > RecipeLimits.MaxParameterListEntries:
+                throw CloudSoupException.Recipe(path, $"lists {seq.Children.Count} entries; a parameter list has at most {RecipeLimits.MaxParameterListEntries}");
             case YamlSequenceNode seq when seq.Children.All(c => c is YamlMappingNode):
                 var entries = new List<(string?, ParameterSetting)>();
                 for (int i = 0; i < seq.Children.Count; i++)
@@ -442,7 +445,8 @@ public static class RecipeParser
     private static string ModelRef(YamlNode node, string path)
     {
         string r = Scalar(node, path).Trim();
-        if (r.Contains('\0') || r.Length > 1024) throw CloudSoupException.Recipe(path, "is not a valid model reference");
+        if (r.Length > RecipeLimits.MaxReferenceChars) throw CloudSoupException.Recipe(path, $"is {r.Length} characters long; a reference has at most {RecipeLimits.MaxReferenceChars}");
+        if (r.Any(char.IsControl)) throw CloudSoupException.Recipe(path, "is not a valid model reference (it holds control characters)");
         if (r.Contains('+') && !File.Exists(r)) throw CloudSoupException.Recipe(path, $"'{r}': LoRA references (model+lora) are not supported");
         return r;
     }

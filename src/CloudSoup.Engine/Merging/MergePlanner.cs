@@ -155,6 +155,9 @@ public static partial class MergePlanner
         }
         var shards = SafetensorsLayout.Plan(tasks.Select(t => new OutputTensor(t.Name, t.OutDType, t.Shape)).ToList(), recipe.Output.ShardSizeBytes,
             new Dictionary<string, string> { ["merge_method"] = method.Name, ["producer"] = "cloudsoup" });
+        // Every output path is listed in the job record (RecipeLimits.MaxOutputShards says why it is bounded).
+        if (shards.Count > RecipeLimits.MaxOutputShards)
+            throw CloudSoupException.Recipe("output.shard_size", $"{recipe.Output.ShardSizeBytes} bytes splits this {shards.Sum(x => x.DataLength)}-byte model into {shards.Count} files; at most {RecipeLimits.MaxOutputShards} are allowed (raise shard_size)");
         return new MergePlan
         {
             Recipe = recipe, Method = method, Inputs = inputs, BaseIndex = baseIndex,

@@ -122,7 +122,7 @@ public sealed class JobProcessor
         var progress = new JobProgressReporter(_jobs, id, WorkerId, Options.ProgressInterval, _log);
         try
         {
-            var recipeBytes = await _store.ReadAllAsync(job.Recipe, RecipeParser.MaxRecipeBytes, work.Token).ConfigureAwait(false);
+            var recipeBytes = await _store.ReadAllAsync(job.Recipe, RecipeLimits.MaxBytes, work.Token).ConfigureAwait(false);
             var recipe = RecipeParser.Parse(Encoding.UTF8.GetString(recipeBytes));
             await using var sink = new BlobOutputSink(_storage.Container(Options.MergedContainer), id);
             var report = await new MergeJobRunner(_store, _evaluator, Options.Device).RunAsync(recipe, sink, progress, work.Token, id).ConfigureAwait(false);
