@@ -10,6 +10,8 @@ using Azure;
 using CloudSoup.Control.Errors;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Intake;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Recipes;
 using CloudSoup.Control.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
