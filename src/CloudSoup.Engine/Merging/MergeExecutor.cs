@@ -1,7 +1,7 @@
 // Runs a MergePlan tensor by tensor: read each input's tensor (in parallel, ranged reads), merge it,
 // convert it to the output dtype, append it to the current shard, free everything. Peak memory is about
 // (number of inputs + 2) × the largest tensor, never the models' size. Every input and output tensor is checked
-// for NaN/infinite values on the way (NonFiniteValues: one sum each), counted for the report or refused.
+// for NaN/infinite values on the way (NonFiniteValues: one min/max pass each), counted for the report or refused.
 using CloudSoup.Control.Errors;
 using CloudSoup.Control.Methods;
 using CloudSoup.Control.Recipes;

@@ -2,9 +2,11 @@
 // average with one NaN is NaN), so the executor counts them per tensor, per input model and in the output, for the
 // report (report.json "nonFinite"), and refuses them when the recipe says nonfinite: refuse.
 //
-// Cheap on purpose: one sum per tensor. If the sum is finite, every element is (NaN and ±inf propagate through
-// addition; +inf + -inf is NaN), so the common case costs one reduction and no mask. Only a non-finite sum (an
-// overflow of large finite values, or the real thing) pays for the exact count.
+// Cheap on purpose: one reduction per tensor, torch.aminmax (a single pass, no mask, nothing allocated but two
+// scalars). Both the minimum and the maximum are finite exactly when every element is: NaN propagates through
+// min and max, and a ±inf element is the maximum or the minimum. Unlike a sum it cannot overflow, so a large finite
+// tensor (a float16 one sums past 65,504 easily) never pays for the exact count, which only tensors that really hold
+// NaN or ±inf do. Cost per dtype, measured: bench/README.md ("NaN/Inf check").
 using TorchSharp;
 
 namespace CloudSoup.Engine.Merging;
@@ -31,11 +33,10 @@ public static class NonFiniteValues
     {
         if (!t.is_floating_point() || t.NumberOfElements == 0) return null;
         using var scope = torch.NewDisposeScope();
-        // 16-bit sums would overflow at 65,504 (float16) long before any value is infinite: accumulate in float32.
-        var sum = t.dtype is torch.ScalarType.Float16 or torch.ScalarType.BFloat16 ? t.sum(type: torch.ScalarType.Float32) : t.sum();
-        if (double.IsFinite(sum.ToDouble())) return null;
-        long nan = torch.isnan(t).sum().ToInt64();
-        long inf = torch.isinf(t).sum().ToInt64();
+        var (min, max) = torch.aminmax(t);
+        if (double.IsFinite(min.ToDouble()) && double.IsFinite(max.ToDouble())) return null;
+        long nan = torch.count_nonzero(torch.isnan(t)).ToInt64();
+        long inf = torch.count_nonzero(torch.isinf(t)).ToInt64();
         return nan + inf == 0 ? null : new NonFiniteCount(nan, inf);
     }
 }

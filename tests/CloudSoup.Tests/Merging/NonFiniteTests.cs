@@ -141,10 +141,17 @@ public class NonFiniteTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public void The_check_is_exact_where_a_sum_overflows_and_ignores_integers()
+    public void The_check_finds_a_lone_NaN_or_infinity_never_mistakes_large_values_and_ignores_integers()
     {
-        Assert.Null(NonFiniteValues.Count(torch.full(new long[] { 4 }, 60000f).to_type(torch.ScalarType.Float16)));      // float16 sum would overflow
-        Assert.Null(NonFiniteValues.Count(torch.full(new long[] { 4 }, 3e38f)));                                         // float32 sum does overflow
+        Assert.Null(NonFiniteValues.Count(torch.full(new long[] { 4 }, 60000f).to_type(torch.ScalarType.Float16)));      // a float16 sum would overflow
+        Assert.Null(NonFiniteValues.Count(torch.full(new long[] { 4 }, 3e38f)));                                         // a float32 sum would overflow
+        foreach (var dtype in new[] { torch.ScalarType.Float32, torch.ScalarType.Float64, torch.ScalarType.Float16, torch.ScalarType.BFloat16 })
+            foreach (var (value, expected) in new[] { (float.NaN, new NonFiniteCount(1, 0)), (float.PositiveInfinity, new NonFiniteCount(0, 1)), (float.NegativeInfinity, new NonFiniteCount(0, 1)) })
+            {
+                var lone = torch.randn(1000).to_type(dtype);
+                lone[617] = value;
+                Assert.Equal(expected, NonFiniteValues.Count(lone));
+            }
         Assert.Null(NonFiniteValues.Count(torch.arange(10, dtype: torch.ScalarType.Int64)));
         Assert.Null(NonFiniteValues.Count(torch.empty(0)));
         var t = torch.zeros(6).to_type(torch.ScalarType.BFloat16);
