@@ -152,11 +152,15 @@ public class WorkerKillTests(AzuriteFixture azurite, CliBuildFixture _, ITestOut
         }
     }
 
+    /// <summary>Since the last kill: how long a retry takes to get back to the same point (reported, never asserted).</summary>
+    private System.Diagnostics.Stopwatch? _sinceKill;
+
     /// <summary>Runs a worker armed at <paramref name="point"/> until it stands there, lets the reader read, checks storage really holds a partial commit, kills it.</summary>
     private async Task KillAtAsync(Setup s, Reader reader, string point)
     {
         using var worker = WorkerProcess.Start(s.Options, point);
         Assert.Equal(point, await worker.WaitUntilHeldAsync());
+        string recovered = _sinceKill is { } since ? $"; the retry got there {since.Elapsed.TotalSeconds:0.0} s after the previous kill" : "";
         var job = (await new JobStore(s.Storage.JobsTable).GetAsync(s.JobId, CancellationToken.None))!;
         var folders = await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(s.JobId, CancellationToken.None);
         int committed = folders.SingleOrDefault(f => f.Attempt == job.Attempt)?.Blobs.Count ?? 0;
@@ -166,7 +170,8 @@ public class WorkerKillTests(AzuriteFixture azurite, CliBuildFixture _, ITestOut
             Assert.Equal(Files.Length, committed);
         await reader.ReadSomeMoreAsync();
         worker.Kill();
-        output.WriteLine($"killed {job.Attempt} at {point} ({committed} of {Files.Length} files committed); {reader.Polls} reads so far");
+        _sinceKill = System.Diagnostics.Stopwatch.StartNew();
+        output.WriteLine($"killed {job.Attempt} at {point} ({committed} of {Files.Length} files committed){recovered}; {reader.Polls} reads so far");
     }
 
     [Fact]
@@ -190,6 +195,7 @@ public class WorkerKillTests(AzuriteFixture azurite, CliBuildFixture _, ITestOut
         {
             await TestBlobs.EventuallyAsync(async () => (await s.Storage.JobsQueue.GetPropertiesAsync()).Value.ApproximateMessagesCount == 0 ? new object() : null,
                 "the duplicate message to be deleted");
+            output.WriteLine($"the message left by the last kill was deleted unrun {_sinceKill!.Elapsed.TotalSeconds:0.0} s after it");
             await reader.ReadSomeMoreAsync();
             last.Kill();
         }
@@ -230,6 +236,7 @@ public class WorkerKillTests(AzuriteFixture azurite, CliBuildFixture _, ITestOut
         using (var last = WorkerProcess.Start(s.Options))
         {
             await jobs.WaitForJobAsync(s.JobId, j => j.Status == JobStatus.Failed, "the fourth delivery to give up");
+            output.WriteLine($"the fourth delivery gave up {_sinceKill!.Elapsed.TotalSeconds:0.0} s after the last kill");
             await TestBlobs.EventuallyAsync(async () => (await s.Storage.PoisonQueue.GetPropertiesAsync()).Value.ApproximateMessagesCount == 1 ? new object() : null,
                 "the message to be parked");
             await reader.ReadSomeMoreAsync();
