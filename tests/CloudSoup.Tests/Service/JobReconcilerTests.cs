@@ -54,7 +54,7 @@ public class JobReconcilerTests(AzuriteFixture azurite)
         var storage = new StorageClients(options);
         await storage.EnsureCreatedAsync(None);
         var jobs = new JobStore(storage.JobsTable);
-        string id = SubmitAndLoseTheMessageAsync(storage, jobs, await TwoModelsRecipeAsync(storage, "lost")).Result;
+        string id = await SubmitAndLoseTheMessageAsync(storage, jobs, await TwoModelsRecipeAsync(storage, "lost"));
 
         // The dev host's composition: API, reconciler (ReconcileInterval) and the queue worker in one process.
         await using var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions
