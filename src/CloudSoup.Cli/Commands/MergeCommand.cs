@@ -43,6 +43,8 @@ internal static class MergeCommand
             progress.Finish();   // ends the progress line, so an error message starts on a line of its own
         }
         ReportPrinter.Print(report);
+        // What the job found on the way (NaN/Inf values): the recipe's own warnings were printed before it ran.
+        foreach (var w in report.Warnings.Except(recipe.Warnings)) Console.Error.WriteLine($"warning: {w}");
         return 0;
     }
 }

@@ -8,10 +8,10 @@
 using System.Text;
 using Azure;
 using CloudSoup.Control.Errors;
-using CloudSoup.Control.Jobs;
-using CloudSoup.Control.Recipes;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Intake;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Recipes;
 using CloudSoup.Control.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -84,14 +84,17 @@ public sealed class MergeApi(MergeSubmitter submitter, JobStore jobs, StorageCli
         bool json = string.Equals(request.Query["format"], "json", StringComparison.OrdinalIgnoreCase)
                     || request.Headers.Accept.Any(a => a != null && a.Contains("application/json", StringComparison.OrdinalIgnoreCase));
         string file = json ? JobOutputs.ReportJson : JobOutputs.ReportHtml;
+        // Through the record only: it names the attempt that committed (an unfinished attempt's report may lie beside it).
+        if (JobOutputs.Find(job.Outputs, file) is not { } located || !BlobPath.TryParse(located, out var path) || path.Container != storage.Options.MergedContainer)
+            return Problem(StatusCodes.Status404NotFound, "report not found", $"job {id} lists no {file} among its outputs");
         try
         {
-            var content = await storage.Container(storage.Options.MergedContainer).GetBlobClient($"{id}/{file}").DownloadContentAsync(ct).ConfigureAwait(false);
+            var content = await storage.Container(path.Container).GetBlobClient(path.Name).DownloadContentAsync(ct).ConfigureAwait(false);
             return Results.Bytes(content.Value.Content.ToArray(), JobOutputs.ContentType(file));
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            return Problem(StatusCodes.Status404NotFound, "report not found", $"{storage.Options.MergedContainer}/{id}/{file} does not exist");
+            return Problem(StatusCodes.Status404NotFound, "report not found", $"{located} does not exist");
         }
     }
 

@@ -1,4 +1,5 @@
-// The standalone host: the merge API on Kestrel (minimal APIs) and the blob drop watcher, in one process, with
+// The standalone host: the merge API on Kestrel (minimal APIs), the blob drop watcher and the job reconciler
+// (every CloudSoup:ReconcileInterval; Jobs/JobReconciler.cs), in one process, with
 // nothing of the data plane: a team that does not want Functions runs it as a container. `cloudsoup dev` adds
 // the queue worker through ExtraServices (the CLI references the data plane; this project does not).
 // Binds to loopback by default.
@@ -55,6 +56,7 @@ public sealed class CloudSoupHost : IAsyncDisposable
         builder.Services.AddCloudSoupControlPlane(options);
         host.ExtraServices?.Invoke(builder.Services);
         if (host.RunWatcher) builder.Services.AddHostedService(sp => sp.GetRequiredService<BlobDropWatcher>());
+        if (options.ReconcileInterval > TimeSpan.Zero) builder.Services.AddHostedService(sp => sp.GetRequiredService<ReconcilerService>());
 
         var app = builder.Build();
         app.MapMergeApi();

@@ -68,6 +68,7 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
                     RowKey = id,
                     Status = JobStatus.Queued,
                     Created = DateTimeOffset.UtcNow,
+                    Enqueued = DateTimeOffset.UtcNow,
                     RecipePath = recipePath,
                     Name = recipe.Name,
                     Method = recipe.MergeMethod,

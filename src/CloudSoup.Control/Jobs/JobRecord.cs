@@ -47,6 +47,20 @@ public sealed class JobRecord : ITableEntity
     public int Attempts { get; set; }
     public string? ClaimedBy { get; set; }
     public DateTimeOffset? ClaimedUntil { get; set; }
+    /// <summary>
+    /// The attempt that holds (or last held) the claim, e.g. "attempt-2-3f9a1c0b": it writes its outputs under
+    /// merged/&lt;id&gt;/&lt;attempt&gt;/, a folder no reader looks at unless <see cref="CommittedAttempt"/> names it.
+    /// </summary>
+    public string? Attempt { get; set; }
+    /// <summary>
+    /// The attempt whose outputs are the job's result. Set only by the conditional update that marks the job
+    /// succeeded, after every output of that attempt was committed: the one commit point readers go through.
+    /// </summary>
+    public string? CommittedAttempt { get; set; }
+    /// <summary>When the job's current queue message was sent (submit, resubmit of a failed job, or the reconciler).</summary>
+    public DateTimeOffset? Enqueued { get; set; }
+    /// <summary>How often the reconciler sent the job a new message because its message was lost.</summary>
+    public int Requeues { get; set; }
     /// <summary>Blob path of the submitted recipe (jobs/&lt;id&gt;/recipe.yaml).</summary>
     public string RecipePath { get; set; } = "";
     public string? Name { get; set; }
@@ -59,6 +73,9 @@ public sealed class JobRecord : ITableEntity
 
     [IgnoreDataMember]
     public string Id => RowKey;
+
+    /// <summary>A shallow copy to change without touching the record it came from (every property is a value or a string).</summary>
+    public JobRecord Copy() => (JobRecord)MemberwiseClone();
 
     [IgnoreDataMember]
     public IReadOnlyList<string> Outputs

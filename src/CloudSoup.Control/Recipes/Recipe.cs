@@ -6,6 +6,12 @@ namespace CloudSoup.Control.Recipes;
 /// <summary>What to do with tensor names that some models lack (mergekit-pytorch's --tensor-union/--tensor-intersection).</summary>
 public enum TensorSetMode { Strict, Union, Intersection }
 
+/// <summary>
+/// The recipe's <c>nonfinite</c>: what a merge does with NaN or infinite values in an input or in the merged model.
+/// Warn (default) merges and counts them per tensor in the report; Refuse fails the job at the first such tensor.
+/// </summary>
+public enum NonFinitePolicy { Warn, Refuse }
+
 public sealed record RecipeModel(string Model, IReadOnlyDictionary<string, ParameterSetting> Parameters);
 
 /// <summary>
@@ -96,6 +102,7 @@ public sealed class Recipe
     public FisherSection? Fisher { get; init; }
     public ScopeAlignmentSection? ScopeAlignment { get; init; }
     public required OutputSection Output { get; init; }
+    public NonFinitePolicy NonFinite { get; init; } = NonFinitePolicy.Warn;
 
     /// <summary>True when the merged model's BatchNorm statistics are re-estimated (evaluation.reset_bn, unless alignment.reset_bn is false).</summary>
     public bool ResetsBatchNorm => Evaluation is { ResetBn: true } && Alignment?.ResetBn != false;
@@ -120,7 +127,7 @@ public sealed class Recipe
     private Recipe Copy(IReadOnlyList<RecipeModel> models, AlignmentSection? alignment, IReadOnlyDictionary<string, ParameterSetting>? parameters = null) => new()
     {
         MergeMethod = MergeMethod, BaseModel = BaseModel, Models = models, Slices = Slices, Parameters = parameters ?? Parameters, DType = DType, OutDType = OutDType,
-        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, ScopeAlignment = ScopeAlignment, Output = Output, Warnings = Warnings,
+        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, ScopeAlignment = ScopeAlignment, Output = Output, NonFinite = NonFinite, Warnings = Warnings,
     };
 
     /// <summary>Every parameter block the recipe gives, with its path: models', slice sources', slices' and the top-level one.</summary>

@@ -69,6 +69,8 @@ public static class RecipeJson
         var output = new JsonObject { ["shard_size"] = r.Output.ShardSizeBytes };
         if (r.Output.DType is DType odt) output["dtype"] = DTypes.RecipeName(odt);
         o["output"] = output;
+        // Written only when not the default: a recipe that does not set it keeps the job id it had before the key existed.
+        if (r.NonFinite != NonFinitePolicy.Warn) o["nonfinite"] = r.NonFinite.ToString().ToLowerInvariant();
         return o;
     }
 

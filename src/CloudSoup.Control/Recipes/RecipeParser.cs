@@ -20,7 +20,7 @@ public static class RecipeParser
     [
         "merge_method", "base_model", "models", "parameters", "dtype", "out_dtype", "name", "seed", "tensors",
         "alignment", "scope_alignment", "evaluation", "output", "tokenizer_source", "tokenizer", "chat_template",
-        "slices", "modules", "fisher",
+        "slices", "modules", "fisher", "nonfinite",
     ];
 
     // The keys each section accepts, in the order the errors list them.
@@ -88,6 +88,7 @@ public static class RecipeParser
             Fisher = fields.TryGetValue("fisher", out var fs) ? ParseFisher(fs, method) : null,
             ScopeAlignment = fields.TryGetValue("scope_alignment", out var sa) ? ParseScopeAlignment(sa, models.Count) : null,
             Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
+            NonFinite = fields.TryGetValue("nonfinite", out var nf) ? ParseEnum<NonFinitePolicy>(nf, "nonfinite") : NonFinitePolicy.Warn,
             Warnings = warnings,
         };
         ValidateAgainstMethod(recipe, method);

@@ -63,6 +63,24 @@ public static class HtmlReport
                   .Append("</td><td>").Append(f.Seconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)).Append("</td><td><code>").Append(E(f.Output)).Append("</code></td></tr>");
             sb.Append("</table>");
         }
+        if (r.NonFinite.Count > 0)
+        {
+            var models = r.NonFinite.SelectMany(t => t.Inputs).Select(i => i.Model).Distinct().ToList();
+            sb.Append("<h2>NaN and infinite values</h2><p class=\"verdict\">⚠ ").Append(r.NonFinite.Count)
+              .Append(r.NonFinite.Count == 1 ? " tensor holds" : " tensors hold").Append(" NaN or infinite values (count per input model and in the merged output; NaN / ∞).</p>")
+              .Append("<table><tr><th>tensor</th>");
+            foreach (var m in models) sb.Append("<th>").Append(E(ReportPlots.ShortName(m))).Append("</th>");
+            sb.Append("<th>merged</th></tr>");
+            foreach (var t in r.NonFinite.Take(200))
+            {
+                sb.Append("<tr><td><code>").Append(E(t.Tensor)).Append("</code></td>");
+                foreach (var m in models)
+                    sb.Append("<td>").Append(t.Inputs.FirstOrDefault(i => i.Model == m) is { } c ? $"{c.Nan} / {c.Inf}" : "–").Append("</td>");
+                sb.Append("<td>").Append(t.OutputNan + t.OutputInf > 0 ? $"{t.OutputNan} / {t.OutputInf}" : "–").Append("</td></tr>");
+            }
+            sb.Append("</table>");
+            if (r.NonFinite.Count > 200) sb.Append("<p>(first 200 tensors; all are in report.json)</p>");
+        }
         sb.Append("<h2>Inputs</h2><ul>");
         foreach (var i in r.Inputs) sb.Append("<li><code>").Append(E(i.Model)).Append("</code> (").Append(i.Bytes).Append(" bytes)</li>");
         sb.Append("</ul><h2>Outputs</h2><ul>");
