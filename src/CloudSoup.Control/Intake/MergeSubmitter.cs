@@ -31,6 +31,8 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
     {
         var recipe = RecipeParser.Parse(recipeText);
         RequireBlobPaths(recipe);
+        InputSources.From(storage.Options).Check(recipe);       // only configured containers (docs/security.md)
+        EvalLimitCeilings.From(storage.Options).Check(recipe);
         var versions = await _versions.ResolveAsync(recipe.AllReferences, ct).ConfigureAwait(false);
         foreach (var (reference, field) in ReferenceFields(recipe))
             if (versions.TryGetValue(reference, out var v) && v == JobIds.MissingVersion)
