@@ -29,7 +29,8 @@ internal sealed class SandboxProcess : IDisposable
     public bool KilledForTime => _killedForTime;
     public int Id => _process.Id;
 
-    public static SandboxProcess Start(SandboxSettings settings, SandboxLimits limits)
+    /// <param name="selfCheck">Arguments that turn the process into its self-check (SandboxSelfCheck) instead of a server.</param>
+    public static SandboxProcess Start(SandboxSettings settings, SandboxLimits limits, IEnumerable<string>? selfCheck = null)
     {
         if (!File.Exists(settings.ProgramPath))
             throw new InvalidOperationException($"the evaluation sandbox program is missing ({settings.ProgramPath}); it ships with the worker (src/CloudSoup.Sandbox)");
@@ -42,9 +43,13 @@ internal sealed class SandboxProcess : IDisposable
             UseShellExecute = false,
             WorkingDirectory = scratch,
         };
-        foreach (var a in new[] { "exec", settings.ProgramPath, "--memory", limits.MemoryBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--confine", SandboxSettings.Name(settings.Confinement), "--threads", settings.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        start.ArgumentList.Add("exec");
+        start.ArgumentList.Add(settings.ProgramPath);
+        foreach (var a in selfCheck ?? []) start.ArgumentList.Add(a);
+        foreach (var a in new[] { "--memory", limits.MemoryBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                     "--confine", SandboxSettings.Name(settings.Confinement) })
             start.ArgumentList.Add(a);
+        if (selfCheck is null) { start.ArgumentList.Add("--threads"); start.ArgumentList.Add(settings.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture)); }
         // Nothing of the worker's environment but what the runtime needs: the child must not see CloudSoupStorage,
         // AZURE_*, IDENTITY_ENDPOINT/IDENTITY_HEADER or anything else the worker was given.
         start.Environment.Clear();

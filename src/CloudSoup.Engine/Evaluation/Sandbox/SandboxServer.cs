@@ -17,9 +17,32 @@ public static class SandboxServer
     /// <summary>Exit code when the process could not set itself up (bad arguments, confinement refused).</summary>
     public const int SetupFailed = 3;
 
-    /// <summary>Arguments: --memory BYTES --confine strict|limits-only [--threads N]; the working directory is the scratch folder.</summary>
+    /// <summary>
+    /// Arguments: --memory BYTES --confine strict|limits-only [--threads N]; the working directory is the scratch folder.
+    /// With --self-check [--probe-file PATH] [--probe-port N] it tries what a hostile model would instead (SandboxSelfCheck).
+    /// </summary>
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] == "--self-check")
+        {
+            string? file = null;
+            int port = 0;
+            var rest = new List<string>();
+            for (int i = 1; i < args.Length; i++)
+            {
+                if (args[i] == "--probe-file" && i + 1 < args.Length) file = args[++i];
+                else if (args[i] == "--probe-port" && i + 1 < args.Length && int.TryParse(args[i + 1], out port)) i++;
+                else rest.Add(args[i]);
+            }
+            if (rest.Count == 0) rest.AddRange(["--memory", (1UL << 30).ToString(System.Globalization.CultureInfo.InvariantCulture), "--confine", "strict"]);
+            if (!TryParseArguments(rest.ToArray(), out ulong checkMemory, out var checkMode, out _))
+            {
+                Console.Error.WriteLine("usage: cloudsoup-sandbox --self-check [--memory BYTES --confine strict|limits-only] [--probe-file PATH] [--probe-port N]");
+                return SetupFailed;
+            }
+            return SandboxSelfCheck.Run(checkMode, checkMemory, file, port);
+        }
+
         // The protocol gets a private copy of stdout, and fd 1 becomes stderr: a model that prints (TorchScript's
         // print() writes to stdout) cannot corrupt the protocol.
         Stream output, input = Console.OpenStandardInput();
