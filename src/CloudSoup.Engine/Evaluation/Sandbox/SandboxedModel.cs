@@ -33,6 +33,9 @@ public sealed class SandboxedModel : IEvalModel
 
     public string BatchNormResetMethod => TorchScriptModel.ResetMethod;
 
+    /// <summary>How long the sandbox may take to start and confine itself (our code only, before any model is read).</summary>
+    private static readonly TimeSpan StartupTime = TimeSpan.FromMinutes(2);
+
     /// <summary>
     /// Starts a sandbox process and loads <paramref name="module"/> into it. <paramref name="section"/> names the recipe
     /// section (evaluation, fisher) whose limits apply, or null when they come from configuration.
@@ -124,7 +127,7 @@ public sealed class SandboxedModel : IEvalModel
     private T Call<T>(string what, Action<Stream> send, Func<JsonObject, T> onOk, IProgress<JobProgress>? progress = null, CancellationToken ct = default, bool setup = false)
     {
         if (_broken != null) throw _broken;
-        using var deadline = new Timer(_ => _process.Kill(forTime: true), null, _limits.TimePerCall, Timeout.InfiniteTimeSpan);
+        using var deadline = new Timer(_ => _process.Kill(forTime: true), null, setup ? StartupTime : _limits.TimePerCall, Timeout.InfiniteTimeSpan);
         using var cancel = ct.Register(() => _process.Kill(forTime: false));
         try
         {
@@ -157,6 +160,8 @@ public sealed class SandboxedModel : IEvalModel
     /// <summary>The process stopped answering: say whether it ran out of time, crashed, or broke the protocol.</summary>
     private CloudSoupException Ended(string what, bool setup)
     {
+        if (_process.KilledForTime && setup)
+            return new CloudSoupException(ErrorKind.ModelFailed, $"the evaluation sandbox cannot run on this worker: it did not start within {StartupTime.TotalSeconds:0} s");
         if (_process.KilledForTime)
             return new CloudSoupException(ErrorKind.ModelFailed,
                 $"the evaluation model {Name} did not finish {what} in {_limits.TimePerCall.TotalSeconds:0} s (the limit per call, {_timeHint})");
