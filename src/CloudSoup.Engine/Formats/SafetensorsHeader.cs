@@ -110,7 +110,7 @@ public sealed class SafetensorsHeader
         if (!e.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
             throw CloudSoupException.Checkpoint(src, $"{where}: missing dtype");
         if (!DTypes.TryParseHeader(dt.GetString()!, out var dtype))
-            throw CloudSoupException.Checkpoint(src, $"{where}: unsupported dtype {SafeText.Name(dt.GetString())} (supported: {string.Join(", ", Enum.GetNames<DType>())})");
+            throw CloudSoupException.Checkpoint(src, $"{where}: unsupported dtype {SafeText.Name(dt.GetString() ?? "")} (supported: {string.Join(", ", Enum.GetNames<DType>())})");
         if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
             throw CloudSoupException.Checkpoint(src, $"{where}: missing shape");
         var shape = new long[sh.GetArrayLength()];
