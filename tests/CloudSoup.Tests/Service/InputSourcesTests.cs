@@ -54,6 +54,7 @@ public class InputSourcesTests(AzuriteFixture azurite)
         Assert.Equal("evaluation.model", e.Field);
         Assert.Contains("a TorchScript model is code", e.Message);
         // Evaluation data may sit beside the checkpoints; built-in models come from nowhere.
+        await s.Container(c).UploadModelAsync("exp/data.safetensors", TestBlobs.RandomModel(4));
         var ok = await submitter.SubmitAsync(
             $"merge_method: linear\nmodels: [{c}/exp/a.safetensors, {c}/exp/b.safetensors]\nevaluation: {{model: builtin:mlp, data: {c}/exp/data.safetensors}}", "test", None);
         Assert.True(ok.Enqueued);
@@ -68,6 +69,11 @@ public class InputSourcesTests(AzuriteFixture azurite)
             o.EvalModelSources = $"{o.EvalContainer}/approved";
         });
         string c = s.Options.CheckpointsContainer, ev = s.Options.EvalContainer;
+        var shared = s.Blobs.GetBlobContainerClient("shared-models");
+        await shared.CreateIfNotExistsAsync();
+        await shared.UploadModelAsync("base/model.safetensors", TestBlobs.RandomModel(5));
+        await s.Container(ev).UploadTextAsync("approved/m.pt", "a module");
+        await s.Container(c).UploadModelAsync("exp/data.safetensors", TestBlobs.RandomModel(6));
         var ok = await submitter.SubmitAsync(
             $"merge_method: linear\nmodels: [{c}/exp/a.safetensors, shared-models/base/model.safetensors]\nevaluation: {{model: {ev}/approved/m.pt, data: {c}/exp/data.safetensors}}", "test", None);
         Assert.True(ok.Enqueued);
