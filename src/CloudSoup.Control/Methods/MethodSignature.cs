@@ -48,14 +48,11 @@ public class MethodSignature
         recipe.Models.Select(m => m.Model).Where(m => m != recipe.BaseModel).ToList();
 
     /// <summary>Checkpoints named by Reference parameters (e.g. each model's fisher), read beside the models.</summary>
-    public IReadOnlyList<string> AuxiliaryReferences(Recipe recipe) =>
-        recipe.Models.Select(m => m.Parameters).Append(recipe.Parameters).SelectMany(ReferencesIn).Distinct().ToList();
-
-    /// <summary>The checkpoints one parameter block (a model's or the global one) names through Reference parameters.</summary>
-    public IEnumerable<string> ReferencesIn(IReadOnlyDictionary<string, ParameterSetting> parameters)
+    public IReadOnlyList<string> AuxiliaryReferences(Recipe recipe)
     {
         var names = Parameters.Where(p => p.Kind == ParameterKind.Reference).Select(p => p.Name).ToHashSet();
-        return parameters.Where(kv => names.Contains(kv.Key)).SelectMany(kv => Texts(kv.Value));
+        var settings = recipe.Models.SelectMany(m => m.Parameters).Concat(recipe.Parameters).Where(kv => names.Contains(kv.Key)).Select(kv => kv.Value);
+        return settings.SelectMany(Texts).Distinct().ToList();
         static IEnumerable<string> Texts(ParameterSetting s) => s switch
         {
             ScalarSetting { Value.Text: string t } => [t],

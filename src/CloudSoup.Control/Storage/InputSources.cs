@@ -62,17 +62,14 @@ public sealed class InputSources
         }
     }
 
-    /// <summary>Every blob a recipe names, with the field that names it and whether it is a TorchScript model.</summary>
+    /// <summary>
+    /// Every blob a recipe names, with the field that names it and whether it is a TorchScript model (built-in
+    /// architectures are not blobs). MergeSubmitter checks the same list for blob paths and existence.
+    /// </summary>
     public static IEnumerable<(string Field, string Reference, bool IsModelCode)> References(Recipe recipe)
     {
         for (int i = 0; i < recipe.Models.Count; i++) yield return ($"models[{i}].model", recipe.Models[i].Model, false);
         if (recipe.BaseModel != null) yield return ("base_model", recipe.BaseModel, false);
-        if (MethodCatalog.TryGet(recipe.MergeMethod, out var method))
-        {
-            foreach (var r in method.ReferencesIn(recipe.Parameters)) yield return ("parameters", r, false);
-            for (int i = 0; i < recipe.Models.Count; i++)
-                foreach (var r in method.ReferencesIn(recipe.Models[i].Parameters)) yield return ($"models[{i}].parameters", r, false);
-        }
         if (recipe.Evaluation is { } e)
         {
             if (!IsBuiltin(e.Model)) yield return ("evaluation.model", e.Model, true);
@@ -85,6 +82,22 @@ public sealed class InputSources
             yield return ("fisher.data", f.Data, false);
         }
         if (recipe.Alignment is { } a && !AlignmentSection.BuiltinSpecs.Contains(a.Spec)) yield return ("alignment.spec", a.Spec, false);
+        var named = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (reference, field) in ReferencesInParameters(recipe))
+            if (named.Add(reference)) yield return (field, reference, false);
+    }
+
+    /// <summary>Checkpoints named by parameters (e.g. each model's fisher), with the parameter's field.</summary>
+    private static IEnumerable<(string Reference, string Field)> ReferencesInParameters(Recipe recipe)
+    {
+        if (!MethodCatalog.TryGet(recipe.MergeMethod, out var method)) yield break;
+        var aux = method.AuxiliaryReferences(recipe).ToHashSet(StringComparer.Ordinal);
+        for (int i = 0; i < recipe.Models.Count; i++)
+            foreach (var (name, setting) in recipe.Models[i].Parameters)
+                if (setting is ScalarSetting { Value.Text: string t } && aux.Contains(t)) yield return (t, $"models[{i}].parameters.{name}");
+        foreach (var (name, setting) in recipe.Parameters)
+            if (setting is ScalarSetting { Value.Text: string t } && aux.Contains(t)) yield return (t, $"parameters.{name}");
+        foreach (var t in aux) yield return (t, "parameters");
     }
 
     private static bool IsBuiltin(string reference) => reference.StartsWith("builtin:", StringComparison.Ordinal);
