@@ -146,7 +146,7 @@ internal static class DemoCommand
             Say($"merging locally (cloudsoup merge {job.Name}.yaml --out merged/{job.Name}) ...");
             await using var sink = new LocalDirectorySink(Path.Combine(work, "merged", job.Name));
             var progress = new ConsoleProgress();
-            reports.Add(await new MergeJobRunner(new LocalCheckpointStore(work), LocalServices.Evaluator).RunAsync(RecipeParser.Parse(recipeText), sink, progress, ct));
+            reports.Add(await new MergeJobRunner(new LocalCheckpointStore(work), LocalServices.Evaluator, models: LocalServices.Models()).RunAsync(RecipeParser.Parse(recipeText), sink, progress, ct));
             progress.Finish();
         }
         return reports;

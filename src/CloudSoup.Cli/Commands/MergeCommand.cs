@@ -32,7 +32,7 @@ internal static class MergeCommand
         var store = new LocalCheckpointStore(recipeFile.DirectoryName!);
         var progress = new ConsoleProgress();
         await using var sink = new LocalDirectorySink(outDir.FullName);
-        var runner = new MergeJobRunner(store, LocalServices.Evaluator, device);
+        var runner = new MergeJobRunner(store, LocalServices.Evaluator, device, LocalServices.Models());
         MergeReport report;
         try
         {

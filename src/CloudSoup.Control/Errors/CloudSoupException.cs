@@ -13,6 +13,11 @@ public enum ErrorKind
     IncompatibleModels,
     /// <summary>An input changed while the job ran (ETag mismatch); a retry sees the new version.</summary>
     InputChanged,
+    /// <summary>
+    /// The evaluation model (code that came with the job) crashed, hit its memory or time limit, raised an error, or
+    /// could not be run in a sandbox on this worker (no retry: the same model fails the same way).
+    /// </summary>
+    ModelFailed,
     /// <summary>Storage or network trouble that may pass; the job is retried.</summary>
     Transient,
 }

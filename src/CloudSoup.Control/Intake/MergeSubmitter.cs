@@ -34,6 +34,8 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
     {
         var recipe = RecipeParser.Parse(recipeText);
         RequireBlobPaths(recipe);
+        InputSources.From(storage.Options).Check(recipe);       // only configured containers (docs/security.md)
+        EvalLimitCeilings.From(storage.Options).Check(recipe);
         var versions = await _versions.ResolveAsync(recipe.AllReferences, ct).ConfigureAwait(false);
         foreach (var (reference, field) in ReferenceFields(recipe))
             if (versions.TryGetValue(reference, out var v) && v == JobIds.MissingVersion)
@@ -108,37 +110,6 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
     }
 
     /// <summary>Every blob the recipe names, with the field that names it (built-in architectures are not blobs).</summary>
-    private static IEnumerable<(string Reference, string Field)> ReferenceFields(Recipe recipe)
-    {
-        for (int i = 0; i < recipe.Models.Count; i++) yield return (recipe.Models[i].Model, $"models[{i}].model");
-        if (recipe.BaseModel != null) yield return (recipe.BaseModel, "base_model");
-        if (recipe.Evaluation is { } e)
-        {
-            if (!e.Model.StartsWith("builtin:", StringComparison.Ordinal)) yield return (e.Model, "evaluation.model");
-            yield return (e.Data, "evaluation.data");
-            if (e.Test != null) yield return (e.Test, "evaluation.test");
-        }
-        if (recipe.Fisher is { } f)
-        {
-            if (!f.Model.StartsWith("builtin:", StringComparison.Ordinal)) yield return (f.Model, "fisher.model");
-            yield return (f.Data, "fisher.data");
-        }
-        if (recipe.Alignment is { } a && !AlignmentSection.BuiltinSpecs.Contains(a.Spec)) yield return (a.Spec, "alignment.spec");
-        var named = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (reference, field) in ReferencesInParameters(recipe))
-            if (named.Add(reference)) yield return (reference, field);
-    }
-
-    /// <summary>Checkpoints named by parameters (e.g. each model's fisher), with the parameter's field.</summary>
-    private static IEnumerable<(string Reference, string Field)> ReferencesInParameters(Recipe recipe)
-    {
-        if (!MethodCatalog.TryGet(recipe.MergeMethod, out var method)) yield break;
-        var aux = method.AuxiliaryReferences(recipe).ToHashSet(StringComparer.Ordinal);
-        for (int i = 0; i < recipe.Models.Count; i++)
-            foreach (var (name, setting) in recipe.Models[i].Parameters)
-                if (setting is ScalarSetting { Value.Text: string t } && aux.Contains(t)) yield return (t, $"models[{i}].parameters.{name}");
-        foreach (var (name, setting) in recipe.Parameters)
-            if (setting is ScalarSetting { Value.Text: string t } && aux.Contains(t)) yield return (t, $"parameters.{name}");
-        foreach (var t in aux) yield return (t, "parameters");
-    }
+    private static IEnumerable<(string Reference, string Field)> ReferenceFields(Recipe recipe) =>
+        InputSources.References(recipe).Select(r => (r.Reference, r.Field));
 }

@@ -29,10 +29,23 @@ public sealed record RecipeSlice(IReadOnlyList<SliceSource> Sources, IReadOnlyDi
     public int Length => Sources[0].End - Sources[0].Start;
 }
 
+/// <summary>
+/// evaluation.limits / fisher.limits: what the sandboxed TorchScript model may use (docs/sandbox.md); null fields take
+/// the service's defaults.
+/// </summary>
+public sealed record EvaluationLimits(long? MemoryBytes, int? Seconds)
+{
+    /// <summary>Less than this and the sandbox's runtime and libtorch alone would not fit.</summary>
+    public const long MinMemoryBytes = 256_000_000;
+}
+
 public sealed record EvaluationSection(string Model, string Data, string? Test, int BatchSize)
 {
     /// <summary>The architectures CloudSoup implements itself (CloudSoup.Engine/Evaluation/BuiltinModel.cs); any other model is a TorchScript file.</summary>
     public static readonly IReadOnlyList<string> BuiltinArchitectures = ["builtin:mlp", "builtin:cnn"];
+
+    /// <summary>evaluation.limits: memory and time for a TorchScript model's sandbox.</summary>
+    public EvaluationLimits? Limits { get; init; }
 
     /// <summary>Default ceiling on the bytes a soup search holds in memory (ingredients as float32 plus one candidate).</summary>
     public const long DefaultMemoryBudget = 8L << 30;
@@ -56,7 +69,11 @@ public sealed record OutputSection(long ShardSizeBytes, DType? DType);
 /// <summary>Where a Fisher's labels come from: sampled from the model, every class weighted (exact), the data's (empirical) or the argmax.</summary>
 public enum FisherLabels { Sampled, Exact, Empirical, Argmax }
 
-public sealed record FisherSection(string Model, string Data, FisherLabels Labels, int Samples, long Seed);
+public sealed record FisherSection(string Model, string Data, FisherLabels Labels, int Samples, long Seed)
+{
+    /// <summary>fisher.limits: memory and time for a TorchScript model's sandbox.</summary>
+    public EvaluationLimits? Limits { get; init; }
+}
 
 /// <summary>
 /// Weight scope alignment before merging (Alignment/WeightScope.cs): every model but the base is re-scoped, per

@@ -47,6 +47,8 @@ public static class RecipeJson
         {
             var eo = new JsonObject { ["model"] = e.Model, ["data"] = e.Data, ["batch_size"] = e.BatchSize, ["reset_bn"] = e.ResetBn, ["reset_bn_examples"] = e.ResetBnExamples };
             if (e.Test != null) eo["test"] = e.Test;
+            if (e.MemoryBudgetBytes != EvaluationSection.DefaultMemoryBudget) eo["memory_budget"] = e.MemoryBudgetBytes;
+            if (e.Limits is { } el) eo["limits"] = Limits(el);
             o["evaluation"] = eo;
         }
         if (r.Alignment is { } a)
@@ -62,15 +64,27 @@ public static class RecipeJson
             o["scope_alignment"] = so;
         }
         if (r.Fisher is { } f)
-            o["fisher"] = new JsonObject
+        {
+            var fo = new JsonObject
             {
                 ["model"] = f.Model, ["data"] = f.Data, ["labels"] = f.Labels.ToString().ToLowerInvariant(), ["samples"] = f.Samples, ["seed"] = f.Seed,
             };
+            if (f.Limits is { } fl) fo["limits"] = Limits(fl);
+            o["fisher"] = fo;
+        }
         var output = new JsonObject { ["shard_size"] = r.Output.ShardSizeBytes };
         if (r.Output.DType is DType odt) output["dtype"] = DTypes.RecipeName(odt);
         o["output"] = output;
         // Written only when not the default: a recipe that does not set it keeps the job id it had before the key existed.
         if (r.NonFinite != NonFinitePolicy.Warn) o["nonfinite"] = r.NonFinite.ToString().ToLowerInvariant();
+        return o;
+    }
+
+    private static JsonObject Limits(EvaluationLimits l)
+    {
+        var o = new JsonObject();
+        if (l.MemoryBytes is long m) o["memory"] = m;
+        if (l.Seconds is int s) o["seconds"] = s;
         return o;
     }
 

@@ -28,9 +28,10 @@ public static class RecipeParser
     private static readonly string[] SliceKeys = ["sources", "base_model", "parameters", "residual_weight"];
     private static readonly string[] SliceSourceKeys = ["model", "layer_range", "parameters"];
     private static readonly string[] FilterEntryKeys = ["filter", "value"];
-    private static readonly string[] FisherKeys = ["model", "data", "labels", "samples", "seed"];
+    private static readonly string[] FisherKeys = ["model", "data", "labels", "samples", "seed", "limits"];
+    private static readonly string[] LimitsKeys = ["memory", "seconds"];
     private static readonly string[] OutputKeys = ["shard_size", "dtype"];
-    private static readonly string[] EvaluationKeys = ["model", "data", "test", "batch_size", "memory_budget", "reset_bn", "reset_bn_examples"];
+    private static readonly string[] EvaluationKeys = ["model", "data", "test", "batch_size", "memory_budget", "reset_bn", "reset_bn_examples", "limits"];
     private static readonly string[] AlignmentKeys = ["method", "spec", "reference", "max_iter", "seed", "path_points", "reset_bn"];
     private static readonly string[] ScopeAlignmentKeys = ["enabled", "fusion", "weights", "layers", "eps"];
 
@@ -246,7 +247,26 @@ public static class RecipeParser
             RequiredString(f, "data", "fisher.data"),
             f.TryGetValue("labels", out var l) ? ParseFisherLabels(Scalar(l, "fisher.labels"), "fisher.labels") : FisherLabels.Sampled,
             f.TryGetValue("samples", out var n) ? ParsePositiveInt(n, "fisher.samples") : 1000,
-            f.TryGetValue("seed", out var sd) ? ParseLong(sd, "fisher.seed") : 0);
+            f.TryGetValue("seed", out var sd) ? ParseLong(sd, "fisher.seed") : 0)
+        {
+            Limits = f.TryGetValue("limits", out var lim) ? ParseLimits(lim, "fisher.limits") : null,
+        };
+    }
+
+    /// <summary>limits: {memory: SIZE, seconds: N} for a sandboxed TorchScript model (docs/sandbox.md).</summary>
+    private static EvaluationLimits ParseLimits(YamlNode node, string path)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe(path, "must be a mapping like {memory: 4GB, seconds: 600}");
+        var f = Fields(map, path, LimitsKeys);
+        long? memory = null;
+        if (f.TryGetValue("memory", out var m))
+        {
+            var text = Scalar(m, $"{path}.memory");
+            if (!ByteSize.TryParse(text, out long bytes) || bytes < EvaluationLimits.MinMemoryBytes)
+                throw CloudSoupException.Recipe($"{path}.memory", $"must be a size of at least 256MB (e.g. 4GB, 512MB)");
+            memory = bytes;
+        }
+        return new EvaluationLimits(memory, f.TryGetValue("seconds", out var sec) ? ParsePositiveInt(sec, $"{path}.seconds") : null);
     }
 
     public static FisherLabels ParseFisherLabels(string text, string field) => text.ToLowerInvariant() switch
@@ -508,6 +528,7 @@ public static class RecipeParser
             MemoryBudgetBytes = budget,
             ResetBn = !f.TryGetValue("reset_bn", out var rb) || ParseBool(rb, "evaluation.reset_bn"),
             ResetBnExamples = f.TryGetValue("reset_bn_examples", out var rbe) ? ParsePositiveInt(rbe, "evaluation.reset_bn_examples") : 2048,
+            Limits = f.TryGetValue("limits", out var lim) ? ParseLimits(lim, "evaluation.limits") : null,
         };
     }
 

@@ -12,6 +12,8 @@ using System.Text;
 using Azure.Storage.Queues.Models;
 using CloudSoup.Control.Errors;
 using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Evaluation.Sandbox;
+using CloudSoup.Control.Intake;
 using CloudSoup.Engine.Jobs;
 using CloudSoup.Control.Recipes;
 using CloudSoup.Engine.Storage;
@@ -32,15 +34,23 @@ public sealed class JobProcessor
     private readonly IJobEvaluator? _evaluator;
     private readonly ICheckpointStore _store;
     private readonly AttemptSweeper _sweeper;
+    private readonly ICheckpointStore _recipes;
+    private readonly InputSources _inputs;
+    private readonly EvalModelLoader _models;
 
-    /// <param name="store">Where model references are read from; the blob store by default.</param>
-    public JobProcessor(StorageClients storage, JobStore jobs, ILogger<JobProcessor> log, IJobEvaluator? evaluator = null, ICheckpointStore? store = null)
+    /// <param name="store">Where model references are read from; the blob store limited to the input sources by default.</param>
+    /// <param name="models">Loads evaluation models; the sandbox as configured (CloudSoup__EvalSandbox, ...) by default.</param>
+    public JobProcessor(StorageClients storage, JobStore jobs, ILogger<JobProcessor> log, IJobEvaluator? evaluator = null, ICheckpointStore? store = null,
+        EvalModelLoader? models = null)
     {
         _storage = storage;
         _jobs = jobs;
         _log = log;
         _evaluator = evaluator;
-        _store = store ?? new BlobCheckpointStore(storage.Blobs);
+        _inputs = InputSources.From(storage.Options);
+        _store = store ?? new BlobCheckpointStore(storage.Blobs, _inputs);
+        _recipes = new BlobCheckpointStore(storage.Blobs);
+        _models = models ?? new EvalModelLoader(SandboxSettings.FromOptions(storage.Options));
         _sweeper = new AttemptSweeper(storage, jobs, log);
         if (TestHold.Armed is { } point)
             log.LogWarning("{Variable}={Point} is set: this worker stops for good at that point (a test hook; never set it in a deployment)", TestHold.Variable, point);
@@ -62,6 +72,12 @@ public sealed class JobProcessor
         if (job is null)
         {
             await PoisonAsync(message, null, unreadable!, ct).ConfigureAwait(false);
+            return true;
+        }
+        if (job.Recipe != $"{Options.JobsContainer}/{job.JobId}/{MergeSubmitter.RecipeFileName}")
+        {
+            // Only the submitter writes messages, and it stores the recipe there; anything else is not ours to read.
+            await PoisonAsync(message, job.JobId, $"the message's recipe is not {Options.JobsContainer}/{job.JobId}/{MergeSubmitter.RecipeFileName}", ct).ConfigureAwait(false);
             return true;
         }
         var record = await _jobs.GetAsync(job.JobId, ct).ConfigureAwait(false);
@@ -136,10 +152,12 @@ public sealed class JobProcessor
         await SweepAsync(id).ConfigureAwait(false);
         try
         {
-            var recipeBytes = await _store.ReadAllAsync(job.Recipe, RecipeLimits.MaxBytes, work.Token).ConfigureAwait(false);
+            var recipeBytes = await _recipes.ReadAllAsync(job.Recipe, RecipeLimits.MaxBytes, work.Token).ConfigureAwait(false);
             var recipe = RecipeParser.Parse(Encoding.UTF8.GetString(recipeBytes));
+            _inputs.Check(recipe);   // again here: the recipe may predate a change of CloudSoup__InputSources
+            EvalLimitCeilings.From(Options).Check(recipe);
             await using var sink = new BlobOutputSink(_storage.Container(Options.MergedContainer), JobAttempts.Folder(id, attempt));
-            var report = await new MergeJobRunner(_store, _evaluator, Options.Device).RunAsync(recipe, sink, progress, work.Token, id).ConfigureAwait(false);
+            var report = await new MergeJobRunner(_store, _evaluator, Options.Device, _models).RunAsync(recipe, sink, progress, work.Token, id).ConfigureAwait(false);
             await progress.FlushAsync().ConfigureAwait(false);
             // The commit point: every output of this attempt is committed; the record now names it, if it still may.
             if (await _jobs.MarkSucceededAsync(id, WorkerId, attempt, report.Outputs, CancellationToken.None).ConfigureAwait(false) is null)
