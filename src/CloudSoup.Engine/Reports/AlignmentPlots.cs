@@ -58,36 +58,38 @@ public static class AlignmentPlots
     public static (double Lo, double Hi) PathAxis(AlignmentPath path, bool loss) =>
         loss ? (0, Math.Max(1e-6, path.Naive.Curve.Concat(path.Aligned.Curve).Max(c => c.Loss)) * 1.08) : (0, 102);
 
-    public static byte[] PathPlot(AlignmentPath path, bool loss, string model)
+    public static byte[] PathPlot(AlignmentPath path, bool loss, string model) => ReportStyle.Png(PathFigure(path, loss, model), Width, Height);
+
+    public static ScottPlot.Plot PathFigure(AlignmentPath path, bool loss, string model)
     {
-        var plt = PlotStyle.NewPlot();
+        var plt = ReportStyle.NewPlot();
         var items = new List<ScottPlot.LegendItem>();
-        foreach (var (curve, label, color) in new[] { (path.Naive, "naive (as trained)", PlotStyle.IngredientHeldOut), (path.Aligned, "aligned", PlotStyle.MergedHeldOut) })
+        foreach (var (curve, label, color) in new[] { (path.Naive, "naive (as trained)", ReportStyle.IngredientHeldOut), (path.Aligned, "aligned", ReportStyle.MergedHeldOut) })
         {
             var xs = curve.Curve.Select(c => c.Lambda).ToArray();
             var ys = curve.Curve.Select(c => loss ? c.Loss : 100 * c.Accuracy).ToArray();
             var s = plt.Add.Scatter(xs, ys, color);
             s.LineWidth = 2;
             s.MarkerSize = 6;
-            items.Add(new ScottPlot.LegendItem { LabelText = label, LineColor = color, LineWidth = 2, MarkerShape = ScottPlot.MarkerShape.FilledCircle, MarkerColor = color, MarkerSize = 6, LabelFontName = PlotStyle.FontName });
+            items.Add(new ScottPlot.LegendItem { LabelText = label, LineColor = color, LineWidth = 2, MarkerShape = ScottPlot.MarkerShape.FilledCircle, MarkerColor = color, MarkerSize = 6, LabelFontName = ReportStyle.FontName });
         }
         var (lo, hi) = PathAxis(path, loss);
         plt.Axes.SetLimits(-0.03, 1.03, lo, hi);
         plt.XLabel("λ (0 = reference, 1 = " + ReportPlots.ShortName(model) + ")");
         plt.YLabel(loss ? "cross-entropy" : "accuracy (%)");
-        PlotStyle.LegendBelow(plt, items);
-        return PlotStyle.Png(plt, Width, Height);
+        ReportStyle.LegendBelow(plt, items);
+        return plt;
     }
 
     public static byte[] ObjectivePlot(AlignedModel m)
     {
-        var plt = PlotStyle.NewPlot();
-        var s = plt.Add.Scatter(Enumerable.Range(0, m.Objective.Count).Select(i => (double)i).ToArray(), m.Objective.ToArray(), PlotStyle.IngredientHeldOut);
+        var plt = ReportStyle.NewPlot();
+        var s = plt.Add.Scatter(Enumerable.Range(0, m.Objective.Count).Select(i => (double)i).ToArray(), m.Objective.ToArray(), ReportStyle.IngredientHeldOut);
         s.LineWidth = 2;
         double lo = Math.Min(0, m.Objective.Min()), hi = Math.Max(0, m.Objective.Max());
         plt.Axes.SetLimits(-0.3, m.Objective.Count - 0.7, lo - (lo < 0 ? 0.08 * (hi - lo) : 0), hi + 0.08 * Math.Max(hi - lo, 1e-6));
         plt.XLabel("sweep (0 = identity permutation)");
         plt.YLabel("objective");
-        return PlotStyle.Png(plt, Width, ObjectiveHeight);
+        return ReportStyle.Png(plt, Width, ObjectiveHeight);
     }
 }

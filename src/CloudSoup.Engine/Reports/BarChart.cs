@@ -20,16 +20,18 @@ public sealed record BarChart(IReadOnlyList<ChartBar> Bars, IReadOnlyList<(doubl
     /// <summary>The legend: one entry per series that has a bar, in the order they first appear.</summary>
     public IReadOnlyList<BarSeries> Legend => Bars.Select(b => b.Series).Distinct().ToList();
 
-    public byte[] ToPng(int width, int height)
+    public byte[] ToPng(int width, int height) => ReportStyle.Png(ToPlot(), width, height);
+
+    public Plot ToPlot()
     {
-        var plot = PlotStyle.NewPlot();
+        var plot = ReportStyle.NewPlot();
         var bars = plot.Add.Bars(Bars.Select(b => new Bar
         {
             Position = b.Position, Value = b.Value, Size = BarWidth, FillColor = b.Series.Color, LineWidth = 0, Label = b.Label,
         }).ToList());
-        bars.ValueLabelStyle.FontName = PlotStyle.FontName;
+        bars.ValueLabelStyle.FontName = ReportStyle.FontName;
         bars.ValueLabelStyle.FontSize = 11;
-        if (YMin < 0) plot.Add.HorizontalLine(0, 1, PlotStyle.Zero);
+        if (YMin < 0) plot.Add.HorizontalLine(0, 1, ReportStyle.Zero);
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         foreach (var (position, text) in Categories) ticks.AddMajor(position, text);
         plot.Axes.Bottom.TickGenerator = ticks;
@@ -44,7 +46,7 @@ public sealed record BarChart(IReadOnlyList<ChartBar> Bars, IReadOnlyList<(doubl
         plot.Axes.SetLimits(Categories.Min(c => c.Position) - 0.6, Categories.Max(c => c.Position) + 0.6, YMin, YMax);
         plot.YLabel(YLabel);
         plot.Grid.XAxisStyle.MajorLineStyle.Width = 0;
-        PlotStyle.LegendBelow(plot, Legend.Select(s => PlotStyle.Swatch(s.Legend, s.Color)));
-        return PlotStyle.Png(plot, width, height);
+        ReportStyle.LegendBelow(plot, Legend.Select(s => ReportStyle.Swatch(s.Legend, s.Color)));
+        return plot;
     }
 }

@@ -7,9 +7,9 @@ namespace CloudSoup.Engine.Reports;
 /// <summary>report.html: one self-contained page for people.</summary>
 public static class HtmlReport
 {
-    /// <summary>The page's style: the plots' font (PlotStyle), numbers right-aligned, text left-aligned (class l).</summary>
+    /// <summary>The page's style: the plots' font (ReportStyle), numbers right-aligned, text left-aligned (class l).</summary>
     public static readonly string Css =
-        "body{font-family:" + PlotStyle.CssFontFamily + ";margin:2em;max-width:62em;color:#222}" +
+        "body{font-family:" + ReportStyle.CssFontFamily + ";margin:2em;max-width:62em;color:#222}" +
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right;vertical-align:top}th{background:#f4f4f4}" +
         "td:first-child,th:first-child,.l{text-align:left}.verdict{font-size:1.2em;margin:1em 0}" +
         "figure{margin:1.5em 0}figcaption{font-weight:bold;margin-bottom:.4em}figure img{display:block;max-width:100%;height:auto}" +

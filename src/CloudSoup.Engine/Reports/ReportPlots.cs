@@ -33,8 +33,8 @@ public static class ReportPlots
 
     /// <summary>The colours of the evaluation bars: ingredients in blues, the merged model in oranges, test lighter than held-out.</summary>
     public static (BarSeries HeldOut, BarSeries Test) Series(bool merged, string mergedLabel) => merged
-        ? (new BarSeries(mergedLabel + ", held-out", PlotStyle.MergedHeldOut), new BarSeries(mergedLabel + ", test", PlotStyle.MergedTest))
-        : (new BarSeries("ingredients, held-out", PlotStyle.IngredientHeldOut), new BarSeries("ingredients, test", PlotStyle.IngredientTest));
+        ? (new BarSeries(mergedLabel + ", held-out", ReportStyle.MergedHeldOut), new BarSeries(mergedLabel + ", test", ReportStyle.MergedTest))
+        : (new BarSeries("ingredients, held-out", ReportStyle.IngredientHeldOut), new BarSeries("ingredients, test", ReportStyle.IngredientTest));
 
     /// <summary>
     /// Accuracy (%) of every ingredient and of the merged model, held-out and (when every model has one) test side by
@@ -105,23 +105,25 @@ public static class ReportPlots
     /// Held-out accuracy after each step of a greedy/pruned/learned search, as the difference to the best ingredient
     /// (percentage points; the dashed line at 0 is the best ingredient), each point labelled with its accuracy.
     /// </summary>
-    public static byte[] Trajectory(SoupReport soup)
+    public static byte[] Trajectory(SoupReport soup) => ReportStyle.Png(TrajectoryPlot(soup), Width, Height);
+
+    public static Plot TrajectoryPlot(SoupReport soup)
     {
-        var plot = PlotStyle.NewPlot();
+        var plot = ReportStyle.NewPlot();
         double best = soup.Ingredients.Max(i => i.HeldOutAccuracy);
         double[] xs = soup.Steps.Select((s, i) => (double)i).ToArray();
         double[] ys = soup.Steps.Select(s => 100 * (s.HeldOutAccuracy - best)).ToArray();
-        plot.Add.HorizontalLine(0, 1.5f, PlotStyle.Zero, LinePattern.Dashed);
-        var line = plot.Add.Scatter(xs, ys, PlotStyle.IngredientHeldOut);
+        plot.Add.HorizontalLine(0, 1.5f, ReportStyle.Zero, LinePattern.Dashed);
+        var line = plot.Add.Scatter(xs, ys, ReportStyle.IngredientHeldOut);
         line.MarkerSize = 6;
         var accepted = soup.Steps.Select((s, i) => (s, i)).Where(x => x.s.Accepted).ToList();
-        var marks = plot.Add.ScatterPoints(accepted.Select(x => (double)x.i).ToArray(), accepted.Select(x => ys[x.i]).ToArray(), PlotStyle.MergedHeldOut);
+        var marks = plot.Add.ScatterPoints(accepted.Select(x => (double)x.i).ToArray(), accepted.Select(x => ys[x.i]).ToArray(), ReportStyle.MergedHeldOut);
         marks.MarkerSize = 11;
         if (soup.Steps.Count <= 16)
             for (int i = 0; i < soup.Steps.Count; i++)
             {
                 var text = plot.Add.Text(F(100 * soup.Steps[i].HeldOutAccuracy, "0.00") + "%", xs[i], ys[i]);
-                text.LabelFontName = PlotStyle.FontName;
+                text.LabelFontName = ReportStyle.FontName;
                 text.LabelFontSize = 11;
                 text.LabelAlignment = ScottPlot.Alignment.LowerCenter;
                 text.LabelOffsetY = -8;
@@ -139,12 +141,12 @@ public static class ReportPlots
         var (lo, hi) = TrajectoryAxis(soup);
         plot.Axes.SetLimits(-0.5, soup.Steps.Count - 0.5, lo, hi);
         plot.YLabel("difference (percentage points)");
-        PlotStyle.LegendBelow(plot,
+        ReportStyle.LegendBelow(plot,
         [
-            new LegendItem { LabelText = "candidate soup at each step", LineColor = PlotStyle.IngredientHeldOut, LineWidth = 1.5f, MarkerShape = MarkerShape.FilledCircle, MarkerColor = PlotStyle.IngredientHeldOut, MarkerSize = 6, LabelFontName = PlotStyle.FontName },
-            new LegendItem { LabelText = "step accepted", MarkerShape = MarkerShape.FilledCircle, MarkerColor = PlotStyle.MergedHeldOut, MarkerSize = 11, LineWidth = 0, LabelFontName = PlotStyle.FontName },
-            new LegendItem { LabelText = $"best ingredient ({F(100 * best, "0.00")}%)", LineColor = PlotStyle.Zero, LineWidth = 1.5f, LinePattern = LinePattern.Dashed, LabelFontName = PlotStyle.FontName },
+            new LegendItem { LabelText = "candidate soup at each step", LineColor = ReportStyle.IngredientHeldOut, LineWidth = 1.5f, MarkerShape = MarkerShape.FilledCircle, MarkerColor = ReportStyle.IngredientHeldOut, MarkerSize = 6, LabelFontName = ReportStyle.FontName },
+            new LegendItem { LabelText = "step accepted", MarkerShape = MarkerShape.FilledCircle, MarkerColor = ReportStyle.MergedHeldOut, MarkerSize = 11, LineWidth = 0, LabelFontName = ReportStyle.FontName },
+            new LegendItem { LabelText = $"best ingredient ({F(100 * best, "0.00")}%)", LineColor = ReportStyle.Zero, LineWidth = 1.5f, LinePattern = LinePattern.Dashed, LabelFontName = ReportStyle.FontName },
         ]);
-        return PlotStyle.Png(plot, Width, Height);
+        return plot;
     }
 }

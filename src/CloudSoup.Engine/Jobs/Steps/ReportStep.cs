@@ -17,7 +17,7 @@ public sealed class ReportStep : IJobStep
         job.ReportProgress(Phase, 0);
         var stats = job.Stats!;
         // report.html's plots (evaluation and alignment) need a font to carry any text.
-        if ((job.Evaluation != null || job.Alignment != null) && PlotStyle.FontWarning() is { } font) job.Warnings.Add(font);
+        if ((job.Evaluation != null || job.Alignment != null) && ReportStyle.FontWarning() is { } font) job.Warnings.Add(font);
         var report = new MergeReport
         {
             JobId = job.JobId,

@@ -8,7 +8,7 @@ using SkiaSharp;
 
 namespace CloudSoup.Engine.Reports;
 
-public static class PlotStyle
+public static class ReportStyle
 {
     /// <summary>The font every plot asks SkiaSharp for.</summary>
     public const string FontName = "DejaVu Sans";
