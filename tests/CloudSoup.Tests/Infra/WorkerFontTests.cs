@@ -4,7 +4,7 @@ namespace CloudSoup.Tests.Infra;
 
 /// <summary>
 /// The worker renders report.html's plots with SkiaSharp, which draws text only in installed fonts. The .NET
-/// runtime images carry none (dotnet/dotnet-docker's runtime-deps Dockerfiles install no font package), and with no
+/// runtime images carry none (github.com/dotnet/dotnet-docker, src/runtime-deps/10.0/noble/*/Dockerfile, installs no font package), and with no
 /// font at all ScottPlot draws every label blank, so each worker image must install the font ReportStyle asks for.
 /// </summary>
 public class WorkerFontTests
