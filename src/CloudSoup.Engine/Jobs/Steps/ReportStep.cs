@@ -16,6 +16,8 @@ public sealed class ReportStep : IJobStep
     {
         job.ReportProgress(Phase, 0);
         var stats = job.Stats!;
+        // report.html's plots (evaluation and alignment) need a font to carry any text.
+        if ((job.Evaluation != null || job.Alignment != null) && ReportStyle.FontWarning() is { } font) job.Warnings.Add(font);
         var report = new MergeReport
         {
             JobId = job.JobId,
@@ -41,6 +43,7 @@ public sealed class ReportStep : IJobStep
             BatchNormReset = job.BatchNormReset,
             MethodNotes = job.WholeModelNote is null ? stats.MethodNotes : new Dictionary<string, string> { ["(whole model)"] = job.WholeModelNote },
             Finished = DateTimeOffset.UtcNow,
+            Recipe = RecipeJson.ToJson(job.Recipe),
         };
         await job.Sink.WriteAllAsync(JobOutputs.ResolvedRecipe, Encoding.UTF8.GetBytes(RecipeJson.ToJsonString(job.Recipe)), job.Ct).ConfigureAwait(false);
         await job.Sink.WriteAllAsync(JobOutputs.ReportHtml, Encoding.UTF8.GetBytes(HtmlReport.Render(report)), job.Ct).ConfigureAwait(false);
