@@ -45,7 +45,9 @@ public class RecipeLimitsTests
         var nested = new string('[', RecipeLimits.MaxDepth - 1) + new string(']', RecipeLimits.MaxDepth - 1);   // the root mapping is level 1
         var recipe = RecipeParser.Parse(
             $"merge_method: linear\nname: {new string('n', RecipeLimits.MaxScalarChars)}\nmodels:\n{models}" +
-            $"parameters:\n  weight:\n{filters}  normalize: true\ntokenizer: {nested}\n");
+            $"parameters:\n  weight:\n{filters}  normalize: true\n");
+        // The deepest nesting the reader accepts (under a key whose meaning the parser checks later).
+        Assert.NotNull(BoundedYaml.Load(Head + $"tokenizer: {nested}\n"));
         Assert.Equal(RecipeLimits.MaxModels, recipe.Models.Count);
         Assert.Equal(RecipeLimits.MaxParameterListEntries, ((FilterSetting)recipe.Parameters["weight"]).Entries.Count);
         Assert.Equal(RecipeLimits.MaxParameterListEntries, ((GradientSetting)RecipeParser.Parse(Head + $"parameters: {{weight: [{gradient}]}}\n").Parameters["weight"]).Points.Count);
@@ -72,7 +74,7 @@ public class RecipeLimitsTests
     {
         // Head + "tokenizer: [...]" holds 8 nodes besides the list's items.
         string Flat(int items) => Head + "tokenizer: [" + string.Join(",", Enumerable.Repeat("0", items)) + "]\n";
-        RecipeParser.Parse(Flat(RecipeLimits.MaxNodes - 8));
+        Assert.NotNull(BoundedYaml.Load(Flat(RecipeLimits.MaxNodes - 8)));
         Assert.Contains($"more than {RecipeLimits.MaxNodes} YAML nodes", Refused(Flat(RecipeLimits.MaxNodes - 7)).Message);
 
         // An alias costs its anchor's whole subtree each time it is used.
