@@ -25,6 +25,12 @@ ENV NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
 FROM runtime-${TORCH_BACKEND}
+# report.html's plots are drawn by ScottPlot through SkiaSharp, which draws text only in fonts installed in the
+# image, and the .NET runtime images have none: without this every title, tick and legend would be blank. DejaVu
+# Sans is the font the report asks for (src/CloudSoup.Engine/Reports/ReportStyle.cs; tests/CloudSoup.Tests/Infra).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app .
 # The .NET images' non-root user (APP_UID=1654).

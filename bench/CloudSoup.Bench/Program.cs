@@ -1,13 +1,20 @@
 // Times LinearAssignment.Solve on n×n problems, to compare with SciPy's linear_sum_assignment
 // (SciPy 1.10.1 timings on the same machine: bench/README.md), and one full weight matching of the paper's MNIST MLP shape.
-// Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm [maxWidth]]
+// And the cost of the merge's NaN/Inf check per tensor (NonFiniteValues.Count) against a copy of the same bytes.
+// Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm [maxWidth] | nonfinite]
 using System.Diagnostics;
 using CloudSoup.Engine.Alignment;
+using CloudSoup.Engine.Merging;
 using TorchSharp;
 
 if (args.Length > 0 && args[0] == "wm")
 {
     WeightMatchingMlp(args.Length > 1 ? int.Parse(args[1]) : 4096);
+    return;
+}
+if (args.Length > 0 && args[0] == "nonfinite")
+{
+    NonFiniteCost();
     return;
 }
 int maxN = args.Length > 0 ? int.Parse(args[0]) : 4096;
@@ -104,4 +111,37 @@ static Dictionary<string, torch.Tensor> RandomMlp(int[] widths, int seed)
         d[$"fc{k + 1}.bias"] = torch.randn(widths[k + 1]) * 0.1;
     }
     return d;
+}
+
+// NonFiniteValues.Count on one 200 MB tensor per dtype: the finite case (one aminmax pass, what nearly every tensor costs),
+// the exact count it falls back to when the sum is not finite, and a plain copy of the tensor for scale. Median of 7.
+static void NonFiniteCost()
+{
+    torch.InitializeDeviceType(DeviceType.CPU);
+    Console.WriteLine($"| dtype | MB | check, finite tensor (ms) | exact count, one NaN (ms) | copy (ms) | check GB/s |");
+    Console.WriteLine("|---|---|---|---|---|---|");
+    foreach (var dtype in new[] { torch.ScalarType.Float32, torch.ScalarType.BFloat16, torch.ScalarType.Float16 })
+    {
+        long bytes = 200_000_000;
+        long n = bytes / (dtype == torch.ScalarType.Float32 ? 4 : 2);
+        using var finite = torch.randn(n).to_type(dtype);
+        using var broken = finite.clone();
+        broken[n / 2] = float.NaN;
+        double Time(Action a)
+        {
+            var times = new List<double>();
+            for (int r = 0; r < 7; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                a();
+                times.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            times.Sort();
+            return times[3];
+        }
+        double check = Time(() => { if (NonFiniteValues.Count(finite) != null) throw new InvalidOperationException("finite tensor reported"); });
+        double exact = Time(() => { if (NonFiniteValues.Count(broken) is not { Nan: 1 }) throw new InvalidOperationException("NaN not counted"); });
+        double copy = Time(() => { using var c = finite.clone(); });
+        Console.WriteLine($"| {dtype} | {bytes / 1_000_000} | {check:F1} | {exact:F1} | {copy:F1} | {bytes / check / 1e6:F1} |");
+    }
 }

@@ -1,6 +1,7 @@
 // cloudsoup-api: the standalone host (API + blob drop watcher) configured from the environment like the worker:
 // CloudSoupStorage (or the identity-based CloudSoupStorage__* settings), and CLOUDSOUP_BIND / CLOUDSOUP_PORT
-// (default 127.0.0.1:8080; the container sets 0.0.0.0).
+// (default 127.0.0.1:8080; the container sets 0.0.0.0), and CloudSoup__ApiKey, which any address but loopback requires
+// (docs/security.md).
 using System.Net;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Hosting;
@@ -27,7 +28,17 @@ if (!int.TryParse(configuration["CLOUDSOUP_PORT"] ?? "8080", out int port) || po
 }
 using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
-await using var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { Address = address, Port = port }, stop.Token);
+CloudSoupHost host;
+try
+{
+    host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { Address = address, Port = port }, stop.Token);
+}
+catch (InvalidOperationException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
+await using var _ = host;
 Console.WriteLine($"cloudsoup-api listening at {host.Url}");
 await host.WaitForShutdownAsync(stop.Token);
 return 0;

@@ -4,7 +4,9 @@ import st
 D = os.path.join(os.environ.get("CROSSCHECK_DIR", "/tmp/cloudsoup-crosscheck"), "ckpt")
 os.makedirs(D, exist_ok=True)
 rng = np.random.default_rng(1234)
-shapes = {"model.embed_tokens.weight": (50, 16), "lm_head.weight": (50, 16), "model.norm.weight": (16,)}
+shapes = {"model.embed_tokens.weight": (50, 16), "lm_head.weight": (50, 16), "model.norm.weight": (16,),
+          # a 4-D convolution kernel, for filter-wise Model Stock (one angle per last-dim vector)
+          "model.vision.patch_embedding.weight": (6, 3, 2, 2)}
 for i in range(4):
     shapes[f"model.layers.{i}.self_attn.q_proj.weight"] = (16, 16)
     shapes[f"model.layers.{i}.mlp.up_proj.weight"] = (24, 16)
@@ -36,4 +38,11 @@ sp = {k: np.where(rng.random(v.shape) < 0.5, v, v + 0.1 * rng.standard_normal(v.
 st.save(f"{D}/sp1.safetensors", sp)
 sp = {k: np.where(rng.random(v.shape) < 0.5, v, v + 0.1 * rng.standard_normal(v.shape)).astype(np.float32) for k, v in base.items()}
 st.save(f"{D}/sp2.safetensors", sp)
+# models whose task vectors have many exactly equal magnitudes (values on a 1/64 grid, deltas multiples of 1/4),
+# for the tie rule of TIES, Breadcrumbs and SCE (docs/methods.md "Ties between equal magnitudes")
+qbase = {k: (np.round(v * 64) / 64).astype(np.float32) for k, v in base.items()}
+st.save(f"{D}/qbase.safetensors", qbase)
+for m in range(1, 3):
+    q = {k: (v + 0.25 * rng.integers(-2, 3, v.shape)).astype(np.float32) for k, v in qbase.items()}
+    st.save(f"{D}/q{m}.safetensors", q)
 print("ok", len(base))

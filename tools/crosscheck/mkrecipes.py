@@ -50,6 +50,12 @@ add("dare_ties_d1", "dare_ties", [M("m1", weight=1.0, density=1.0), M("m2", weig
 add("dare_linear_d1", "dare_linear", [M("m1", weight=1.0), M("m2", weight=0.5)], "base", {"lambda": 0.8})
 add("della_d1", "della", [M("m1", weight=1.0, density=1.0), M("m2", weight=0.5, density=1.0)], "base")
 add("della_linear_d1", "della_linear", [M("m1", weight=1.0, density=1.0), M("m2", weight=0.5, density=1.0)], "base")
+add("breadcrumbs_defaults", "breadcrumbs", [M("m1", weight=0.6), M("m2", weight=0.4)], "base")
+add("breadcrumbs_over1", "breadcrumbs", [M("m1", weight=1.0, density=0.5, gamma=0.6), M("m2", weight=0.5, density=0.9, gamma=0.2)], "base")
+# equal magnitudes (docs/methods.md "Ties between equal magnitudes")
+add("ties_tied", "ties", [M("q1", weight=1.0, density=0.3), M("q2", weight=0.5, density=0.5)], "qbase")
+add("breadcrumbs_tied", "breadcrumbs", [M("q1", weight=1.0, density=0.5, gamma=0.1), M("q2", weight=0.5, density=0.3, gamma=0.3)], "qbase")
+add("sce_tied", "sce", [M("q1"), M("q2")], "qbase", {"select_topk": 0.3})
 # geometric
 add("slerp_scalar", "slerp", [M("base"), M("indep")], "base", {"t": 0.3})
 add("slerp_gradient", "slerp", [M("base"), M("indep")], "base", {"t": [0, 0.5, 1]})
@@ -57,6 +63,8 @@ add("slerp_filter_grad", "slerp", [M("base"), M("indep")], "base",
     {"t": [{"filter": "self_attn", "value": [0, 0.5, 0.3, 0.7, 1]}, {"filter": "mlp", "value": [1, 0.5, 0.7, 0.3, 0]}, {"value": 0.5}]})
 add("slerp_ft", "slerp", [M("m1")], "base", {"t": 0.6})
 add("slerp_identical", "slerp", [M("base_copy")], "base", {"t": 0.4})
+add("slerp_extrapolate", "slerp", [M("base"), M("indep")], "base", {"t": 1.3})
+add("slerp_negative", "slerp", [M("base"), M("m1", weight=0.5)], "base", {"t": [-0.25, 0.5]})
 add("nuslerp_base", "nuslerp", [M("m1", weight=0.3), M("m2", weight=0.7)], "base")
 add("nuslerp_nobase", "nuslerp", [M("m1", weight=1.0), M("indep", weight=2.0)])
 add("nuslerp_rows", "nuslerp", [M("m1", weight=1.0), M("indep", weight=2.0)], params={"nuslerp_flatten": False})
@@ -80,6 +88,35 @@ add("ram", "ram", [M("sp1"), M("sp2"), M("m1")], "base")
 add("ramplus_tl", "ramplus_tl", [M("sp1"), M("sp2"), M("m1")], "base", {"r": 0.5, "alpha": 0.4})
 add("ramplus_tl_default", "ramplus_tl", [M("sp1"), M("sp2")], "base")
 add("passthrough", "passthrough", [M("m1", scale=[{"filter": "up_proj", "value": 0}, {"filter": "layers", "value": [1, 2]}, {"value": 0.5}])])
+# slices: parameters per slice (source, slice, top level), per-model filters on the source tensor's name
+def S(*sources, **params):
+    d = {"sources": [dict(model=C + m + ".safetensors", layer_range=list(r), **({"parameters": p} if p else {})) for m, r, p in sources]}
+    if params: d["parameters"] = params
+    return d
+def add_sliced(name, method, slices, base=None, params=None):
+    r = {"merge_method": method}
+    if base: r["base_model"] = C + base + ".safetensors"
+    r["slices"] = slices
+    if params: r["parameters"] = params
+    r["dtype"] = "float32"
+    recipes[name] = r
+add_sliced("passthrough_slices_scale", "passthrough", [S(("m1", (0, 2), None)), S(("m2", (2, 4), {"scale": 2.0}))])
+add_sliced("passthrough_slices_filter", "passthrough", [
+    S(("m1", (1, 3), {"scale": [{"filter": "layers.2.", "value": 0.0}, {"value": 1.0}]})),
+    S(("m2", (0, 3), {"scale": [{"filter": "mlp", "value": [0.5, 1.5]}, {"filter": "lm_head", "value": 3.0}]})),
+    S(("m1", (3, 4), None))])
+add_sliced("linear_slices", "linear", [
+    S(("m1", (0, 2), {"weight": 3.0}), ("m2", (0, 2), None)),
+    S(("m1", (2, 4), None), ("m2", (0, 2), {"weight": [{"filter": "layers.1.", "value": 0.0}]}), weight=[{"filter": "self_attn", "value": 2.0}]),
+], params={"weight": [1.0, 0.5]})
+add_sliced("slerp_slices", "slerp", [
+    S(("base", (0, 3), None), ("indep", (1, 4), None), t=[0.0, 1.0]),
+    S(("base", (3, 4), None), ("indep", (0, 1), None)),
+], "base", {"t": [{"filter": "mlp", "value": 0.8}, {"value": 0.3}]})
+add_sliced("ties_slices", "ties", [
+    S(("base", (0, 2), None), ("m1", (0, 2), {"weight": 1.0, "density": 0.3}), ("m2", (0, 2), {"weight": 0.5, "density": 0.6})),
+    S(("base", (2, 4), None), ("m1", (2, 4), {"weight": 0.4, "density": 0.8}), ("m2", (2, 4), {"weight": 1.0}), density=0.2),
+], "base")
 # papers
 F = lambda i: C + f"f{i}.safetensors"
 add("fisher_default", "fisher", [M("m1", fisher=F(1)), M("m2", fisher=F(2)), M("m3", fisher=F(3))])

@@ -78,6 +78,68 @@ class Params:
         return default
 
 
+class SliceParams:
+    """mergekit's per-slice lookup (docs/methods.md "Slices"): a per-model value from the slice source's
+    parameters, then the slice's, then the top level's, its filters matched on the source tensor's name; a
+    method-wide value from the slice's, then the top level's, on the output name. t is the position inside
+    the slice (0 outside the layer stack)."""
+
+    def __init__(self, recipe, where):
+        self.glob = recipe.get("parameters") or {}
+        self.slices = recipe["slices"]
+        self.where = where  # output name -> (slice index, {model: source tensor name}, t)
+        self.per_model = {}
+
+    def get(self, key, name, model=None, default=None):
+        if name not in self.where:  # a whole-model setting (e.g. topk_scope): the top level only
+            ok, v = evaluate(self.glob.get(key), name, 0.0)
+            return v if ok else default
+        s, src, t = self.where[name]
+        sl = self.slices[s]
+        match = src[model] if model is not None else name
+        blocks = []
+        if model is not None:
+            blocks += [so.get("parameters") or {} for so in sl["sources"] if so["model"] == model]
+        blocks += [sl.get("parameters") or {}, self.glob]
+        for b in blocks:
+            if key in b:
+                ok, v = evaluate(b[key], match, t)
+                if ok:
+                    return v
+        return default
+
+
+def slice_plan(recipe, load):
+    """Output tensor -> (slice, {model: source name}, t): layers a+i of each slice's sources become output layer
+    offset+i; embeddings come from the first slice's models, the other non-layer tensors from the last slice's."""
+    slices = recipe["slices"]
+    where = {}
+    first = [so["model"] for so in slices[0]["sources"]]
+    last = [so["model"] for so in slices[-1]["sources"]]
+    for n in load(first[0]):
+        if not LAYER_RE.search(n) and "embed" in n:
+            where[n] = (0, {m: n for m in first}, 0.0)
+    offset = 0
+    for s, sl in enumerate(slices):
+        a, b = sl["sources"][0]["layer_range"]
+        L = b - a
+        for i in range(L):
+            t = i / (L - 1) if L > 1 else 1.0
+            m0 = sl["sources"][0]["model"]
+            start0 = sl["sources"][0]["layer_range"][0]
+            for n in load(m0):
+                mt = re.match(r"^model\.layers\.(\d+)\.(.+)$", n)
+                if not mt or int(mt.group(1)) != start0 + i:
+                    continue
+                src = {so["model"]: f"model.layers.{so['layer_range'][0] + i}.{mt.group(2)}" for so in sl["sources"]}
+                where[f"model.layers.{offset + i}.{mt.group(2)}"] = (s, src, t)
+        offset += L
+    for n in load(last[0]):
+        if not LAYER_RE.search(n) and "embed" not in n:
+            where[n] = (len(slices) - 1, {m: n for m in last}, 0.0)
+    return where
+
+
 # ----------------------------------------------------------------------------------------------
 # sparsifiers (mergekit/sparsify.py, CloudSoup docs/methods.md for the Breadcrumbs fix)
 
@@ -99,6 +161,9 @@ def magnitude(d, density):
 
 
 def magnitude_outliers(d, density, gamma):
+    """mergekit's n_top/n_bot arithmetic (density + gamma > 1 lowers n_top); CloudSoup keeps ranks
+    [n_top, n - n_bot) of the descending order (its fix of the empty [n_bot:-0] slice; equal magnitudes:
+    lower index ranks larger, docs/methods.md "Ties between equal magnitudes")."""
     if density >= 1:
         return None  # unchanged (mergekit: density >= 1 returns the tensor)
     n = d.size
@@ -108,10 +173,8 @@ def magnitude_outliers(d, density, gamma):
     if n_bot < 0:
         n_top += n_bot
         n_bot = 0
-    a = np.abs(d.astype(np.float32)).reshape(-1)
-    asc = np.argsort(a, kind="stable")
     mask = np.zeros(n)
-    mask[asc[n_bot:n - n_top]] = 1
+    mask[order_abs_desc(d)[n_top:n - n_bot]] = 1
     return mask.reshape(d.shape)
 
 
@@ -479,17 +542,34 @@ def run(recipe_path):
             cache[m] = {k: v.astype(np.float64) for k, v in st.load(path(m)).items()}
         return cache[m]
 
+    if R.get("slices"):
+        for sl in R["slices"]:
+            for so in sl["sources"]:
+                if so["model"] not in models:
+                    models.append(so["model"])
     others = [m for m in models if m != base_ref]
     inputs = list(models)
     if base_ref is not None and base_ref not in inputs:
         inputs.append(base_ref)
-    allnames = set()
-    for m in inputs:
-        allnames |= set(load(m))
     mode = R.get("tensors", "strict")
-    P = Params(R, allnames)
+    if R.get("slices"):
+        where = slice_plan(R, load)
+        P = SliceParams(R, where)
+        names = list(where)
+
+        def get(m, n):
+            src = where[n][1]
+            return load(m)[src[m]] if m in src else None
+    else:
+        allnames = set()
+        for m in inputs:
+            allnames |= set(load(m))
+        P = Params(R, allnames)
+        names = sorted(allnames)
+
+        def get(m, n):
+            return load(m).get(n)
     out = {}
-    names = sorted(allnames)
     global_masks = None
     if method == "ties" and P.get("topk_scope", "", default="tensor") == "model":
         global_masks = ties_model_masks(others, {m: load(m) for m in others}, load(base_ref), names, P)
@@ -505,17 +585,17 @@ def run(recipe_path):
         agree_global = agreement_decide(G, float(P.get("threshold", "", default=1.0)), P.get("mode", "", default="sequential_mean"))
 
     for n in names:
-        have = [m for m in inputs if n in load(m)]
-        if len(have) < len(inputs):
+        have = [m for m in inputs if get(m, n) is not None]
+        if len(have) < len(inputs) and not R.get("slices"):
             if mode == "intersection":
                 continue
             if mode != "union":
                 raise RuntimeError(f"missing tensor {n}")
-        ms = [m for m in models if n in load(m)]
-        xs = [load(m)[n] for m in ms]
-        oth = [m for m in others if n in load(m)]
-        xo = [load(m)[n] for m in oth]
-        base = load(base_ref)[n] if base_ref is not None and n in load(base_ref) else None
+        ms = [m for m in models if get(m, n) is not None]
+        xs = [get(m, n) for m in ms]
+        oth = [m for m in others if get(m, n) is not None]
+        xo = [get(m, n) for m in oth]
+        base = get(base_ref, n) if base_ref is not None else None
         if method == "linear":
             r = linear(n, xs, ms, P)
         elif method in GTA:
@@ -537,7 +617,7 @@ def run(recipe_path):
             ws = [float(P.get("weight", n, m)) for m in oth]
             r = multislerp(xo, ws, base, as_bool(P.get("normalize_weights", n, default=True)), float(P.get("eps", n, default=1e-8)))
         elif method == "karcher":
-            allx = [load(m)[n] for m in inputs if n in load(m)]
+            allx = [get(m, n) for m in inputs if get(m, n) is not None]
             r = karcher(allx, int(P.get("max_iter", n, default=10)), float(P.get("tol", n, default=1e-5)))
         elif method == "model_stock":
             r = model_stock(base, xo, as_bool(P.get("filter_wise", n, default=False)))

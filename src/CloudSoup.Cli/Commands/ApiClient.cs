@@ -8,9 +8,18 @@ using CloudSoup.Control.Api;
 namespace CloudSoup.Cli.Commands;
 
 /// <summary>The CLI's side of the merge API (submit, status). Problems come back as CloudSoupExceptions with the server's words.</summary>
-internal sealed class ApiClient(Uri baseUrl) : IDisposable
+internal sealed class ApiClient : IDisposable
 {
-    private readonly HttpClient _http = new() { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(100) };
+    private readonly HttpClient _http;
+    private readonly Uri baseUrl;
+
+    /// <param name="apiKey">Sent as x-api-key when the API requires one (docs/security.md).</param>
+    public ApiClient(Uri baseUrl, string? apiKey = null)
+    {
+        this.baseUrl = baseUrl;
+        _http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(100) };
+        if (apiKey != null) _http.DefaultRequestHeaders.Add(ApiKeyAuthentication.HeaderName, apiKey);
+    }
 
     public async Task<(SubmitView Job, bool Created)> SubmitAsync(string recipeText, CancellationToken ct)
     {
@@ -59,6 +68,8 @@ internal sealed class ApiClient(Uri baseUrl) : IDisposable
         }
         catch (JsonException) { }
         detail ??= $"{(int)response.StatusCode} {response.ReasonPhrase}";
+        if (response.StatusCode == HttpStatusCode.Unauthorized)
+            throw new CloudSoupException(ErrorKind.InvalidRecipe, $"the API refused the request (401): {detail}; pass --api-key or set CLOUDSOUP_API_KEY");
         throw response.StatusCode == HttpStatusCode.BadRequest
             ? new CloudSoupException(ErrorKind.InvalidRecipe, detail, field)
             : new CloudSoupException((int)response.StatusCode >= 500 ? ErrorKind.Transient : ErrorKind.MissingInput, $"the API answered {(int)response.StatusCode}: {detail}");

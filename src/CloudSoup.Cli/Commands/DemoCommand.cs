@@ -146,7 +146,7 @@ internal static class DemoCommand
             Say($"merging locally (cloudsoup merge {job.Name}.yaml --out merged/{job.Name}) ...");
             await using var sink = new LocalDirectorySink(Path.Combine(work, "merged", job.Name));
             var progress = new ConsoleProgress();
-            reports.Add(await new MergeJobRunner(new LocalCheckpointStore(work), LocalServices.Evaluator).RunAsync(RecipeParser.Parse(recipeText), sink, progress, ct));
+            reports.Add(await new MergeJobRunner(new LocalCheckpointStore(work), LocalServices.Evaluator, models: LocalServices.Models()).RunAsync(RecipeParser.Parse(recipeText), sink, progress, ct));
             progress.Finish();
         }
         return reports;
@@ -191,6 +191,7 @@ internal static class DemoCommand
                 Say($"POST /api/merges -> {(int)response.StatusCode}, job {id}");
 
                 string lastLine = "";
+                string[] outputs;
                 while (true)
                 {
                     await Task.Delay(500, ct);
@@ -203,14 +204,23 @@ internal static class DemoCommand
                     if (line != lastLine) Say(line);
                     lastLine = line;
                     if (state == "failed") throw new CloudSoup.Control.Errors.CloudSoupException(CloudSoup.Control.Errors.ErrorKind.Transient, $"the demo merge failed: {root.GetProperty("error").GetString()}");
-                    if (state == "succeeded") break;
+                    if (state != "succeeded") continue;
+                    outputs = root.GetProperty("outputs").EnumerateArray().Select(o => o.GetString()!).ToArray();
+                    break;
                 }
                 var reportJson = await http.GetStringAsync($"api/merges/{id}/report?format=json", ct);
                 var localCopy = Path.Combine(work, "merged", id);
                 Directory.CreateDirectory(localCopy);
-                await foreach (var item in blobs.GetBlobContainerClient(options.MergedContainer).GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, id + "/", ct))
-                    await blobs.GetBlobContainerClient(options.MergedContainer).GetBlobClient(item.Name).DownloadToAsync(Path.Combine(localCopy, item.Name[(id.Length + 1)..]), ct);
-                Say($"outputs are in blob storage under {options.MergedContainer}/{id}/ (report: {host.Url}api/merges/{id}/report); copied to {localCopy}");
+                // The job's outputs as its record names them (merged/<id>/<attempt>/...), never a listing of merged/<id>/.
+                foreach (var output in outputs.Where(o => o.StartsWith(options.MergedContainer + "/", StringComparison.Ordinal)))
+                {
+                    var name = output[(options.MergedContainer.Length + 1)..];
+                    var local = Path.Combine(localCopy, string.Join('/', name.Split('/').Skip(2)));   // relative to <id>/<attempt>/
+                    Directory.CreateDirectory(Path.GetDirectoryName(local)!);
+                    await blobs.GetBlobContainerClient(options.MergedContainer).GetBlobClient(name).DownloadToAsync(local, ct);
+                }
+                string folder = outputs.Select(Path.GetDirectoryName).FirstOrDefault() ?? $"{options.MergedContainer}/{id}";
+                Say($"outputs are in blob storage under {folder}/ (report: {host.Url}api/merges/{id}/report); copied to {localCopy}");
                 reports.Add(JsonSerializer.Deserialize<MergeReport>(reportJson, MergeReport.Json)!);
             }
             return reports;

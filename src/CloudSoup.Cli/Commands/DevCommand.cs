@@ -87,7 +87,8 @@ internal static class DevCommand
               (or az storage blob upload --connection-string "$CloudSoupStorage" -c CONTAINER -n NAME -f FILE)
 
             Follow jobs:   ./cloudsoup status --api {api}        ./cloudsoup status ID --wait --api {api}
-            Outputs land in {o.MergedContainer}/<job-id>/ (model, report.json, report.html);  {api}/api/merges/<job-id>/report
+            Outputs land in {o.MergedContainer}/<job-id>/<attempt>/ (model, report.json, report.html), listed by the job's "outputs";
+            report: {api}/api/merges/<job-id>/report
             """);
     }
 }

@@ -24,7 +24,7 @@ internal static class EvalCommand
     {
         if (batchSize <= 0) throw new CloudSoup.Control.Errors.CloudSoupException(CloudSoup.Control.Errors.ErrorKind.InvalidRecipe, "--batch-size must be a positive integer");
         var store = new LocalCheckpointStore(Directory.GetCurrentDirectory());
-        using var model = await JobEvaluator.LoadModelAsync(store, modelRef, ct);
+        using var model = await LocalServices.Models().LoadAsync(store, modelRef, null, null, ct);
         using var data = await EvalData.LoadAsync(store, dataRef, ct);
         await using var checkpoint = await Checkpoint.OpenAsync(store, weightsRef, ct);
         var tensors = await JobEvaluator.ReadAllAsync(checkpoint, ct);

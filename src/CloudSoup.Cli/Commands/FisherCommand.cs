@@ -34,7 +34,7 @@ internal static class FisherCommand
         if (samples <= 0) throw CloudSoupException.Recipe("--samples", "must be a positive integer");
         var options = new FisherOptions(RecipeParser.ParseFisherLabels(labels, "--labels"), samples, seed);
         var store = new LocalCheckpointStore(Directory.GetCurrentDirectory());
-        using var model = await JobEvaluator.LoadModelAsync(store, modelRef, ct);
+        using var model = await LocalServices.Models().LoadAsync(store, modelRef, null, null, ct);
         using var evalData = await EvalData.LoadAsync(store, dataRef, ct);
         await using var checkpoint = await Checkpoint.OpenAsync(store, weightsRef, ct);
         var tensors = await JobEvaluator.ReadAllAsync(checkpoint, ct);

@@ -1,4 +1,8 @@
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Errors;
 using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Evaluation.Sandbox;
+using Microsoft.Extensions.Configuration;
 
 namespace CloudSoup.Cli.Commands;
 
@@ -6,4 +10,18 @@ namespace CloudSoup.Cli.Commands;
 internal static class LocalServices
 {
     public static IJobEvaluator Evaluator { get; } = new JobEvaluator();
+
+    /// <summary>The evaluation model loader, with the sandbox settings of the environment (CloudSoup__EvalSandbox, ...; docs/sandbox.md).</summary>
+    public static EvalModelLoader Models()
+    {
+        var options = CloudSoupOptions.FromConfiguration(new ConfigurationBuilder().AddEnvironmentVariables().Build());
+        try
+        {
+            return new EvalModelLoader(SandboxSettings.FromOptions(options));
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new CloudSoupException(ErrorKind.InvalidRecipe, $"configuration: {e.Message}");
+        }
+    }
 }

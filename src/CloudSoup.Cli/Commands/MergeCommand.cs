@@ -27,12 +27,12 @@ internal static class MergeCommand
     {
         CloudSoup.Engine.Jobs.ComputeDevice.Resolve(device);   // an unknown or unavailable device fails before anything is read
         if (!recipeFile.Exists) throw CloudSoup.Control.Errors.CloudSoupException.Missing($"recipe file '{recipeFile.FullName}'");
-        var recipe = RecipeParser.Parse(await File.ReadAllTextAsync(recipeFile.FullName, ct));
+        var recipe = RecipeParser.Parse(await RecipeText.ReadFileAsync(recipeFile.FullName, ct));
         foreach (var w in recipe.Warnings) Console.Error.WriteLine($"warning: {w}");
         var store = new LocalCheckpointStore(recipeFile.DirectoryName!);
         var progress = new ConsoleProgress();
         await using var sink = new LocalDirectorySink(outDir.FullName);
-        var runner = new MergeJobRunner(store, LocalServices.Evaluator, device);
+        var runner = new MergeJobRunner(store, LocalServices.Evaluator, device, LocalServices.Models());
         MergeReport report;
         try
         {
@@ -43,6 +43,8 @@ internal static class MergeCommand
             progress.Finish();   // ends the progress line, so an error message starts on a line of its own
         }
         ReportPrinter.Print(report);
+        // What the job found on the way (NaN/Inf values): the recipe's own warnings were printed before it ran.
+        foreach (var w in report.Warnings.Except(recipe.Warnings)) Console.Error.WriteLine($"warning: {w}");
         return 0;
     }
 }

@@ -20,6 +20,14 @@ internal static class ServiceCommandSupport
         Description = $"Base URL of a running CloudSoup API (default: $CLOUDSOUP_API or {DefaultApi}, where `cloudsoup dev` listens)",
     };
 
+    public static Option<string?> ApiKeyOption() => new("--api-key")
+    {
+        Description = "API key of a CloudSoup API that requires one (default: $CLOUDSOUP_API_KEY); sent as the x-api-key header",
+    };
+
+    public static string? ApiKey(string? key) =>
+        !string.IsNullOrWhiteSpace(key) ? key : Environment.GetEnvironmentVariable("CLOUDSOUP_API_KEY") is { Length: > 0 } k ? k : null;
+
     /// <summary>Options from the environment (CloudSoupStorage, CloudSoup__*) with --storage taking precedence.</summary>
     public static CloudSoupOptions Options(string? storage)
     {

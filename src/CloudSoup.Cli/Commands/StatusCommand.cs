@@ -15,14 +15,15 @@ internal static class StatusCommand
         var id = new Argument<string?>("id") { Description = "Job id (omit to list the newest jobs)", Arity = ArgumentArity.ZeroOrOne };
         var api = ServiceCommandSupport.ApiOption();
         var wait = new Option<bool>("--wait", "-w") { Description = "Poll until the job succeeds or fails, showing its phase and progress; exit 0 if it succeeded, 1 if it failed" };
-        var cmd = new Command("status", "Show a merge job (or list jobs) from a running CloudSoup API.") { id, api, wait };
-        cmd.SetAction((parse, ct) => ServiceCommandSupport.RunAsync(() => RunAsync(parse.GetValue(id), parse.GetValue(api), parse.GetValue(wait), ct)));
+        var apiKey = ServiceCommandSupport.ApiKeyOption();
+        var cmd = new Command("status", "Show a merge job (or list jobs) from a running CloudSoup API.") { id, api, wait, apiKey };
+        cmd.SetAction((parse, ct) => ServiceCommandSupport.RunAsync(() => RunAsync(parse.GetValue(id), parse.GetValue(api), parse.GetValue(wait), parse.GetValue(apiKey), ct)));
         return cmd;
     }
 
-    private static async Task<int> RunAsync(string? id, string? api, bool wait, CancellationToken ct)
+    private static async Task<int> RunAsync(string? id, string? api, bool wait, string? apiKey, CancellationToken ct)
     {
-        using var client = new ApiClient(ServiceCommandSupport.Api(api));
+        using var client = new ApiClient(ServiceCommandSupport.Api(api), ServiceCommandSupport.ApiKey(apiKey));
         if (id is null)
         {
             if (wait)

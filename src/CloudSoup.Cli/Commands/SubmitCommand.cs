@@ -14,15 +14,16 @@ internal static class SubmitCommand
         var recipe = new Argument<FileInfo>("recipe") { Description = "Recipe file (YAML or JSON). Model references are blob paths: container/path, e.g. checkpoints/my-exp/a.safetensors" };
         var api = ServiceCommandSupport.ApiOption();
         var storage = ServiceCommandSupport.StorageOption();
-        var cmd = new Command("submit", "Submit a merge job to a running CloudSoup API (or straight to storage with --storage).") { recipe, api, storage };
-        cmd.SetAction((parse, ct) => ServiceCommandSupport.RunAsync(() => RunAsync(parse.GetValue(recipe)!, parse.GetValue(api), parse.GetValue(storage), ct)));
+        var apiKey = ServiceCommandSupport.ApiKeyOption();
+        var cmd = new Command("submit", "Submit a merge job to a running CloudSoup API (or straight to storage with --storage).") { recipe, api, storage, apiKey };
+        cmd.SetAction((parse, ct) => ServiceCommandSupport.RunAsync(() => RunAsync(parse.GetValue(recipe)!, parse.GetValue(api), parse.GetValue(storage), parse.GetValue(apiKey), ct)));
         return cmd;
     }
 
-    private static async Task<int> RunAsync(FileInfo recipeFile, string? api, string? storage, CancellationToken ct)
+    private static async Task<int> RunAsync(FileInfo recipeFile, string? api, string? storage, string? apiKey, CancellationToken ct)
     {
         if (!recipeFile.Exists) throw CloudSoup.Control.Errors.CloudSoupException.Missing($"recipe file '{recipeFile.FullName}'");
-        string text = await File.ReadAllTextAsync(recipeFile.FullName, ct);
+        string text = await CloudSoup.Control.Recipes.RecipeText.ReadFileAsync(recipeFile.FullName, ct);
         string id, status;
         bool created;
         if (storage != null)
@@ -35,7 +36,7 @@ internal static class SubmitCommand
         }
         else
         {
-            using var client = new ApiClient(ServiceCommandSupport.Api(api));
+            using var client = new ApiClient(ServiceCommandSupport.Api(api), ServiceCommandSupport.ApiKey(apiKey));
             var (job, isNew) = await client.SubmitAsync(text, ct);
             (id, status, created) = (job.Id, job.Status, isNew);
         }

@@ -8,10 +8,10 @@
 using System.Text;
 using Azure;
 using CloudSoup.Control.Errors;
-using CloudSoup.Control.Jobs;
-using CloudSoup.Control.Recipes;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Intake;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Recipes;
 using CloudSoup.Control.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -50,6 +50,12 @@ public sealed class MergeApi(MergeSubmitter submitter, JobStore jobs, StorageCli
             log.LogWarning("submit failed: {Error}", e.Message);
             return Problem(StatusCodes.Status503ServiceUnavailable, "storage unavailable", e.Message);
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A defect, not the caller's fault: still a problem+json answer, never an empty 500; the details go to the log.
+            log.LogError(e, "submit failed unexpectedly");
+            return Problem(StatusCodes.Status500InternalServerError, "internal error", "the service failed on this request; its log has the details");
+        }
         var job = result.Job;
         request.HttpContext.Response.Headers.Location = JobView.LinksFor(job.Id).Self;
         return Results.Json(new SubmitView(job.Id, job.Status, JobView.LinksFor(job.Id)), JobView.Json,
@@ -78,25 +84,24 @@ public sealed class MergeApi(MergeSubmitter submitter, JobStore jobs, StorageCli
         bool json = string.Equals(request.Query["format"], "json", StringComparison.OrdinalIgnoreCase)
                     || request.Headers.Accept.Any(a => a != null && a.Contains("application/json", StringComparison.OrdinalIgnoreCase));
         string file = json ? JobOutputs.ReportJson : JobOutputs.ReportHtml;
+        // Through the record only: it names the attempt that committed (an unfinished attempt's report may lie beside it).
+        if (JobOutputs.Find(job.Outputs, file) is not { } located || !BlobPath.TryParse(located, out var path) || path.Container != storage.Options.MergedContainer)
+            return Problem(StatusCodes.Status404NotFound, "report not found", $"job {id} lists no {file} among its outputs");
         try
         {
-            var content = await storage.Container(storage.Options.MergedContainer).GetBlobClient($"{id}/{file}").DownloadContentAsync(ct).ConfigureAwait(false);
+            var content = await storage.Container(path.Container).GetBlobClient(path.Name).DownloadContentAsync(ct).ConfigureAwait(false);
             return Results.Bytes(content.Value.Content.ToArray(), JobOutputs.ContentType(file));
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            return Problem(StatusCodes.Status404NotFound, "report not found", $"{storage.Options.MergedContainer}/{id}/{file} does not exist");
+            return Problem(StatusCodes.Status404NotFound, "report not found", $"{located} does not exist");
         }
     }
 
-    private static async Task<string> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    private static Task<string> ReadBodyAsync(HttpRequest request, CancellationToken ct)
     {
-        if (request.ContentLength > RecipeParser.MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {RecipeParser.MaxRecipeBytes} bytes");
-        var buffer = new byte[RecipeParser.MaxRecipeBytes + 1];
-        int total = 0, n;
-        while (total < buffer.Length && (n = await request.Body.ReadAsync(buffer.AsMemory(total), ct).ConfigureAwait(false)) > 0) total += n;
-        if (total > RecipeParser.MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {RecipeParser.MaxRecipeBytes} bytes");
-        return Encoding.UTF8.GetString(buffer, 0, total);
+        if (request.ContentLength > RecipeLimits.MaxBytes) throw RecipeParser.TooLarge();
+        return RecipeText.ReadAsync(request.Body, ct);
     }
 
     private static IResult RecipeProblem(CloudSoupException e) =>

@@ -12,7 +12,12 @@
 //   CloudSoup__JobsQueue, __PoisonQueue, __CheckpointsContainer, __RecipesContainer, __MergedContainer,
 //   __JobsContainer, __EvalContainer, __JobsTable       resource names (defaults below)
 //   CloudSoup__VisibilityTimeout (00:05:00), __MaxAttempts (3), __RetryDelay (00:00:30),
-//   __IdlePollInterval (00:00:02), __WatchInterval (00:00:01), __ProgressInterval (00:00:02), __Device (cpu)
+//   __IdlePollInterval (00:00:02), __WatchInterval (00:00:01), __ProgressInterval (00:00:02), __Device (cpu),
+//   __RequeueAfter (00:30:00), __ReconcileInterval (00:01:00)
+//   CloudSoup__InputSources (checkpoints,eval), __EvalModelSources (eval)   where recipes may read from (docs/security.md)
+//   CloudSoup__EvalSandbox (strict), __EvalMemoryLimit (4GB), __EvalMaxMemoryLimit (16GB), __EvalTimeLimit (00:10:00),
+//   __EvalMaxTimeLimit (01:00:00)        the TorchScript evaluation sandbox (docs/sandbox.md)
+//   CloudSoup__ApiKey                    the key the standalone API host requires (docs/security.md)
 using Microsoft.Extensions.Configuration;
 
 namespace CloudSoup.Control.Configuration;
@@ -59,6 +64,43 @@ public sealed class CloudSoupOptions
     /// <summary>The least time between two progress writes to a job's record.</summary>
     public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long a job may stay queued (or keep an expired claim) before the reconciler decides its queue message was
+    /// lost and sends it a new one (Jobs/JobReconciler.cs). Longer than VisibilityTimeout + RetryDelay, the longest a
+    /// live message stays hidden between two workers.
+    /// </summary>
+    public TimeSpan RequeueAfter { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>How often the standalone and dev hosts run the reconciler; zero turns it off in that process (the Functions app runs it on a timer).</summary>
+    public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Comma-separated containers or container/prefix locations every input a recipe names must lie in (models, base
+    /// model, Fishers, evaluation data, alignment specs). Unset: the checkpoints and eval containers.
+    /// </summary>
+    public string? InputSources { get; set; }
+
+    /// <summary>Comma-separated locations a TorchScript evaluation model (code) may come from. Unset: the eval container.</summary>
+    public string? EvalModelSources { get; set; }
+
+    /// <summary>strict (resource limits, Landlock and seccomp, or refuse) or limits-only (docs/sandbox.md).</summary>
+    public string EvalSandbox { get; set; } = "strict";
+
+    /// <summary>Writable memory of a sandboxed evaluation model's process when the recipe sets no evaluation.limits.memory.</summary>
+    public string EvalMemoryLimit { get; set; } = "4GB";
+
+    /// <summary>The most evaluation.limits.memory may ask for.</summary>
+    public string EvalMaxMemoryLimit { get; set; } = "16GB";
+
+    /// <summary>Wall-clock time one call into a sandboxed model (load, a batch, a BatchNorm reset, a Fisher) may take.</summary>
+    public TimeSpan EvalTimeLimit { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The most evaluation.limits.seconds may ask for.</summary>
+    public TimeSpan EvalMaxTimeLimit { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>The API key the standalone host requires; without one it serves loopback only (docs/security.md).</summary>
+    public string? ApiKey { get; set; }
+
     public bool UsesConnectionString => !string.IsNullOrWhiteSpace(ConnectionString);
 
     /// <summary>Reads "CloudSoupStorage" (string or section) and the "CloudSoup" section.</summary>
@@ -84,6 +126,11 @@ public sealed class CloudSoupOptions
                 "CloudSoupStorage__blobServiceUri, CloudSoupStorage__queueServiceUri and CloudSoupStorage__tableServiceUri for identity-based access");
         if (MaxAttempts < 1) throw new InvalidOperationException("CloudSoup:MaxAttempts must be at least 1");
         if (VisibilityTimeout < TimeSpan.FromSeconds(1)) throw new InvalidOperationException("CloudSoup:VisibilityTimeout must be at least one second");
+        if (RequeueAfter <= VisibilityTimeout + RetryDelay)
+            throw new InvalidOperationException(
+                $"CloudSoup:RequeueAfter ({RequeueAfter}) must be longer than CloudSoup:VisibilityTimeout + CloudSoup:RetryDelay ({VisibilityTimeout + RetryDelay}), " +
+                "or jobs whose message is only hidden for a while would be sent again");
+        if (ReconcileInterval < TimeSpan.Zero) throw new InvalidOperationException("CloudSoup:ReconcileInterval must not be negative (zero turns the reconciler off)");
     }
 
     private static Uri? UriOrNull(string? s) => string.IsNullOrWhiteSpace(s) ? null : new Uri(s);

@@ -57,12 +57,23 @@ public sealed class StorageClients
     }
 
     /// <summary>Creates the queues, containers and table the service uses when they are missing.</summary>
+    /// <summary>
+    /// Creates the queues, containers and table when missing. An identity whose roles cover only some of them (the
+    /// worker's, scoped to the containers it uses: infra/app/rbac.bicep) is refused (403) for the others, which the
+    /// infrastructure created; that is not an error.
+    /// </summary>
     public async Task EnsureCreatedAsync(CancellationToken ct)
     {
-        await JobsQueue.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
-        await PoisonQueue.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+        await Tolerate403(() => JobsQueue.CreateIfNotExistsAsync(cancellationToken: ct)).ConfigureAwait(false);
+        await Tolerate403(() => PoisonQueue.CreateIfNotExistsAsync(cancellationToken: ct)).ConfigureAwait(false);
         foreach (var c in new[] { Options.CheckpointsContainer, Options.RecipesContainer, Options.MergedContainer, Options.JobsContainer, Options.EvalContainer }.Distinct())
-            await Container(c).CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
-        await JobsTable.CreateIfNotExistsAsync(ct).ConfigureAwait(false);
+            await Tolerate403(() => Container(c).CreateIfNotExistsAsync(cancellationToken: ct)).ConfigureAwait(false);
+        await Tolerate403(() => JobsTable.CreateIfNotExistsAsync(ct)).ConfigureAwait(false);
+    }
+
+    private static async Task Tolerate403<T>(Func<Task<T>> create)
+    {
+        try { await create().ConfigureAwait(false); }
+        catch (Azure.RequestFailedException e) when (e.Status == 403) { }
     }
 }

@@ -13,21 +13,27 @@ public enum ErrorKind
     IncompatibleModels,
     /// <summary>An input changed while the job ran (ETag mismatch); a retry sees the new version.</summary>
     InputChanged,
+    /// <summary>
+    /// The evaluation model (code that came with the job) crashed, hit its memory or time limit, raised an error, or
+    /// could not be run in a sandbox on this worker (no retry: the same model fails the same way).
+    /// </summary>
+    ModelFailed,
     /// <summary>Storage or network trouble that may pass; the job is retried.</summary>
     Transient,
 }
 
 /// <summary>
 /// The one error type that crosses CloudSoup's boundaries. <see cref="Exception.Message"/> is a single
-/// line meant for people; <see cref="Field"/> names the recipe field at fault when there is one.
+/// line meant for people; <see cref="Field"/> names the recipe field at fault when there is one. Both are made
+/// printable and bounded (<see cref="ErrorText"/>), whatever input they quote.
 /// </summary>
 public sealed class CloudSoupException : Exception
 {
     public CloudSoupException(ErrorKind kind, string message, string? field = null, Exception? inner = null)
-        : base(message, inner)
+        : base(ErrorText.OneLine(message), inner)
     {
         Kind = kind;
-        Field = field;
+        Field = field is null ? null : ErrorText.OneLine(field, ErrorText.MaxKeyChars * 8);
     }
 
     public ErrorKind Kind { get; }

@@ -1,7 +1,10 @@
-// The standalone host: the merge API on Kestrel (minimal APIs) and the blob drop watcher, in one process, with
+// The standalone host: the merge API on Kestrel (minimal APIs), the blob drop watcher and the job reconciler
+// (every CloudSoup:ReconcileInterval; Jobs/JobReconciler.cs), in one process, with
 // nothing of the data plane: a team that does not want Functions runs it as a container. `cloudsoup dev` adds
 // the queue worker through ExtraServices (the CLI references the data plane; this project does not).
-// Binds to loopback by default.
+// Binds to loopback by default. With CloudSoup__ApiKey set every request needs the key (Api/ApiKeyAuthentication.cs);
+// without one the host refuses any address but loopback, so it is never open to a network by accident
+// (docs/security.md).
 using System.Net;
 using CloudSoup.Control.Api;
 using CloudSoup.Control.Configuration;
@@ -44,6 +47,11 @@ public sealed class CloudSoupHost : IAsyncDisposable
 
     public static async Task<CloudSoupHost> StartAsync(CloudSoupOptions options, CloudSoupHostOptions host, CancellationToken ct)
     {
+        string? apiKey = string.IsNullOrWhiteSpace(options.ApiKey) ? null : options.ApiKey.Trim();
+        if (apiKey is null && !IPAddress.IsLoopback(host.Address))
+            throw new InvalidOperationException(
+                $"refusing to listen on {host.Address} without an API key: anyone who can reach it could submit jobs and read reports. " +
+                "Set CloudSoup__ApiKey (clients send it as x-api-key or Authorization: Bearer), or listen on 127.0.0.1");
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseKestrel(k => k.Listen(host.Address, host.Port));
         builder.Logging.ClearProviders();
@@ -55,8 +63,10 @@ public sealed class CloudSoupHost : IAsyncDisposable
         builder.Services.AddCloudSoupControlPlane(options);
         host.ExtraServices?.Invoke(builder.Services);
         if (host.RunWatcher) builder.Services.AddHostedService(sp => sp.GetRequiredService<BlobDropWatcher>());
+        if (options.ReconcileInterval > TimeSpan.Zero) builder.Services.AddHostedService(sp => sp.GetRequiredService<ReconcilerService>());
 
         var app = builder.Build();
+        if (apiKey != null) app.UseApiKey(apiKey);
         app.MapMergeApi();
         await app.Services.GetRequiredService<StorageClients>().EnsureCreatedAsync(ct).ConfigureAwait(false);
         await app.StartAsync(ct).ConfigureAwait(false);

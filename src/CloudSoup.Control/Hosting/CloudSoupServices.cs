@@ -18,6 +18,8 @@ public static class CloudSoupServices
         services.AddSingleton<BlobIntake>();
         services.AddSingleton<BlobDropWatcher>();
         services.AddSingleton<MergeApi>();
+        services.AddSingleton<JobReconciler>();
+        services.AddSingleton<ReconcilerService>();
         return services;
     }
 }

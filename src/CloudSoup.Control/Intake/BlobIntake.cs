@@ -144,7 +144,7 @@ public sealed class BlobIntake(StorageClients storage, MergeSubmitter submitter,
             if (props.Value.ContentLength == 0) return ("", props.Value.ETag);
             var content = await blob.DownloadContentAsync(new BlobDownloadOptions
             {
-                Range = new HttpRange(0, Math.Min(props.Value.ContentLength, RecipeParser.MaxRecipeBytes + 1)),
+                Range = new HttpRange(0, Math.Min(props.Value.ContentLength, RecipeLimits.MaxBytes + 1)),
                 Conditions = new BlobRequestConditions { IfMatch = props.Value.ETag },
             }, ct).ConfigureAwait(false);
             return (Encoding.UTF8.GetString(content.Value.Content.ToMemory().Span), props.Value.ETag);

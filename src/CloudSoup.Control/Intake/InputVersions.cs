@@ -14,11 +14,20 @@ namespace CloudSoup.Control.Intake;
 
 public sealed class InputVersions(BlobServiceClient blobs)
 {
+    /// <summary>
+    /// Lookups in flight at once. A recipe names at most RecipeLimits.MaxModels models (plus a few auxiliary files),
+    /// so resolving one costs a bounded number of requests, made a few at a time rather than one after another.
+    /// </summary>
+    public const int MaxConcurrentLookups = 16;
+
     public async Task<IReadOnlyDictionary<string, string>> ResolveAsync(IEnumerable<string> references, CancellationToken ct)
     {
+        var distinct = references.Distinct(StringComparer.Ordinal).ToList();
+        var found = new string[distinct.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, distinct.Count), new ParallelOptions { MaxDegreeOfParallelism = MaxConcurrentLookups, CancellationToken = ct },
+            async (i, token) => found[i] = await VersionOfAsync(distinct[i], token).ConfigureAwait(false)).ConfigureAwait(false);
         var versions = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var reference in references.Distinct(StringComparer.Ordinal))
-            versions[reference] = await VersionOfAsync(reference, ct).ConfigureAwait(false);
+        for (int i = 0; i < distinct.Count; i++) versions[distinct[i]] = found[i];
         return versions;
     }
 

@@ -1,6 +1,7 @@
 // The one way a job comes to exist, used by the HTTP API, blob intake and `cloudsoup submit`:
-// validate the recipe → resolve input versions → job id → store the recipe under jobs/<id>/ → create the
-// job record (idempotent) → enqueue {schema, jobId, recipe}. Submitting the same job again returns the
+// validate the recipe → resolve input versions → job id → store the recipe and the input versions under
+// jobs/<id>/ (they grow with the recipe, a table property does not) → create the job record (idempotent) →
+// enqueue {schema, jobId, recipe}. Submitting the same job again returns the
 // existing one and enqueues nothing, unless it failed (then it runs again).
 using Azure;
 using CloudSoup.Control.Errors;
@@ -20,6 +21,8 @@ public sealed record SubmitResult(JobRecord Job, bool Enqueued);
 public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogger<MergeSubmitter> log)
 {
     public const string RecipeFileName = "recipe.yaml";
+    /// <summary>The input versions the job id was computed from, as JSON {"container/path": "ETag or missing"}.</summary>
+    public const string InputsFileName = "inputs.json";
     private readonly InputVersions _versions = new(storage.Blobs);
 
     /// <summary>
@@ -31,6 +34,8 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
     {
         var recipe = RecipeParser.Parse(recipeText);
         RequireBlobPaths(recipe);
+        InputSources.From(storage.Options).Check(recipe);       // only configured containers (docs/security.md)
+        EvalLimitCeilings.From(storage.Options).Check(recipe);
         var versions = await _versions.ResolveAsync(recipe.AllReferences, ct).ConfigureAwait(false);
         foreach (var (reference, field) in ReferenceFields(recipe))
             if (versions.TryGetValue(reference, out var v) && v == JobIds.MissingVersion)
@@ -45,9 +50,11 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
                 return new SubmitResult(existing, false);
             }
 
+            var jobsContainer = storage.Container(storage.Options.JobsContainer);
             string recipePath = $"{storage.Options.JobsContainer}/{id}/{RecipeFileName}";
-            await storage.Container(storage.Options.JobsContainer).GetBlobClient($"{id}/{RecipeFileName}")
-                .UploadAsync(BinaryData.FromString(recipeText), overwrite: true, ct).ConfigureAwait(false);
+            string inputsPath = $"{storage.Options.JobsContainer}/{id}/{InputsFileName}";
+            await jobsContainer.GetBlobClient($"{id}/{RecipeFileName}").UploadAsync(BinaryData.FromString(recipeText), overwrite: true, ct).ConfigureAwait(false);
+            await jobsContainer.GetBlobClient($"{id}/{InputsFileName}").UploadAsync(BinaryData.FromObjectAsJson(versions), overwrite: true, ct).ConfigureAwait(false);
 
             JobRecord job;
             if (existing != null)
@@ -63,11 +70,12 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
                     RowKey = id,
                     Status = JobStatus.Queued,
                     Created = DateTimeOffset.UtcNow,
+                    Enqueued = DateTimeOffset.UtcNow,
                     RecipePath = recipePath,
                     Name = recipe.Name,
                     Method = recipe.MergeMethod,
                     Source = source,
-                    Inputs = versions,
+                    InputsPath = inputsPath,
                 }, ct).ConfigureAwait(false);
                 if (!created) return new SubmitResult(stored, false);
                 job = stored;
@@ -102,38 +110,6 @@ public sealed class MergeSubmitter(StorageClients storage, JobStore jobs, ILogge
     }
 
     /// <summary>Every blob the recipe names, with the field that names it (built-in architectures are not blobs).</summary>
-    private static IEnumerable<(string Reference, string Field)> ReferenceFields(Recipe recipe)
-    {
-        for (int i = 0; i < recipe.Models.Count; i++) yield return (recipe.Models[i].Model, $"models[{i}].model");
-        if (recipe.BaseModel != null) yield return (recipe.BaseModel, "base_model");
-        if (recipe.Evaluation is { } e)
-        {
-            if (!e.Model.StartsWith("builtin:", StringComparison.Ordinal)) yield return (e.Model, "evaluation.model");
-            yield return (e.Data, "evaluation.data");
-            if (e.Test != null) yield return (e.Test, "evaluation.test");
-        }
-        if (recipe.Fisher is { } f)
-        {
-            if (!f.Model.StartsWith("builtin:", StringComparison.Ordinal)) yield return (f.Model, "fisher.model");
-            yield return (f.Data, "fisher.data");
-        }
-        if (recipe.Alignment is { } a && !AlignmentSection.BuiltinSpecs.Contains(a.Spec)) yield return (a.Spec, "alignment.spec");
-        if (recipe.TokenizerSource is { Model: { } tokenizer } ts) yield return (tokenizer, ts.Field);
-        var named = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (reference, field) in ReferencesInParameters(recipe))
-            if (named.Add(reference)) yield return (reference, field);
-    }
-
-    /// <summary>Checkpoints named by parameters (e.g. each model's fisher), with the parameter's field.</summary>
-    private static IEnumerable<(string Reference, string Field)> ReferencesInParameters(Recipe recipe)
-    {
-        if (!MethodCatalog.TryGet(recipe.MergeMethod, out var method)) yield break;
-        var aux = method.AuxiliaryReferences(recipe).ToHashSet(StringComparer.Ordinal);
-        for (int i = 0; i < recipe.Models.Count; i++)
-            foreach (var (name, setting) in recipe.Models[i].Parameters)
-                if (setting is ScalarSetting { Value.Text: string t } && aux.Contains(t)) yield return (t, $"models[{i}].parameters.{name}");
-        foreach (var (name, setting) in recipe.Parameters)
-            if (setting is ScalarSetting { Value.Text: string t } && aux.Contains(t)) yield return (t, $"parameters.{name}");
-        foreach (var t in aux) yield return (t, "parameters");
-    }
+    private static IEnumerable<(string Reference, string Field)> ReferenceFields(Recipe recipe) =>
+        InputSources.References(recipe).Select(r => (r.Reference, r.Field));
 }

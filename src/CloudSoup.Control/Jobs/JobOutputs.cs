@@ -1,11 +1,18 @@
 namespace CloudSoup.Control.Jobs;
 
-/// <summary>The files every job writes beside its weights under merged/&lt;job-id&gt;/, and how they are served.</summary>
+/// <summary>The files every job writes beside its weights under merged/&lt;job-id&gt;/&lt;attempt&gt;/, and how they are served.</summary>
 public static class JobOutputs
 {
     public const string ReportJson = "report.json";
     public const string ReportHtml = "report.html";
     public const string ResolvedRecipe = "recipe.resolved.json";
+
+    /// <summary>
+    /// The "container/path" of <paramref name="fileName"/> among a job record's outputs, or null. Readers find outputs
+    /// this way, through the record, never by listing merged/ (where an unfinished attempt's files may lie).
+    /// </summary>
+    public static string? Find(IReadOnlyList<string> outputs, string fileName) =>
+        outputs.FirstOrDefault(o => o.EndsWith("/" + fileName, StringComparison.Ordinal));
 
     public static string ContentType(string path) => Path.GetExtension(path).ToLowerInvariant() switch
     {

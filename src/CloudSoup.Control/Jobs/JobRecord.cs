@@ -2,6 +2,7 @@ using System.Runtime.Serialization;
 using System.Text.Json;
 using Azure;
 using Azure.Data.Tables;
+using CloudSoup.Control.Errors;
 
 namespace CloudSoup.Control.Jobs;
 
@@ -17,8 +18,11 @@ public static class JobStatus
 }
 
 /// <summary>
-/// One merge job, one row of the jobs table (PartitionKey "job", RowKey = job id). Lists and the output
-/// paths are stored as JSON strings because table properties are scalars.
+/// One merge job, one row of the jobs table (PartitionKey "job", RowKey = job id). Table properties are scalars
+/// and a string property holds at most 64 KiB (docs/contracts.md, "Job records"), so nothing here grows with the
+/// recipe: the recipe and its input versions are blobs under jobs/&lt;id&gt;/ named by <see cref="RecipePath"/> and
+/// <see cref="InputsPath"/>, errors are cut to <see cref="ErrorText.MaxMessageChars"/>, and the output paths (a JSON
+/// string) are bounded by RecipeLimits.MaxOutputShards.
 /// </summary>
 public sealed class JobRecord : ITableEntity
 {
@@ -35,37 +39,48 @@ public sealed class JobRecord : ITableEntity
     public DateTimeOffset Created { get; set; }
     public DateTimeOffset? Started { get; set; }
     public DateTimeOffset? Finished { get; set; }
-    /// <summary>Why the job failed, for people (set only when Status is failed).</summary>
-    public string? Error { get; set; }
+    /// <summary>Why the job failed, for people (set only when Status is failed); one bounded line.</summary>
+    public string? Error { get => _error; set => _error = value is null ? null : ErrorText.OneLine(value); }
     /// <summary>The last error of an attempt that will be retried; kept so a job sent to the poison queue says why.</summary>
-    public string? LastError { get; set; }
+    public string? LastError { get => _lastError; set => _lastError = value is null ? null : ErrorText.OneLine(value); }
+    private string? _error, _lastError;
     public int Attempts { get; set; }
     public string? ClaimedBy { get; set; }
     public DateTimeOffset? ClaimedUntil { get; set; }
+    /// <summary>
+    /// The attempt that holds (or last held) the claim, e.g. "attempt-2-3f9a1c0b": it writes its outputs under
+    /// merged/&lt;id&gt;/&lt;attempt&gt;/, a folder no reader looks at unless <see cref="CommittedAttempt"/> names it.
+    /// </summary>
+    public string? Attempt { get; set; }
+    /// <summary>
+    /// The attempt whose outputs are the job's result. Set only by the conditional update that marks the job
+    /// succeeded, after every output of that attempt was committed: the one commit point readers go through.
+    /// </summary>
+    public string? CommittedAttempt { get; set; }
+    /// <summary>When the job's current queue message was sent (submit, resubmit of a failed job, or the reconciler).</summary>
+    public DateTimeOffset? Enqueued { get; set; }
+    /// <summary>How often the reconciler sent the job a new message because its message was lost.</summary>
+    public int Requeues { get; set; }
     /// <summary>Blob path of the submitted recipe (jobs/&lt;id&gt;/recipe.yaml).</summary>
     public string RecipePath { get; set; } = "";
     public string? Name { get; set; }
     public string? Method { get; set; }
     /// <summary>Who submitted it: "api", "cli", "blob:recipes/x.yaml", "blob:checkpoints/exp/soup.yaml".</summary>
     public string? Source { get; set; }
-    public string? InputsJson { get; set; }
+    /// <summary>Blob path of the input versions the job id was computed from (jobs/&lt;id&gt;/inputs.json: "container/path" → ETag or "missing").</summary>
+    public string? InputsPath { get; set; }
     public string? OutputsJson { get; set; }
 
     [IgnoreDataMember]
     public string Id => RowKey;
+
+    /// <summary>A shallow copy to change without touching the record it came from (every property is a value or a string).</summary>
+    public JobRecord Copy() => (JobRecord)MemberwiseClone();
 
     [IgnoreDataMember]
     public IReadOnlyList<string> Outputs
     {
         get => OutputsJson is null ? [] : JsonSerializer.Deserialize<List<string>>(OutputsJson) ?? [];
         set => OutputsJson = JsonSerializer.Serialize(value);
-    }
-
-    /// <summary>The input versions the job id was computed from ("container/path" → ETag or "missing").</summary>
-    [IgnoreDataMember]
-    public IReadOnlyDictionary<string, string> Inputs
-    {
-        get => InputsJson is null ? new Dictionary<string, string>() : JsonSerializer.Deserialize<Dictionary<string, string>>(InputsJson) ?? [];
-        set => InputsJson = JsonSerializer.Serialize(value);
     }
 }

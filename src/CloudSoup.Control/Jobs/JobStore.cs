@@ -37,10 +37,17 @@ public sealed class JobStore(TableClient table)
     /// <summary>The newest jobs first. The table is ordered by id, so this reads the partition and sorts; fine for thousands of jobs.</summary>
     public async Task<IReadOnlyList<JobRecord>> ListAsync(int max, CancellationToken ct)
     {
+        var all = await ListAllAsync(ct).ConfigureAwait(false);
+        return all.OrderByDescending(j => j.Created).ThenBy(j => j.RowKey, StringComparer.Ordinal).Take(max).ToList();
+    }
+
+    /// <summary>Every job, in no particular order (the reconciler's scan; one query, paged by the SDK).</summary>
+    public async Task<IReadOnlyList<JobRecord>> ListAllAsync(CancellationToken ct)
+    {
         var all = new List<JobRecord>();
         await foreach (var job in table.QueryAsync<JobRecord>(TableClient.CreateQueryFilter($"PartitionKey eq {JobRecord.Partition}"), cancellationToken: ct).ConfigureAwait(false))
             all.Add(job);
-        return all.OrderByDescending(j => j.Created).ThenBy(j => j.RowKey, StringComparer.Ordinal).Take(max).ToList();
+        return all;
     }
 
     /// <summary>
@@ -80,13 +87,16 @@ public sealed class JobStore(TableClient table)
             job.Attempts = 0;
             job.ClaimedBy = null;
             job.ClaimedUntil = null;
+            job.Attempt = job.CommittedAttempt = null;
             job.Created = DateTimeOffset.UtcNow;
+            job.Enqueued = job.Created;
             return true;
         }, ct);
 
     /// <summary>
     /// Marks the job running for <paramref name="worker"/> until <paramref name="until"/>, unless it is finished
-    /// or another worker's claim has not expired yet.
+    /// or another worker's claim has not expired yet. A claim starts a new attempt (<see cref="JobRecord.Attempt"/>),
+    /// which writes its outputs into its own folder.
     /// </summary>
     public async Task<(ClaimOutcome Outcome, JobRecord? Job)> TryClaimAsync(string id, string worker, DateTimeOffset until, CancellationToken ct)
     {
@@ -102,6 +112,7 @@ public sealed class JobStore(TableClient table)
             job.Status = JobStatus.Running;
             job.Started ??= DateTimeOffset.UtcNow;
             job.Attempts++;
+            job.Attempt = JobAttempts.NewId(job.Attempts);
             job.ClaimedBy = worker;
             job.ClaimedUntil = until;
             job.Phase = JobPhase.Starting;
@@ -111,11 +122,24 @@ public sealed class JobStore(TableClient table)
         return (outcome, claimed ?? seen);
     }
 
-    /// <summary>Moves the claim's expiry along with the queue message's visibility.</summary>
+    /// <summary>
+    /// How long after its expiry a claim may still be extended or publish its attempt. The reconciler's sweep waits
+    /// twice this long before it treats an attempt's folder as abandoned, so the two never act on the same attempt
+    /// (unless clocks disagree by more than this).
+    /// </summary>
+    public static readonly TimeSpan ClaimGrace = TimeSpan.FromMinutes(1);
+
+    /// <summary>True while <paramref name="job"/>'s claim may still extend itself or publish (see <see cref="ClaimGrace"/>).</summary>
+    public static bool ClaimCanPublish(JobRecord job, DateTimeOffset now) => job.ClaimedUntil is { } until && until + ClaimGrace > now;
+
+    /// <summary>
+    /// Moves the claim's expiry along with the queue message's visibility. A claim that lapsed longer than
+    /// <see cref="ClaimGrace"/> ago is not revived: by then the reconciler may have swept the attempt's folder.
+    /// </summary>
     public Task<JobRecord?> ExtendClaimAsync(string id, string worker, DateTimeOffset until, CancellationToken ct) =>
         UpdateAsync(id, job =>
         {
-            if (job.Status != JobStatus.Running || job.ClaimedBy != worker) return false;
+            if (job.Status != JobStatus.Running || job.ClaimedBy != worker || !ClaimCanPublish(job, DateTimeOffset.UtcNow)) return false;
             job.ClaimedUntil = until;
             return true;
         }, ct);
@@ -129,11 +153,17 @@ public sealed class JobStore(TableClient table)
             return true;
         }, ct);
 
-    public Task<JobRecord?> MarkSucceededAsync(string id, IReadOnlyList<string> outputs, CancellationToken ct) =>
+    /// <summary>
+    /// The commit point of a job: names <paramref name="attempt"/>, whose outputs are all committed by now, as the
+    /// job's result. Written only while that attempt still holds a live claim (ETag-guarded, so no other writer slips
+    /// in between the check and the write); returns null otherwise, and the caller then deletes the attempt's folder.
+    /// </summary>
+    public Task<JobRecord?> MarkSucceededAsync(string id, string worker, string attempt, IReadOnlyList<string> outputs, CancellationToken ct) =>
         UpdateAsync(id, job =>
         {
-            if (job.Status == JobStatus.Succeeded) return false;
+            if (job.Status != JobStatus.Running || job.ClaimedBy != worker || job.Attempt != attempt || !ClaimCanPublish(job, DateTimeOffset.UtcNow)) return false;
             job.Status = JobStatus.Succeeded;
+            job.CommittedAttempt = attempt;
             job.Phase = JobPhase.Done;
             job.Progress = 1;
             job.Finished = DateTimeOffset.UtcNow;
@@ -169,4 +199,31 @@ public sealed class JobStore(TableClient table)
             job.ClaimedUntil = null;
             return true;
         }, ct);
+
+    /// <summary>
+    /// The reconciler's step for a job whose queue message was lost: back to queued, marked as sent now. Written
+    /// with If-Match on the ETag the reconciler read, so of several reconcilers looking at the same stale job only
+    /// one re-sends it; returns false when the job changed since (someone else acted on it).
+    /// </summary>
+    public async Task<bool> TryMarkRequeuedAsync(JobRecord seen, string reason, CancellationToken ct)
+    {
+        var job = seen.Copy();
+        job.Status = JobStatus.Queued;
+        job.Phase = JobPhase.Retrying;
+        job.LastError = reason;
+        job.ClaimedBy = null;
+        job.ClaimedUntil = null;
+        job.Enqueued = DateTimeOffset.UtcNow;
+        job.Requeues++;
+        try
+        {
+            var response = await table.UpdateEntityAsync(job, seen.ETag, TableUpdateMode.Replace, ct).ConfigureAwait(false);
+            job.ETag = response.Headers.ETag ?? default;
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status is 412 or 404)
+        {
+            return false;
+        }
+    }
 }

@@ -8,7 +8,7 @@ public static class GeometricMethods
     {
         Name = "slerp", Description = "Spherical interpolation between the base model and one other model.", BaseModel = BaseModelUse.Required,
         OthersBesidesBase = (1, 1),
-        Parameters = [new("t", ParameterKind.Number, PerModel: false, Required: true, Min: 0, Max: 1, Help: "0 = base model, 1 = the other model")],
+        Parameters = [new("t", ParameterKind.Number, PerModel: false, Required: true, Help: "0 = base model, 1 = the other model; outside [0, 1] extrapolates along the arc (as mergekit)")],
     };
 
     public static readonly MethodSignature NuSlerp = new()
@@ -49,7 +49,7 @@ public static class GeometricMethods
     {
         Name = "model_stock", Description = "Model Stock: interpolate the average of the fine-tunes toward the base by their angle.",
         BaseModel = BaseModelUse.Required, MinModels = 3, OthersBesidesBase = (2, int.MaxValue),
-        Parameters = [new("filter_wise", ParameterKind.Bool, PerModel: false, Default: false, Help: "one angle per row instead of per tensor")],
+        Parameters = [new("filter_wise", ParameterKind.Bool, PerModel: false, Default: false, Help: "one angle per vector along the last dimension instead of one per tensor")],
     };
 
     public static readonly MethodSignature NearSwap = new()

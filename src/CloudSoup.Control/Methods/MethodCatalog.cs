@@ -19,6 +19,18 @@ public static class MethodCatalog
         SoupMethods.Uniform, SoupMethods.Greedy, SoupMethods.Pruned, SoupMethods.Learned,
     ];
 
+    /// <summary>
+    /// Every parameter name a mergekit merge method declares (mergekit/merge_methods/*.py, generalized_task_arithmetic.py).
+    /// mergekit asks a method only for the parameters it declares, so its configs may carry ones the method does not use
+    /// (its own tests give every model a <c>weight</c>, whatever the method): the recipe parser ignores these with a
+    /// warning, and refuses any other name the method does not take.
+    /// </summary>
+    public static readonly IReadOnlySet<string> MergekitParameterNames = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "weight", "normalize", "t", "nuslerp_flatten", "nuslerp_row_wise", "normalize_weights", "eps", "max_iter", "tol",
+        "filter_wise", "int8_mask", "rescale", "lambda", "density", "gamma", "epsilon", "select_topk", "r", "alpha", "scale",
+    };
+
     private static readonly Dictionary<string, MethodSignature> ByName = All.ToDictionary(m => m.Name, StringComparer.OrdinalIgnoreCase);
 
     public static bool TryGet(string name, out MethodSignature signature) => ByName.TryGetValue(name, out signature!);

@@ -51,7 +51,7 @@ public class MethodSignature
     public IReadOnlyList<string> AuxiliaryReferences(Recipe recipe)
     {
         var names = Parameters.Where(p => p.Kind == ParameterKind.Reference).Select(p => p.Name).ToHashSet();
-        var settings = recipe.Models.SelectMany(m => m.Parameters).Concat(recipe.Parameters).Where(kv => names.Contains(kv.Key)).Select(kv => kv.Value);
+        var settings = recipe.ParameterBlocks.SelectMany(b => b.Settings).Where(kv => names.Contains(kv.Key)).Select(kv => kv.Value);
         return settings.SelectMany(Texts).Distinct().ToList();
         static IEnumerable<string> Texts(ParameterSetting s) => s switch
         {

@@ -6,21 +6,46 @@ namespace CloudSoup.Control.Recipes;
 /// <summary>What to do with tensor names that some models lack (mergekit-pytorch's --tensor-union/--tensor-intersection).</summary>
 public enum TensorSetMode { Strict, Union, Intersection }
 
+/// <summary>
+/// The recipe's <c>nonfinite</c>: what a merge does with NaN or infinite values in an input or in the merged model.
+/// Warn (default) merges and counts them per tensor in the report; Refuse fails the job at the first such tensor.
+/// </summary>
+public enum NonFinitePolicy { Warn, Refuse }
+
 public sealed record RecipeModel(string Model, IReadOnlyDictionary<string, ParameterSetting> Parameters);
 
-/// <summary>One source of a mergekit slice: layers [Start, End) of Model.</summary>
-public sealed record SliceSource(string Model, int Start, int End);
+/// <summary>
+/// One source of a mergekit slice: layers [Start, End) of Model, with the parameters this source gives its model for
+/// this slice only (mergekit/config.py ConfigReader.parameter: a source's own parameters come first).
+/// </summary>
+public sealed record SliceSource(string Model, int Start, int End, IReadOnlyDictionary<string, ParameterSetting> Parameters);
 
-/// <summary>A mergekit slice: output layers built from the same-length layer ranges of its sources.</summary>
-public sealed record RecipeSlice(IReadOnlyList<SliceSource> Sources)
+/// <summary>
+/// A mergekit slice: output layers built from the same-length layer ranges of its sources. <see cref="Parameters"/>
+/// (the slice's own <c>parameters</c>) apply to its tensors after the sources' and before the top-level ones.
+/// </summary>
+public sealed record RecipeSlice(IReadOnlyList<SliceSource> Sources, IReadOnlyDictionary<string, ParameterSetting> Parameters)
 {
     public int Length => Sources[0].End - Sources[0].Start;
+}
+
+/// <summary>
+/// evaluation.limits / fisher.limits: what the sandboxed TorchScript model may use (docs/sandbox.md); null fields take
+/// the service's defaults.
+/// </summary>
+public sealed record EvaluationLimits(long? MemoryBytes, int? Seconds)
+{
+    /// <summary>Less than this and the sandbox's runtime and libtorch alone would not fit.</summary>
+    public const long MinMemoryBytes = 256_000_000;
 }
 
 public sealed record EvaluationSection(string Model, string Data, string? Test, int BatchSize)
 {
     /// <summary>The architectures CloudSoup implements itself (CloudSoup.Engine/Evaluation/BuiltinModel.cs); any other model is a TorchScript file.</summary>
     public static readonly IReadOnlyList<string> BuiltinArchitectures = ["builtin:mlp", "builtin:cnn"];
+
+    /// <summary>evaluation.limits: memory and time for a TorchScript model's sandbox.</summary>
+    public EvaluationLimits? Limits { get; init; }
 
     /// <summary>Default ceiling on the bytes a soup search holds in memory (ingredients as float32 plus one candidate).</summary>
     public const long DefaultMemoryBudget = 8L << 30;
@@ -44,7 +69,11 @@ public sealed record OutputSection(long ShardSizeBytes, DType? DType);
 /// <summary>Where a Fisher's labels come from: sampled from the model, every class weighted (exact), the data's (empirical) or the argmax.</summary>
 public enum FisherLabels { Sampled, Exact, Empirical, Argmax }
 
-public sealed record FisherSection(string Model, string Data, FisherLabels Labels, int Samples, long Seed);
+public sealed record FisherSection(string Model, string Data, FisherLabels Labels, int Samples, long Seed)
+{
+    /// <summary>fisher.limits: memory and time for a TorchScript model's sandbox.</summary>
+    public EvaluationLimits? Limits { get; init; }
+}
 
 /// <summary>
 /// Weight scope alignment before merging (Alignment/WeightScope.cs): every model but the base is re-scoped, per
@@ -75,6 +104,7 @@ public sealed class Recipe
 {
     public required string MergeMethod { get; init; }
     public string? BaseModel { get; init; }
+    /// <summary>The models, in recipe order. With <see cref="Slices"/>: the distinct slice sources in order of first appearance, with no parameters (those stay on their slices).</summary>
     public required IReadOnlyList<RecipeModel> Models { get; init; }
     /// <summary>mergekit's <c>slices</c>, when the recipe uses them instead of whole models (Merging/SliceLayout.cs).</summary>
     public IReadOnlyList<RecipeSlice>? Slices { get; init; }
@@ -93,11 +123,12 @@ public sealed class Recipe
     public TokenizerSource? TokenizerSource { get; init; }
     /// <summary>chat_template: <see cref="Recipes.ChatTemplate.Auto"/> or Jinja text, written into the merged tokenizer_config.json.</summary>
     public string? ChatTemplate { get; init; }
+    public NonFinitePolicy NonFinite { get; init; } = NonFinitePolicy.Warn;
 
     /// <summary>True when the merged model's BatchNorm statistics are re-estimated (evaluation.reset_bn, unless alignment.reset_bn is false).</summary>
     public bool ResetsBatchNorm => Evaluation is { ResetBn: true } && Alignment?.ResetBn != false;
 
-    /// <summary>Warnings about accepted-but-ignored mergekit keys.</summary>
+    /// <summary>Warnings about what the recipe sets and CloudSoup ignores, as mergekit does (parameters the method does not use), and notes on the tokenizer source.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>Every model reference the merge reads: models in order, then the base if it is not among them.</summary>
@@ -117,9 +148,24 @@ public sealed class Recipe
     private Recipe Copy(IReadOnlyList<RecipeModel> models, AlignmentSection? alignment, IReadOnlyDictionary<string, ParameterSetting>? parameters = null) => new()
     {
         MergeMethod = MergeMethod, BaseModel = BaseModel, Models = models, Slices = Slices, Parameters = parameters ?? Parameters, DType = DType, OutDType = OutDType,
-        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, ScopeAlignment = ScopeAlignment, Output = Output, Warnings = Warnings,
+        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, ScopeAlignment = ScopeAlignment, Output = Output, NonFinite = NonFinite, Warnings = Warnings,
         TokenizerSource = TokenizerSource, ChatTemplate = ChatTemplate,
     };
+
+    /// <summary>Every parameter block the recipe gives, with its path: models', slice sources', slices' and the top-level one.</summary>
+    public IEnumerable<(IReadOnlyDictionary<string, ParameterSetting> Settings, string Path)> ParameterBlocks
+    {
+        get
+        {
+            for (int i = 0; i < Models.Count; i++) yield return (Models[i].Parameters, $"models[{i}].parameters");
+            for (int s = 0; s < (Slices?.Count ?? 0); s++)
+            {
+                for (int j = 0; j < Slices![s].Sources.Count; j++) yield return (Slices[s].Sources[j].Parameters, $"slices[{s}].sources[{j}].parameters");
+                yield return (Slices[s].Parameters, $"slices[{s}].parameters");
+            }
+            yield return (Parameters, "parameters");
+        }
+    }
 
     /// <summary>Every reference the job reads: models plus evaluation files (and a tokenizer source that is not a model).</summary>
     public IReadOnlyList<string> AllReferences

@@ -13,17 +13,19 @@ public static class RecipeJson
         if (r.BaseModel != null) o["base_model"] = r.BaseModel;
         if (r.Slices is { } slices)
         {
-            // A model's parameters are written on its first source, where the parser reads them back.
-            var written = new HashSet<string>(StringComparer.Ordinal);
-            o["slices"] = new JsonArray(slices.Select(s => (JsonNode)new JsonObject
+            o["slices"] = new JsonArray(slices.Select(s =>
             {
-                ["sources"] = new JsonArray(s.Sources.Select(src =>
+                var so = new JsonObject
                 {
-                    var so = new JsonObject { ["model"] = src.Model, ["layer_range"] = new JsonArray(src.Start, src.End) };
-                    var p = r.Models.First(m => m.Model == src.Model).Parameters;
-                    if (p.Count > 0 && written.Add(src.Model)) so["parameters"] = Params(p);
-                    return (JsonNode)so;
-                }).ToArray()),
+                    ["sources"] = new JsonArray(s.Sources.Select(src =>
+                    {
+                        var srco = new JsonObject { ["model"] = src.Model, ["layer_range"] = new JsonArray(src.Start, src.End) };
+                        if (src.Parameters.Count > 0) srco["parameters"] = Params(src.Parameters);
+                        return (JsonNode)srco;
+                    }).ToArray()),
+                };
+                if (s.Parameters.Count > 0) so["parameters"] = Params(s.Parameters);
+                return (JsonNode)so;
             }).ToArray());
         }
         else
@@ -45,6 +47,8 @@ public static class RecipeJson
         {
             var eo = new JsonObject { ["model"] = e.Model, ["data"] = e.Data, ["batch_size"] = e.BatchSize, ["reset_bn"] = e.ResetBn, ["reset_bn_examples"] = e.ResetBnExamples };
             if (e.Test != null) eo["test"] = e.Test;
+            if (e.MemoryBudgetBytes != EvaluationSection.DefaultMemoryBudget) eo["memory_budget"] = e.MemoryBudgetBytes;
+            if (e.Limits is { } el) eo["limits"] = Limits(el);
             o["evaluation"] = eo;
         }
         if (r.Alignment is { } a)
@@ -60,16 +64,30 @@ public static class RecipeJson
             o["scope_alignment"] = so;
         }
         if (r.Fisher is { } f)
-            o["fisher"] = new JsonObject
+        {
+            var fo = new JsonObject
             {
                 ["model"] = f.Model, ["data"] = f.Data, ["labels"] = f.Labels.ToString().ToLowerInvariant(), ["samples"] = f.Samples, ["seed"] = f.Seed,
             };
+            if (f.Limits is { } fl) fo["limits"] = Limits(fl);
+            o["fisher"] = fo;
+        }
         // Written only when set, so the job ids of recipes without them do not change.
         if (r.TokenizerSource is { } ts) o["tokenizer_source"] = ts.Text;
         if (r.ChatTemplate != null) o["chat_template"] = r.ChatTemplate;
         var output = new JsonObject { ["shard_size"] = r.Output.ShardSizeBytes };
         if (r.Output.DType is DType odt) output["dtype"] = DTypes.RecipeName(odt);
         o["output"] = output;
+        // Written only when not the default: a recipe that does not set it keeps the job id it had before the key existed.
+        if (r.NonFinite != NonFinitePolicy.Warn) o["nonfinite"] = r.NonFinite.ToString().ToLowerInvariant();
+        return o;
+    }
+
+    private static JsonObject Limits(EvaluationLimits l)
+    {
+        var o = new JsonObject();
+        if (l.MemoryBytes is long m) o["memory"] = m;
+        if (l.Seconds is int s) o["seconds"] = s;
         return o;
     }
 

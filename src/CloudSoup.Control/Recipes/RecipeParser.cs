@@ -1,6 +1,9 @@
 // Parses a recipe (YAML or JSON; JSON is YAML) into a validated Recipe. Every problem is reported with
-// the path of the field at fault ("models[2].parameters.weight") before any download starts.
+// the path of the field at fault ("models[2].parameters.weight") before any download starts. What a recipe may be
+// (size, nesting, nodes, list lengths) is bounded by RecipeLimits: the shape while BoundedYaml reads the text, the
+// counts here before each list is walked.
 using System.Globalization;
+using System.Text;
 using CloudSoup.Control.Errors;
 using CloudSoup.Control.Methods;
 using CloudSoup.Control.Tensors;
@@ -12,14 +15,12 @@ namespace CloudSoup.Control.Recipes;
 public static partial class RecipeParser
 {
     public const long DefaultShardSize = 5_000_000_000;
-    /// <summary>The largest recipe accepted, in bytes (UTF-8), by every entry point: HTTP, blob drops, the CLI, the worker.</summary>
-    public const int MaxRecipeBytes = 1 << 20;
 
     private static readonly HashSet<string> TopLevelKeys =
     [
         "merge_method", "base_model", "models", "parameters", "dtype", "out_dtype", "name", "seed", "tensors",
         "alignment", "scope_alignment", "evaluation", "output", "tokenizer_source", "tokenizer", "chat_template",
-        "slices", "modules", "fisher",
+        "slices", "modules", "fisher", "nonfinite",
     ];
 
     // The keys each section accepts, in the order the errors list them.
@@ -27,16 +28,19 @@ public static partial class RecipeParser
     private static readonly string[] SliceKeys = ["sources", "base_model", "parameters", "residual_weight"];
     private static readonly string[] SliceSourceKeys = ["model", "layer_range", "parameters"];
     private static readonly string[] FilterEntryKeys = ["filter", "value"];
-    private static readonly string[] FisherKeys = ["model", "data", "labels", "samples", "seed"];
+    private static readonly string[] FisherKeys = ["model", "data", "labels", "samples", "seed", "limits"];
+    private static readonly string[] LimitsKeys = ["memory", "seconds"];
     private static readonly string[] OutputKeys = ["shard_size", "dtype"];
-    private static readonly string[] EvaluationKeys = ["model", "data", "test", "batch_size", "memory_budget", "reset_bn", "reset_bn_examples"];
+    private static readonly string[] EvaluationKeys = ["model", "data", "test", "batch_size", "memory_budget", "reset_bn", "reset_bn_examples", "limits"];
     private static readonly string[] AlignmentKeys = ["method", "spec", "reference", "max_iter", "seed", "path_points", "reset_bn"];
     private static readonly string[] ScopeAlignmentKeys = ["enabled", "fusion", "weights", "layers", "eps"];
 
     public static Recipe Parse(string text)
     {
-        if (text.Length > MaxRecipeBytes) throw CloudSoupException.Recipe("recipe", $"is larger than {MaxRecipeBytes} bytes");
-        var root = Load(text);
+        // Every char is at least one UTF-8 byte, so the length check first avoids counting a huge string.
+        if (text.Length > RecipeLimits.MaxBytes || Encoding.UTF8.GetByteCount(text) > RecipeLimits.MaxBytes) throw TooLarge();
+        var root = BoundedYaml.Load(text);
+        if (root is null) throw CloudSoupException.Recipe("recipe", "is empty");
         if (root is not YamlMappingNode map)
             throw CloudSoupException.Recipe("recipe", "must be a mapping with at least merge_method and models");
         var fields = Fields(map, "recipe");
@@ -59,12 +63,12 @@ public static partial class RecipeParser
         }
         else
         {
-            models = ParseModels(fields, method);
+            models = ParseModels(fields, method, warnings);
         }
         var dupes = models.GroupBy(m => m.Model).FirstOrDefault(g => g.Count() > 1);
         if (dupes != null) throw CloudSoupException.Recipe("models", $"'{dupes.Key}' is listed more than once");
 
-        var global = fields.TryGetValue("parameters", out var gp) ? ParameterBlock(gp, "parameters", method, perModelLevel: false) : new Dictionary<string, ParameterSetting>();
+        var global = fields.TryGetValue("parameters", out var gp) ? ParameterBlock(gp, "parameters", method, ParameterLevel.Global, warnings) : new Dictionary<string, ParameterSetting>();
 
         var recipe = new Recipe
         {
@@ -83,6 +87,7 @@ public static partial class RecipeParser
             Fisher = fields.TryGetValue("fisher", out var fs) ? ParseFisher(fs, method) : null,
             ScopeAlignment = fields.TryGetValue("scope_alignment", out var sa) ? ParseScopeAlignment(sa, models.Count) : null,
             Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
+            NonFinite = fields.TryGetValue("nonfinite", out var nf) ? ParseEnum<NonFinitePolicy>(nf, "nonfinite") : NonFinitePolicy.Warn,
             Warnings = warnings,
             TokenizerSource = ParseTokenizerSource(fields),
             ChatTemplate = fields.TryGetValue("chat_template", out var chat) ? ParseChatTemplate(chat) : null,
@@ -93,10 +98,15 @@ public static partial class RecipeParser
         return recipe;
     }
 
-    private static List<RecipeModel> ParseModels(Dictionary<string, YamlNode> fields, MethodSignature method)
+    /// <summary>The one message for a recipe over <see cref="RecipeLimits.MaxBytes"/>, whichever entry point read it.</summary>
+    public static CloudSoupException TooLarge() => CloudSoupException.Recipe("recipe", $"is larger than {RecipeLimits.MaxBytes} bytes");
+
+    private static List<RecipeModel> ParseModels(Dictionary<string, YamlNode> fields, MethodSignature method, List<string> warnings)
     {
         if (!fields.TryGetValue("models", out var modelsNode) || modelsNode is not YamlSequenceNode modelSeq || modelSeq.Children.Count == 0)
             throw CloudSoupException.Recipe("models", "must be a non-empty list of {model, parameters}");
+        if (modelSeq.Children.Count > RecipeLimits.MaxModels)
+            throw CloudSoupException.Recipe("models", $"lists {modelSeq.Children.Count} models; a recipe merges at most {RecipeLimits.MaxModels}");
         var models = new List<RecipeModel>();
         for (int i = 0; i < modelSeq.Children.Count; i++)
         {
@@ -111,34 +121,41 @@ public static partial class RecipeParser
             var mf = Fields(mm, path, ModelKeys);
             if (!mf.TryGetValue("model", out var mref)) throw CloudSoupException.Recipe($"{path}.model", "is required");
             models.Add(new RecipeModel(ModelRef(mref, $"{path}.model"),
-                mf.TryGetValue("parameters", out var mp) ? ParameterBlock(mp, $"{path}.parameters", method, perModelLevel: true) : new Dictionary<string, ParameterSetting>()));
+                mf.TryGetValue("parameters", out var mp) ? ParameterBlock(mp, $"{path}.parameters", method, ParameterLevel.Model, warnings) : new Dictionary<string, ParameterSetting>()));
         }
         return models;
     }
 
     /// <summary>
-    /// mergekit's <c>slices</c>: [{sources: [{model, layer_range: [a, b], parameters}]}]. Returns the slices and the
-    /// distinct models in order of first appearance, each with the parameters its sources give (once).
+    /// mergekit's <c>slices</c>: [{sources: [{model, layer_range: [a, b], parameters}], parameters}]. Returns the slices
+    /// (each source and slice keeping its own parameters: mergekit resolves them per slice) and the distinct models in
+    /// order of first appearance, without parameters.
     /// </summary>
     private static (IReadOnlyList<RecipeSlice>, List<RecipeModel>) ParseSlices(YamlNode node, MethodSignature method, string? baseModel, List<string> warnings)
     {
         if (node is not YamlSequenceNode seq || seq.Children.Count == 0)
             throw CloudSoupException.Recipe("slices", "must be a non-empty list of {sources: [{model, layer_range: [a, b]}]}");
+        if (method.Parameters.Any(p => p.Kind == ParameterKind.Reference))
+            throw CloudSoupException.Recipe("slices", $"merge method '{method.Name}' reads per-tensor checkpoints (e.g. Fishers) by tensor name, which slices renumber; list whole models instead");
+        if (seq.Children.Count > RecipeLimits.MaxSlices)
+            throw CloudSoupException.Recipe("slices", $"lists {seq.Children.Count} slices; at most {RecipeLimits.MaxSlices} are allowed");
         var slices = new List<RecipeSlice>();
         var models = new List<RecipeModel>();
-        var paramsFrom = new Dictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < seq.Children.Count; i++)
         {
             string path = $"slices[{i}]";
             if (seq.Children[i] is not YamlMappingNode sm) throw CloudSoupException.Recipe(path, "must be {sources: [...]}");
             var sf = Fields(sm, path, SliceKeys);
-            if (sf.ContainsKey("parameters"))
-                throw CloudSoupException.Recipe($"{path}.parameters", "slice-level parameters are not supported yet; put them on the sources or at the top level");
+            var sliceParameters = sf.TryGetValue("parameters", out var spn)
+                ? ParameterBlock(spn, $"{path}.parameters", method, ParameterLevel.Slice, warnings)
+                : new Dictionary<string, ParameterSetting>();
             if (sf.TryGetValue("base_model", out var sb) && ModelRef(sb, $"{path}.base_model") != baseModel)
                 throw CloudSoupException.Recipe($"{path}.base_model", "a per-slice base_model different from the top-level base_model is not supported");
             if (sf.ContainsKey("residual_weight")) warnings.Add($"{path}.residual_weight is ignored (mergekit parses it but never uses it)");
             if (!sf.TryGetValue("sources", out var srcNode) || srcNode is not YamlSequenceNode srcSeq || srcSeq.Children.Count == 0)
                 throw CloudSoupException.Recipe($"{path}.sources", "must be a non-empty list of {model, layer_range: [a, b]}");
+            if (srcSeq.Children.Count > RecipeLimits.MaxSliceSources)
+                throw CloudSoupException.Recipe($"{path}.sources", $"lists {srcSeq.Children.Count} sources; a slice has at most {RecipeLimits.MaxSliceSources}");
             var sources = new List<SliceSource>();
             for (int j = 0; j < srcSeq.Children.Count; j++)
             {
@@ -154,16 +171,18 @@ public static partial class RecipeParser
                 if (sources.Count > 0 && end - start != sources[0].End - sources[0].Start)
                     throw CloudSoupException.Recipe($"{sp}.layer_range", $"spans {end - start} layers but {path}.sources[0] spans {sources[0].End - sources[0].Start}; every source of a slice must span the same number of layers");
                 if (sources.Any(x => x.Model == model)) throw CloudSoupException.Recipe($"{sp}.model", $"'{model}' is listed twice in this slice");
-                sources.Add(new SliceSource(model, start, end));
-                var parameters = f.TryGetValue("parameters", out var pn) ? ParameterBlock(pn, $"{sp}.parameters", method, perModelLevel: true) : new Dictionary<string, ParameterSetting>();
-                int existing = models.FindIndex(m => m.Model == model);
-                if (parameters.Count > 0 && paramsFrom.TryGetValue(model, out var first))
-                    throw CloudSoupException.Recipe($"{sp}.parameters", $"parameters for '{model}' are already given at {first}; CloudSoup does not vary a model's parameters per slice yet, give them once");
-                if (parameters.Count > 0) paramsFrom[model] = $"{sp}.parameters";
-                if (existing < 0) models.Add(new RecipeModel(model, parameters));
-                else if (parameters.Count > 0) models[existing] = new RecipeModel(model, parameters);
+                var parameters = f.TryGetValue("parameters", out var pn)
+                    ? ParameterBlock(pn, $"{sp}.parameters", method, ParameterLevel.Model, warnings)
+                    : new Dictionary<string, ParameterSetting>();
+                sources.Add(new SliceSource(model, start, end, parameters));
+                if (!models.Any(m => m.Model == model))
+                {
+                    if (models.Count == RecipeLimits.MaxModels)
+                        throw CloudSoupException.Recipe($"{sp}.model", $"adds a distinct model beyond the {RecipeLimits.MaxModels} a recipe merges at most");
+                    models.Add(new RecipeModel(model, new Dictionary<string, ParameterSetting>()));
+                }
             }
-            slices.Add(new RecipeSlice(sources));
+            slices.Add(new RecipeSlice(sources, sliceParameters));
         }
         if (method.Name != "passthrough")
         {
@@ -195,7 +214,26 @@ public static partial class RecipeParser
             RequiredString(f, "data", "fisher.data"),
             f.TryGetValue("labels", out var l) ? ParseFisherLabels(Scalar(l, "fisher.labels"), "fisher.labels") : FisherLabels.Sampled,
             f.TryGetValue("samples", out var n) ? ParsePositiveInt(n, "fisher.samples") : 1000,
-            f.TryGetValue("seed", out var sd) ? ParseLong(sd, "fisher.seed") : 0);
+            f.TryGetValue("seed", out var sd) ? ParseLong(sd, "fisher.seed") : 0)
+        {
+            Limits = f.TryGetValue("limits", out var lim) ? ParseLimits(lim, "fisher.limits") : null,
+        };
+    }
+
+    /// <summary>limits: {memory: SIZE, seconds: N} for a sandboxed TorchScript model (docs/sandbox.md).</summary>
+    private static EvaluationLimits ParseLimits(YamlNode node, string path)
+    {
+        if (node is not YamlMappingNode map) throw CloudSoupException.Recipe(path, "must be a mapping like {memory: 4GB, seconds: 600}");
+        var f = Fields(map, path, LimitsKeys);
+        long? memory = null;
+        if (f.TryGetValue("memory", out var m))
+        {
+            var text = Scalar(m, $"{path}.memory");
+            if (!ByteSize.TryParse(text, out long bytes) || bytes < EvaluationLimits.MinMemoryBytes)
+                throw CloudSoupException.Recipe($"{path}.memory", $"must be a size of at least 256MB (e.g. 4GB, 512MB)");
+            memory = bytes;
+        }
+        return new EvaluationLimits(memory, f.TryGetValue("seconds", out var sec) ? ParsePositiveInt(sec, $"{path}.seconds") : null);
     }
 
     public static FisherLabels ParseFisherLabels(string text, string field) => text.ToLowerInvariant() switch
@@ -225,22 +263,6 @@ public static partial class RecipeParser
     private static int ParseNonNegativeInt(YamlNode node, string path) =>
         int.TryParse(Scalar(node, path), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v : throw CloudSoupException.Recipe(path, "must be a non-negative integer");
 
-    private static YamlNode? Load(string text)
-    {
-        try
-        {
-            var stream = new YamlStream();
-            stream.Load(new StringReader(text));
-            if (stream.Documents.Count == 0) throw CloudSoupException.Recipe("recipe", "is empty");
-            if (stream.Documents.Count > 1) throw CloudSoupException.Recipe("recipe", "holds more than one YAML document");
-            return stream.Documents[0].RootNode;
-        }
-        catch (YamlException e)
-        {
-            throw CloudSoupException.Recipe("recipe", $"is not valid YAML or JSON (line {e.Start.Line}, column {e.Start.Column}: {e.Message.Split('\n')[0]})");
-        }
-    }
-
     private static void ValidateAgainstMethod(Recipe recipe, MethodSignature method)
     {
         // Soups choose their weights by held-out accuracy, so they cannot run without evaluation data.
@@ -255,6 +277,20 @@ public static partial class RecipeParser
         // With a fisher section, a model without a `fisher` parameter gets its Fisher computed in the job.
         foreach (var spec in method.Parameters.Where(p => p.Required && p.Default is null && !(p.Kind == ParameterKind.Reference && recipe.Fisher != null)))
         {
+            if (recipe.Slices is { } slices)
+            {
+                // mergekit: a slice source's own parameters, then its slice's, then the top level's.
+                for (int s = 0; s < slices.Count; s++)
+                {
+                    if (slices[s].Parameters.ContainsKey(spec.Name) || recipe.Parameters.ContainsKey(spec.Name)) continue;
+                    if (!spec.PerModel)
+                        throw CloudSoupException.Recipe($"parameters.{spec.Name}", $"is required by merge method '{method.Name}' (at the top level or on every slice)");
+                    for (int j = 0; j < slices[s].Sources.Count; j++)
+                        if (slices[s].Sources[j].Model != recipe.BaseModel && !slices[s].Sources[j].Parameters.ContainsKey(spec.Name))
+                            throw CloudSoupException.Recipe($"slices[{s}].sources[{j}].parameters.{spec.Name}", $"is required by merge method '{method.Name}'");
+                }
+                continue;
+            }
             if (!spec.PerModel)
             {
                 if (!recipe.Parameters.ContainsKey(spec.Name))
@@ -272,17 +308,38 @@ public static partial class RecipeParser
         method.ValidateRecipe(recipe);
     }
 
-    private static Dictionary<string, ParameterSetting> ParameterBlock(YamlNode node, string path, MethodSignature method, bool perModelLevel)
+    /// <summary>Where a parameter block sits: a model's (or slice source's) own, a slice's, or the top level.</summary>
+    private enum ParameterLevel { Model, Slice, Global }
+
+    /// <summary>
+    /// A <c>parameters</c> mapping. As in mergekit (mergekit/plan.py asks a method only for the parameters it declares),
+    /// a parameter the method does not use is ignored, with a warning: one that a mergekit method takes
+    /// (<see cref="MethodCatalog.MergekitParameterNames"/>), or a method-wide parameter given on a model (mergekit reads
+    /// those only from the slice and top-level blocks). Any other name is refused as a likely typo or a CloudSoup
+    /// parameter given to the wrong method.
+    /// </summary>
+    private static Dictionary<string, ParameterSetting> ParameterBlock(YamlNode node, string path, MethodSignature method, ParameterLevel level, List<string> warnings)
     {
         if (node is not YamlMappingNode map) throw CloudSoupException.Recipe(path, "must be a mapping of parameter names to values");
         var result = new Dictionary<string, ParameterSetting>();
         foreach (var (name, value) in Fields(map, path))
         {
             string p = $"{path}.{name}";
-            var spec = method.Parameters.FirstOrDefault(s => s.Name == name)
-                ?? throw CloudSoupException.Recipe(p, $"unknown parameter for merge method '{method.Name}' (known: {(method.Parameters.Count == 0 ? "none" : string.Join(", ", method.Parameters.Select(s => s.Name)))})");
-            if (perModelLevel && !spec.PerModel)
-                throw CloudSoupException.Recipe(p, $"is a global parameter of '{method.Name}'; set it under the top-level parameters");
+            var spec = method.Parameters.FirstOrDefault(s => s.Name == name);
+            if (spec is null)
+            {
+                if (!MethodCatalog.MergekitParameterNames.Contains(name))
+                    throw CloudSoupException.Recipe(p, $"unknown parameter for merge method '{method.Name}' (known: {(method.Parameters.Count == 0 ? "none" : string.Join(", ", method.Parameters.Select(s => s.Name)))})");
+                Setting(value, p);   // still well-formed, so the recipe round-trips
+                warnings.Add($"{p} is ignored: merge method '{method.Name}' does not use '{name}' (mergekit ignores it too)");
+                continue;
+            }
+            if (level == ParameterLevel.Model && !spec.PerModel)
+            {
+                Setting(value, p);
+                warnings.Add($"{p} is ignored: '{name}' is a method-wide parameter of '{method.Name}', read only from the top-level (or slice) parameters, as in mergekit");
+                continue;
+            }
             var setting = Setting(value, p);
             CheckSetting(setting, spec, p);
             result[name] = setting;
@@ -316,6 +373,8 @@ public static partial class RecipeParser
                 return new ScalarSetting(Value(s, path));
             case YamlSequenceNode seq when seq.Children.Count == 0:
                 throw CloudSoupException.Recipe(path, "must not be an empty list");
+            case YamlSequenceNode seq when seq.Children.Count > RecipeLimits.MaxParameterListEntries:
+                throw CloudSoupException.Recipe(path, $"lists {seq.Children.Count} entries; a parameter list has at most {RecipeLimits.MaxParameterListEntries}");
             case YamlSequenceNode seq when seq.Children.All(c => c is YamlMappingNode):
                 var entries = new List<(string?, ParameterSetting)>();
                 for (int i = 0; i < seq.Children.Count; i++)
@@ -374,7 +433,8 @@ public static partial class RecipeParser
     private static string ModelRef(YamlNode node, string path)
     {
         string r = Scalar(node, path).Trim();
-        if (r.Contains('\0') || r.Length > 1024) throw CloudSoupException.Recipe(path, "is not a valid model reference");
+        if (r.Length > RecipeLimits.MaxReferenceChars) throw CloudSoupException.Recipe(path, $"is {r.Length} characters long; a reference has at most {RecipeLimits.MaxReferenceChars}");
+        if (r.Any(char.IsControl)) throw CloudSoupException.Recipe(path, "is not a valid model reference (it holds control characters)");
         if (r.Contains('+') && !File.Exists(r)) throw CloudSoupException.Recipe(path, $"'{r}': LoRA references (model+lora) are not supported");
         return r;
     }
@@ -435,6 +495,7 @@ public static partial class RecipeParser
             MemoryBudgetBytes = budget,
             ResetBn = !f.TryGetValue("reset_bn", out var rb) || ParseBool(rb, "evaluation.reset_bn"),
             ResetBnExamples = f.TryGetValue("reset_bn_examples", out var rbe) ? ParsePositiveInt(rbe, "evaluation.reset_bn_examples") : 2048,
+            Limits = f.TryGetValue("limits", out var lim) ? ParseLimits(lim, "evaluation.limits") : null,
         };
     }
 

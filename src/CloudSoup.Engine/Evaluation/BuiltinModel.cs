@@ -98,6 +98,9 @@ public sealed partial class BuiltinModel : IEvalModel
         _norms = norms;
     }
 
+    public Dictionary<string, torch.Tensor> ParameterFisher(EvalData data, FisherOptions options, IProgress<JobProgress>? progress, CancellationToken ct) =>
+        FisherEstimator.OverParameters(this, Parameters, data, options, progress, ct);
+
     public const double BatchNormEps = 1e-5;
 
     public string BatchNormResetMethod => "exact population statistics";

@@ -25,7 +25,7 @@ public sealed class EvalData : IDisposable
         await using var file = await Checkpoint.OpenAsync(store, reference, ct).ConfigureAwait(false);
         foreach (var name in new[] { "inputs", "labels" })
             if (!file.Contains(name))
-                throw CloudSoupException.Checkpoint(reference, $"evaluation data must hold tensors 'inputs' and 'labels'; '{name}' is missing (it has: {string.Join(", ", file.TensorNames.Take(5))})");
+                throw CloudSoupException.Checkpoint(reference, $"evaluation data must hold tensors 'inputs' and 'labels'; {SafeText.Name(name)} is missing (it has: {string.Join(", ", file.TensorNames.Take(5).Select(n => SafeText.Name(n)))})");
         var inputsEntry = file.Entry("inputs");
         var labelsEntry = file.Entry("labels");
         if (!DTypes.IsFloat(inputsEntry.DType))

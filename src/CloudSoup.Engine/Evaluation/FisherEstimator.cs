@@ -23,13 +23,35 @@ public static class FisherEstimator
 {
     /// <summary>
     /// The diagonal Fisher of <paramref name="model"/> (weights already loaded from <paramref name="checkpoint"/>)
-    /// over the first <see cref="FisherOptions.Samples"/> examples of <paramref name="data"/>.
+    /// over the first <see cref="FisherOptions.Samples"/> examples of <paramref name="data"/>, with one tensor per
+    /// float tensor of the checkpoint: the model's trainable parameters get theirs, the rest (BatchNorm running
+    /// statistics, ...) zero. A TorchScript model computes its part in the sandbox (SandboxedModel.ParameterFisher).
     /// </summary>
     public static Dictionary<string, torch.Tensor> Estimate(IEvalModel model, IReadOnlyDictionary<string, torch.Tensor> checkpoint, EvalData data,
         FisherOptions options, IProgress<JobProgress>? progress, CancellationToken ct)
     {
         if (options.Samples <= 0) throw CloudSoupException.Recipe("fisher.samples", "must be a positive integer");
-        var parameters = model.Parameters.Where(p => p.Value.is_floating_point()).ToList();
+        var result = model.ParameterFisher(data, options, progress, ct);
+        foreach (var (name, t) in checkpoint)
+            if (!result.ContainsKey(name) && t.is_floating_point()) result[name] = torch.zeros(t.shape, torch.ScalarType.Float32);
+        var unknown = result.Keys.Where(k => !checkpoint.ContainsKey(k)).Take(3).ToList();
+        if (unknown.Count > 0)
+        {
+            foreach (var t in result.Values) t.Dispose();
+            throw new CloudSoupException(ErrorKind.IncompatibleModels, $"evaluation model {model.Name} has parameters the checkpoint lacks: {string.Join(", ", unknown)}");
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The Fisher of each float tensor of <paramref name="trainable"/> (the live parameters of <paramref name="model"/>),
+    /// by per-example gradients: what IEvalModel.ParameterFisher computes for in-process models.
+    /// </summary>
+    internal static Dictionary<string, torch.Tensor> OverParameters(IEvalModel model, IReadOnlyDictionary<string, torch.Tensor> trainable, EvalData data,
+        FisherOptions options, IProgress<JobProgress>? progress, CancellationToken ct)
+    {
+        if (options.Samples <= 0) throw CloudSoupException.Recipe("fisher.samples", "must be a positive integer");
+        var parameters = trainable.Where(p => p.Value.is_floating_point()).ToList();
         if (parameters.Count == 0) throw new CloudSoupException(ErrorKind.InvalidRecipe, $"evaluation model {model.Name} has no trainable parameters", "fisher.model");
         var names = parameters.Select(p => p.Key).ToList();
         var tensors = parameters.Select(p => p.Value).ToList();
@@ -80,11 +102,6 @@ public static class FisherEstimator
             result[names[j]] = sums[j].div(n).to_type(torch.ScalarType.Float32);
             sums[j].Dispose();
         }
-        foreach (var (name, t) in checkpoint)
-            if (!result.ContainsKey(name) && t.is_floating_point()) result[name] = torch.zeros(t.shape, torch.ScalarType.Float32);
-        var unknown = result.Keys.Where(k => !checkpoint.ContainsKey(k)).Take(3).ToList();
-        if (unknown.Count > 0)
-            throw new CloudSoupException(ErrorKind.IncompatibleModels, $"evaluation model {model.Name} has parameters the checkpoint lacks: {string.Join(", ", unknown)}");
         return result;
     }
 

@@ -1,9 +1,12 @@
-using CloudSoup.Control.Errors;
+using CloudSoup.Engine.Jobs;
 using TorchSharp;
 
 namespace CloudSoup.Engine.Evaluation;
 
-/// <summary>An architecture whose weights are replaced by each checkpoint under test.</summary>
+/// <summary>
+/// An architecture whose weights are replaced by each checkpoint under test: a built-in one (in process) or a
+/// TorchScript module (in the sandbox process, Sandbox/SandboxedModel.cs).
+/// </summary>
 public interface IEvalModel : IDisposable
 {
     string Name { get; }
@@ -14,8 +17,11 @@ public interface IEvalModel : IDisposable
     /// <summary>Logits for a batch of inputs (gradients flow when the caller enables them).</summary>
     torch.Tensor Forward(torch.Tensor inputs);
 
-    /// <summary>The live trainable tensors by checkpoint name (after LoadWeights), for per-example gradients (Fisher).</summary>
-    IReadOnlyDictionary<string, torch.Tensor> Parameters { get; }
+    /// <summary>
+    /// The diagonal Fisher of every trainable parameter (by checkpoint name) with the loaded weights, from per-example
+    /// gradients over <paramref name="data"/> (FisherEstimator). The caller owns the tensors.
+    /// </summary>
+    Dictionary<string, torch.Tensor> ParameterFisher(EvalData data, FisherOptions options, IProgress<JobProgress>? progress, CancellationToken ct);
 
     /// <summary>
     /// Re-estimates every BatchNorm layer's running statistics on <paramref name="data"/> (at most

@@ -9,9 +9,6 @@ namespace CloudSoup.Engine.Evaluation;
 /// <summary>Evaluates every ingredient and the merged model on the recipe's held-out (and test) split.</summary>
 public sealed class JobEvaluator : IJobEvaluator
 {
-    public static async Task<IEvalModel> LoadModelAsync(ICheckpointStore store, string reference, CancellationToken ct) =>
-        BuiltinModel.IsBuiltin(reference) ? BuiltinModel.Create(reference) : await TorchScriptModel.LoadAsync(store, reference, ct).ConfigureAwait(false);
-
     public static async Task<Dictionary<string, torch.Tensor>> ReadAllAsync(Checkpoint checkpoint, CancellationToken ct)
     {
         var result = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
@@ -19,11 +16,11 @@ public sealed class JobEvaluator : IJobEvaluator
         return result;
     }
 
-    public async Task<EvaluationReport> EvaluateAsync(Recipe recipe, ICheckpointStore store, IReadOnlyList<Checkpoint> ingredients,
+    public async Task<EvaluationReport> EvaluateAsync(Recipe recipe, ICheckpointStore store, EvalModelLoader models, IReadOnlyList<Checkpoint> ingredients,
         IReadOnlyDictionary<string, torch.Tensor> merged, IProgress<JobProgress>? progress, CancellationToken ct)
     {
         var section = recipe.Evaluation ?? throw new InvalidOperationException("recipe has no evaluation section");
-        using var model = await LoadModelAsync(store, section.Model, ct).ConfigureAwait(false);
+        using var model = await models.LoadAsync(store, section.Model, section.Limits, "evaluation", ct).ConfigureAwait(false);
         using var heldOut = await EvalData.LoadAsync(store, section.Data, ct).ConfigureAwait(false);
         using var test = section.Test is null ? null : await EvalData.LoadAsync(store, section.Test, ct).ConfigureAwait(false);
 

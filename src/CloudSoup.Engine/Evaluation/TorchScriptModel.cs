@@ -1,14 +1,15 @@
 // An evaluation model loaded from TorchScript (any architecture PyTorch can script or trace). Its
 // parameters and buffers are overwritten in place, by name, with the checkpoint under test.
+// A TorchScript module is code: this class runs only inside the sandbox process (Sandbox/SandboxServer.cs,
+// docs/sandbox.md); jobs and commands reach it through SandboxedModel.
 using CloudSoup.Control.Errors;
-using CloudSoup.Engine.Storage;
+using CloudSoup.Engine.Jobs;
 using TorchSharp;
 
 namespace CloudSoup.Engine.Evaluation;
 
 public sealed class TorchScriptModel : IEvalModel
 {
-    private const long MaxModuleBytes = 2L << 30;
     private readonly torch.jit.ScriptModule<torch.Tensor, torch.Tensor> _module;
     private readonly Dictionary<string, torch.Tensor> _state;
 
@@ -24,9 +25,8 @@ public sealed class TorchScriptModel : IEvalModel
 
     public string Name { get; }
 
-    public static async Task<TorchScriptModel> LoadAsync(ICheckpointStore store, string reference, CancellationToken ct)
+    public static TorchScriptModel Load(byte[] bytes, string reference)
     {
-        var bytes = await store.ReadAllAsync(reference, MaxModuleBytes, ct).ConfigureAwait(false);
         torch.InitializeDeviceType(DeviceType.CPU);
         try
         {
@@ -52,10 +52,15 @@ public sealed class TorchScriptModel : IEvalModel
     public IReadOnlyDictionary<string, torch.Tensor> Parameters =>
         _module.named_parameters().ToDictionary(p => p.name, p => (torch.Tensor)p.parameter, StringComparer.Ordinal);
 
+    public Dictionary<string, torch.Tensor> ParameterFisher(EvalData data, FisherOptions options, IProgress<JobProgress>? progress, CancellationToken ct) =>
+        FisherEstimator.OverParameters(this, Parameters, data, options, progress, ct);
+
     /// <summary>Train-mode passes over one fixed batch: the EMA (momentum m) closes (1 − m)^passes of the gap per pass.</summary>
     public const int BatchNormPasses = 200;
 
-    public string BatchNormResetMethod => $"running-average convergence: {BatchNormPasses} train-mode passes over one batch of the data";
+    public static readonly string ResetMethod = $"running-average convergence: {BatchNormPasses} train-mode passes over one batch of the data";
+
+    public string BatchNormResetMethod => ResetMethod;
 
     /// <summary>
     /// TorchScript fixes BatchNorm's momentum inside the module, so the statistics cannot be accumulated exactly

@@ -35,9 +35,9 @@ public sealed class Checkpoint : IAsyncDisposable
         foreach (var (name, from, fromName) in parts)
         {
             if (!from._tensors.TryGetValue(fromName, out var t))
-                throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{from.Reference} has no tensor '{fromName}'");
+                throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{from.Reference} has no tensor {SafeText.Name(fromName)}");
             if (!map.TryAdd(name, (t.Source, t.Entry with { Name = name })))
-                throw new InvalidOperationException($"the composed checkpoint {reference} names '{name}' twice");
+                throw new InvalidOperationException($"the composed checkpoint {reference} names {SafeText.Name(name)} twice");
             order.Add(name);
             if (!sources.Contains(t.Source)) sources.Add(t.Source);
         }
@@ -58,7 +58,7 @@ public sealed class Checkpoint : IAsyncDisposable
     public bool Contains(string name) => _tensors.ContainsKey(name);
 
     public TensorEntry Entry(string name) =>
-        _tensors.TryGetValue(name, out var t) ? t.Entry : throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{Reference} has no tensor '{name}'");
+        _tensors.TryGetValue(name, out var t) ? t.Entry : throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{Reference} has no tensor {SafeText.Name(name)}");
 
     /// <summary>Hugging Face's names for PyTorch weights in a model folder: one file, or shards listed by an index.</summary>
     public const string TorchSingleFileName = "pytorch_model.bin";
@@ -107,7 +107,7 @@ public sealed class Checkpoint : IAsyncDisposable
             var entries = await TorchZipReader.ReadAsync(src, ct).ConfigureAwait(false);
             var map = new Dictionary<string, (IByteSource, TensorEntry)>(StringComparer.Ordinal);
             foreach (var e in entries)
-                if (!map.TryAdd(e.Name, (src, e))) throw CloudSoupException.Checkpoint(path, $"tensor '{e.Name}' appears twice");
+                if (!map.TryAdd(e.Name, (src, e))) throw CloudSoupException.Checkpoint(path, $"tensor {SafeText.Name(e.Name)} appears twice");
             return new Checkpoint(reference, [src], map, entries.Select(e => e.Name).ToList());
         }
         catch
@@ -153,12 +153,12 @@ public sealed class Checkpoint : IAsyncDisposable
             foreach (var p in wm.EnumerateObject())
             {
                 if (p.Value.ValueKind != JsonValueKind.String)
-                    throw CloudSoupException.Checkpoint(indexPath, $"weight_map entry '{p.Name}' is not a file name");
+                    throw CloudSoupException.Checkpoint(indexPath, $"weight_map entry {SafeText.Name(p.Name)} is not a file name");
                 string file = p.Value.GetString()!;
                 if (file.Contains('/') || file.Contains('\\') || file is "." or "..")
-                    throw CloudSoupException.Checkpoint(indexPath, $"weight_map entry '{p.Name}' points outside the checkpoint folder ('{file}')");
+                    throw CloudSoupException.Checkpoint(indexPath, $"weight_map entry {SafeText.Name(p.Name)} points outside the checkpoint folder ({SafeText.Name(file)})");
                 if (!file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && !IsTorchFile(file))
-                    throw CloudSoupException.Checkpoint(indexPath, $"weight_map entry '{p.Name}' names a shard that is neither .safetensors nor a PyTorch .bin/.pt/.pth file");
+                    throw CloudSoupException.Checkpoint(indexPath, $"weight_map entry {SafeText.Name(p.Name)} names a shard that is neither .safetensors nor a PyTorch .bin/.pt/.pth file");
                 weightMap[p.Name] = file;
             }
         }
@@ -185,7 +185,7 @@ public sealed class Checkpoint : IAsyncDisposable
                 {
                     if (!weightMap.TryGetValue(e.Name, out var owner) || owner != file) continue; // the index decides
                     if (map.ContainsKey(e.Name))
-                        throw CloudSoupException.Checkpoint(indexPath, $"tensor '{e.Name}' appears in more than one shard");
+                        throw CloudSoupException.Checkpoint(indexPath, $"tensor {SafeText.Name(e.Name)} appears in more than one shard");
                     map[e.Name] = (src, e);
                     order.Add(e.Name);
                 }
@@ -205,9 +205,9 @@ public sealed class Checkpoint : IAsyncDisposable
     /// <summary>Reads one tensor's bytes straight into the native memory of a new CPU tensor of its stored dtype (owned by the caller, in no dispose scope).</summary>
     public async Task<torch.Tensor> ReadTensorAsync(string name, CancellationToken ct)
     {
-        var (src, e) = _tensors.TryGetValue(name, out var t) ? t : throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{Reference} has no tensor '{name}'");
+        var (src, e) = _tensors.TryGetValue(name, out var t) ? t : throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{Reference} has no tensor {SafeText.Name(name)}");
         if (e.ByteLength > int.MaxValue)
-            throw new CloudSoupException(ErrorKind.InvalidCheckpoint, $"{Reference}: tensor '{name}' is {e.ByteLength} bytes; tensors over 2 GiB are not supported yet");
+            throw new CloudSoupException(ErrorKind.InvalidCheckpoint, $"{Reference}: tensor {SafeText.Name(name)} is {e.ByteLength} bytes; tensors over 2 GiB are not supported yet");
         // Detached: the caller owns it, and a dispose scope of whichever thread this runs on must not claim it.
         var tensor = torch.empty(e.Shape, TorchDTypes.ToScalarType(e.DType)).DetachFromDisposeScope();
         try

@@ -102,7 +102,7 @@ public static class RestrictedUnpickler
                 ("torch", _) => StorageTypes.ContainsKey(name),
                 _ => false,
             };
-            return ok ? new Global(module, name) : throw Bad($"it imports {module}.{name}, which is not a tensor-rebuild function (refused; nothing was executed)");
+            return ok ? new Global(module, name) : throw Bad($"it imports {SafeText.Line($"{module}.{name}", 120)}, which is not a tensor-rebuild function (refused; nothing was executed)");
         }
         void SetItems(object? target, List<object?> kv)
         {

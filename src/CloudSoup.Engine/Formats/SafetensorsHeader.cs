@@ -41,10 +41,11 @@ public sealed class SafetensorsHeader
         var lenBytes = new byte[8];
         await source.ReadAsync(0, lenBytes, ct).ConfigureAwait(false);
         ulong n = BitConverter.ToUInt64(lenBytes);
+        // The first 8 bytes of whatever blob this is: described, never quoted (as text or as the number they decode to).
         if (n == 0 || n > (ulong)MaxHeaderBytes)
-            throw CloudSoupException.Checkpoint(source.Name, $"not a safetensors file: header length {n} is outside 1..{MaxHeaderBytes}");
+            throw CloudSoupException.Checkpoint(source.Name, $"not a safetensors file: its first 8 bytes are not a header length in 1..{MaxHeaderBytes}");
         if ((long)n > source.Length - 8)
-            throw CloudSoupException.Checkpoint(source.Name, $"truncated: the header claims {n} bytes but the file has only {source.Length - 8} after the length field");
+            throw CloudSoupException.Checkpoint(source.Name, $"truncated: the header length is more than the {source.Length - 8} bytes after the length field");
         var json = new byte[(int)n];
         await source.ReadAsync(8, json, ct).ConfigureAwait(false);
         return Parse(source.Name, json, source.Length);
@@ -62,7 +63,8 @@ public sealed class SafetensorsHeader
         }
         catch (JsonException e)
         {
-            throw CloudSoupException.Checkpoint(sourceName, $"header is not valid JSON ({e.Message.Split('.')[0]})");
+            // JsonException's message quotes the offending character; say where instead.
+            throw CloudSoupException.Checkpoint(sourceName, $"header is not valid JSON (at byte {8 + (e.BytePositionInLine ?? 0)})");
         }
         using (doc)
         {
@@ -74,7 +76,7 @@ public sealed class SafetensorsHeader
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
                 if (!seen.Add(prop.Name))
-                    throw CloudSoupException.Checkpoint(sourceName, $"header names '{prop.Name}' twice");
+                    throw CloudSoupException.Checkpoint(sourceName, $"header names {SafeText.Name(prop.Name)} twice");
                 if (prop.Name == "__metadata__")
                 {
                     if (prop.Value.ValueKind != JsonValueKind.Object)
@@ -82,7 +84,7 @@ public sealed class SafetensorsHeader
                     foreach (var m in prop.Value.EnumerateObject())
                     {
                         if (m.Value.ValueKind != JsonValueKind.String)
-                            throw CloudSoupException.Checkpoint(sourceName, $"__metadata__ value '{m.Name}' is not a string");
+                            throw CloudSoupException.Checkpoint(sourceName, $"__metadata__ value {SafeText.Name(m.Name)} is not a string");
                         metadata[m.Name] = m.Value.GetString()!;
                     }
                     continue;
@@ -94,7 +96,7 @@ public sealed class SafetensorsHeader
             {
                 var prev = tensors[i - 1];
                 if (tensors[i].Offset < prev.Offset + prev.ByteLength)
-                    throw CloudSoupException.Checkpoint(sourceName, $"tensors '{prev.Name}' and '{tensors[i].Name}' overlap in the data buffer");
+                    throw CloudSoupException.Checkpoint(sourceName, $"tensors {SafeText.Name(prev.Name)} and {SafeText.Name(tensors[i].Name)} overlap in the data buffer");
             }
             return new SafetensorsHeader(tensors, metadata, dataStart);
         }
@@ -102,13 +104,13 @@ public sealed class SafetensorsHeader
 
     private static TensorEntry ParseEntry(string src, string name, JsonElement e, long dataStart, long dataLength)
     {
-        string where = $"tensor '{name}'";
+        string where = $"tensor {SafeText.Name(name)}";
         if (e.ValueKind != JsonValueKind.Object)
             throw CloudSoupException.Checkpoint(src, $"{where}: entry is not an object");
         if (!e.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
             throw CloudSoupException.Checkpoint(src, $"{where}: missing dtype");
         if (!DTypes.TryParseHeader(dt.GetString()!, out var dtype))
-            throw CloudSoupException.Checkpoint(src, $"{where}: unsupported dtype '{dt.GetString()}' (supported: {string.Join(", ", Enum.GetNames<DType>())})");
+            throw CloudSoupException.Checkpoint(src, $"{where}: unsupported dtype {SafeText.Name(dt.GetString() ?? "")} (supported: {string.Join(", ", Enum.GetNames<DType>())})");
         if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
             throw CloudSoupException.Checkpoint(src, $"{where}: missing shape");
         var shape = new long[sh.GetArrayLength()];

@@ -53,20 +53,30 @@ public static class TorchZipReader
         foreach (var (name, t) in tensors)
         {
             if (!members.TryGetValue(prefix + "data/" + t.Storage.Key, out var member))
-                throw CloudSoupException.Checkpoint(src.Name, $"tensor '{name}' refers to storage '{t.Storage.Key}', which the archive does not contain");
+                throw CloudSoupException.Checkpoint(src.Name, $"tensor {SafeText.Name(name)} refers to storage {SafeText.Name(t.Storage.Key)}, which the archive does not contain");
             int size = DTypes.SizeOf(t.Storage.DType);
-            if (member.Size != t.Storage.Elements * size)
-                throw CloudSoupException.Checkpoint(src.Name, $"storage '{t.Storage.Key}' holds {member.Size} bytes, but its record says {t.Storage.Elements} × {size}");
-            long elements = t.Shape.Aggregate(1L, (a, b) => checked(a * b));
+            // Sizes come from the pickle: multiply checked, so 2^62 elements × 4 bytes cannot wrap to a small number.
+            if (!TryMultiply(t.Storage.Elements, size, out long storageBytes) || member.Size != storageBytes)
+                throw CloudSoupException.Checkpoint(src.Name, $"storage {SafeText.Name(t.Storage.Key)} holds {member.Size} bytes, but its record says {t.Storage.Elements} elements of {size} bytes");
+            long elements = 1;
+            foreach (long d in t.Shape)
+                if (!TryMultiply(elements, d, out elements))
+                    throw CloudSoupException.Checkpoint(src.Name, $"tensor {SafeText.Name(name)} has a shape whose size overflows");
             if (!IsContiguous(t.Shape, t.Stride))
-                throw CloudSoupException.Checkpoint(src.Name, $"tensor '{name}' is a non-contiguous view (stride [{string.Join(", ", t.Stride)}] for shape [{string.Join(", ", t.Shape)}]); re-save it with .contiguous() or convert to safetensors");
-            if (t.Offset < 0 || t.Offset + elements > t.Storage.Elements)
-                throw CloudSoupException.Checkpoint(src.Name, $"tensor '{name}' reaches past the end of its storage");
+                throw CloudSoupException.Checkpoint(src.Name, $"tensor {SafeText.Name(name)} is a non-contiguous view (stride [{string.Join(", ", t.Stride)}] for shape [{string.Join(", ", t.Shape)}]); re-save it with .contiguous() or convert to safetensors");
+            if (t.Offset < 0 || elements > t.Storage.Elements || t.Offset > t.Storage.Elements - elements)
+                throw CloudSoupException.Checkpoint(src.Name, $"tensor {SafeText.Name(name)} reaches past the end of its storage");
             if (!dataStarts.TryGetValue(member.Name, out long dataStart))
                 dataStarts[member.Name] = dataStart = await DataOffsetAsync(src, member, ct).ConfigureAwait(false);
             entries.Add(new TensorEntry(name, t.Storage.DType, t.Shape, dataStart + t.Offset * size, elements * size));
         }
         return entries;
+    }
+
+    private static bool TryMultiply(long a, long b, out long product)
+    {
+        try { product = checked(a * b); return true; }
+        catch (OverflowException) { product = 0; return false; }
     }
 
     private static bool IsContiguous(long[] shape, long[] stride)
@@ -145,7 +155,7 @@ public static class TorchZipReader
                 x += 4 + len;
             }
             if (!members.TryAdd(name, new Member(name, method, compressed, size, local)))
-                throw CloudSoupException.Checkpoint(src.Name, $"the zip archive lists '{name}' twice");
+                throw CloudSoupException.Checkpoint(src.Name, $"the zip archive lists {SafeText.Name(name)} twice");
             p += 46 + nameLength + extraLength + commentLength;
         }
         return members;
@@ -155,20 +165,20 @@ public static class TorchZipReader
     private static async Task<long> DataOffsetAsync(IByteSource src, Member m, CancellationToken ct)
     {
         if (m.Method != 0)
-            throw CloudSoupException.Checkpoint(src.Name, $"zip member '{m.Name}' is compressed (method {m.Method}); torch.save stores members uncompressed, so this file was repacked: re-save it with torch.save");
-        if (m.CompressedSize != m.Size) throw CloudSoupException.Checkpoint(src.Name, $"zip member '{m.Name}' has inconsistent sizes");
+            throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} is compressed (method {m.Method}); torch.save stores members uncompressed, so this file was repacked: re-save it with torch.save");
+        if (m.CompressedSize != m.Size) throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} has inconsistent sizes");
         var header = new byte[30];
-        if (m.LocalHeaderOffset < 0 || m.LocalHeaderOffset + 30 > src.Length) throw CloudSoupException.Checkpoint(src.Name, $"zip member '{m.Name}' lies outside the file");
+        if (m.LocalHeaderOffset < 0 || m.LocalHeaderOffset + 30 > src.Length) throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} lies outside the file");
         await src.ReadAsync(m.LocalHeaderOffset, header, ct).ConfigureAwait(false);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != LocalSignature) throw CloudSoupException.Checkpoint(src.Name, $"zip member '{m.Name}' has a corrupt local header");
+        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != LocalSignature) throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} has a corrupt local header");
         long start = m.LocalHeaderOffset + 30 + BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(26)) + BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(28));
-        if (start + m.Size > src.Length) throw CloudSoupException.Checkpoint(src.Name, $"zip member '{m.Name}' runs past the end of the file (truncated?)");
+        if (start + m.Size > src.Length) throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} runs past the end of the file (truncated?)");
         return start;
     }
 
     private static async Task<byte[]> MemberBytesAsync(IByteSource src, Member m, long max, CancellationToken ct)
     {
-        if (m.Size > max) throw CloudSoupException.Checkpoint(src.Name, $"zip member '{m.Name}' is {m.Size} bytes, over the {max}-byte limit");
+        if (m.Size > max) throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} is {m.Size} bytes, over the {max}-byte limit");
         long start = await DataOffsetAsync(src, m, ct).ConfigureAwait(false);
         var bytes = new byte[m.Size];
         await src.ReadAsync(start, bytes, ct).ConfigureAwait(false);

@@ -12,7 +12,7 @@ using TorchSharp;
 namespace CloudSoup.Engine.Jobs;
 
 /// <summary>What the steps of one job share: its inputs, what earlier steps decided, and what goes into the report.</summary>
-public sealed class JobContext(Recipe recipe, ICheckpointStore store, IOutputSink sink, IJobEvaluator? evaluator, torch.Device device,
+public sealed class JobContext(Recipe recipe, ICheckpointStore store, IOutputSink sink, IJobEvaluator? evaluator, EvalModelLoader models, torch.Device device,
     IProgress<JobProgress>? progress, string? jobId, CancellationToken ct) : IAsyncDisposable
 {
     public Recipe Recipe { get; } = recipe;
@@ -20,6 +20,8 @@ public sealed class JobContext(Recipe recipe, ICheckpointStore store, IOutputSin
     public ICheckpointStore Store { get; } = store;
     public IOutputSink Sink { get; } = sink;
     public IJobEvaluator? Evaluator { get; } = evaluator;
+    /// <summary>Loads evaluation models: built-ins in process, TorchScript in the sandbox.</summary>
+    public EvalModelLoader Models { get; } = models;
     public torch.Device Device { get; } = device;
     public IProgress<JobProgress>? Progress { get; } = progress;
     public string? JobId { get; } = jobId;
@@ -30,6 +32,9 @@ public sealed class JobContext(Recipe recipe, ICheckpointStore store, IOutputSin
 
     /// <summary>The recipe the plan is made from: over sliced virtual models, with computed Fisher references.</summary>
     public Recipe PlanRecipe { get; set; } = recipe;
+
+    /// <summary>Where the plan looks parameters up; null: the plan recipe's models and top level (sliced recipes set it per slice).</summary>
+    public IParameterLookup? Parameters { get; set; }
 
     /// <summary>The opened checkpoints, in the method's input order (disposed with the job).</summary>
     public List<Checkpoint> Checkpoints { get; } = [];

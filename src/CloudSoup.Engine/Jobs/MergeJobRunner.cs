@@ -11,7 +11,8 @@ using CloudSoup.Engine.Storage;
 
 namespace CloudSoup.Engine.Jobs;
 
-public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evaluator = null, string? device = null)
+/// <param name="models">Loads evaluation models; the strict sandbox with default limits unless given.</param>
+public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evaluator = null, string? device = null, EvalModelLoader? models = null)
 {
     /// <summary>The job's steps, in order.</summary>
     public static readonly IReadOnlyList<IJobStep> Steps =
@@ -40,7 +41,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
     {
         if (recipe.Evaluation != null && evaluator is null)
             throw CloudSoupException.Recipe("evaluation", "evaluation is not available in this build");
-        await using var job = new JobContext(recipe, store, sink, evaluator, ComputeDevice.Resolve(device), progress, jobId, ct);
+        await using var job = new JobContext(recipe, store, sink, evaluator, models ?? EvalModelLoader.Default, ComputeDevice.Resolve(device), progress, jobId, ct);
         try
         {
             var watch = new Stopwatch();
@@ -54,6 +55,11 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             }
             job.ReportProgress(JobPhase.Done, 1);
             return job.Report!;
+        }
+        catch (Exception e) when (TensorLibraryErrors.IsInputError(e))
+        {
+            await sink.AbortAsync(CancellationToken.None).ConfigureAwait(false);
+            throw TensorLibraryErrors.AsInputError(e);
         }
         catch
         {

@@ -1,7 +1,10 @@
 // Runs a MergePlan tensor by tensor: read each input's tensor (in parallel, ranged reads), merge it,
 // convert it to the output dtype, append it to the current shard, free everything. Peak memory is about
-// (number of inputs + 2) × the largest tensor, never the models' size.
+// (number of inputs + 2) × the largest tensor, never the models' size. Every input and output tensor is checked
+// for NaN/infinite values on the way (NonFiniteValues: one min/max pass each), counted for the report or refused.
+using CloudSoup.Control.Errors;
 using CloudSoup.Control.Methods;
+using CloudSoup.Control.Recipes;
 using System.Diagnostics;
 using CloudSoup.Engine.Formats;
 using CloudSoup.Engine.Jobs;
@@ -14,6 +17,9 @@ public sealed record MergeStats(long BytesRead, long BytesWritten, int TensorsMe
 {
     /// <summary>What the method reported per tensor (e.g. agreement's accepted models).</summary>
     public IReadOnlyDictionary<string, string> MethodNotes { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Tensors with NaN or infinite values in an input or in the output, in merge order (NonFiniteValues).</summary>
+    public IReadOnlyList<NonFiniteTensor> NonFinite { get; init; } = [];
 }
 
 /// <summary>
@@ -47,6 +53,8 @@ public static class MergeExecutor
         int merged = 0, copied = 0, done = 0;
         var files = new List<string>();
         var notes = new Dictionary<string, string>();
+        var nonFinite = new List<NonFiniteTensor>();
+        bool refuse = plan.Recipe.NonFinite == NonFinitePolicy.Refuse;
         try
         {
             foreach (var shard in plan.Shards)
@@ -66,6 +74,7 @@ public static class MergeExecutor
                         {
                             var inputs = await plan.ReadInputsAsync(task.Sources, task.Name, owned, ct).ConfigureAwait(false);
                             read += inputBytes;
+                            var badInputs = CountNonFinite(plan, task, inputs, refuse);
                             var (aux, globalAux, auxBytes) = task.Merge ? await ReadAuxiliaryAsync(plan, task, owned, ct).ConfigureAwait(false) : ([], [], 0);
                             read += auxBytes;
                             using var scope = torch.NewDisposeScope();
@@ -82,7 +91,14 @@ public static class MergeExecutor
                                 copied++;
                             }
                             // A new handle (sharing storage when nothing changed), so it outlives the inputs' handles.
-                            output = result.to_type(TorchDTypes.ToScalarType(task.OutDType)).contiguous().DetachFromDisposeScope();
+                            var converted = result.to_type(TorchDTypes.ToScalarType(task.OutDType)).contiguous();
+                            var badOutput = NonFiniteValues.Count(converted);
+                            if (badOutput != null && refuse)
+                                throw new CloudSoupException(ErrorKind.InvalidRecipe,
+                                    $"nonfinite: the merged tensor '{task.Name}' has {badOutput} although its inputs are finite (values beyond {DTypes.RecipeName(task.OutDType)}'s range?); nonfinite: refuse rejects such outputs", "nonfinite");
+                            if (badInputs.Count > 0 || badOutput != null)
+                                nonFinite.Add(new NonFiniteTensor(task.Name, badInputs, badOutput?.Nan ?? 0, badOutput?.Inf ?? 0));
+                            output = converted.DetachFromDisposeScope();
                             if (keep != null) keep[task.Name] = output.to_type(task.Merge ? torch.ScalarType.Float32 : output.dtype).clone().DetachFromDisposeScope();
                         }
                         done++;
@@ -120,7 +136,25 @@ public static class MergeExecutor
             files.Add(SafetensorsLayout.IndexFileName);
             written += index.Length;
         }
-        return new MergeStats(read, written, merged, copied, sw.Elapsed, files) { MethodNotes = notes };
+        return new MergeStats(read, written, merged, copied, sw.Elapsed, files) { MethodNotes = notes, NonFinite = nonFinite };
+    }
+
+    /// <summary>
+    /// Each input's NaN/infinite count for this tensor (only the inputs that have any); with <paramref name="refuse"/>,
+    /// the first such input fails the job, naming the model and the tensor.
+    /// </summary>
+    private static List<NonFiniteInput> CountNonFinite(MergePlan plan, TensorTask task, torch.Tensor[] inputs, bool refuse)
+    {
+        var found = new List<NonFiniteInput>();
+        for (int j = 0; j < inputs.Length; j++)
+        {
+            if (NonFiniteValues.Count(inputs[j]) is not { } count) continue;
+            string model = plan.Inputs[task.Sources[j]].Reference;
+            if (refuse)
+                throw CloudSoupException.Checkpoint(model, $"tensor '{task.Name}' has {count}; the recipe's nonfinite: refuse rejects such inputs (nonfinite: warn merges them and lists them in the report)");
+            found.Add(new NonFiniteInput(model, count.Nan, count.Inf));
+        }
+        return found;
     }
 
     /// <summary>

@@ -110,9 +110,15 @@ public static partial class MergePlanner
         return refs;
     }
 
-    public static MergePlan Plan(Recipe recipe, IReadOnlyList<Checkpoint> inputs, IReadOnlyDictionary<string, Checkpoint>? auxiliary = null)
+    /// <summary>
+    /// Plans every output tensor of <paramref name="inputs"/>. <paramref name="parameters"/> says where each value is looked up
+    /// (default: the recipe's models and top level; sliced recipes pass SliceLayout's lookup).
+    /// </summary>
+    public static MergePlan Plan(Recipe recipe, IReadOnlyList<Checkpoint> inputs, IReadOnlyDictionary<string, Checkpoint>? auxiliary = null,
+        IParameterLookup? parameters = null)
     {
         auxiliary ??= new Dictionary<string, Checkpoint>();
+        parameters ??= new RecipeParameterLookup(recipe);
         var method = MergeMethods.For(recipe.MergeMethod);
         var refs = inputs.Select(i => i.Reference).ToList();
         int baseIndex = recipe.BaseModel is null || method.BaseModel == BaseModelUse.NotUsed ? -1 : refs.IndexOf(recipe.BaseModel);
@@ -138,16 +144,20 @@ public static partial class MergePlanner
             bool merge = DTypes.IsFloat(first.DType);
             var outDType = merge ? recipe.Output.DType ?? recipe.OutDType ?? recipe.DType ?? first.DType : first.DType;
             var layer = layers[name];
-            var global = Resolve(method, recipe, name, layer, modelIndex: null, perModel: false);
-            var perModel = inputs.Select((c, i) => Resolve(method, recipe, name, layer, i < recipe.Models.Count ? i : null, perModel: true)).ToList();
+            var global = Resolve(method, parameters.Global(name), layer, perModel: false, optional: false).Values;
+            var resolved = inputs.Select((c, i) => Resolve(method, parameters.PerModel(name, i), layer, perModel: true, optional: i == baseIndex || c.Reference == recipe.BaseModel)).ToList();
+            var perModel = resolved.Select(r => r.Values).ToList();
             for (int i = 0; i < perModel.Count; i++)
                 if (i != baseIndex && sources.Contains(i) && method.Signature.CheckResolved(global, perModel[i]) is var (param, why))
-                    throw CloudSoupException.Recipe(i < recipe.Models.Count ? $"models[{i}].parameters.{param}" : $"parameters.{param}", $"{why} (tensor '{name}')");
+                    throw CloudSoupException.Recipe(resolved[i].PathOf(param), $"{why} (tensor '{name}')");
             if (merge) CheckAuxiliary(method, recipe, name, first.Shape, global, perModel, sources, auxiliary);
             tasks.Add(new TensorTask(name, first.Shape, outDType, sources, merge, global, perModel, Seeds.For(recipe.Seed, name)));
         }
         var shards = SafetensorsLayout.Plan(tasks.Select(t => new OutputTensor(t.Name, t.OutDType, t.Shape)).ToList(), recipe.Output.ShardSizeBytes,
             new Dictionary<string, string> { ["merge_method"] = method.Name, ["producer"] = "cloudsoup" });
+        // Every output path is listed in the job record (RecipeLimits.MaxOutputShards says why it is bounded).
+        if (shards.Count > RecipeLimits.MaxOutputShards)
+            throw CloudSoupException.Recipe("output.shard_size", $"{recipe.Output.ShardSizeBytes} bytes splits this {shards.Sum(x => x.DataLength)}-byte model into {shards.Count} files; at most {RecipeLimits.MaxOutputShards} are allowed (raise shard_size)");
         return new MergePlan
         {
             Recipe = recipe, Method = method, Inputs = inputs, BaseIndex = baseIndex,
@@ -226,31 +236,49 @@ public static partial class MergePlanner
         return parsed.ToDictionary(kv => kv.Key, kv => kv.Value.Item2 is int i ? new LayerPosition(i, counts[kv.Value.Item1]) : LayerPosition.None);
     }
 
-    private static ResolvedParameters Resolve(IMergeMethod method, Recipe recipe, string tensor, LayerPosition layer, int? modelIndex, bool perModel)
+    /// <summary>Resolved values plus the recipe path each came from (for errors that blame the right block).</summary>
+    private sealed record Resolution(ResolvedParameters Values, IReadOnlyDictionary<string, string> Paths, string DefaultPath)
+    {
+        public string PathOf(string parameter) => Paths.TryGetValue(parameter, out var p) ? p : $"{DefaultPath}.{parameter}";
+    }
+
+    /// <summary>
+    /// One tensor's values of the method's global (or per-model) parameters: the first block in <paramref name="levels"/>
+    /// whose setting yields a value for the tensor (filters see <see cref="ParameterLevels.MatchName"/>), else the default.
+    /// A required value may be missing only when <paramref name="optional"/> (the base model).
+    /// </summary>
+    private static Resolution Resolve(IMergeMethod method, ParameterLevels levels, LayerPosition layer, bool perModel, bool optional)
     {
         var values = new Dictionary<string, ParameterValue>();
+        var paths = new Dictionary<string, string>();
         foreach (var spec in method.Parameters.Where(p => p.PerModel == perModel))
         {
             ParameterValue? v = null;
-            string path = $"parameters.{spec.Name}";
-            if (perModel && modelIndex is int mi && recipe.Models[mi].Parameters.TryGetValue(spec.Name, out var ms))
+            string? path = null;
+            foreach (var level in levels.Levels)
             {
-                v = ms.Evaluate(tensor, layer);
-                path = $"models[{mi}].parameters.{spec.Name}";
+                if (!level.Settings.TryGetValue(spec.Name, out var setting)) continue;
+                path ??= $"{level.Path}.{spec.Name}";
+                if (setting.Evaluate(levels.MatchName, layer) is { } found)
+                {
+                    v = found;
+                    path = $"{level.Path}.{spec.Name}";
+                    break;
+                }
             }
-            if (v is null && recipe.Parameters.TryGetValue(spec.Name, out var gs)) v = gs.Evaluate(tensor, layer);
+            path ??= $"{levels.Levels[0].Path}.{spec.Name}";
             if (v is null && spec.Default != null)
                 v = spec.Default switch { bool b => ParameterValue.Of(b), double d => ParameterValue.Of(d), int i => ParameterValue.Of(i), _ => ParameterValue.Of(spec.Default.ToString()!) };
             if (v is null)
             {
-                bool isBase = modelIndex is int bi && recipe.Models[bi].Model == recipe.BaseModel || modelIndex is null && perModel;
-                if (spec.Required && !isBase)
-                    throw CloudSoupException.Recipe(path, $"no value applies to tensor '{tensor}' (add a catch-all {{value: ...}} entry)");
+                if (spec.Required && !optional)
+                    throw CloudSoupException.Recipe(path, $"no value applies to tensor '{levels.MatchName}' (add a catch-all {{value: ...}} entry)");
                 continue;
             }
-            if (spec.Check(v.Value) is string why) throw CloudSoupException.Recipe(path, $"{why} (got {v.Value} for tensor '{tensor}')");
+            if (spec.Check(v.Value) is string why) throw CloudSoupException.Recipe(path, $"{why} (got {v.Value} for tensor '{levels.MatchName}')");
             values[spec.Name] = v.Value;
+            paths[spec.Name] = path;
         }
-        return new ResolvedParameters(values);
+        return new Resolution(new ResolvedParameters(values), paths, levels.Levels[0].Path);
     }
 }

@@ -45,8 +45,9 @@ public sealed class SeededMaskProvider : IMaskProvider
 public static class Sparsifiers
 {
     /// <summary>
-    /// TIES trim: keep exactly int(density·n) entries with the largest |δ| (stable sort, lower index wins a tie);
-    /// density ≥ 1 keeps everything. mergekit asserts k > 0; we return zeros for a tiny tensor instead.
+    /// TIES trim: keep exactly int(density·n) entries with the largest |δ|; density ≥ 1 keeps everything. Equal
+    /// magnitudes rank by position, the lower flat index counting as larger (<see cref="RankByMagnitude"/>). mergekit
+    /// asserts k > 0; we return zeros for a tiny tensor instead.
     /// </summary>
     public static torch.Tensor Magnitude(torch.Tensor delta, double density)
     {
@@ -56,21 +57,21 @@ public static class Sparsifiers
         using var scope = torch.NewDisposeScope();
         var flat = delta.flatten();
         var mask = torch.zeros_like(flat);
-        if (k > 0)
-        {
-            var (_, order) = flat.abs().sort(dim: 0, descending: true, stable: true);
-            mask.index_fill_(0, order.narrow(0, 0, k), 1.0);
-        }
+        if (k > 0) mask.index_fill_(0, RankByMagnitude(flat).narrow(0, 0, k), 1.0);
         return (flat * mask).reshape(delta.shape).MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// Breadcrumbs (magnitude_outliers): drop the top int(γ·n) entries by |δ| and the smallest ones, keeping
-    /// int(density·n). Fixes mergekit's defect: its slice [n_bot:-n_top] is empty when n_top = 0, which zeroes the
-    /// whole tensor (e.g. any tensor under 100 elements at γ = 0.01); here the kept range is [n_bot, n − n_top).
+    /// Breadcrumbs (magnitude_outliers), as mergekit/sparsify.py: density ≥ 1 keeps the whole task vector; otherwise drop
+    /// the top n_top = int(γ·n) entries by |δ| and the smallest ones so that int(density·n) remain. When density + γ > 1
+    /// there are not enough entries for both, so n_top shrinks to n − int(density·n) (nothing is dropped at the bottom).
+    /// Fixes mergekit's defect: its slice [n_bot:-n_top] is empty when n_top = 0, which zeroes the whole tensor (e.g. any
+    /// tensor under 100 elements at γ = 0.01); here the kept ranks are [n_top, n_top + int(density·n)) of the descending
+    /// order. Equal magnitudes rank as in <see cref="RankByMagnitude"/>.
     /// </summary>
     public static torch.Tensor MagnitudeOutliers(torch.Tensor delta, double density, double gamma)
     {
+        if (density >= 1) return delta.clone();
         long n = delta.NumberOfElements;
         long nTop = (long)(gamma * n);
         long nBot = n - (long)(density * n) - nTop;
@@ -79,13 +80,17 @@ public static class Sparsifiers
         using var scope = torch.NewDisposeScope();
         var flat = delta.flatten();
         var mask = torch.zeros_like(flat);
-        if (keep > 0)
-        {
-            var (_, order) = flat.abs().sort(dim: 0, descending: false, stable: true);
-            mask.index_fill_(0, order.narrow(0, nBot, keep), 1.0);
-        }
+        if (keep > 0) mask.index_fill_(0, RankByMagnitude(flat).narrow(0, nTop, keep), 1.0);
         return (flat * mask).reshape(delta.shape).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The flat indices of <paramref name="flat"/> from the largest |value| to the smallest; equal magnitudes keep their
+    /// index order, so of two equal entries the one with the lower index counts as larger (kept first by a top-k,
+    /// dropped first as an outlier). The one tie rule of every magnitude ranking (TIES, Breadcrumbs, SCE's variances;
+    /// docs/methods.md, "Ties between equal magnitudes"). Call it inside a dispose scope.
+    /// </summary>
+    public static torch.Tensor RankByMagnitude(torch.Tensor flat) => flat.abs().sort(dim: 0, descending: true, stable: true).Indices;
 
     /// <summary>DARE keep probabilities: density everywhere.</summary>
     public static torch.Tensor DareProbabilities(torch.Tensor delta, double density) => torch.full_like(delta, density);

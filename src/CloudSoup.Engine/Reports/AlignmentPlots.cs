@@ -31,49 +31,65 @@ public static class AlignmentPlots
         }
         sb.Append("</table>");
         foreach (var w in a.Warnings) sb.Append("<p>⚠ ").Append(E(w)).Append("</p>");
+        int n = 0;
         foreach (var m in a.Models.Where(m => !m.IsReference))
         {
+            n++;
             if (m.Path is { } p)
             {
                 sb.Append("<h3>Path ").Append(E(a.Reference)).Append(" → ").Append(E(m.Model)).Append("</h3>");
-                Img(sb, PathPlot(p, loss: true, m.Model), "loss along the interpolation path");
-                Img(sb, PathPlot(p, loss: false, m.Model), "accuracy along the interpolation path");
+                HtmlFigure.Append(sb, $"plot-path-loss-{n}", $"Held-out loss along the linear path from {ReportPlots.ShortName(a.Reference)} (λ = 0) to {ReportPlots.ShortName(m.Model)} (λ = 1)",
+                    PathPlot(p, loss: true, m.Model), Width, Height);
+                HtmlFigure.Append(sb, $"plot-path-accuracy-{n}", "Held-out accuracy along the same path (the axis starts at 0)",
+                    PathPlot(p, loss: false, m.Model), Width, Height);
             }
-            if (m.Objective.Count > 1) Img(sb, ObjectivePlot(m), "weight-matching objective per sweep");
+            if (m.Objective.Count > 1)
+                HtmlFigure.Append(sb, $"plot-objective-{n}", $"Weight-matching objective Σ⟨W_ref, π(W)⟩ after each sweep, {ReportPlots.ShortName(m.Model)} to {ReportPlots.ShortName(a.Reference)}",
+                    ObjectivePlot(m), Width, ObjectiveHeight);
         }
     }
+
+    private const int Width = 640, Height = 360, ObjectiveHeight = 300;
 
     /// <summary>The curve point closest to λ = 0.5.</summary>
     public static InterpolationPoint Midpoint(LossBarrierResult r) => r.Curve.MinBy(p => Math.Abs(p.Lambda - 0.5))!;
 
-    private static void Img(StringBuilder sb, byte[] png, string alt) =>
-        sb.Append("<p><img alt=\"").Append(alt).Append("\" src=\"data:image/png;base64,").Append(Convert.ToBase64String(png)).Append("\"></p>");
+    /// <summary>The y range of a path plot: from 0 (accuracy up to 100 %, loss up to its largest value, padded).</summary>
+    public static (double Lo, double Hi) PathAxis(AlignmentPath path, bool loss) =>
+        loss ? (0, Math.Max(1e-6, path.Naive.Curve.Concat(path.Aligned.Curve).Max(c => c.Loss)) * 1.08) : (0, 102);
 
-    public static byte[] PathPlot(AlignmentPath path, bool loss, string model)
+    public static byte[] PathPlot(AlignmentPath path, bool loss, string model) => ReportStyle.Png(PathFigure(path, loss, model), Width, Height);
+
+    public static ScottPlot.Plot PathFigure(AlignmentPath path, bool loss, string model)
     {
-        var plt = new ScottPlot.Plot();
-        foreach (var (curve, label) in new[] { (path.Naive, "naive"), (path.Aligned, "aligned") })
+        var plt = ReportStyle.NewPlot();
+        var items = new List<ScottPlot.LegendItem>();
+        foreach (var (curve, label, color) in new[] { (path.Naive, "naive (as trained)", ReportStyle.IngredientHeldOut), (path.Aligned, "aligned", ReportStyle.MergedHeldOut) })
         {
             var xs = curve.Curve.Select(c => c.Lambda).ToArray();
             var ys = curve.Curve.Select(c => loss ? c.Loss : 100 * c.Accuracy).ToArray();
-            var s = plt.Add.Scatter(xs, ys);
-            s.LegendText = label;
+            var s = plt.Add.Scatter(xs, ys, color);
+            s.LineWidth = 2;
+            s.MarkerSize = 6;
+            items.Add(new ScottPlot.LegendItem { LabelText = label, LineColor = color, LineWidth = 2, MarkerShape = ScottPlot.MarkerShape.FilledCircle, MarkerColor = color, MarkerSize = 6, LabelFontName = ReportStyle.FontName });
         }
-        plt.Title($"{(loss ? "loss" : "accuracy")}: reference → {model}");
-        plt.XLabel("λ (0 = reference, 1 = model)");
+        var (lo, hi) = PathAxis(path, loss);
+        plt.Axes.SetLimits(-0.03, 1.03, lo, hi);
+        plt.XLabel("λ (0 = reference, 1 = " + ReportPlots.ShortName(model) + ")");
         plt.YLabel(loss ? "cross-entropy" : "accuracy (%)");
-        plt.ShowLegend();
-        return plt.GetImageBytes(560, 360, ScottPlot.ImageFormat.Png);
+        ReportStyle.LegendBelow(plt, items);
+        return plt;
     }
 
     public static byte[] ObjectivePlot(AlignedModel m)
     {
-        var plt = new ScottPlot.Plot();
-        var s = plt.Add.Scatter(Enumerable.Range(0, m.Objective.Count).Select(i => (double)i).ToArray(), m.Objective.ToArray());
-        s.LegendText = "Σ⟨W_ref, π(W)⟩";
-        plt.Title($"weight-matching objective: {m.Model}");
-        plt.XLabel("sweep (0 = identity)");
+        var plt = ReportStyle.NewPlot();
+        var s = plt.Add.Scatter(Enumerable.Range(0, m.Objective.Count).Select(i => (double)i).ToArray(), m.Objective.ToArray(), ReportStyle.IngredientHeldOut);
+        s.LineWidth = 2;
+        double lo = Math.Min(0, m.Objective.Min()), hi = Math.Max(0, m.Objective.Max());
+        plt.Axes.SetLimits(-0.3, m.Objective.Count - 0.7, lo - (lo < 0 ? 0.08 * (hi - lo) : 0), hi + 0.08 * Math.Max(hi - lo, 1e-6));
+        plt.XLabel("sweep (0 = identity permutation)");
         plt.YLabel("objective");
-        return plt.GetImageBytes(560, 300, ScottPlot.ImageFormat.Png);
+        return ReportStyle.Png(plt, Width, ObjectiveHeight);
     }
 }

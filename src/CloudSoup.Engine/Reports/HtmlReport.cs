@@ -7,13 +7,22 @@ namespace CloudSoup.Engine.Reports;
 /// <summary>report.html: one self-contained page for people.</summary>
 public static class HtmlReport
 {
+    /// <summary>The page's style: the plots' font (ReportStyle), numbers right-aligned, text left-aligned (class l).</summary>
+    public static readonly string Css =
+        "body{font-family:" + ReportStyle.CssFontFamily + ";margin:2em;max-width:62em;color:#222}" +
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right;vertical-align:top}th{background:#f4f4f4}" +
+        "td:first-child,th:first-child,.l{text-align:left}.verdict{font-size:1.2em;margin:1em 0}" +
+        "figure{margin:1.5em 0}figcaption{font-weight:bold;margin-bottom:.4em}figure img{display:block;max-width:100%;height:auto}" +
+        ".bytes{border-bottom:1px dotted #999;cursor:help}.note{color:#666;font-size:.9em}ul.filters{margin:0;padding-left:1.2em}" +
+        "code,pre{font-family:\"DejaVu Sans Mono\",Menlo,Consolas,monospace;font-size:.9em}details{margin:1em 0}summary{cursor:pointer}pre{background:#f8f8f8;border:1px solid #ddd;padding:.8em;overflow:auto;max-height:40em}";
+
     public static string Render(MergeReport r)
     {
         static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
         static string Pct(double v) => (100 * v).ToString("0.00", CultureInfo.InvariantCulture) + "%";
         var sb = new StringBuilder();
         sb.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>CloudSoup report ").Append(E(r.JobId ?? r.Name)).Append("</title>")
-          .Append("<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.verdict{font-size:1.2em;margin:1em 0}</style></head><body>");
+          .Append("<style>").Append(Css).Append("</style></head><body>");
         sb.Append("<h1>CloudSoup merge report</h1>");
         sb.Append("<p>Method <b>").Append(E(r.Method)).Append("</b>");
         if (r.BaseModel != null) sb.Append(", base <code>").Append(E(r.BaseModel)).Append("</code>");
@@ -55,6 +64,7 @@ public static class HtmlReport
         if (r.BatchNormReset is { } bn)
             sb.Append("<p>BatchNorm running statistics re-estimated on ").Append(bn.Examples).Append(" held-out examples (").Append(E(bn.Method))
               .Append("): ").Append(bn.Tensors.Count).Append(" tensors. The merged model's metrics above use them.</p>");
+        if (r.Recipe is { } recipe) RecipeHtml.Append(sb, recipe);
         if (r.Fishers is { Count: > 0 } fishers)
         {
             sb.Append("<h2>Fishers computed in this job</h2><table><tr><th>model</th><th>labels</th><th>examples</th><th>seconds</th><th>written to</th></tr>");
@@ -63,8 +73,26 @@ public static class HtmlReport
                   .Append("</td><td>").Append(f.Seconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)).Append("</td><td><code>").Append(E(f.Output)).Append("</code></td></tr>");
             sb.Append("</table>");
         }
+        if (r.NonFinite.Count > 0)
+        {
+            var models = r.NonFinite.SelectMany(t => t.Inputs).Select(i => i.Model).Distinct().ToList();
+            sb.Append("<h2>NaN and infinite values</h2><p class=\"verdict\">⚠ ").Append(r.NonFinite.Count)
+              .Append(r.NonFinite.Count == 1 ? " tensor holds" : " tensors hold").Append(" NaN or infinite values (count per input model and in the merged output; NaN / ∞).</p>")
+              .Append("<table><tr><th>tensor</th>");
+            foreach (var m in models) sb.Append("<th>").Append(E(ReportPlots.ShortName(m))).Append("</th>");
+            sb.Append("<th>merged</th></tr>");
+            foreach (var t in r.NonFinite.Take(200))
+            {
+                sb.Append("<tr><td><code>").Append(E(t.Tensor)).Append("</code></td>");
+                foreach (var m in models)
+                    sb.Append("<td>").Append(t.Inputs.FirstOrDefault(i => i.Model == m) is { } c ? $"{c.Nan} / {c.Inf}" : "–").Append("</td>");
+                sb.Append("<td>").Append(t.OutputNan + t.OutputInf > 0 ? $"{t.OutputNan} / {t.OutputInf}" : "–").Append("</td></tr>");
+            }
+            sb.Append("</table>");
+            if (r.NonFinite.Count > 200) sb.Append("<p>(first 200 tensors; all are in report.json)</p>");
+        }
         sb.Append("<h2>Inputs</h2><ul>");
-        foreach (var i in r.Inputs) sb.Append("<li><code>").Append(E(i.Model)).Append("</code> (").Append(i.Bytes).Append(" bytes)</li>");
+        foreach (var i in r.Inputs) sb.Append("<li><code>").Append(E(i.Model)).Append("</code> (").Append(ByteCount.Html(i.Bytes)).Append(")</li>");
         sb.Append("</ul><h2>Outputs</h2><ul>");
         foreach (var o in r.Outputs) sb.Append("<li><code>").Append(E(o)).Append("</code></li>");
         sb.Append("</ul>");
@@ -78,7 +106,7 @@ public static class HtmlReport
         sb.Append("<h2>Timings</h2><table><tr><th>phase</th><th>seconds</th></tr>");
         foreach (var (phase, s) in r.PhaseSeconds) sb.Append("<tr><td>").Append(E(phase)).Append("</td><td>").Append(s.ToString("0.000", CultureInfo.InvariantCulture)).Append("</td></tr>");
         sb.Append("</table><p>").Append(r.TensorsMerged).Append(" tensors merged, ").Append(r.TensorsCopied).Append(" copied; ")
-          .Append(r.BytesRead).Append(" bytes read, ").Append(r.BytesWritten).Append(" written; device ").Append(E(r.Device)).Append(".</p>");
+          .Append(ByteCount.Html(r.BytesRead)).Append(" read, ").Append(ByteCount.Html(r.BytesWritten)).Append(" written; device ").Append(E(r.Device)).Append(".</p>");
         foreach (var w in r.Warnings) sb.Append("<p>⚠ ").Append(E(w)).Append("</p>");
         sb.Append("</body></html>");
         return sb.ToString();

@@ -34,11 +34,15 @@ public sealed record MergeReport
     /// <summary>Weight scope alignment: each layer's (mean, std) per model before and after, and the fused target.</summary>
     public Jobs.Steps.ScopeReport? ScopeAlignment { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
+    /// <summary>Tensors with NaN or infinite values: how many, in which input model, and in the merged output (recipe key nonfinite).</summary>
+    public IReadOnlyList<Merging.NonFiniteTensor> NonFinite { get; init; } = [];
     /// <summary>config.json, the tokenizer files and the model card written next to the weights, their sources, and what was not written.</summary>
     public ModelFiles.ModelFilesReport? ModelFiles { get; init; }
     /// <summary>Per-tensor decisions a merge method reported (e.g. agreement's accepted models).</summary>
     public IReadOnlyDictionary<string, string> MethodNotes { get; init; } = new Dictionary<string, string>();
     public DateTimeOffset Finished { get; init; }
+    /// <summary>The resolved recipe, as recipe.resolved.json holds it (RecipeJson); null in reports written before it was added.</summary>
+    public System.Text.Json.Nodes.JsonObject? Recipe { get; init; }
 
     public static readonly JsonSerializerOptions Json = new()
     {

@@ -53,7 +53,7 @@ public sealed class SoupSearch : IDisposable
 
     /// <summary>Runs the soup's search and returns its report and the merge method that writes the chosen soup.</summary>
     public static async Task<(SoupReport Report, IMergeMethod Weights)> RunAsync(Recipe recipe, ISoup soup, IReadOnlyList<Checkpoint> checkpoints,
-        ICheckpointStore store, IProgress<JobProgress>? progress, CancellationToken ct,
+        ICheckpointStore store, EvalModelLoader models, IProgress<JobProgress>? progress, CancellationToken ct,
         IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>>? aligned = null, Func<int, string, torch.Tensor, torch.Tensor>? transform = null)
     {
         var section = recipe.Evaluation ?? throw CloudSoupException.Recipe("evaluation", $"merge method '{soup.Signature.Name}' needs an evaluation section");
@@ -63,7 +63,7 @@ public sealed class SoupSearch : IDisposable
                 $"{soup.Signature.Name} holds all {checkpoints.Count} ingredients in memory ({need:N0} bytes as float32 plus one candidate) but the budget is {section.MemoryBudgetBytes:N0} bytes; raise evaluation.memory_budget or use fewer ingredients");
 
         progress?.Report(new JobProgress(JobPhase.Soup, 0, "loading ingredients"));
-        var model = await JobEvaluator.LoadModelAsync(store, section.Model, ct).ConfigureAwait(false);
+        var model = await models.LoadAsync(store, section.Model, section.Limits, "evaluation", ct).ConfigureAwait(false);
         EvalData? heldOut = null;
         var ingredients = new List<Dictionary<string, torch.Tensor>>();
         SoupSearch? search = null;

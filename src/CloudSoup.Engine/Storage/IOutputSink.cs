@@ -15,7 +15,7 @@ public interface IOutputSink : IAsyncDisposable
     /// <summary>Throws away everything written so far.</summary>
     Task AbortAsync(CancellationToken ct);
 
-    /// <summary>Where a committed output can be found, for reports and status ("merged/ID/model.safetensors").</summary>
+    /// <summary>Where a committed output can be found, for reports and status ("merged/ID/ATTEMPT/model.safetensors", or a local path).</summary>
     string Locate(string relativePath);
 }
 

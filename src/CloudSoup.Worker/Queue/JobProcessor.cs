@@ -1,19 +1,26 @@
 // One queue delivery, start to finish (README.md "The worker"; docs/azure-notes.md §3):
 //   receive (invisible for VisibilityTimeout) → parse → look up the job → skip duplicates of finished jobs →
-//   poison after MaxAttempts deliveries → claim → run MergeJobRunner with blob input and staged blob output,
-//   renewing the message while it runs → mark succeeded/failed → delete the message.
+//   give up after MaxAttempts (deliveries or claims) → claim (a new attempt) → delete what earlier attempts left →
+//   run MergeJobRunner with blob input and staged blob output into merged/<job-id>/<attempt>/, renewing the
+//   message while it runs → commit → mark succeeded, naming the attempt (the commit point readers see) →
+//   delete the message.
 // Bad input (any non-retriable CloudSoupException) fails the job at once; anything else is retried by
-// letting the message reappear, and DequeueCount counts the attempts, crashes included.
+// letting the message reappear, and DequeueCount counts the attempts, crashes included. Whenever an attempt ends
+// without being the result, its folder is deleted (AttemptSweeper); what a killed worker could not delete, the
+// next attempt or the reconciler's sweep does.
 using System.Text;
 using Azure.Storage.Queues.Models;
 using CloudSoup.Control.Errors;
 using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Evaluation.Sandbox;
+using CloudSoup.Control.Intake;
 using CloudSoup.Engine.Jobs;
 using CloudSoup.Control.Recipes;
 using CloudSoup.Engine.Storage;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Jobs;
 using CloudSoup.Control.Storage;
+using CloudSoup.Worker.Diagnostics;
 using CloudSoup.Worker.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -26,15 +33,27 @@ public sealed class JobProcessor
     private readonly ILogger _log;
     private readonly IJobEvaluator? _evaluator;
     private readonly ICheckpointStore _store;
+    private readonly AttemptSweeper _sweeper;
+    private readonly ICheckpointStore _recipes;
+    private readonly InputSources _inputs;
+    private readonly EvalModelLoader _models;
 
-    /// <param name="store">Where model references are read from; the blob store by default.</param>
-    public JobProcessor(StorageClients storage, JobStore jobs, ILogger<JobProcessor> log, IJobEvaluator? evaluator = null, ICheckpointStore? store = null)
+    /// <param name="store">Where model references are read from; the blob store limited to the input sources by default.</param>
+    /// <param name="models">Loads evaluation models; the sandbox as configured (CloudSoup__EvalSandbox, ...) by default.</param>
+    public JobProcessor(StorageClients storage, JobStore jobs, ILogger<JobProcessor> log, IJobEvaluator? evaluator = null, ICheckpointStore? store = null,
+        EvalModelLoader? models = null)
     {
         _storage = storage;
         _jobs = jobs;
         _log = log;
         _evaluator = evaluator;
-        _store = store ?? new BlobCheckpointStore(storage.Blobs);
+        _inputs = InputSources.From(storage.Options);
+        _store = store ?? new BlobCheckpointStore(storage.Blobs, _inputs);
+        _recipes = new BlobCheckpointStore(storage.Blobs);
+        _models = models ?? new EvalModelLoader(SandboxSettings.FromOptions(storage.Options));
+        _sweeper = new AttemptSweeper(storage, jobs, log);
+        if (TestHold.Armed is { } point)
+            log.LogWarning("{Variable}={Point} is set: this worker stops for good at that point (a test hook; never set it in a deployment)", TestHold.Variable, point);
     }
 
     /// <summary>Identifies this worker's claims in job records.</summary>
@@ -55,6 +74,12 @@ public sealed class JobProcessor
             await PoisonAsync(message, null, unreadable!, ct).ConfigureAwait(false);
             return true;
         }
+        if (job.Recipe != $"{Options.JobsContainer}/{job.JobId}/{MergeSubmitter.RecipeFileName}")
+        {
+            // Only the submitter writes messages, and it stores the recipe there; anything else is not ours to read.
+            await PoisonAsync(message, job.JobId, $"the message's recipe is not {Options.JobsContainer}/{job.JobId}/{MergeSubmitter.RecipeFileName}", ct).ConfigureAwait(false);
+            return true;
+        }
         var record = await _jobs.GetAsync(job.JobId, ct).ConfigureAwait(false);
         if (record is null)
         {
@@ -72,10 +97,13 @@ public sealed class JobProcessor
             await LeaveForClaimHolderAsync(message, record, ct).ConfigureAwait(false);
             return true;
         }
-        if (message.DequeueCount > Options.MaxAttempts)
+        // Deliveries count crashes before a claim; claims count attempts across messages (the reconciler's new
+        // message starts its own delivery count).
+        if (message.DequeueCount > Options.MaxAttempts || record.Attempts >= Options.MaxAttempts)
         {
             string reason = $"gave up after {Options.MaxAttempts} attempts: {record.LastError ?? "the worker stopped before finishing (crashed, killed or timed out)"}";
             await _jobs.MarkFailedAsync(job.JobId, reason, ct).ConfigureAwait(false);
+            await SweepAsync(job.JobId).ConfigureAwait(false);       // what the killed attempts left: nothing of a failed job stays
             await PoisonAsync(message, job.JobId, reason, ct).ConfigureAwait(false);
             return true;
         }
@@ -93,7 +121,7 @@ public sealed class JobProcessor
                 await PoisonAsync(message, job.JobId, $"job {job.JobId} does not exist", ct).ConfigureAwait(false);
                 return true;
         }
-        await RunAsync(message, job, ct).ConfigureAwait(false);
+        await RunAsync(message, job, claimed!.Attempt!, ct).ConfigureAwait(false);
         return true;
     }
 
@@ -112,22 +140,32 @@ public sealed class JobProcessor
         await _storage.JobsQueue.UpdateMessageAsync(message.MessageId, message.PopReceipt, visibilityTimeout: wait, cancellationToken: ct).ConfigureAwait(false);
     }
 
-    private async Task RunAsync(QueueMessage message, JobMessage job, CancellationToken ct)
+    private async Task RunAsync(QueueMessage message, JobMessage job, string attempt, CancellationToken ct)
     {
         string id = job.JobId;
-        _log.LogInformation("job {JobId}: attempt {Attempt} on {Worker}", id, message.DequeueCount, WorkerId);
+        _log.LogInformation("job {JobId}: {Attempt} (delivery {Delivery}) on {Worker}", id, attempt, message.DequeueCount, WorkerId);
         await using var lease = MessageLease.Start(_storage.JobsQueue, message, Options.VisibilityTimeout,
             until => _jobs.ExtendClaimAsync(id, WorkerId, until, CancellationToken.None), _log);
         using var work = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Lost);
         var progress = new JobProgressReporter(_jobs, id, WorkerId, Options.ProgressInterval, _log);
+        // Earlier attempts (a worker killed mid-commit, a zombie whose claim lapsed) can no longer publish: clear their folders.
+        await SweepAsync(id).ConfigureAwait(false);
         try
         {
-            var recipeBytes = await _store.ReadAllAsync(job.Recipe, RecipeParser.MaxRecipeBytes, work.Token).ConfigureAwait(false);
+            var recipeBytes = await _recipes.ReadAllAsync(job.Recipe, RecipeLimits.MaxBytes, work.Token).ConfigureAwait(false);
             var recipe = RecipeParser.Parse(Encoding.UTF8.GetString(recipeBytes));
-            await using var sink = new BlobOutputSink(_storage.Container(Options.MergedContainer), id);
-            var report = await new MergeJobRunner(_store, _evaluator, Options.Device).RunAsync(recipe, sink, progress, work.Token, id).ConfigureAwait(false);
+            _inputs.Check(recipe);   // again here: the recipe may predate a change of CloudSoup__InputSources
+            EvalLimitCeilings.From(Options).Check(recipe);
+            await using var sink = new BlobOutputSink(_storage.Container(Options.MergedContainer), JobAttempts.Folder(id, attempt));
+            var report = await new MergeJobRunner(_store, _evaluator, Options.Device, _models).RunAsync(recipe, sink, progress, work.Token, id).ConfigureAwait(false);
             await progress.FlushAsync().ConfigureAwait(false);
-            await _jobs.MarkSucceededAsync(id, report.Outputs, CancellationToken.None).ConfigureAwait(false);
+            // The commit point: every output of this attempt is committed; the record now names it, if it still may.
+            if (await _jobs.MarkSucceededAsync(id, WorkerId, attempt, report.Outputs, CancellationToken.None).ConfigureAwait(false) is null)
+            {
+                await NotPublishedAsync(id, attempt, lease).ConfigureAwait(false);
+                return;
+            }
+            await TestHold.AtAsync(TestHold.PublishedPoint).ConfigureAwait(false);
             await lease.CompleteAsync().ConfigureAwait(false);
             _log.LogInformation("job {JobId} succeeded: {Outputs}", id, string.Join(", ", report.Outputs));
         }
@@ -142,21 +180,57 @@ public sealed class JobProcessor
                 throw;
             }
             _log.LogWarning("job {JobId} stopped: the message lease was lost to another receiver", id);
+            await SweepAsync(id).ConfigureAwait(false);
         }
         catch (CloudSoupException e) when (!e.IsRetriable)
         {
             await progress.FlushAsync().ConfigureAwait(false);
             _log.LogWarning("job {JobId} failed: {Error}", id, e.Message);
             await _jobs.MarkFailedAsync(id, e.Message, CancellationToken.None).ConfigureAwait(false);
+            await SweepAsync(id).ConfigureAwait(false);
             await lease.CompleteAsync().ConfigureAwait(false);
         }
         catch (Exception e)
         {
             await progress.FlushAsync().ConfigureAwait(false);
             string reason = e is CloudSoupException ? e.Message : $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}";
-            _log.LogWarning(e is CloudSoupException ? null : e, "job {JobId} attempt {Attempt} failed, will retry: {Error}", id, message.DequeueCount, reason);
+            _log.LogWarning(e is CloudSoupException ? null : e, "job {JobId} {Attempt} failed, will retry: {Error}", id, attempt, reason);
             await _jobs.RecordRetryAsync(id, WorkerId, reason, CancellationToken.None).ConfigureAwait(false);
+            await SweepAsync(id).ConfigureAwait(false);
             await lease.ReleaseAsync(Options.RetryDelay).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// This attempt committed its files but the record would not name it: its claim lapsed past the grace (another
+    /// worker or the reconciler took over), or the job ended elsewhere. Its folder goes; the job carries on without it.
+    /// </summary>
+    private async Task NotPublishedAsync(string id, string attempt, MessageLease lease)
+    {
+        var now = await _jobs.GetAsync(id, CancellationToken.None).ConfigureAwait(false);
+        _log.LogWarning("job {JobId}: {Attempt} finished but may no longer publish (the job is {Status}, claimed by {Worker} for {Current}); discarding its outputs",
+            id, attempt, now?.Status, now?.ClaimedBy, now?.Attempt);
+        if (now is null || JobStatus.IsFinished(now.Status))
+        {
+            await SweepAsync(id).ConfigureAwait(false);
+            await lease.CompleteAsync().ConfigureAwait(false);
+            return;
+        }
+        await _jobs.RecordRetryAsync(id, WorkerId, $"{attempt} lost its claim before publishing its result", CancellationToken.None).ConfigureAwait(false);
+        await SweepAsync(id).ConfigureAwait(false);
+        await lease.ReleaseAsync(Options.RetryDelay).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes this job's attempt folders that can never be its result; a failure here only leaves work for the reconciler.</summary>
+    private async Task SweepAsync(string id)
+    {
+        try
+        {
+            await _sweeper.SweepJobAsync(id, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Azure.RequestFailedException or HttpRequestException)
+        {
+            _log.LogWarning("job {JobId}: could not delete abandoned attempt folders ({Error}); the reconciler's sweep will", id, e.Message.Split('\n')[0]);
         }
     }
 

@@ -11,9 +11,11 @@ namespace CloudSoup.Worker.Storage;
 
 /// <summary>
 /// Model references in the service are blob paths ("checkpoints/exp/model.safetensors"). Each file is pinned
-/// to the ETag seen when it is opened; see <see cref="BlobByteSource"/>.
+/// to the ETag seen when it is opened; see <see cref="BlobByteSource"/>. With <paramref name="sources"/>, every read
+/// outside the allowed input locations is refused before storage is asked (the worker's second check after the
+/// recipe's; docs/security.md).
 /// </summary>
-public sealed class BlobCheckpointStore(BlobServiceClient blobs) : ICheckpointStore
+public sealed class BlobCheckpointStore(BlobServiceClient blobs, InputSources? sources = null) : ICheckpointStore
 {
     public async Task<IByteSource> OpenAsync(string path, CancellationToken ct)
     {
@@ -25,6 +27,7 @@ public sealed class BlobCheckpointStore(BlobServiceClient blobs) : ICheckpointSt
     public async Task<string?> TryGetVersionAsync(string path, CancellationToken ct)
     {
         if (!BlobPath.TryParse(path, out var p)) return null;
+        RequireAllowed(path);
         try
         {
             var props = await blobs.GetBlobContainerClient(p.Container).GetBlobClient(p.Name).GetPropertiesAsync(cancellationToken: ct).ConfigureAwait(false);
@@ -57,9 +60,16 @@ public sealed class BlobCheckpointStore(BlobServiceClient blobs) : ICheckpointSt
         }
     }
 
+    private void RequireAllowed(string path)
+    {
+        if (sources != null && !sources.AllowsAny(path))
+            throw new CloudSoupException(ErrorKind.InvalidRecipe, $"'{path}' is not in a location this worker reads inputs from ({sources.Describe()})");
+    }
+
     private BlobClient Client(string path)
     {
         var p = BlobPath.Parse(path);
+        RequireAllowed(path);
         return blobs.GetBlobContainerClient(p.Container).GetBlobClient(p.Name);
     }
 

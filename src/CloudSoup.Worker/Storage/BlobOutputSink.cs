@@ -1,9 +1,12 @@
-using CloudSoup.Control.Jobs;
-// A job's outputs under merged/<job-id>/. Files are uploaded as uncommitted blocks while the merge runs;
-// CommitAsync commits each file's block list, report.json last, so a visible report.json means the whole
-// output is there. A failed, aborted or killed job commits nothing, and the service garbage-collects
-// uncommitted blocks (about a week later), so nothing half-written ever shows up under merged/.
+// One attempt's outputs under merged/<job-id>/<attempt>/ (the prefix it is given). Files are uploaded as
+// uncommitted blocks while the merge runs; CommitAsync commits each file's block list (report.json last). Committing
+// several blobs is not atomic: a worker killed in the middle leaves some files of its attempt committed. That is
+// why every attempt has its own folder and readers find outputs only through the job record, which the worker
+// updates after CommitAsync returned (JobStore.MarkSucceededAsync): a folder the record does not name is never a
+// result, and AttemptSweeper deletes it. A failed or aborted attempt commits nothing; uncommitted blocks are
+// discarded by the service about a week later.
 using Azure;
+using CloudSoup.Control.Jobs;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
@@ -11,6 +14,7 @@ using CloudSoup.Engine.Jobs;
 using CloudSoup.Engine.Storage;
 
 using CloudSoup.Control.Storage;
+using CloudSoup.Worker.Diagnostics;
 
 namespace CloudSoup.Worker.Storage;
 
@@ -38,9 +42,11 @@ public sealed class BlobOutputSink(BlobContainerClient container, string prefix,
         if (_done) throw new InvalidOperationException("the output has already been committed or aborted");
         if (_files.FirstOrDefault(f => !f.Closed) is { } open) throw new InvalidOperationException($"output '{open.RelativePath}' is still open");
         if (_files.FirstOrDefault(f => f.Failure != null) is { } failed) throw failed.Failure!;
-        // report.json goes last: readers treat it as the marker that the output is complete.
+        // report.json last, so that within a folder it still marks a complete attempt for anyone looking by hand.
+        int committed = 0;
         foreach (var file in _files.OrderBy(f => f.RelativePath == JobOutputs.ReportJson ? 1 : 0))
         {
+            await TestHold.AtAsync(TestHold.CommitPoint(committed++)).ConfigureAwait(false);
             try
             {
                 await file.Blob.CommitBlockListAsync(file.BlockIds, new CommitBlockListOptions
@@ -53,6 +59,7 @@ public sealed class BlobOutputSink(BlobContainerClient container, string prefix,
                 throw StorageErrors.Transient(e, Locate(file.RelativePath));
             }
         }
+        await TestHold.AtAsync(TestHold.CommitPoint(committed)).ConfigureAwait(false);
         _done = true;
     }
 

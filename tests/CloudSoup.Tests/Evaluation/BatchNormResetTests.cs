@@ -44,7 +44,7 @@ public class BatchNormResetTests
         var (weights, data) = await Fixture();
         using var builtin = BuiltinModel.Create("builtin:cnn");
         builtin.LoadWeights(weights, "fixture");
-        using var script = await JobEvaluator.LoadModelAsync(new LocalCheckpointStore(Dir), "cnn.pt", CancellationToken.None);
+        using var script = await EvalModelLoader.Default.LoadAsync(new LocalCheckpointStore(Dir), "cnn.pt", null, null, CancellationToken.None);
         script.LoadWeights(weights, "fixture");
         using (torch.no_grad())
             Assert.True(builtin.Forward(data.Inputs).allclose(script.Forward(data.Inputs), rtol: 1e-5, atol: 1e-5));
@@ -60,7 +60,7 @@ public class BatchNormResetTests
     public async Task Torchscript_reset_converges_to_the_same_statistics()
     {
         var (weights, data) = await Fixture();
-        using var script = await JobEvaluator.LoadModelAsync(new LocalCheckpointStore(Dir), "cnn.pt", CancellationToken.None);
+        using var script = await EvalModelLoader.Default.LoadAsync(new LocalCheckpointStore(Dir), "cnn.pt", null, null, CancellationToken.None);
         script.LoadWeights(weights, "fixture");
         var fresh = script.ResetBatchNorm(data, 2048, batchSize: 256)!;
         var (mean, variance) = Expected(weights, data.Inputs);

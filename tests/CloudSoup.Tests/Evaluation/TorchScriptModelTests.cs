@@ -24,7 +24,7 @@ public class TorchScriptModelTests
     {
         var store = new LocalCheckpointStore(Dir);
         var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "expected.json"))).RootElement.GetProperty(name);
-        using var model = await JobEvaluator.LoadModelAsync(store, $"{name}.pt", CancellationToken.None);
+        using var model = await EvalModelLoader.Default.LoadAsync(store, $"{name}.pt", null, null, CancellationToken.None);
         await using var weightsFile = await Checkpoint.OpenAsync(store, $"{name}.weights.safetensors", CancellationToken.None);
         var weights = await JobEvaluator.ReadAllAsync(weightsFile, CancellationToken.None);
         model.LoadWeights(weights, "fixture");
@@ -43,7 +43,7 @@ public class TorchScriptModelTests
     public async Task Weights_that_do_not_fit_the_module_are_refused()
     {
         var store = new LocalCheckpointStore(Dir);
-        using var model = await JobEvaluator.LoadModelAsync(store, "mlp.pt", CancellationToken.None);
+        using var model = await EvalModelLoader.Default.LoadAsync(store, "mlp.pt", null, null, CancellationToken.None);
         var e = Assert.Throws<CloudSoupException>(() => model.LoadWeights(new Dictionary<string, torch.Tensor>
         {
             ["fc1.weight"] = torch.zeros(6, 8), ["fc1.bias"] = torch.zeros(6), ["fc2.weight"] = torch.zeros(4, 6), ["fc2.bias"] = torch.zeros(3),
@@ -56,7 +56,7 @@ public class TorchScriptModelTests
     {
         using var dir = new TempDir();
         File.WriteAllText(dir["fake.pt"], "not a zip archive");
-        var e = await Assert.ThrowsAsync<CloudSoupException>(() => JobEvaluator.LoadModelAsync(new LocalCheckpointStore(dir.Path), "fake.pt", CancellationToken.None));
+        var e = await Assert.ThrowsAsync<CloudSoupException>(() => EvalModelLoader.Default.LoadAsync(new LocalCheckpointStore(dir.Path), "fake.pt", null, null, CancellationToken.None));
         Assert.Contains("not a loadable TorchScript module", e.Message);
     }
 }

@@ -94,6 +94,7 @@ public class FunctionsCompositionTests(AzuriteFixture azurite)
     {
         Assert.NotNull(ActivatorUtilities.CreateInstance<MergeHttpTriggers>(services));
         Assert.NotNull(ActivatorUtilities.CreateInstance<IntakeTriggers>(services));
+        Assert.NotNull(ActivatorUtilities.CreateInstance<ReconcileTimer>(services));
         Assert.Same(services.GetRequiredService<MergeApi>(), services.GetRequiredService<MergeApi>());
         Assert.Same(services.GetRequiredService<BlobIntake>(), services.GetRequiredService<BlobIntake>());
     }

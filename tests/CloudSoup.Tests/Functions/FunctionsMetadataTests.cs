@@ -39,6 +39,8 @@ public class FunctionsMetadataTests
             ["authLevel=Function; direction=In; methods=get; name=request; route=merges/{id}; type=httpTrigger", "direction=Out; name=$return; type=http"]),
         ["GetMergeReport"] = ("CloudSoup.Functions.MergeHttpTriggers.Report",
             ["authLevel=Function; direction=In; methods=get; name=request; route=merges/{id}/report; type=httpTrigger", "direction=Out; name=$return; type=http"]),
+        ["ReconcileJobs"] = ("CloudSoup.Functions.ReconcileTimer.Run",
+            ["direction=In; name=timer; schedule=0 */5 * * * *; type=timerTrigger"]),
     };
 
     /// <summary>The functions in the build's functions.metadata, by name.</summary>
@@ -65,7 +67,7 @@ public class FunctionsMetadataTests
     }
 
     [Fact]
-    public void Exactly_the_six_functions_with_their_bindings_routes_methods_and_auth_level()
+    public void Exactly_the_seven_functions_with_their_bindings_routes_methods_schedule_and_auth_level()
     {
         var functions = ReadMetadata();
         Assert.Equal(Expected.Keys.Order(), functions.Keys.Order());

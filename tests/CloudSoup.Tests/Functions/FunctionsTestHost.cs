@@ -60,6 +60,8 @@ public sealed class FunctionsTestHost : IDisposable
         ["CloudSoup__PoisonQueue"] = o.PoisonQueue,
         ["CloudSoup__JobsTable"] = o.JobsTable,
         ["CloudSoup__VisibilityTimeout"] = o.VisibilityTimeout.ToString("c"),
+        ["CloudSoup__RetryDelay"] = o.RetryDelay.ToString("c"),
+        ["CloudSoup__RequeueAfter"] = o.RequeueAfter.ToString("c"),
     };
 
     /// <summary>The app on Azurite with this test's own queues, containers and table, created as Program.cs creates them.</summary>

@@ -52,7 +52,7 @@ public class IntakeTriggerTests(AzuriteFixture azurite)
         Assert.Equal(JobStatus.Queued, job.Status);
         Assert.Equal("dropped", job.Name);
         Assert.Equal($"blob:recipes/{name}", job.Source);
-        Assert.Equal(new[] { $"checkpoints/{_folder}/a.safetensors", $"checkpoints/{_folder}/b.safetensors" }, job.Inputs.Keys.Order());
+        Assert.Equal(new[] { $"checkpoints/{_folder}/a.safetensors", $"checkpoints/{_folder}/b.safetensors" }, (await app.Storage.InputsOfAsync(job)).Keys.Order());
         Assert.Equal((1, 1), await CountAsync(app));
 
         await Triggers(app).RecipeDropped(Bound("recipes", name), None);          // Event Grid delivers at least once
@@ -79,7 +79,7 @@ public class IntakeTriggerTests(AzuriteFixture azurite)
         var job = Assert.Single(await app.Jobs.ListAsync(100, None));
         Assert.Equal(JobStatus.Queued, job.Status);
         Assert.Equal($"blob:checkpoints/{_folder}/soup.yaml", job.Source);
-        Assert.Equal(new[] { $"checkpoints/{_folder}/a.safetensors", $"checkpoints/{_folder}/b.safetensors" }, job.Inputs.Keys.Order());
+        Assert.Equal(new[] { $"checkpoints/{_folder}/a.safetensors", $"checkpoints/{_folder}/b.safetensors" }, (await app.Storage.InputsOfAsync(job)).Keys.Order());
         Assert.Equal((1, 1), await CountAsync(app));
 
         // The same drop's events again (redelivered, or the other blobs' events arriving late): still one job.

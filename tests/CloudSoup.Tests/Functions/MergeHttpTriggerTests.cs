@@ -61,7 +61,8 @@ public class MergeHttpTriggerTests(AzuriteFixture azurite)
 
         var done = await app.GetAsync(id);
         Assert.Equal(JobStatus.Succeeded, done.Json.GetProperty("status").GetString());
-        Assert.Contains($"{app.Configured.MergedContainer}/{id}/model.safetensors", done.Json.GetProperty("outputs").EnumerateArray().Select(o => o.GetString()));
+        var committed = (await app.Jobs.GetAsync(id, CancellationToken.None))!.CommittedAttempt!;
+        Assert.Contains($"{app.Configured.MergedContainer}/{id}/{committed}/model.safetensors", done.Json.GetProperty("outputs").EnumerateArray().Select(o => o.GetString()));
 
         var html = await app.ReportAsync(id);
         Assert.Equal((200, "text/html"), (html.Status, html.MediaType));

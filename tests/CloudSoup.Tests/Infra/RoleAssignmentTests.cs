@@ -12,6 +12,7 @@ public class RoleAssignmentTests
     {
         ["b7e6dc6d-f1e8-4753-8033-0f276bb0955b"] = "Storage Blob Data Owner",
         ["ba92f5b4-2d11-453d-a403-e96b0029c9fe"] = "Storage Blob Data Contributor",
+        ["2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"] = "Storage Blob Data Reader",
         ["974c5e8b-45b9-4653-ba55-5f855dd0fb88"] = "Storage Queue Data Contributor",
         ["0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"] = "Storage Table Data Contributor",
         ["3913510d-42f4-4e42-8a64-420c390055eb"] = "Monitoring Metrics Publisher",
@@ -34,7 +35,10 @@ public class RoleAssignmentTests
                     var guid = roleId[(roleId.LastIndexOf('/') + 1)..];
                     Assert.True(BuiltInRoles.TryGetValue(guid, out var role), $"{module.Module}: role definition {guid} is not one of the built-in roles the service uses");
                     var scope = (string)r.Get("scope", i)!;
-                    var scopeType = scope.Contains("Microsoft.Storage/storageAccounts", StringComparison.Ordinal) ? "storage"
+                    var scopeType = ScopedTo(scope, "/blobServices/default/containers/") is { } container ? $"container {container}"
+                        : ScopedTo(scope, "/queueServices/default/queues/") is { } queue ? $"queue {queue}"
+                        : ScopedTo(scope, "/tableServices/default/tables/") is { } table ? $"table {table}"
+                        : scope.Contains("Microsoft.Storage/storageAccounts", StringComparison.Ordinal) ? "storage"
                         : scope.Contains("Microsoft.Insights/components", StringComparison.Ordinal) ? "appinsights"
                         : scope.Contains("Microsoft.ContainerRegistry/registries", StringComparison.Ordinal) ? "registry"
                         : scope;
@@ -46,6 +50,13 @@ public class RoleAssignmentTests
 
     private static string Text(object? value) => value?.ToString() ?? "(none)";
 
+    /// <summary>The container, queue or table a scope names after <paramref name="marker"/>, or null.</summary>
+    private static string? ScopedTo(string scope, string marker)
+    {
+        int at = scope.IndexOf(marker, StringComparison.Ordinal);
+        return at < 0 ? null : scope[(at + marker.Length)..].TrimEnd('/');
+    }
+
     [Fact]
     public void Each_identity_gets_exactly_the_roles_it_needs()
     {
@@ -56,15 +67,29 @@ public class RoleAssignmentTests
             "rbac <functionPrincipalId> -> Storage Queue Data Contributor on storage as ServicePrincipal",
             "rbac <functionPrincipalId> -> Storage Table Data Contributor on storage as ServicePrincipal",
             "rbac <functionPrincipalId> -> Monitoring Metrics Publisher on appinsights as ServicePrincipal",
-            "rbac <workerPrincipalId> -> Storage Blob Data Contributor on storage as ServicePrincipal",
-            "rbac <workerPrincipalId> -> Storage Queue Data Contributor on storage as ServicePrincipal",
-            "rbac <workerPrincipalId> -> Storage Table Data Contributor on storage as ServicePrincipal",
+            // The worker runs jobs' evaluation models (sandboxed, docs/sandbox.md): roles on what it uses, not the account.
+            "rbac <workerPrincipalId> -> Storage Blob Data Reader on container checkpoints as ServicePrincipal",
+            "rbac <workerPrincipalId> -> Storage Blob Data Reader on container eval as ServicePrincipal",
+            "rbac <workerPrincipalId> -> Storage Blob Data Reader on container jobs as ServicePrincipal",
+            "rbac <workerPrincipalId> -> Storage Blob Data Contributor on container merged as ServicePrincipal",
+            "rbac <workerPrincipalId> -> Storage Queue Data Contributor on queue merge-jobs as ServicePrincipal",
+            "rbac <workerPrincipalId> -> Storage Queue Data Contributor on queue merge-jobs-poison as ServicePrincipal",
+            "rbac <workerPrincipalId> -> Storage Table Data Contributor on table jobs as ServicePrincipal",
             "rbac <userPrincipalId> -> Storage Blob Data Contributor on storage as <userPrincipalType>",
             "rbac <userPrincipalId> -> Storage Queue Data Contributor on storage as <userPrincipalType>",
             "rbac <userPrincipalId> -> Storage Table Data Contributor on storage as <userPrincipalType>",
             "worker <identityPrincipalId> -> AcrPull on registry as ServicePrincipal",
         ];
         Assert.Equal(expected.Order().ToList(), actual);
+    }
+
+    [Fact]
+    public void The_worker_has_no_role_on_the_whole_storage_account()
+    {
+        var worker = Assignments().Where(a => a.Principal == "<workerPrincipalId>").ToList();
+        Assert.NotEmpty(worker);
+        Assert.DoesNotContain(worker, a => a.Scope == "storage");
+        Assert.DoesNotContain(worker, a => a.Scope == "container recipes");
     }
 
     [Fact]
@@ -79,6 +104,6 @@ public class RoleAssignmentTests
         // Without a deploying principal (CI without AZURE_PRINCIPAL_ID), no assignment is made for it.
         var rbacModule = Bicep.Main.ModuleNamed("rbac").WithParameters(name => name == "userPrincipalId" ? "" : $"<{name}>");
         var count = rbacModule.Resources.Where(r => r.Type == "Microsoft.Authorization/roleAssignments").Sum(r => r.Copies().Count());
-        Assert.Equal(7, count);
+        Assert.Equal(11, count);
     }
 }

@@ -18,7 +18,6 @@ public class RecipeValidationTests
     [InlineData("merge_method: linear\nmodels: [{model: a.safetensors, parameters: {weigth: 1}}]\n", "models[0].parameters.weigth", "unknown parameter")]
     [InlineData("merge_method: linear\nmodels: [{model: a.safetensors, parameters: {weight: heavy}}]\n", "models[0].parameters.weight", "heavy")]
     [InlineData("merge_method: linear\nmodels: [{model: a.safetensors, parameters: {weight: [1, x]}}]\n", "models[0].parameters.weight", "")]
-    [InlineData("merge_method: linear\nmodels: [{model: a.safetensors, parameters: {normalize: true}}]\n", "models[0].parameters.normalize", "global parameter")]
     [InlineData("merge_method: linear\n" + Models + "parameters: {normalize: 3}\n", "parameters.normalize", "true or false")]
     [InlineData("merge_method: linear\n" + Models + "parameters: {weight: [{filter: fc}]}\n", "parameters.weight[0].value", "required")]
     [InlineData("merge_method: linear\n" + Models + "parameters: {weight: []}\n", "parameters.weight", "empty")]
@@ -45,6 +44,34 @@ public class RecipeValidationTests
         Assert.StartsWith(field + ":", e.Message);
         Assert.Contains(mention, e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void Parameters_the_method_does_not_use_are_ignored_with_a_warning_as_mergekit_ignores_them()
+    {
+        var recipe = RecipeParser.Parse("""
+            merge_method: slerp
+            base_model: a.safetensors
+            models:
+              - {model: a.safetensors, parameters: {weight: 0.6}}
+              - {model: b.safetensors, parameters: {weight: [{filter: mlp, value: 0.4}], t: 0.9}}
+            parameters: {t: 0.35, density: 0.5}
+            """);
+        Assert.Empty(recipe.Models[0].Parameters);
+        Assert.Empty(recipe.Models[1].Parameters);
+        Assert.Equal(["t"], recipe.Parameters.Keys);
+        Assert.Equal(4, recipe.Warnings.Count);
+        Assert.Contains("models[0].parameters.weight is ignored: merge method 'slerp' does not use 'weight' (mergekit ignores it too)", recipe.Warnings);
+        Assert.Contains(recipe.Warnings, w => w.StartsWith("models[1].parameters.t is ignored: 't' is a method-wide parameter", StringComparison.Ordinal));
+        Assert.Contains(recipe.Warnings, w => w.StartsWith("parameters.density is ignored", StringComparison.Ordinal));
+        // a name no mergekit method takes is still refused (a typo, or a CloudSoup parameter of another method), and
+        // an ignored value must still be well-formed
+        Assert.Equal("parameters.topk_scope", Assert.Throws<CloudSoupException>(() => RecipeParser.Parse(
+            "merge_method: slerp\nbase_model: a.safetensors\nparameters: {t: 0.5, topk_scope: model}\nmodels: [b.safetensors]")).Field);
+        Assert.Equal("models[0].parameters.wieght", Assert.Throws<CloudSoupException>(() => RecipeParser.Parse(
+            "merge_method: slerp\nbase_model: a.safetensors\nparameters: {t: 0.5}\nmodels: [{model: b.safetensors, parameters: {wieght: 1}}]")).Field);
+        Assert.Equal("models[0].parameters.weight", Assert.Throws<CloudSoupException>(() => RecipeParser.Parse(
+            "merge_method: slerp\nbase_model: a.safetensors\nparameters: {t: 0.5}\nmodels: [{model: b.safetensors, parameters: {weight: []}}]")).Field);
     }
 
     [Fact]

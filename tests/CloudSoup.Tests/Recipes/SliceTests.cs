@@ -64,7 +64,7 @@ public class SliceTests
     }
 
     [Fact]
-    public async Task Passthrough_can_repeat_layers_and_scale_them_by_filter()
+    public async Task Passthrough_can_repeat_layers_and_a_sources_scale_applies_to_its_own_slice_only()
     {
         using var dir = new TempDir();
         var merged = await Merge(dir, """
@@ -74,9 +74,83 @@ public class SliceTests
               - sources: [{model: a.safetensors, layer_range: [1, 3]}]
             """);
         Assert.Equal(0.5f * 110, V(merged, "model.layers.0.mlp.weight"));
-        Assert.Equal(0.5f * 111, V(merged, "model.layers.2.mlp.weight")); // layer 1 again
-        Assert.Equal(0.5f * 112, V(merged, "model.layers.3.mlp.weight"));
-        Assert.Equal(151, V(merged, "model.layers.2.norm.weight"));      // not scaled
+        Assert.Equal(0.5f * 111, V(merged, "model.layers.1.mlp.weight"));
+        Assert.Equal(111, V(merged, "model.layers.2.mlp.weight"));      // layer 1 again, from the second slice: not scaled
+        Assert.Equal(112, V(merged, "model.layers.3.mlp.weight"));
+        Assert.Equal(151, V(merged, "model.layers.1.norm.weight"));     // the filter does not match
+        Assert.Equal(101, V(merged, "model.embed_tokens.weight"));      // the first slice's source, no filter match
+    }
+
+    [Fact]
+    public async Task Passthrough_scale_on_the_second_slices_source_scales_only_that_slice_and_the_tensors_after_the_stack()
+    {
+        // mergekit resolves parameters per slice source; the final norm and lm_head belong to the last slice.
+        using var dir = new TempDir();
+        var merged = await Merge(dir, """
+            merge_method: passthrough
+            slices:
+              - sources: [{model: a.safetensors, layer_range: [0, 2]}]
+              - sources: [{model: b.safetensors, layer_range: [2, 4], parameters: {scale: 2}}]
+            """);
+        Assert.Equal(101, V(merged, "model.embed_tokens.weight"));
+        Assert.Equal(110, V(merged, "model.layers.0.mlp.weight"));
+        Assert.Equal(151, V(merged, "model.layers.1.norm.weight"));
+        Assert.Equal(2 * 212, V(merged, "model.layers.2.mlp.weight"));
+        Assert.Equal(2 * 253, V(merged, "model.layers.3.norm.weight"));
+        Assert.Equal(2 * 202, V(merged, "model.norm.weight"));
+        Assert.Equal(2 * 203, V(merged, "lm_head.weight"));
+    }
+
+    [Fact]
+    public async Task Per_model_filters_match_the_source_layers_name_not_the_output_layers()
+    {
+        // b's layers 2 and 3 become output layers 0 and 1; "layers.3." names b's layer 3 (output layer 1), not output layer 3.
+        using var dir = new TempDir();
+        var merged = await Merge(dir, """
+            merge_method: passthrough
+            slices:
+              - sources: [{model: b.safetensors, layer_range: [2, 4], parameters: {scale: [{filter: layers.3., value: 0}, {value: 1}]}}]
+              - sources: [{model: a.safetensors, layer_range: [2, 4], parameters: {scale: [{filter: layers.1., value: 0}, {value: 1}]}}]
+            """);
+        Assert.Equal(212, V(merged, "model.layers.0.mlp.weight"));
+        Assert.Equal(0, V(merged, "model.layers.1.mlp.weight"));        // b's layer 3
+        Assert.Equal(112, V(merged, "model.layers.2.mlp.weight"));
+        Assert.Equal(113, V(merged, "model.layers.3.mlp.weight"));      // a's layer 3: its filter says layers.1., which it is not
+    }
+
+    [Fact]
+    public async Task A_model_can_take_different_parameters_in_each_slice_and_slices_can_give_their_own()
+    {
+        using var dir = new TempDir();
+        // slice 0: b's own weight 3; slice 1: b has none, so the slice's weight 2; a always falls to the top level (1).
+        var merged = await Merge(dir, """
+            merge_method: linear
+            slices:
+              - sources: [{model: a.safetensors, layer_range: [0, 2]}, {model: b.safetensors, layer_range: [0, 2], parameters: {weight: 3}}]
+              - sources: [{model: a.safetensors, layer_range: [2, 4]}, {model: b.safetensors, layer_range: [2, 4]}]
+                parameters: {weight: [{filter: mlp, value: 2}, {filter: lm_head, value: 5}]}
+            parameters: {weight: 1, normalize: false}
+            """);
+        Assert.Equal(110 + 3 * 210, V(merged, "model.layers.0.mlp.weight"));
+        Assert.Equal(150 + 3 * 250, V(merged, "model.layers.0.norm.weight"));
+        Assert.Equal(2 * 112 + 2 * 212, V(merged, "model.layers.2.mlp.weight"));   // the slice's filter applies to a too
+        Assert.Equal(152 + 252, V(merged, "model.layers.2.norm.weight"));          // no filter match: the top level
+        Assert.Equal(101 + 3 * 201, V(merged, "model.embed_tokens.weight"));       // embeddings: the first slice
+        Assert.Equal(102 + 202, V(merged, "model.norm.weight"));                   // after the stack: the last slice (no match: top level)
+        Assert.Equal(5 * 103 + 5 * 203, V(merged, "lm_head.weight"));
+    }
+
+    [Fact]
+    public void A_required_parameter_missing_on_a_slice_source_names_that_source()
+    {
+        var e = Assert.Throws<CloudSoupException>(() => RecipeParser.Parse("""
+            merge_method: ties
+            base_model: a.safetensors
+            slices:
+              - sources: [{model: a.safetensors, layer_range: [0, 2]}, {model: b.safetensors, layer_range: [0, 2], parameters: {weight: 1}}]
+              - sources: [{model: a.safetensors, layer_range: [2, 4]}, {model: b.safetensors, layer_range: [2, 4]}]
+            """));
+        Assert.Equal("slices[1].sources[1].parameters.weight", e.Field);
     }
 
     [Fact]
@@ -108,12 +182,13 @@ public class SliceTests
     public async Task Gradients_are_interpolated_within_each_slice()
     {
         using var dir = new TempDir();
-        // weight of b goes 0 → 1 across each 2-layer slice: layers 0 and 2 are a's, layers 1 and 3 are b's.
+        // weight of b goes 0 → 1 across each 2-layer slice (given on both of b's sources: parameters are per slice):
+        // layers 0 and 2 are a's, layers 1 and 3 are b's.
         var merged = await Merge(dir, """
             merge_method: linear
             slices:
               - sources: [{model: a.safetensors, layer_range: [0, 2]}, {model: b.safetensors, layer_range: [0, 2], parameters: {weight: [0, 1]}}]
-              - sources: [{model: a.safetensors, layer_range: [2, 4]}, {model: b.safetensors, layer_range: [2, 4]}]
+              - sources: [{model: a.safetensors, layer_range: [2, 4]}, {model: b.safetensors, layer_range: [2, 4], parameters: {weight: [0, 1]}}]
             parameters: {weight: 1, normalize: false}
             """);
         Assert.Equal(110 + 0, V(merged, "model.layers.0.mlp.weight"));
@@ -130,7 +205,8 @@ public class SliceTests
         { "lengths", "merge_method: linear\nslices: [{sources: [{model: a.safetensors, layer_range: [0, 2]}, {model: b.safetensors, layer_range: [0, 3]}]}]", "slices[0].sources[1].layer_range" },
         { "two-sources", "merge_method: passthrough\nslices: [{sources: [{model: a.safetensors, layer_range: [0, 2]}, {model: b.safetensors, layer_range: [0, 2]}]}]", "slices[0].sources" },
         { "other-models", "merge_method: linear\nslices: [{sources: [{model: a.safetensors, layer_range: [0, 2]}]}, {sources: [{model: b.safetensors, layer_range: [2, 4]}]}]", "slices[1].sources" },
-        { "slice-params", "merge_method: linear\nslices: [{sources: [{model: a.safetensors, layer_range: [0, 2]}], parameters: {weight: 1}}]", "slices[0].parameters" },
+        { "slice-param-value", "merge_method: linear\nslices: [{sources: [{model: a.safetensors, layer_range: [0, 2]}], parameters: {weight: x}}]", "slices[0].parameters.weight" },
+        { "fisher", "merge_method: fisher\nslices: [{sources: [{model: a.safetensors, layer_range: [0, 2], parameters: {fisher: f.safetensors}}]}]", "slices" },
         { "unknown-key", "merge_method: linear\nslices: [{sources: [{model: a.safetensors, layers: [0, 2]}]}]", "slices[0].sources[0].layers" },
     };
 

@@ -67,6 +67,23 @@ public class TokenizerRecipeTests
     }
 
     [Fact]
+    public void A_chat_template_may_be_longer_than_other_scalars_but_is_still_bounded()
+    {
+        // Real chat templates run to several thousand characters; any other scalar stops at MaxScalarChars.
+        string Template(int chars) => "{% for m in messages %}" + new string('x', chars - 23);
+        string Quoted(int chars) => "\"" + Template(chars) + "\"";
+        Assert.Equal(12_000, RecipeParser.Parse(Models + "chat_template: " + Quoted(12_000)).ChatTemplate!.Length);
+
+        var tooLong = Assert.Throws<CloudSoupException>(() => RecipeParser.Parse(Models + "chat_template: " + Quoted(RecipeLimits.MaxChatTemplateChars + 1)));
+        Assert.Equal("chat_template", tooLong.Field);
+        Assert.Contains($"at most {RecipeLimits.MaxChatTemplateChars} are allowed", tooLong.Message);
+
+        var name = Assert.Throws<CloudSoupException>(() => RecipeParser.Parse(Models + "name: " + Quoted(12_000)));
+        Assert.Equal("name", name.Field);
+        Assert.Contains($"at most {RecipeLimits.MaxScalarChars} are allowed", name.Message);
+    }
+
+    [Fact]
     public void A_tokenizer_source_that_is_not_a_model_is_among_the_references_the_job_reads()
     {
         Assert.Contains("other/tok", RecipeParser.Parse(Models + "tokenizer_source: other/tok").AllReferences);

@@ -32,12 +32,18 @@ public partial class HtmlReportChromiumTests(ITestOutputHelper output)
         Assert.Contains("the best ingredient", html);
 
         // A probe script (added to a copy only) records what the browser decoded once the page has loaded.
-        var probe = html.Replace("</body>", "<script>window.addEventListener('load',()=>{document.body.setAttribute('data-decoded',[...document.images].map(i=>i.id+':'+i.naturalWidth+'x'+i.naturalHeight).join(' '))});</script></body>");
+        // It also records each image's caption (the element before it), the page's font and whether the browser has it.
+        var probe = html.Replace("</body>", "<script>window.addEventListener('load',()=>{const b=document.body;" +
+            "b.setAttribute('data-decoded',[...document.images].map(i=>i.id+':'+i.naturalWidth+'x'+i.naturalHeight+':'+i.width+'x'+i.height).join(' '));" +
+            "b.setAttribute('data-captions',[...document.images].map(i=>i.id+'='+(i.previousElementSibling&&i.previousElementSibling.tagName)).join(' '));" +
+            "b.setAttribute('data-font',getComputedStyle(b).fontFamily.split(',')[0].replace(/\"/g,''));" +
+            "b.setAttribute('data-font-available',document.fonts.check('16px \"DejaVu Sans\"'));" +
+            "b.setAttribute('data-recipe-open',document.getElementById('recipe-resolved').open)});</script></body>");
         await File.WriteAllTextAsync(dir["probe.html"], probe);
         var dom = RunChromium(chromium!, dir, "--dump-dom", new Uri(dir["probe.html"]).AbsoluteUri);
 
         var images = DataUriImage().Matches(dom).ToDictionary(m => m.Groups["id"].Value, m => Convert.FromBase64String(m.Groups["data"].Value));
-        Assert.Equal(["plot-accuracy", "plot-trajectory"], images.Keys.Order());
+        Assert.Equal(["plot-accuracy", "plot-difference", "plot-trajectory"], images.Keys.Order());
         foreach (var (id, png) in images)
         {
             Assert.True(png.Length > 1000, $"{id} is only {png.Length} bytes");
@@ -45,8 +51,14 @@ public partial class HtmlReportChromiumTests(ITestOutputHelper output)
         }
         var decoded = Regex.Match(dom, "data-decoded=\"(?<v>[^\"]*)\"").Groups["v"].Value;
         output.WriteLine($"chromium decoded: {decoded}");
-        Assert.Contains("plot-accuracy:760x380", decoded);
-        Assert.Contains("plot-trajectory:760x380", decoded);
+        // Drawn at twice the size the page shows them (sharp on high-density screens).
+        foreach (var id in images.Keys) Assert.Contains($"{id}:1520x800:760x400", decoded);
+        var captions = Regex.Match(dom, "data-captions=\"(?<v>[^\"]*)\"").Groups["v"].Value;
+        Assert.Equal("plot-accuracy=FIGCAPTION plot-difference=FIGCAPTION plot-trajectory=FIGCAPTION", captions);
+        Assert.Contains("data-font=\"DejaVu Sans\"", dom);   // the page asks for the plots' font ...
+        Assert.Contains("data-font-available=\"true\"", dom);   // ... and this browser has it
+        Assert.Contains("data-recipe-open=\"false\"", dom);   // the resolved recipe is folded away
+        Assert.Contains("<h2 id=\"recipe\">Recipe</h2>", html);
         Assert.DoesNotContain("src=\"http", html);   // self-contained: nothing fetched from elsewhere
     }
 
@@ -54,7 +66,7 @@ public partial class HtmlReportChromiumTests(ITestOutputHelper output)
     {
         var psi = new ProcessStartInfo(chromium) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                     "--no-first-run", "--disable-dev-shm-usage", $"--user-data-dir={dir["chromium-profile"]}", mode, url })
+                     "--no-first-run", "--disable-dev-shm-usage", "--window-size=1200,3000", $"--user-data-dir={dir["chromium-profile"]}", mode, url })
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();

@@ -3,6 +3,7 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Hosting;
+using CloudSoup.Control.Intake;
 using CloudSoup.Control.Jobs;
 using CloudSoup.Tests.Support;
 using TorchSharp;
@@ -88,6 +89,14 @@ public static class TestBlobs
 
     public static async Task UploadTextAsync(this BlobContainerClient container, string name, string text) =>
         await container.GetBlobClient(name).UploadAsync(BinaryData.FromString(text), overwrite: true);
+
+    /// <summary>The input versions a job was created with, as MergeSubmitter stored them beside its recipe.</summary>
+    public static async Task<Dictionary<string, string>> InputsOfAsync(this StorageClients storage, JobRecord job)
+    {
+        Assert.Equal($"{storage.Options.JobsContainer}/{job.Id}/{MergeSubmitter.InputsFileName}", job.InputsPath);
+        var blob = storage.Container(storage.Options.JobsContainer).GetBlobClient($"{job.Id}/{MergeSubmitter.InputsFileName}");
+        return (await blob.DownloadContentAsync()).Value.Content.ToObjectFromJson<Dictionary<string, string>>()!;
+    }
 
     /// <summary>Committed blobs under a prefix (what a reader of merged/ sees).</summary>
     public static async Task<List<string>> ListAsync(this BlobContainerClient container, string prefix, BlobStates states = BlobStates.None)

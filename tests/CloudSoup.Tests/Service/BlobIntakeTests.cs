@@ -84,7 +84,7 @@ public class BlobIntakeTests(AzuriteFixture azurite)
         var third = Assert.Single(await s.Watcher.ScanOnceAsync(None));
         Assert.Equal(IntakeAction.Submitted, third.Action);
         var job = (await s.Jobs.GetAsync(third.JobId!, None))!;
-        Assert.Equal(new[] { $"{o.CheckpointsContainer}/seeds/seed-1.safetensors", $"{o.CheckpointsContainer}/seeds/seed-2.safetensors" }, job.Inputs.Keys.Order());
+        Assert.Equal(new[] { $"{o.CheckpointsContainer}/seeds/seed-1.safetensors", $"{o.CheckpointsContainer}/seeds/seed-2.safetensors" }, (await s.Storage.InputsOfAsync(job)).Keys.Order());
         Assert.Equal($"blob:{o.CheckpointsContainer}/seeds/soup.yaml", job.Source);
 
         // The soup.yaml event and a checkpoint event arriving again are the same job.

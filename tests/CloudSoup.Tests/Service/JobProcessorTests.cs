@@ -70,11 +70,14 @@ public class JobProcessorTests(AzuriteFixture azurite)
         Assert.Equal(JobStatus.Succeeded, job.Status);
         Assert.Equal(1, job.Attempts);
         Assert.Equal(1.0, job.Progress);
-        Assert.Contains($"{s.Merged}/{job.Id}/model.safetensors", job.Outputs);
-        Assert.Contains($"{s.Merged}/{job.Id}/report.json", job.Outputs);
+        Assert.NotNull(job.CommittedAttempt);
+        Assert.Equal(job.Attempt, job.CommittedAttempt);
+        string folder = JobAttempts.Folder(job.Id, job.CommittedAttempt!);           // the record names the attempt
+        Assert.Contains($"{s.Merged}/{folder}/model.safetensors", job.Outputs);
+        Assert.Contains($"{s.Merged}/{folder}/report.json", job.Outputs);
         Assert.False(await worker.ProcessNextAsync(None));                     // the message was deleted
 
-        await using var merged = await Checkpoint.OpenAsync(new BlobCheckpointStore(s.Storage.Blobs), $"{s.Merged}/{job.Id}/model.safetensors", None);
+        await using var merged = await Checkpoint.OpenAsync(new BlobCheckpointStore(s.Storage.Blobs), $"{s.Merged}/{folder}/model.safetensors", None);
         Assert.Equal(models[0].Keys.Order(), merged.TensorNames.Order());
         foreach (var name in models[0].Keys)
         {
@@ -88,9 +91,9 @@ public class JobProcessorTests(AzuriteFixture azurite)
                 Assert.True(Math.Abs(expected - actual[k]) <= 1e-5 * (1 + Math.Abs(expected)), $"{name}[{k}]: expected {expected}, got {actual[k]}");
             }
         }
-        var blocks = await s.Storage.Container(s.Merged).GetBlockBlobClient($"{job.Id}/model.safetensors").GetBlockListAsync(BlockListTypes.Committed);
+        var blocks = await s.Storage.Container(s.Merged).GetBlockBlobClient($"{folder}/model.safetensors").GetBlockListAsync(BlockListTypes.Committed);
         Assert.Equal(2, blocks.Value.CommittedBlocks.Count());
-        var report = JsonDocument.Parse((await s.Storage.Container(s.Merged).GetBlobClient($"{job.Id}/report.json").DownloadContentAsync()).Value.Content.ToString());
+        var report = JsonDocument.Parse((await s.Storage.Container(s.Merged).GetBlobClient($"{folder}/report.json").DownloadContentAsync()).Value.Content.ToString());
         Assert.Equal(job.Id, report.RootElement.GetProperty("jobId").GetString());
         Assert.Equal(3, report.RootElement.GetProperty("inputs").GetArrayLength());
     }
@@ -173,7 +176,7 @@ public class JobProcessorTests(AzuriteFixture azurite)
         Assert.Equal(JobStatus.Failed, job.Status);
         Assert.Contains("injected", job.Error);
         var merged = s.Storage.Container(s.Merged);
-        var staged = await merged.GetBlockBlobClient($"{job.Id}/model.safetensors").GetBlockListAsync(BlockListTypes.Uncommitted);
+        var staged = await merged.GetBlockBlobClient($"{JobAttempts.Folder(job.Id, job.Attempt!)}/model.safetensors").GetBlockListAsync(BlockListTypes.Uncommitted);
         Assert.NotEmpty(staged.Value.UncommittedBlocks);                       // bytes went up ...
         Assert.Empty(await merged.ListAsync($"{job.Id}/"));                     // ... but nothing is visible
     }
@@ -256,7 +259,7 @@ public class JobProcessorTests(AzuriteFixture azurite)
             return await s.Jobs.GetAsync(submitted.Job.Id, None) is { Status: JobStatus.Succeeded } j ? j : null;
         }, "the second worker to finish the job");
         Assert.Equal(2, job.Attempts);
-        Assert.Contains($"{s.Merged}/{job.Id}/model.safetensors", job.Outputs);
+        Assert.Contains($"{s.Merged}/{JobAttempts.Folder(job.Id, job.CommittedAttempt!)}/model.safetensors", job.Outputs);
         Assert.False(await second.ProcessNextAsync(None));
     }
 
@@ -294,7 +297,7 @@ public class JobProcessorTests(AzuriteFixture azurite)
         var worker = s.Processor();
         Assert.True(await worker.ProcessNextAsync(None));
         var done = (await s.Jobs.GetAsync(submitted.Job.Id, None))!;
-        var report = s.Storage.Container(s.Merged).GetBlobClient($"{done.Id}/report.json");
+        var report = s.Storage.Container(s.Merged).GetBlobClient($"{JobAttempts.Folder(done.Id, done.CommittedAttempt!)}/report.json");
         var reportETag = (await report.GetPropertiesAsync()).Value.ETag;
 
         await s.Storage.JobsQueue.SendMessageAsync(JobMessage.For(done.Id, done.RecipePath).ToJson());

@@ -30,7 +30,11 @@ public class JobStoreTests(AzuriteFixture azurite)
         await jobs.CreateIfAbsentAsync(NewJob(id), CancellationToken.None);
         var now = DateTimeOffset.UtcNow;
 
-        Assert.Equal(ClaimOutcome.Claimed, (await jobs.TryClaimAsync(id, "w1", now.AddMinutes(5), CancellationToken.None)).Outcome);
+        var (first, w1Job) = await jobs.TryClaimAsync(id, "w1", now.AddMinutes(5), CancellationToken.None);
+        Assert.Equal(ClaimOutcome.Claimed, first);
+        string w1Attempt = w1Job!.Attempt!;
+        Assert.StartsWith("attempt-1-", w1Attempt);
+        Assert.True(JobAttempts.IsAttemptId(w1Attempt));
         var (outcome, held) = await jobs.TryClaimAsync(id, "w2", now.AddMinutes(5), CancellationToken.None);
         Assert.Equal(ClaimOutcome.HeldByOther, outcome);
         Assert.Equal("w1", held!.ClaimedBy);
@@ -42,12 +46,33 @@ public class JobStoreTests(AzuriteFixture azurite)
         Assert.Equal(2, job!.Attempts);
         Assert.Equal("w2", job.ClaimedBy);
 
-        await jobs.MarkSucceededAsync(id, ["merged/x/model.safetensors"], CancellationToken.None);
+        Assert.StartsWith("attempt-2-", job.Attempt);
+        // w1 finishes late: its attempt is no longer the one the record names, so it cannot become the result.
+        Assert.Null(await jobs.MarkSucceededAsync(id, "w1", w1Attempt, ["merged/x/w1/model.safetensors"], CancellationToken.None));
+        Assert.NotNull(await jobs.MarkSucceededAsync(id, "w2", job.Attempt!, ["merged/x/model.safetensors"], CancellationToken.None));
         Assert.Equal(ClaimOutcome.AlreadyFinished, (await jobs.TryClaimAsync(id, "w3", now.AddMinutes(5), CancellationToken.None)).Outcome);
         Assert.Null(await jobs.MarkFailedAsync(id, "late failure from a duplicate", CancellationToken.None));
         var final = await jobs.GetAsync(id, CancellationToken.None);
         Assert.Equal(JobStatus.Succeeded, final!.Status);
         Assert.Equal(new[] { "merged/x/model.safetensors" }, final.Outputs);
+        Assert.Equal(job.Attempt, final.CommittedAttempt);
+    }
+
+    [Fact]
+    public async Task A_claim_lapsed_beyond_the_grace_can_neither_be_revived_nor_publish()
+    {
+        var jobs = new JobStore((await azurite.NewStorageAsync()).JobsTable);
+        string id = NewId();
+        await jobs.CreateIfAbsentAsync(NewJob(id), CancellationToken.None);
+        var (_, claimed) = await jobs.TryClaimAsync(id, "w1", DateTimeOffset.UtcNow.AddMinutes(5), CancellationToken.None);
+        var lapsed = DateTimeOffset.UtcNow - 2 * JobStore.ClaimGrace;
+        Assert.NotNull(await jobs.ExtendClaimAsync(id, "w1", lapsed, CancellationToken.None));        // e.g. renewals failed for a while
+        Assert.Null(await jobs.ExtendClaimAsync(id, "w1", DateTimeOffset.UtcNow.AddMinutes(5), CancellationToken.None));
+        Assert.Null(await jobs.MarkSucceededAsync(id, "w1", claimed!.Attempt!, ["merged/x/model.safetensors"], CancellationToken.None));
+        var job = (await jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.Equal(JobStatus.Running, job.Status);
+        Assert.Null(job.CommittedAttempt);
+        Assert.True(AttemptSweeper.IsAbandoned(claimed.Attempt!, job, DateTimeOffset.UtcNow));           // the sweep may take its folder now
     }
 
     [Fact]

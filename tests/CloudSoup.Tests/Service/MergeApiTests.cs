@@ -63,7 +63,7 @@ public class MergeApiTests(AzuriteFixture azurite)
         Assert.NotNull(done.Started);
         Assert.NotNull(done.Finished);
         Assert.Null(done.Error);
-        Assert.Contains($"{o.MergedContainer}/{submitted.Id}/model.safetensors", done.Outputs);
+        Assert.Contains(done.Outputs, x => x.StartsWith($"{o.MergedContainer}/{submitted.Id}/attempt-1-", StringComparison.Ordinal) && x.EndsWith("/model.safetensors", StringComparison.Ordinal));
 
         var html = await http.GetAsync(submitted.Links.Report);
         Assert.Equal("text/html", html.Content.Headers.ContentType!.MediaType);
@@ -128,7 +128,7 @@ public class MergeApiTests(AzuriteFixture azurite)
             "the dropped soup to be merged");
         Assert.Equal(JobStatus.Succeeded, job.Status);
         Assert.Equal($"blob:{o.CheckpointsContainer}/drop/soup.yaml", job.Source);
-        Assert.Contains($"{o.MergedContainer}/{job.Id}/model.safetensors", job.Outputs);
+        Assert.Contains(job.Outputs, x => x.StartsWith($"{o.MergedContainer}/{job.Id}/attempt-1-", StringComparison.Ordinal) && x.EndsWith("/model.safetensors", StringComparison.Ordinal));
         Assert.Single((await http.GetFromJsonAsync<JobListView>("/api/merges", JobView.Json))!.Jobs);
     }
 }

@@ -36,13 +36,13 @@ public sealed class AlignmentStep : IJobStep
 
     public async Task RunAsync(JobContext job)
     {
-        job.Alignment = await RunAsync(job.Recipe.Alignment!, job.PlanRecipe, job.Store, job.Inputs, job.Progress, job.Ct).ConfigureAwait(false);
+        job.Alignment = await RunAsync(job.Recipe.Alignment!, job.PlanRecipe, job.Store, job.Models, job.Inputs, job.Progress, job.Ct).ConfigureAwait(false);
         job.Plan = job.Plan.WithInputOverrides(job.Alignment.Aligned);
     }
 
     private const long MaxSpecBytes = 4 << 20;
 
-    public static async Task<AlignmentOutcome> RunAsync(AlignmentSection section, Recipe recipe, ICheckpointStore store,
+    public static async Task<AlignmentOutcome> RunAsync(AlignmentSection section, Recipe recipe, ICheckpointStore store, EvalModelLoader evalModels,
         IReadOnlyList<Checkpoint> inputs, IProgress<JobProgress>? progress, CancellationToken ct)
     {
         var sw = Stopwatch.StartNew();
@@ -57,7 +57,7 @@ public sealed class AlignmentStep : IJobStep
             foreach (var c in inputs) originals.Add(await JobEvaluator.ReadAllAsync(c, ct).ConfigureAwait(false));
             var spec = await LoadSpecAsync(section.Spec, store, Permutations.Shapes(originals[refIndex]), ct).ConfigureAwait(false);
 
-            using var evalModel = recipe.Evaluation is { } ev ? await JobEvaluator.LoadModelAsync(store, ev.Model, ct).ConfigureAwait(false) : null;
+            using var evalModel = recipe.Evaluation is { } ev ? await evalModels.LoadAsync(store, ev.Model, ev.Limits, "evaluation", ct).ConfigureAwait(false) : null;
             using var data = recipe.Evaluation is { } ev2 ? await EvalData.LoadAsync(store, ev2.Data, ct).ConfigureAwait(false) : null;
 
             progress?.Report(new JobProgress(JobPhase.Aligning, 0.1, $"{section.Method} to {section.Reference}"));

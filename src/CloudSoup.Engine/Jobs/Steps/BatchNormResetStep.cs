@@ -33,7 +33,7 @@ public sealed class BatchNormResetStep : IJobStep
         var section = job.PlanRecipe.Evaluation!;
         job.ReportProgress(JobPhase.ResetBn, 0, "re-estimating BatchNorm statistics");
         var watch = Stopwatch.StartNew();
-        using var model = await JobEvaluator.LoadModelAsync(job.Store, section.Model, ct).ConfigureAwait(false);
+        using var model = await job.Models.LoadAsync(job.Store, section.Model, section.Limits, "evaluation", ct).ConfigureAwait(false);
         using var data = await EvalData.LoadAsync(job.Store, section.Data, ct).ConfigureAwait(false);
         model.LoadWeights(merged.ToDictionary(kv => kv.Key, kv => kv.Value), "the merged model");
         var fresh = model.ResetBatchNorm(data, section.ResetBnExamples, section.BatchSize);

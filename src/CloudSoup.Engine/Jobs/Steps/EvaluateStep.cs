@@ -10,6 +10,6 @@ public sealed class EvaluateStep : IJobStep
     public async Task RunAsync(JobContext job)
     {
         job.ReportProgress(Phase, 0);
-        job.Evaluation = await job.Evaluator!.EvaluateAsync(job.PlanRecipe, job.Store, job.Inputs, job.Kept!, job.Progress, job.Ct).ConfigureAwait(false);
+        job.Evaluation = await job.Evaluator!.EvaluateAsync(job.PlanRecipe, job.Store, job.Models, job.Inputs, job.Kept!, job.Progress, job.Ct).ConfigureAwait(false);
     }
 }

@@ -26,7 +26,7 @@ public sealed partial class FisherStep : IJobStep
 
     public async Task RunAsync(JobContext job)
     {
-        (job.PlanRecipe, var computed, job.Fishers) = await RunAsync(job.PlanRecipe, job.Method, job.Store, job.Inputs, job.Sink, job.Progress, job.Ct).ConfigureAwait(false);
+        (job.PlanRecipe, var computed, job.Fishers) = await RunAsync(job.PlanRecipe, job.Method, job.Store, job.Models, job.Inputs, job.Sink, job.Progress, job.Ct).ConfigureAwait(false);
         foreach (var (reference, checkpoint) in computed) job.Auxiliary[reference] = checkpoint;
     }
 
@@ -40,7 +40,7 @@ public sealed partial class FisherStep : IJobStep
     /// names its computed Fisher), the in-memory checkpoints by reference, and what was computed.
     /// </summary>
     public static async Task<(Recipe PlanRecipe, Dictionary<string, Checkpoint> Auxiliary, List<ComputedFisher> Computed)> RunAsync(
-        Recipe recipe, IMergeMethod method, ICheckpointStore store, IReadOnlyList<Checkpoint> inputs, IOutputSink sink,
+        Recipe recipe, IMergeMethod method, ICheckpointStore store, EvalModelLoader evalModels, IReadOnlyList<Checkpoint> inputs, IOutputSink sink,
         IProgress<JobProgress>? progress, CancellationToken ct)
     {
         var section = recipe.Fisher ?? throw new InvalidOperationException("the recipe has no fisher section");
@@ -60,7 +60,7 @@ public sealed partial class FisherStep : IJobStep
         var global = recipe.Parameters.ToDictionary();
         if (wanted.Count == 0) return (recipe, auxiliary, computed);
 
-        using var model = await JobEvaluator.LoadModelAsync(store, section.Model, ct).ConfigureAwait(false);
+        using var model = await evalModels.LoadAsync(store, section.Model, section.Limits, "fisher", ct).ConfigureAwait(false);
         using var data = await EvalData.LoadAsync(store, section.Data, ct).ConfigureAwait(false);
         var options = new FisherOptions(section.Labels, section.Samples, section.Seed);
         try

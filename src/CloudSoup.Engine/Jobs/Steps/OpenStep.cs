@@ -18,7 +18,7 @@ public sealed class OpenStep : IJobStep
         // Every input is opened (and disposed with the job) even when one fails; the first failure in recipe order is the job's reason.
         if (opened.FirstOrDefault(o => o.Failure != null).Failure is { } failure) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         job.Inputs = job.Checkpoints;
-        if (job.Recipe.Slices != null) (job.Inputs, job.PlanRecipe) = SliceLayout.Compose(job.Recipe, job.Method, job.Checkpoints);
+        if (job.Recipe.Slices != null) (job.Inputs, job.PlanRecipe, job.Parameters) = SliceLayout.Compose(job.Recipe, job.Method, job.Checkpoints);
     }
 
     private static async Task<(Formats.Checkpoint? Checkpoint, Exception? Failure)> OpenOrFailure(JobContext job, string reference)

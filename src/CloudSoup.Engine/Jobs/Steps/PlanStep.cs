@@ -13,6 +13,6 @@ public sealed class PlanStep : IJobStep
     {
         foreach (var r in job.Signature.AuxiliaryReferences(job.PlanRecipe))
             if (!job.Auxiliary.ContainsKey(r)) job.Auxiliary[r] = await job.OpenAsync(r).ConfigureAwait(false);
-        job.Plan = MergePlanner.Plan(job.PlanRecipe, job.Inputs, job.Auxiliary);
+        job.Plan = MergePlanner.Plan(job.PlanRecipe, job.Inputs, job.Auxiliary, job.Parameters);
     }
 }

@@ -12,7 +12,7 @@ public sealed class SoupSearchStep : IJobStep
     public async Task RunAsync(JobContext job)
     {
         Soups.Soups.TryGet(job.Signature, out var soup);
-        (job.Soup, var weights) = await SoupSearch.RunAsync(job.PlanRecipe, soup, job.Inputs, job.Store, job.Progress, job.Ct,
+        (job.Soup, var weights) = await SoupSearch.RunAsync(job.PlanRecipe, soup, job.Inputs, job.Store, job.Models, job.Progress, job.Ct,
             job.Alignment?.Aligned, job.Plan.InputTransform).ConfigureAwait(false);
         job.Plan = job.Plan.WithMethod(weights);
     }

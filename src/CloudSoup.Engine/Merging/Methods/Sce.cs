@@ -23,8 +23,7 @@ public sealed class Sce : IMergeMethod
             var mask = torch.zeros_like(variance);
             if (keep > 0)
             {
-                var (_, order) = variance.sort(dim: 0, descending: true, stable: true);
-                mask.index_fill_(0, order.narrow(0, 0, keep), 1.0);
+                mask.index_fill_(0, Sparsifiers.RankByMagnitude(variance).narrow(0, 0, keep), 1.0);   // variances are ≥ 0
             }
             tv = tv * mask.reshape(b.shape).unsqueeze(0);
         }

@@ -19,6 +19,10 @@ public class InterpolationMethodTests
     [InlineData(new[] { 1.0, 2, 0, 0 }, new[] { -1.0, -2, 0, 0 }, 0.5, new[] { 0.0, 0, 0, 0 })]
     [InlineData(new[] { 1.0, 2, 3, 4 }, new[] { 0.0, 0, 0, 0 }, 0.5, new[] { 0.7071068, 1.414214, 2.12132, 2.828427 })]
     [InlineData(new[] { 1.5, -1.2, 0.5, 0.1 }, new[] { 0.7, -0.6, 0.7, 0.1 }, 0.3, new[] { 1.279342, -1.035765, 0.5698467, 0.101678 })]
+    // t outside [0, 1] extrapolates along the same arc (or line), as mergekit does
+    [InlineData(new[] { 1.0, 0, 0, 0 }, new[] { 0.0, 1, 0, 0 }, 1.5, new[] { -0.7071068, 0.7071068, 0, 0 })]
+    [InlineData(new[] { 1.0, 0, 0, 0 }, new[] { 0.0, 1, 0, 0 }, -0.5, new[] { 0.7071068, -0.7071068, 0, 0 })]
+    [InlineData(new[] { 1.0, 0, 0, 0 }, new[] { 1.0, 0.01, 0, 0 }, 2.0, new[] { 1.0, 0.02, 0, 0 })]
     public void Slerp_table(double[] v0, double[] v1, double t, double[] expected)
     {
         var m = new Slerp();
@@ -47,6 +51,23 @@ public class InterpolationMethodTests
         // 45° midpoint here for each unit vector.
         var r = m.Merge(Input(m, null, [a, b], D(("nuslerp_flatten", false)), [D(("weight", 1.0)), D(("weight", 1.0))]));
         Close([0.7071068, 0.7071068, 0.7071068, 0.7071068], r);
+    }
+
+    [Fact]
+    public void Model_stock_filter_wise_takes_one_angle_per_vector_along_the_last_dimension()
+    {
+        // [2, 2, 2] with a zero base: the four last-dim vectors of x1, x2 are orthogonal (t = 0), parallel (t = 1),
+        // orthogonal, parallel. One angle per leading slice (the rows of dim 0) would mix them.
+        var m = new ModelStock();
+        var b = torch.zeros(2, 2, 2, dtype: torch.ScalarType.Float64);
+        var x1 = T(1, 0, 1, 0, 1, 1, 0, 2).reshape(2, 2, 2);
+        var x2 = T(0, 1, 2, 0, 1, -1, 0, 1).reshape(2, 2, 2);
+        var r = m.Merge(Input(m, b, [x1, x2], D(("filter_wise", true))));
+        Assert.Equal(new long[] { 2, 2, 2 }, r.shape);
+        Close([0, 0, 1.5, 0, 0, 0, 0, 1.5], r);
+        // a 1-D tensor is one vector: cos of [1, 0, 1, 0] and [0, 1, 2, 0] is 2/√10, t = 2c/(1 + c)
+        double c = 2 / Math.Sqrt(10), t = 2 * c / (1 + c);
+        Close([t * 0.5, t * 0.5, t * 1.5, 0], m.Merge(Input(m, torch.zeros(4, dtype: torch.ScalarType.Float64), [T(1, 0, 1, 0), T(0, 1, 2, 0)], D(("filter_wise", true)))));
     }
 
     [Fact]
@@ -103,6 +124,17 @@ public class InterpolationMethodTests
         // energies mean(τ²): τ1 0.075, τ2 0.075 → ω = ½ each. Sums [0.2, 0.2, 0.2, 0.2] → all +.
         // Agreeing: e0 τ1 only → 0.5; e1 τ2 only → 0.4; e2 τ2 → 0.2; e3 both → 0.1.
         Close([1.5, -0.6, 0.7, 0.1], r);
+    }
+
+    [Fact]
+    public void Sce_equal_variances_keep_the_lower_index_first()
+    {
+        // variances [1, 1, 1, 0]: 3 non-zero, select_topk 0.5 keeps int(1.5) = 1 position, the lowest index among the
+        // equal ones (docs/methods.md, "Ties between equal magnitudes"). Then τ1 = [1,0,0,0], τ2 = [−1,0,0,0]: the sum 0
+        // elects +, so τ1 alone (energy weight ½ of ½) gives 1. Keeping position 1 instead would give [0, 1, 0, 0].
+        var m = new Sce();
+        var r = m.Merge(Input(m, torch.zeros(4, dtype: torch.ScalarType.Float64), [T(1, -1, 1, 0), T(-1, 1, -1, 0)], D(("select_topk", 0.5))));
+        Close([1, 0, 0, 0], r);
     }
 
     [Fact]

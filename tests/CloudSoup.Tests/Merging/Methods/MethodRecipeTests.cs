@@ -160,6 +160,14 @@ public class MethodRecipeTests
         Assert.Equal(field, e.Field);
     }
 
+    [Theory]
+    [InlineData("merge_method: breadcrumbs\nbase_model: b\nmodels: [{model: a, parameters: {weight: 1}}]")]                              // density 1, gamma 0.01
+    [InlineData("merge_method: breadcrumbs\nbase_model: b\nmodels: [{model: a, parameters: {weight: 1, density: 0.5, gamma: 0.6}}]")]  // density + gamma > 1
+    [InlineData("merge_method: slerp\nbase_model: b\nparameters: {t: 1.5}\nmodels: [a]")]                                               // extrapolation
+    [InlineData("merge_method: slerp\nbase_model: b\nparameters: {t: -0.25}\nmodels: [a]")]
+    [InlineData("merge_method: model_stock\nbase_model: b\nmodels: [{model: a, parameters: {weight: 0.6}}, {model: c, parameters: {weight: 0.4}}]")]
+    public void Recipes_mergekit_accepts_are_accepted(string yaml) => RecipeParser.Parse(yaml);
+
     [Fact]
     public async Task Della_density_plus_epsilon_outside_the_unit_interval_is_rejected_by_the_planner_before_reading()
     {

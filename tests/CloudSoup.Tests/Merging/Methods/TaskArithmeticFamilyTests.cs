@@ -86,6 +86,36 @@ public class TaskArithmeticFamilyTests
     }
 
     [Theory]
+    [InlineData(0.01)]
+    [InlineData(0.5)]
+    public void Breadcrumbs_at_density_1_keeps_the_whole_task_vector_whatever_gamma(double gamma)
+    {
+        // mergekit/sparsify.py returns the tensor unchanged at density ≥ 1; the recipe defaults are density 1, gamma 0.01.
+        Close(Tau3, Sparsifiers.MagnitudeOutliers(T(Tau3), 1.0, gamma));
+        Close([1.6, -0.7, 0.1, 0.2], Run(new Breadcrumbs(), D(), D(("weight", 1.0), ("gamma", gamma))));
+    }
+
+    [Fact]
+    public void Breadcrumbs_with_density_plus_gamma_above_1_cuts_fewer_outliers()
+    {
+        // n = 10, density 0.5 keeps 5; gamma 0.6 would cut 6 from the top, leaving too few, so it cuts 10 − 5 = 5:
+        // the five smallest survive (mergekit lowers n_top by the missing bottom count).
+        var v = torch.arange(1, 11, dtype: torch.ScalarType.Float64);
+        Close([1, 2, 3, 4, 5, 0, 0, 0, 0, 0], Sparsifiers.MagnitudeOutliers(v, 0.5, 0.6));
+    }
+
+    [Fact]
+    public void Equal_magnitudes_rank_the_lower_index_as_larger_in_ties_and_breadcrumbs()
+    {
+        // docs/methods.md, "Ties between equal magnitudes": the order is |δ| descending, then the flat index ascending.
+        Close([0.5, -0.5, 0, 0], Sparsifiers.Magnitude(T(0.5, -0.5, 0.5, 0.2), 0.5));
+        var ties = new Ties();
+        Close([1.5, -1.5, 0.5, 0], ties.Merge(Input(ties, T(Theta0), [T(1.5, -1.5, 1.0, 0.2)], perModel: [D(("weight", 1.0), ("density", 0.5))])));
+        // ranks 0..7 are indices 0..7 here; gamma 0.25 cuts ranks 0, 1 (the first two 0.3s), density 0.5 keeps ranks 2..5
+        Close([0, 0, 0.3, -0.3, 0.1, 0.1, 0, 0], Sparsifiers.MagnitudeOutliers(T(0.3, 0.3, 0.3, -0.3, 0.1, 0.1, -0.1, 0.1), 0.5, 0.25));
+    }
+
+    [Theory]
     [InlineData(1000, 0.5, 0.01)]
     [InlineData(1000, 0.2, 0.05)]
     [InlineData(37, 0.3, 0.1)]

@@ -1,0 +1,74 @@
+// Deletes the attempt folders (merged/<job-id>/<attempt>/, JobAttempts) that can never become a job's result:
+// every folder but the one the record names as committed and the one a claim that may still publish is writing.
+// Used by the worker after each attempt (for its job) and by the reconciler (for every job).
+//
+// Why it never deletes what becomes the result: folders are listed BEFORE the records are read. An attempt starts
+// with its claim (a record write) and only then writes blobs, so any folder in the listing belongs to a claim the
+// record read afterwards already shows: the current one is kept while it may still publish, and every earlier one
+// can no longer publish (JobStore.MarkSucceededAsync requires the record to still name it). A claim publishes at
+// most JobStore.ClaimGrace after it expired; the sweep waits twice that.
+using Azure;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSoup.Control.Jobs;
+
+public sealed class AttemptSweeper(StorageClients storage, JobStore jobs, ILogger log)
+{
+    private readonly AttemptFolders _folders = new(storage.Container(storage.Options.MergedContainer));
+
+    /// <summary>Sweeps one job's folders; returns the folders deleted.</summary>
+    public async Task<IReadOnlyList<string>> SweepJobAsync(string jobId, CancellationToken ct)
+    {
+        var folders = await _folders.ListAsync(jobId, ct).ConfigureAwait(false);
+        if (folders.Count == 0) return [];
+        var job = await jobs.GetAsync(jobId, ct).ConfigureAwait(false);
+        return job is null ? [] : await DeleteAbandonedAsync(folders, new Dictionary<string, JobRecord> { [jobId] = job }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Sweeps every job's folders (one flat listing of the merged container, one scan of the jobs table).</summary>
+    public async Task<IReadOnlyList<string>> SweepAllAsync(CancellationToken ct)
+    {
+        var folders = await _folders.ListAllAsync(ct).ConfigureAwait(false);
+        if (folders.Count == 0) return [];
+        var records = (await jobs.ListAllAsync(ct).ConfigureAwait(false)).ToDictionary(j => j.Id);
+        return await DeleteAbandonedAsync(folders, records, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// True when <paramref name="job"/> does not name <paramref name="attempt"/> as its result and no claim that may
+    /// still publish is writing it.
+    /// </summary>
+    public static bool IsAbandoned(string attempt, JobRecord job, DateTimeOffset now)
+    {
+        if (attempt == job.CommittedAttempt) return false;
+        bool live = job.Status == JobStatus.Running && attempt == job.Attempt
+                    && job.ClaimedUntil is { } until && until + 2 * JobStore.ClaimGrace > now;
+        return !live;
+    }
+
+    private async Task<IReadOnlyList<string>> DeleteAbandonedAsync(IReadOnlyList<AttemptFolder> folders, IReadOnlyDictionary<string, JobRecord> records, CancellationToken ct)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var deleted = new List<string>();
+        foreach (var folder in folders)
+        {
+            // A folder without a record is not ours to judge (another deployment's table, a record deleted by hand).
+            if (!records.TryGetValue(folder.JobId, out var job) || !IsAbandoned(folder.Attempt, job, now)) continue;
+            try
+            {
+                await _folders.DeleteAsync(folder, ct).ConfigureAwait(false);
+                deleted.Add(folder.Prefix);
+                log.LogInformation("deleted attempt folder {Container}/{Folder} ({Blobs} blobs): job {JobId} is {Status}{Committed}",
+                    storage.Options.MergedContainer, folder.Prefix, folder.Blobs.Count, job.Id, job.Status,
+                    job.CommittedAttempt is { } c ? $", its result is {c}" : "");
+            }
+            catch (RequestFailedException e)
+            {
+                log.LogWarning("could not delete {Folder}: {Status} {Code}; the reconciler's next sweep tries again", folder.Prefix, e.Status, e.ErrorCode);
+            }
+        }
+        return deleted;
+    }
+}
