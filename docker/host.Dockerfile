@@ -13,6 +13,7 @@ COPY --from=build /app .
 USER $APP_UID
 EXPOSE 8080
 ENV CLOUDSOUP_BIND=0.0.0.0 CLOUDSOUP_PORT=8080
-# Needs CloudSoupStorage (or the identity-based CloudSoupStorage__* settings) in the environment, and CloudSoup__ApiKey:
-# the host refuses to listen on 0.0.0.0 without one (docs/security.md).
+# Needs CloudSoupStorage (or the identity-based CloudSoupStorage__* settings) in the environment, and a credential
+# (CloudSoup__ApiKey, or CloudSoup__EntraAuthority with CloudSoup__EntraAudience): the host refuses to listen on 0.0.0.0
+# without one (docs/security.md).
 ENTRYPOINT ["dotnet", "/app/cloudsoup-api.dll"]

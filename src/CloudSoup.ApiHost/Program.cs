@@ -1,7 +1,7 @@
 // cloudsoup-api: the standalone host (API + blob drop watcher) configured from the environment like the worker:
 // CloudSoupStorage (or the identity-based CloudSoupStorage__* settings), and CLOUDSOUP_BIND / CLOUDSOUP_PORT
-// (default 127.0.0.1:8080; the container sets 0.0.0.0), and CloudSoup__ApiKey, which any address but loopback requires
-// (docs/security.md).
+// (default 127.0.0.1:8080; the container sets 0.0.0.0), and a credential, which any address but loopback requires:
+// CloudSoup__ApiKey and/or CloudSoup__EntraAuthority with CloudSoup__EntraAudience (docs/security.md).
 using System.Net;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Hosting;

@@ -13,12 +13,17 @@ internal sealed class ApiClient : IDisposable
     private readonly HttpClient _http;
     private readonly Uri baseUrl;
 
-    /// <param name="apiKey">Sent as x-api-key when the API requires one (docs/security.md).</param>
-    public ApiClient(Uri baseUrl, string? apiKey = null)
+    /// <param name="credential">
+    /// An API key, sent as x-api-key, or an Entra ID access token (a JWT: three dot-separated parts), sent as
+    /// Authorization: Bearer (docs/security.md).
+    /// </param>
+    public ApiClient(Uri baseUrl, string? credential = null)
     {
         this.baseUrl = baseUrl;
         _http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(100) };
-        if (apiKey != null) _http.DefaultRequestHeaders.Add(ApiKeyAuthentication.HeaderName, apiKey);
+        if (credential is null) return;
+        if (credential.Count(c => c == '.') == 2) _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
+        else _http.DefaultRequestHeaders.Add(ApiAuthentication.ApiKeyHeader, credential);
     }
 
     public async Task<(SubmitView Job, bool Created)> SubmitAsync(string recipeText, CancellationToken ct)

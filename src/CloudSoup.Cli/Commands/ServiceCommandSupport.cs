@@ -20,13 +20,18 @@ internal static class ServiceCommandSupport
         Description = $"Base URL of a running CloudSoup API (default: $CLOUDSOUP_API or {DefaultApi}, where `cloudsoup dev` listens)",
     };
 
-    public static Option<string?> ApiKeyOption() => new("--api-key")
+    /// <summary>One option, two names: an API key (--api-key) or an Entra ID access token (--api-token); ApiClient sends each its way.</summary>
+    public static Option<string?> ApiKeyOption() => new("--api-key", "--api-token")
     {
-        Description = "API key of a CloudSoup API that requires one (default: $CLOUDSOUP_API_KEY); sent as the x-api-key header",
+        Description = "Credential of a CloudSoup API that requires one: its API key, or an Entra ID access token for it " +
+                      "(e.g. $(az account get-access-token --scope api://APP/.default --query accessToken -o tsv)); " +
+                      "default: $CLOUDSOUP_API_KEY, else $CLOUDSOUP_API_TOKEN",
     };
 
     public static string? ApiKey(string? key) =>
-        !string.IsNullOrWhiteSpace(key) ? key : Environment.GetEnvironmentVariable("CLOUDSOUP_API_KEY") is { Length: > 0 } k ? k : null;
+        !string.IsNullOrWhiteSpace(key) ? key.Trim()
+        : Environment.GetEnvironmentVariable("CLOUDSOUP_API_KEY") is { Length: > 0 } k ? k.Trim()
+        : Environment.GetEnvironmentVariable("CLOUDSOUP_API_TOKEN") is { Length: > 0 } t ? t.Trim() : null;
 
     /// <summary>Options from the environment (CloudSoupStorage, CloudSoup__*) with --storage taking precedence.</summary>
     public static CloudSoupOptions Options(string? storage)

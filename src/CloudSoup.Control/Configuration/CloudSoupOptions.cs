@@ -18,6 +18,7 @@
 //   CloudSoup__EvalSandbox (strict), __EvalMemoryLimit (4GB), __EvalMaxMemoryLimit (16GB), __EvalTimeLimit (00:10:00),
 //   __EvalMaxTimeLimit (01:00:00)        the TorchScript evaluation sandbox (docs/sandbox.md)
 //   CloudSoup__ApiKey                    the key the standalone API host requires (docs/security.md)
+//   CloudSoup__EntraAuthority, __EntraAudience, __EntraRequiredRole   Entra ID tokens it accepts (docs/security.md)
 using Microsoft.Extensions.Configuration;
 
 namespace CloudSoup.Control.Configuration;
@@ -100,6 +101,18 @@ public sealed class CloudSoupOptions
 
     /// <summary>The API key the standalone host requires; without one it serves loopback only (docs/security.md).</summary>
     public string? ApiKey { get; set; }
+
+    /// <summary>
+    /// The Entra ID authority whose access tokens the standalone host accepts, e.g.
+    /// https://login.microsoftonline.com/TENANT-ID/v2.0 (its OpenID Connect metadata gives the issuer and signing keys).
+    /// </summary>
+    public string? EntraAuthority { get; set; }
+
+    /// <summary>The audiences a token must be for: the API's application ID URI and/or client id, comma-separated.</summary>
+    public string? EntraAudience { get; set; }
+
+    /// <summary>An app role the token's roles claim must hold (e.g. CloudSoup.Merge); none: any token for the audience.</summary>
+    public string? EntraRequiredRole { get; set; }
 
     public bool UsesConnectionString => !string.IsNullOrWhiteSpace(ConnectionString);
 

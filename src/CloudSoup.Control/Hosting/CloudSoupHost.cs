@@ -2,9 +2,9 @@
 // (every CloudSoup:ReconcileInterval; Jobs/JobReconciler.cs), in one process, with
 // nothing of the data plane: a team that does not want Functions runs it as a container. `cloudsoup dev` adds
 // the queue worker through ExtraServices (the CLI references the data plane; this project does not).
-// Binds to loopback by default. With CloudSoup__ApiKey set every request needs the key (Api/ApiKeyAuthentication.cs);
-// without one the host refuses any address but loopback, so it is never open to a network by accident
-// (docs/security.md).
+// Binds to loopback by default. With CloudSoup__ApiKey or CloudSoup__EntraAuthority set every request needs that
+// credential (Api/ApiAuthentication.cs); without one the host refuses any address but loopback, so it is never open to
+// a network by accident (docs/security.md).
 using System.Net;
 using CloudSoup.Control.Api;
 using CloudSoup.Control.Configuration;
@@ -47,11 +47,12 @@ public sealed class CloudSoupHost : IAsyncDisposable
 
     public static async Task<CloudSoupHost> StartAsync(CloudSoupOptions options, CloudSoupHostOptions host, CancellationToken ct)
     {
-        string? apiKey = string.IsNullOrWhiteSpace(options.ApiKey) ? null : options.ApiKey.Trim();
-        if (apiKey is null && !IPAddress.IsLoopback(host.Address))
+        bool authenticated = ApiAuthentication.IsConfigured(options);
+        if (!authenticated && !IPAddress.IsLoopback(host.Address))
             throw new InvalidOperationException(
                 $"refusing to listen on {host.Address} without an API key: anyone who can reach it could submit jobs and read reports. " +
-                "Set CloudSoup__ApiKey (clients send it as x-api-key or Authorization: Bearer), or listen on 127.0.0.1");
+                "Set CloudSoup__ApiKey (clients send it as x-api-key or Authorization: Bearer), or CloudSoup__EntraAuthority and " +
+                "CloudSoup__EntraAudience (clients send an Entra ID token), or listen on 127.0.0.1");
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseKestrel(k => k.Listen(host.Address, host.Port));
         builder.Logging.ClearProviders();
@@ -61,12 +62,13 @@ public sealed class CloudSoupHost : IAsyncDisposable
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.Services.AddCloudSoupControlPlane(options);
+        builder.Services.AddApiAuthentication(options);
         host.ExtraServices?.Invoke(builder.Services);
         if (host.RunWatcher) builder.Services.AddHostedService(sp => sp.GetRequiredService<BlobDropWatcher>());
         if (options.ReconcileInterval > TimeSpan.Zero) builder.Services.AddHostedService(sp => sp.GetRequiredService<ReconcilerService>());
 
         var app = builder.Build();
-        if (apiKey != null) app.UseApiKey(apiKey);
+        if (authenticated) app.UseApiAuthentication(options);
         app.MapMergeApi();
         await app.Services.GetRequiredService<StorageClients>().EnsureCreatedAsync(ct).ConfigureAwait(false);
         await app.StartAsync(ct).ConfigureAwait(false);

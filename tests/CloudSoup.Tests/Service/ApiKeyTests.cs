@@ -1,4 +1,4 @@
-// The standalone host's credential (docs/security.md; Control/Api/ApiKeyAuthentication.cs), through the real host on
+// The standalone host's API key (docs/security.md; Control/Api/ApiAuthentication.cs), through the real host on
 // Kestrel and Azurite. Bound to 0.0.0.0 (not loopback) it needs a key; the tests connect only through 127.0.0.1.
 using System.CommandLine;
 using System.Net;
