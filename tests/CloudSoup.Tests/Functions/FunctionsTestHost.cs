@@ -85,7 +85,7 @@ public sealed class FunctionsTestHost : IDisposable
 
     public void Dispose() => Host.Dispose();
 
-    // The four HTTP triggers, each invoked as the worker's ASP.NET Core integration invokes it: a fresh trigger
+    // The five HTTP triggers, each invoked as the worker's ASP.NET Core integration invokes it: a fresh trigger
     // instance, the request, then the returned IActionResult executed against the response.
 
     public Task<HttpAnswer> SubmitAsync(string body) =>
