@@ -36,10 +36,8 @@ internal static class DownloadCommand
         IReadOnlyList<DownloadedFile> files;
         using (var progress = new ConsoleProgress())
             files = await new JobDownloader(source).DownloadAsync(id, outDir, progress, ct);
-        long total = files.Sum(f => f.Size);
-        Console.Out.WriteLine($"{files.Count} file(s), {JobDownloader.Bytes(total)}, in {Path.GetFullPath(outDir)}");
-        foreach (var f in files)
-            Console.Out.WriteLine($"  {f.Name}  {JobDownloader.Bytes(f.Size)}{(f.AlreadyPresent ? "  (already there)" : f.ResumedFrom > 0 ? $"  (resumed at {JobDownloader.Bytes(f.ResumedFrom)})" : "")}");
+        // The per-file lines were the progress display's; this is the one line a script may read.
+        Console.Out.WriteLine($"{files.Count} file(s), {JobDownloader.Bytes(files.Sum(f => f.Size))}, in {Path.GetFullPath(outDir)}");
         return 0;
     }
 }

@@ -55,7 +55,7 @@ internal sealed class JobDownloader(IJobFileSource source)
         {
             using var read = await source.OpenAsync(jobId, file, have, ct).ConfigureAwait(false);
             if (read.Offset != have) have = resumedFrom = 0;   // the source sent the whole file (it changed, or ignored the range)
-            progress?.Report(file.Name, (double)have / Math.Max(size, 1), Detail(have, size, resumedFrom));
+            progress?.Report(file.Name, (double)have / Math.Max(size, 1), have > 0 ? $"resuming at {Bytes(have)} of {Bytes(size)}" : Bytes(size));
             await using var output = new FileStream(partial, have == 0 ? FileMode.Create : FileMode.Open, FileAccess.ReadWrite, FileShare.None, BufferBytes, FileOptions.Asynchronous);
             if (md5 != null && have > 0) await HashPrefixAsync(output, have, md5, ct).ConfigureAwait(false);
             output.SetLength(have);
@@ -69,7 +69,7 @@ internal sealed class JobDownloader(IJobFileSource source)
                 await output.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                 md5?.AppendData(buffer, 0, n);
                 have += n;
-                progress?.Report(file.Name, (double)have / Math.Max(size, 1), Detail(have, size, resumedFrom));
+                if (have < size) progress?.Report(file.Name, (double)have / size, Detail(have, size, resumedFrom));
             }
         }
         else if (md5 != null)
@@ -86,7 +86,7 @@ internal sealed class JobDownloader(IJobFileSource source)
             throw new CloudSoupException(ErrorKind.Transient, $"{file.Name}: the downloaded bytes do not match the MD5 the store keeps for it; the partial file was deleted, run the command again");
         }
         File.Move(partial, target, overwrite: true);
-        progress?.Report(file.Name, 1, Detail(size, size, resumedFrom));
+        progress?.Report(file.Name, 1, $"{Bytes(size)}{(resumedFrom > 0 ? $", resumed at {Bytes(resumedFrom)}" : "")}, size{(file.Md5 is null ? "" : " and MD5")} checked");
         return new DownloadedFile(file.Name, target, size, resumedFrom, AlreadyPresent: false);
     }
 

@@ -108,6 +108,39 @@ public class DownloadCommandTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_stored_md5_is_checked_and_a_mismatch_fails_without_leaving_the_file_or_its_partial()
+    {
+        await using var job = await SucceededJobHost.StartAsync(azurite);
+        var expected = await CommittedAsync(job);
+        var record = (await job.Jobs.GetAsync(job.JobId, CancellationToken.None))!;
+        var blob = job.Storage.Container(job.Options.MergedContainer).GetBlobClient(JobFiles.CommittedFolder(record) + Model);
+        string contentType = (await blob.GetPropertiesAsync()).Value.ContentType;
+        async Task SetMd5Async(byte[] md5) => await blob.SetHttpHeadersAsync(new Azure.Storage.Blobs.Models.BlobHttpHeaders { ContentType = contentType, ContentHash = md5 });
+
+        IJobFileSource[] sources = [new ApiFileSource(new ApiClient(job.Host.Url)), new StorageFileSource(job.Storage)];
+        foreach (var source in sources)
+        {
+            using var _ = source;
+            await SetMd5Async(System.Security.Cryptography.MD5.HashData(expected[Model]));
+            Assert.NotNull((await source.ListAsync(job.JobId, CancellationToken.None)).Single(f => f.Name == Model).Md5);
+            using (var good = new TempDir())
+            {
+                // Resumed from a partial, so the hash covers the bytes already on disk as well as the ones downloaded.
+                File.WriteAllBytes(good[Model + JobDownloader.PartialSuffix], expected[Model][..50]);
+                await new JobDownloader(source).DownloadAsync(job.JobId, good.Path, progress: null, CancellationToken.None);
+                AssertFolderHolds(good.Path, expected);
+            }
+
+            await SetMd5Async(new byte[16]);
+            using var bad = new TempDir();
+            var e = await Assert.ThrowsAsync<CloudSoup.Control.Errors.CloudSoupException>(() => new JobDownloader(source).DownloadAsync(job.JobId, bad.Path, progress: null, CancellationToken.None));
+            Assert.Contains("MD5", e.Message);
+            Assert.True(e.IsRetriable);   // exit 1: a transfer problem, not bad input
+            Assert.False(File.Exists(bad[Model]) || File.Exists(bad[Model + JobDownloader.PartialSuffix]));
+        }
+    }
+
+    [Fact]
     public async Task Download_exits_2_with_one_line_for_an_unknown_job_and_a_job_that_has_not_succeeded_and_writes_nothing()
     {
         await using var job = await SucceededJobHost.SubmitAsync(azurite);
