@@ -15,17 +15,27 @@ internal sealed class ApiClient : IDisposable
     private readonly HttpClient _http;
     private readonly Uri baseUrl;
 
+    /// <summary>The header the Azure Functions host reads a function key from (https://learn.microsoft.com/azure/azure-functions/function-keys-how-to).</summary>
+    public const string FunctionKeyHeader = "x-functions-key";
+
     /// <param name="credential">
-    /// An API key, sent as x-api-key, or an Entra ID access token (a JWT: three dot-separated parts), sent as
+    /// An API key, sent as x-api-key and as x-functions-key (so the same option carries a function key when the API
+    /// is the Functions app), or an Entra ID access token (a JWT: three dot-separated parts), sent as
     /// Authorization: Bearer (docs/security.md).
     /// </param>
     public ApiClient(Uri baseUrl, string? credential = null)
     {
         this.baseUrl = baseUrl;
+        // The timeout covers each request up to its response headers; a download's body is read afterwards, bounded
+        // only by cancellation (HttpCompletionOption.ResponseHeadersRead, dotnet/runtime#54674).
         _http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(100) };
         if (credential is null) return;
         if (credential.Count(c => c == '.') == 2) _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
-        else _http.DefaultRequestHeaders.Add(ApiAuthentication.ApiKeyHeader, credential);
+        else
+        {
+            _http.DefaultRequestHeaders.Add(ApiAuthentication.ApiKeyHeader, credential);
+            _http.DefaultRequestHeaders.Add(FunctionKeyHeader, credential);
+        }
     }
 
     public async Task<(SubmitView Job, bool Created)> SubmitAsync(string recipeText, CancellationToken ct)
