@@ -2,7 +2,7 @@
 # Getting a result back: merge 2 random models of SIZE_MB on Azurite (as bench/blob-merge does), then time
 # `cloudsoup download` of the job through the API (GET /api/merges/{id}, then the files route) under /usr/bin/time -v,
 # once whole and once resuming a .partial that holds the model's first half. Peak RSS shows whether the file is
-# streamed (flat) or buffered (grows with SIZE_MB).
+# streamed (flat) or buffered (grows with SIZE_MB), on the client and on the API host that serves it.
 # Usage: bench/download/run.sh [SIZE_MB=200] [WORKDIR=/tmp/cloudsoup-download-bench]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -54,4 +54,6 @@ measure
 report "resume from a .partial holding the model's first half" $((bytes - bytes / 2))
 measure
 report "run again with every file in place (size checks only)" 0
+# The API side: the dev host (API only; Azurite is its child process, not counted) serves every byte above.
+echo "API host (cloudsoup dev --no-worker) peak RSS over the whole run: $(( $(sed -nE 's/VmHWM:[^0-9]*([0-9]+) kB/\1/p' /proc/$DEV/status) / 1024 )) MB"
 rm -rf "$WORK"
