@@ -21,7 +21,8 @@ internal static class DownloadCommand
         var api = ServiceCommandSupport.ApiOption();
         var apiKey = ServiceCommandSupport.ApiKeyOption();
         var storage = ServiceCommandSupport.StorageOption();
-        var cmd = new Command("download", "Download every output file of a succeeded merge job (the model, its shards and index, the report, the resolved recipe) from a running CloudSoup API, or straight from storage with --storage.")
+        storage.Description = "Read the job record and its blobs straight from this storage account (a connection string) instead of through an API";
+        var cmd = new Command("download", "Download every output file of a succeeded merge job (the model or its shards and index, the files written beside it, the reports, the resolved recipe) from a running CloudSoup API, or straight from storage with --storage.")
             { id, output, api, apiKey, storage };
         cmd.SetAction((parse, ct) => ServiceCommandSupport.RunAsync(() =>
             RunAsync(parse.GetValue(id)!, parse.GetValue(output)!, parse.GetValue(api), parse.GetValue(apiKey), parse.GetValue(storage), ct)));
