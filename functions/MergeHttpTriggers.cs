@@ -30,6 +30,11 @@ public sealed class MergeHttpTriggers(MergeApi api)
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = "merges/{id}/report")] HttpRequest request, string id, CancellationToken ct) =>
         new ResultAction(await api.GetReportAsync(request, id, ct));
 
+    [Function("GetMergeFile")]
+    public async Task<IActionResult> File(
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "merges/{id}/files/{*name}")] HttpRequest request, string id, string name, CancellationToken ct) =>
+        new ResultAction(await api.GetFileAsync(request, id, name, ct));
+
     /// <summary>The Functions ASP.NET Core integration executes IActionResult; MergeApi returns minimal-API IResult.</summary>
     private sealed class ResultAction(IResult result) : IActionResult
     {

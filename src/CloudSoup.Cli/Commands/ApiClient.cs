@@ -1,29 +1,41 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using CloudSoup.Control.Errors;
 using CloudSoup.Control.Api;
+using CloudSoup.Cli.Download;
 
 namespace CloudSoup.Cli.Commands;
 
-/// <summary>The CLI's side of the merge API (submit, status). Problems come back as CloudSoupExceptions with the server's words.</summary>
+/// <summary>The CLI's side of the merge API (submit, status, download). Problems come back as CloudSoupExceptions with the server's words.</summary>
 internal sealed class ApiClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly Uri baseUrl;
 
+    /// <summary>The header the Azure Functions host reads a function key from (https://learn.microsoft.com/azure/azure-functions/function-keys-how-to).</summary>
+    public const string FunctionKeyHeader = "x-functions-key";
+
     /// <param name="credential">
-    /// An API key, sent as x-api-key, or an Entra ID access token (a JWT: three dot-separated parts), sent as
+    /// An API key, sent as x-api-key and as x-functions-key (so the same option carries a function key when the API
+    /// is the Functions app), or an Entra ID access token (a JWT: three dot-separated parts), sent as
     /// Authorization: Bearer (docs/security.md).
     /// </param>
     public ApiClient(Uri baseUrl, string? credential = null)
     {
         this.baseUrl = baseUrl;
+        // The timeout covers each request up to its response headers; a download's body is read afterwards, bounded
+        // only by cancellation (HttpCompletionOption.ResponseHeadersRead, dotnet/runtime#54674).
         _http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(100) };
         if (credential is null) return;
         if (credential.Count(c => c == '.') == 2) _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
-        else _http.DefaultRequestHeaders.Add(ApiAuthentication.ApiKeyHeader, credential);
+        else
+        {
+            _http.DefaultRequestHeaders.Add(ApiAuthentication.ApiKeyHeader, credential);
+            _http.DefaultRequestHeaders.Add(FunctionKeyHeader, credential);
+        }
     }
 
     public async Task<(SubmitView Job, bool Created)> SubmitAsync(string recipeText, CancellationToken ct)
@@ -46,6 +58,34 @@ internal sealed class ApiClient : IDisposable
         var response = await SendAsync(() => _http.GetAsync("api/merges", ct));
         await ThrowOnProblemAsync(response, ct);
         return (await response.Content.ReadFromJsonAsync<JobListView>(JobView.Json, ct))!.Jobs;
+    }
+
+    /// <summary>
+    /// Streams one output file from its download route (a path the job view gave), from <paramref name="offset"/> on
+    /// with a Range request; with the file's ETag as If-Range, a file that changed comes back whole (offset 0).
+    /// </summary>
+    public async Task<RemoteRead> OpenFileAsync(string url, long offset, string? etag, CancellationToken ct)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, url.TrimStart('/'));
+        if (offset > 0)
+        {
+            request.Headers.Range = new RangeHeaderValue(offset, null);
+            if (etag != null && EntityTagHeaderValue.TryParse(etag, out var tag)) request.Headers.IfRange = new RangeConditionHeaderValue(tag);
+        }
+        // Headers only: the body is read as it arrives, never buffered whole.
+        var response = await SendAsync(() => _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct));
+        try
+        {
+            await ThrowOnProblemAsync(response, ct);
+            long start = response.StatusCode != HttpStatusCode.PartialContent ? 0
+                : response.Content.Headers.ContentRange?.From ?? throw new CloudSoupException(ErrorKind.Transient, "the API answered a range request with 206 but no Content-Range");
+            return new RemoteRead(await response.Content.ReadAsStreamAsync(ct), start, response);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
     }
 
     private async Task<HttpResponseMessage> SendAsync(Func<Task<HttpResponseMessage>> send)

@@ -12,6 +12,7 @@ internal static class CommandCatalog
         yield return SubmitCommand.Create();
         yield return UploadCommand.Create();
         yield return StatusCommand.Create();
+        yield return DownloadCommand.Create();
         yield return DemoCommand.Create();
         yield return EvalCommand.Create();
         yield return MethodsCommand.Create();

@@ -30,33 +30,40 @@ internal sealed class ConsoleProgress : IProgress<JobProgress>, IDisposable
             .StartAsync(async ctx => { _context.SetResult(ctx); await _done.Task.ConfigureAwait(false); });
     }
 
-    public void Report(JobProgress value)
+    public void Report(JobProgress value) => Report(value.Phase, value.Fraction, value.Detail);
+
+    /// <summary>
+    /// Progress of any named step (a job's phase, a file being downloaded): one bar per name, the previous name's bar
+    /// completed when a new name starts.
+    /// </summary>
+    public void Report(string name, double fraction, string? detail = null)
     {
+        fraction = Math.Clamp(fraction, 0, 1);
         lock (_gate)
         {
             if (_finished) return;
-            if (_context != null) Live(_context.Task.GetAwaiter().GetResult(), value);
-            else Plain(value);
-            _phase = value.Phase;
+            if (_context != null) Live(_context.Task.GetAwaiter().GetResult(), name, fraction, detail);
+            else Plain(name, fraction, detail);
+            _phase = name;
         }
     }
 
-    private void Live(ProgressContext ctx, JobProgress value)
+    private void Live(ProgressContext ctx, string name, double fraction, string? detail)
     {
-        if (value.Phase != _phase && _bars.TryGetValue(_phase, out var previous)) previous.Value = previous.MaxValue;
-        if (!_bars.TryGetValue(value.Phase, out var bar))
-            _bars[value.Phase] = bar = ctx.AddTask(value.Phase, maxValue: 1);
-        bar.Value = value.Fraction;
-        bar.Description = Markup.Escape(value.Detail is null ? value.Phase : $"{value.Phase}: {value.Detail}");
+        if (name != _phase && _bars.TryGetValue(_phase, out var previous)) previous.Value = previous.MaxValue;
+        if (!_bars.TryGetValue(name, out var bar))
+            _bars[name] = bar = ctx.AddTask(Markup.Escape(name), maxValue: 1);
+        bar.Value = fraction;
+        bar.Description = Markup.Escape(detail is null ? name : $"{name}: {detail}");
     }
 
-    private void Plain(JobProgress value)
+    private void Plain(string name, double fraction, string? detail)
     {
-        bool phaseChanged = value.Phase != _phase;
-        if (!phaseChanged && value.Fraction < 1 && DateTime.UtcNow - _lastLine < PlainInterval) return;
+        bool phaseChanged = name != _phase;
+        if (!phaseChanged && fraction < 1 && DateTime.UtcNow - _lastLine < PlainInterval) return;
         _lastLine = DateTime.UtcNow;
-        string amount = value.Fraction > 0 ? $" {value.Fraction * 100:0}%" : "";
-        Console.Out.WriteLine($"{value.Phase}{amount}{(value.Detail is null ? "" : "  " + value.Detail)}");
+        string amount = fraction > 0 ? $" {fraction * 100:0}%" : "";
+        Console.Out.WriteLine($"{name}{amount}{(detail is null ? "" : "  " + detail)}");
     }
 
     /// <summary>Ends the display, so what is printed next (the report, or one error line) starts on a line of its own.</summary>

@@ -25,7 +25,7 @@ internal static class ServiceCommandSupport
     {
         Description = "Credential of a CloudSoup API that requires one: its API key, or an Entra ID access token for it " +
                       "(e.g. $(az account get-access-token --scope api://APP/.default --query accessToken -o tsv)); " +
-                      "default: $CLOUDSOUP_API_KEY, else $CLOUDSOUP_API_TOKEN",
+                      "default: $CLOUDSOUP_API_KEY, else $CLOUDSOUP_API_TOKEN. A key also goes out as x-functions-key, so a function key of the Functions app works too",
     };
 
     public static string? ApiKey(string? key) =>

@@ -61,8 +61,13 @@ internal static class StatusCommand
         if (j.Finished is { } f) Console.WriteLine($"finished  {f.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
         if (j.Attempts > 1) Console.WriteLine($"attempts  {j.Attempts}");
         if (j.Error != null) Console.WriteLine($"error     {j.Error}");
-        foreach (var o in j.Outputs) Console.WriteLine($"output    {o}");
+        // The files with their sizes where the API lists them; the raw output paths from an API that predates them.
+        if (j.Files is { Count: > 0 } files)
+            foreach (var file in files) Console.WriteLine($"file      {file.Name}  {(file.Size is { } size ? CloudSoup.Cli.Download.JobDownloader.Bytes(size) : "(missing)")}");
+        else
+            foreach (var o in j.Outputs) Console.WriteLine($"output    {o}");
         if (j.Status == JobStatus.Succeeded) Console.WriteLine($"report    {j.Links.Report}");
+        if (j.Status == JobStatus.Succeeded) Console.WriteLine($"download  cloudsoup download {j.Id} --out DIR");
     }
 
     private static void PrintList(IReadOnlyList<JobView> jobs)

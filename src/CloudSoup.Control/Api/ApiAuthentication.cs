@@ -114,7 +114,7 @@ public static class ApiAuthentication
     private static string Accepted(bool key, bool entra) => (key, entra) switch
     {
         (true, true) => $"send the API key as the {ApiKeyHeader} header, or an Entra ID access token as Authorization: Bearer TOKEN (cloudsoup: --api-key or --api-token)",
-        (true, false) => $"send it as the {ApiKeyHeader} header or as Authorization: Bearer KEY (cloudsoup submit/status: --api-key or CLOUDSOUP_API_KEY)",
+        (true, false) => $"send it as the {ApiKeyHeader} header or as Authorization: Bearer KEY (cloudsoup submit/status/download: --api-key or CLOUDSOUP_API_KEY)",
         _ => "send an Entra ID access token for this API as Authorization: Bearer TOKEN (cloudsoup: --api-token or CLOUDSOUP_API_TOKEN)",
     };
 

@@ -16,6 +16,7 @@ public sealed record JobView(
     DateTimeOffset? Finished,
     string? Error,
     IReadOnlyList<string> Outputs,
+    IReadOnlyList<JobFileView>? Files,
     int Attempts,
     string? LastError,
     string? Name,
@@ -28,11 +29,22 @@ public sealed record JobView(
     /// <summary>JSON as the API writes it: camelCase, nulls kept so every contract field is always present.</summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public static JobView From(JobRecord r) => new(
-        r.Id, r.Status, r.Phase, r.Progress, r.Created, r.Started, r.Finished, r.Error, r.Outputs, r.Attempts, r.LastError,
+    /// <summary>
+    /// The view of <paramref name="r"/>; <paramref name="files"/> as GET /api/merges/{id} lists them (empty unless the
+    /// job succeeded), or null where they were not looked up (the job list, which would need a request per file).
+    /// </summary>
+    public static JobView From(JobRecord r, IReadOnlyList<JobFileView>? files = null) => new(
+        r.Id, r.Status, r.Phase, r.Progress, r.Created, r.Started, r.Finished, r.Error, r.Outputs, files, r.Attempts, r.LastError,
         r.Name, r.Method, r.Source, LinksFor(r.Id));
 
     public static JobLinks LinksFor(string id) => new($"{Route}/{id}", $"{Route}/{id}/report");
+
+    /// <summary>The download route's pattern, as the standalone host maps it (the Functions trigger's route is the same without "/api/").</summary>
+    public const string FileRoutePattern = Route + "/{id}/files/{*name}";
+
+    /// <summary>The URL that streams one output file: each segment of the name escaped, the slashes between them kept.</summary>
+    public static string FileLink(string id, string name) =>
+        $"{Route}/{Uri.EscapeDataString(id)}/files/{string.Join('/', name.Split('/').Select(Uri.EscapeDataString))}";
 }
 
 /// <summary>The answer to POST /api/merges.</summary>

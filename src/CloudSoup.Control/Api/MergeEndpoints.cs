@@ -13,6 +13,7 @@ public static class MergeEndpoints
         app.MapGet(JobView.Route, (int? limit, MergeApi api, CancellationToken ct) => api.ListAsync(limit, ct));
         app.MapGet(JobView.Route + "/{id}", (string id, MergeApi api, CancellationToken ct) => api.GetAsync(id, ct));
         app.MapGet(JobView.Route + "/{id}/report", (string id, HttpRequest request, MergeApi api, CancellationToken ct) => api.GetReportAsync(request, id, ct));
+        app.MapGet(JobView.FileRoutePattern, (string id, string? name, HttpRequest request, MergeApi api, CancellationToken ct) => api.GetFileAsync(request, id, name, ct));
         return app;
     }
 }

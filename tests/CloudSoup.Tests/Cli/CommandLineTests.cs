@@ -18,6 +18,22 @@ public class CommandLineTests(CliBuildFixture _) : IClassFixture<CliBuildFixture
         Assert.Equal(["error: Option '--out' is required", "usage: cloudsoup merge --help"], lines);
     }
 
+    [Fact]
+    public void Download_without_out_is_one_line_and_its_help_runs_nothing()
+    {
+        var (code, stdout, err) = Cli("download", "0123456789abcdef0123");
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        Assert.Equal(["error: Option '--out' is required", "usage: cloudsoup download --help"], err.Trim().Split('\n').Select(l => l.Trim()).ToList());
+
+        // --help answers without reaching for an API or storage (none is running on the default address here).
+        (code, stdout, err) = Cli("download", "--help");
+        Assert.True(code == 0, err);
+        Assert.Contains("--out", stdout);
+        Assert.Contains("--storage", stdout);
+        Assert.Equal("", err);
+    }
+
     [Theory]
     [InlineData(new[] { "merge", "r.yaml", "--out", "o", "--cuda" }, "did you mean --device cuda?")]
     [InlineData(new[] { "merge", "r.yaml", "--outt", "o" }, "did you mean --out?")]

@@ -39,6 +39,8 @@ public class FunctionsMetadataTests
             ["authLevel=Function; direction=In; methods=get; name=request; route=merges/{id}; type=httpTrigger", "direction=Out; name=$return; type=http"]),
         ["GetMergeReport"] = ("CloudSoup.Functions.MergeHttpTriggers.Report",
             ["authLevel=Function; direction=In; methods=get; name=request; route=merges/{id}/report; type=httpTrigger", "direction=Out; name=$return; type=http"]),
+        ["GetMergeFile"] = ("CloudSoup.Functions.MergeHttpTriggers.File",
+            ["authLevel=Function; direction=In; methods=get; name=request; route=merges/{id}/files/{*name}; type=httpTrigger", "direction=Out; name=$return; type=http"]),
         ["ReconcileJobs"] = ("CloudSoup.Functions.ReconcileTimer.Run",
             ["direction=In; name=timer; schedule=0 */5 * * * *; type=timerTrigger"]),
     };
@@ -67,7 +69,7 @@ public class FunctionsMetadataTests
     }
 
     [Fact]
-    public void Exactly_the_seven_functions_with_their_bindings_routes_methods_schedule_and_auth_level()
+    public void Exactly_the_eight_functions_with_their_bindings_routes_methods_schedule_and_auth_level()
     {
         var functions = ReadMetadata();
         Assert.Equal(Expected.Keys.Order(), functions.Keys.Order());
@@ -128,6 +130,6 @@ public class FunctionsMetadataTests
             .Where(b => b.GetProperty("type").GetString() == "httpTrigger")
             .Select(b => $"/{prefix}/{b.GetProperty("route").GetString()}")
             .ToHashSet();
-        Assert.Equal(new[] { JobView.Route, JobView.LinksFor("{id}").Self, JobView.LinksFor("{id}").Report }.Order(), paths.Order());
+        Assert.Equal(new[] { JobView.Route, JobView.LinksFor("{id}").Self, JobView.LinksFor("{id}").Report, JobView.FileRoutePattern }.Order(), paths.Order());
     }
 }

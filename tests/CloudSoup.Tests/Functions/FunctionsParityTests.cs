@@ -76,6 +76,8 @@ public class FunctionsParityTests(AzuriteFixture azurite)
         AssertSame(await app.GetAsync("0123456789abcdef0123"), await Get("/api/merges/0123456789abcdef0123"), "get unknown id");
         AssertSame(await app.ReportAsync(id), await Get($"/api/merges/{id}/report"), "report of a queued job");
         AssertSame(await app.ReportAsync("0123456789abcdef0123"), await Get("/api/merges/0123456789abcdef0123/report"), "report of an unknown id");
+        foreach (var (fileId, name) in new[] { (id, "model.safetensors"), ("0123456789abcdef0123", "model.safetensors"), (id, "..\\secret.bin") })
+            AssertSame(await app.FileAsync(fileId, name), await Get($"/api/merges/{fileId}/files/{Uri.EscapeDataString(name)}"), $"file '{name}' of {fileId}");
         var listF = await app.ListAsync();
         Assert.Single(listF.Json.GetProperty("jobs").EnumerateArray());
         AssertSame(listF, await Get("/api/merges"), "list");

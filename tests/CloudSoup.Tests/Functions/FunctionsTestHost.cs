@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CloudSoup.Control.Api;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Tests.Service;
 using CloudSoupFunctions::CloudSoup.Functions;
@@ -84,7 +85,7 @@ public sealed class FunctionsTestHost : IDisposable
 
     public void Dispose() => Host.Dispose();
 
-    // The four HTTP triggers, each invoked as the worker's ASP.NET Core integration invokes it: a fresh trigger
+    // The five HTTP triggers, each invoked as the worker's ASP.NET Core integration invokes it: a fresh trigger
     // instance, the request, then the returned IActionResult executed against the response.
 
     public Task<HttpAnswer> SubmitAsync(string body) =>
@@ -99,9 +100,12 @@ public sealed class FunctionsTestHost : IDisposable
     public Task<HttpAnswer> ReportAsync(string id, string query = "", string? accept = null) =>
         InvokeAsync((t, r, ct) => t.Report(r, id, ct), HttpMethods.Get, $"/api/merges/{id}/report", query, accept: accept);
 
+    public Task<HttpAnswer> FileAsync(string id, string name, IReadOnlyDictionary<string, string>? headers = null) =>
+        InvokeAsync((t, r, ct) => t.File(r, id, name, ct), HttpMethods.Get, JobView.FileLink(id, name), headers: headers);
+
     public async Task<HttpAnswer> InvokeAsync(
         Func<MergeHttpTriggers, HttpRequest, CancellationToken, Task<IActionResult>> trigger, string method, string path,
-        string query = "", byte[]? body = null, string? contentType = null, string? accept = null)
+        string query = "", byte[]? body = null, string? contentType = null, string? accept = null, IReadOnlyDictionary<string, string>? headers = null)
     {
         var http = new DefaultHttpContext { RequestServices = Services };
         http.Request.Method = method;
@@ -110,6 +114,7 @@ public sealed class FunctionsTestHost : IDisposable
         http.Request.Path = path;
         http.Request.QueryString = new QueryString(query);
         if (accept != null) http.Request.Headers.Accept = accept;
+        foreach (var (name, value) in headers ?? new Dictionary<string, string>()) http.Request.Headers[name] = value;
         if (body != null)
         {
             http.Request.Body = new MemoryStream(body);
@@ -122,7 +127,10 @@ public sealed class FunctionsTestHost : IDisposable
         var triggers = ActivatorUtilities.CreateInstance<MergeHttpTriggers>(Services);
         var result = await trigger(triggers, http.Request, CancellationToken.None);
         await result.ExecuteResultAsync(new ActionContext(http, http.GetRouteData(), new ActionDescriptor()));
-        return new HttpAnswer(http.Response.StatusCode, http.Response.ContentType, http.Response.Headers.Location.ToString() is { Length: > 0 } l ? l : null, responseBody.ToArray());
+        return new HttpAnswer(http.Response.StatusCode, http.Response.ContentType, http.Response.Headers.Location.ToString() is { Length: > 0 } l ? l : null, responseBody.ToArray())
+        {
+            ContentRange = http.Response.Headers.ContentRange.ToString() is { Length: > 0 } r ? r : null,
+        };
     }
 }
 
@@ -133,7 +141,13 @@ public sealed record HttpAnswer(int Status, string? ContentType, string? Locatio
         (int)response.StatusCode,
         response.Content.Headers.ContentType?.ToString(),
         response.Headers.Location?.OriginalString,
-        await response.Content.ReadAsByteArrayAsync());
+        await response.Content.ReadAsByteArrayAsync())
+    {
+        ContentRange = response.Content.Headers.ContentRange?.ToString(),
+    };
+
+    /// <summary>The Content-Range header of a download's answer (206, 416), or null.</summary>
+    public string? ContentRange { get; init; }
 
     public string? MediaType => ContentType is null ? null : MediaTypeHeaderValue.Parse(ContentType).MediaType;
     public string Text => Encoding.UTF8.GetString(Body);

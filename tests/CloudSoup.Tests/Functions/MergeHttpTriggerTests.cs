@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace CloudSoup.Tests.Functions;
 
 /// <summary>
-/// The four HTTP triggers, invoked with real requests on the app built from app settings, against Azurite. The
+/// The five HTTP triggers, invoked with real requests on the app built from app settings, against Azurite. The
 /// queue worker is not part of the Functions app; where a job must run, the worker's JobProcessor runs it here.
 /// </summary>
 [Collection(AzuriteCollection.Name)]
@@ -63,6 +63,23 @@ public class MergeHttpTriggerTests(AzuriteFixture azurite)
         Assert.Equal(JobStatus.Succeeded, done.Json.GetProperty("status").GetString());
         var committed = (await app.Jobs.GetAsync(id, CancellationToken.None))!.CommittedAttempt!;
         Assert.Contains($"{app.Configured.MergedContainer}/{id}/{committed}/model.safetensors", done.Json.GetProperty("outputs").EnumerateArray().Select(o => o.GetString()));
+
+        // The download trigger: the files the view lists, whole and by range, found through the record.
+        var files = done.Json.GetProperty("files").EnumerateArray().ToList();
+        var model = files.Single(f => f.GetProperty("name").GetString() == "model.safetensors");
+        byte[] blob = (await app.Storage.Container(app.Configured.MergedContainer).GetBlobClient($"{id}/{committed}/model.safetensors").DownloadContentAsync()).Value.Content.ToArray();
+        Assert.Equal(blob.Length, model.GetProperty("size").GetInt64());
+        Assert.Equal($"/api/merges/{id}/files/model.safetensors", model.GetProperty("url").GetString());
+        var whole = await app.FileAsync(id, "model.safetensors");
+        Assert.Equal((200, "application/octet-stream"), (whole.Status, whole.ContentType));
+        Assert.Equal(blob, whole.Body);
+        var tail = await app.FileAsync(id, "model.safetensors", new Dictionary<string, string> { ["Range"] = "bytes=-5" });
+        Assert.Equal((206, $"bytes {blob.Length - 5}-{blob.Length - 1}/{blob.Length}"), (tail.Status, tail.ContentRange));
+        Assert.Equal(blob[^5..], tail.Body);
+        var beyond = await app.FileAsync(id, "model.safetensors", new Dictionary<string, string> { ["Range"] = $"bytes={blob.Length}-" });
+        Assert.Equal((416, $"bytes */{blob.Length}"), (beyond.Status, beyond.ContentRange));
+        Assert.Equal(404, (await app.FileAsync(id, "nope.bin")).Status);
+        Assert.Equal(400, (await app.FileAsync(id, "../x")).Status);
 
         var html = await app.ReportAsync(id);
         Assert.Equal((200, "text/html"), (html.Status, html.MediaType));

@@ -59,6 +59,7 @@ public class ApiKeyTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(Post(recipe, r => r.Headers.Add("x-api-key", "wrong")))).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(Post(recipe, r => r.Headers.Add("x-api-key", Key + "x")))).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("api/merges")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("api/merges/0123456789abcdef0123/files/model.safetensors")).StatusCode);
 
         Assert.Equal(HttpStatusCode.Accepted, (await http.SendAsync(Post(recipe, r => r.Headers.Add("x-api-key", Key)))).StatusCode);
         var list = new HttpRequestMessage(HttpMethod.Get, "api/merges");
