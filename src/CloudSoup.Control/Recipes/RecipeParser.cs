@@ -484,8 +484,7 @@ public static partial class RecipeParser
     /// <summary><c>parallelism: {parts: K}</c> (1..RecipeLimits.MaxParts) or <c>{parts: auto}</c>; <c>parallelism: auto</c> and <c>parallelism: K</c> are short for them.</summary>
     private static ParallelismSection ParseParallelism(YamlNode node)
     {
-        const string Expected = "must be {parts: N} with N from 1 to {0}, or {parts: auto}";
-        string expected = string.Format(CultureInfo.InvariantCulture, Expected, RecipeLimits.MaxParts);
+        string expected = $"must be {{parts: N}} with N from 1 to {RecipeLimits.MaxParts}, or {{parts: auto}}";
         YamlNode parts;
         string path;
         if (node is YamlScalarNode)
