@@ -54,14 +54,20 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
 
     /// <summary>
     /// Plans <paramref name="recipe"/> (headers only: nothing is merged or written) and decides its parts
-    /// (PartPlanner): one unless the recipe's parallelism asks for more and the job can be split.
+    /// (PartPlanner): one unless the recipe's parallelism asks for more and the job can be split. When it is split and
+    /// the method decides over the whole model first, this runs that decision once, the first stage (PrepassDecision).
     /// </summary>
-    public async Task<PartLayout> PlanPartsAsync(Recipe recipe, long partBytes, CancellationToken ct)
+    public async Task<PartLayout> PlanPartsAsync(Recipe recipe, long partBytes, IProgress<JobProgress>? progress, CancellationToken ct)
     {
         await using var sink = new NoOutputSink();
-        await using var job = NewContext(recipe, sink, null, null, ct);
+        await using var job = NewContext(recipe, sink, progress, null, ct);
         await RunStepsAsync(job, PlanningSteps, sink).ConfigureAwait(false);
-        return PartPlanner.Decide(job, partBytes);
+        var layout = PartPlanner.Decide(job, partBytes);
+        if (!layout.IsSplit || job.Plan.Method is not IWholeModelPrepass p || !p.NeedsPrepass(job.Plan)) return layout;
+        var watch = Stopwatch.StartNew();
+        await RunStepsAsync(job, [new PrepassStep()], sink).ConfigureAwait(false);
+        string decision = ((IWholeModelPrepass)job.Plan.Method).SaveDecision() ?? throw new InvalidOperationException($"{job.Signature.Name}'s pre-pass left no decision");
+        return layout with { Stage1 = new PrepassDecision(job.Signature.Name, decision, job.WholeModelNote ?? "", watch.Elapsed.TotalSeconds) };
     }
 
     /// <summary>
@@ -69,12 +75,20 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
     /// <paramref name="sink"/> and commits them (they stay unnamed until the job record names the attempt). On any
     /// failure the sink is aborted.
     /// </summary>
-    public async Task<PartOutcome> RunPartAsync(Recipe recipe, IOutputSink sink, JobPart part, IProgress<JobProgress>? progress, CancellationToken ct, string? jobId = null)
+    /// <param name="stage1">The first stage's decision, for methods that decide over the whole model first (else null).</param>
+    public async Task<PartOutcome> RunPartAsync(Recipe recipe, IOutputSink sink, JobPart part, PrepassDecision? stage1, IProgress<JobProgress>? progress, CancellationToken ct,
+        string? jobId = null)
     {
         await using var job = NewContext(recipe, sink, progress, jobId, ct);
         await RunStepsAsync(job, PlanningSteps, sink).ConfigureAwait(false);
         try
         {
+            if (job.Plan.Method is IWholeModelPrepass p && p.NeedsPrepass(job.Plan))
+            {
+                if (stage1 is null || stage1.Method != job.Signature.Name)
+                    throw new InvalidOperationException($"part {part.Index} of a {job.Signature.Name} job needs the first stage's whole-model decision, and {(stage1 is null ? "there is none" : $"it was made by {stage1.Method}")}");
+                job.Plan = job.Plan.WithMethod(p.WithDecision(stage1.Decision));
+            }
             if (part.FirstShard + part.ShardCount > job.Plan.Shards.Count)
                 throw new CloudSoupException(ErrorKind.IncompatibleModels,
                     $"part {part.Index} writes shards {part.FirstShard + 1}-{part.FirstShard + part.ShardCount}, but the inputs now plan {job.Plan.Shards.Count} (did an input change while the job ran?)");
@@ -104,11 +118,16 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
     /// Finishes a split job once every part committed its shards: writes the shard index over all of them, the report
     /// (with every part's outcome, in part order) and the resolved recipe into <paramref name="sink"/>, and commits.
     /// </summary>
-    public async Task<MergeReport> FinishPartsAsync(Recipe recipe, IOutputSink sink, IReadOnlyList<PartOutcome> parts, string? note,
+    public async Task<MergeReport> FinishPartsAsync(Recipe recipe, IOutputSink sink, IReadOnlyList<PartOutcome> parts, string? note, PrepassDecision? stage1,
         IProgress<JobProgress>? progress, CancellationToken ct, string? jobId = null)
     {
         await using var job = NewContext(recipe, sink, progress, jobId, ct);
         await RunStepsAsync(job, PlanningSteps, sink).ConfigureAwait(false);
+        if (stage1 != null)
+        {
+            job.WholeModelNote = stage1.Note;
+            job.PhaseSeconds[JobPhase.Prepass] = stage1.Seconds;
+        }
         try
         {
             var ordered = parts.OrderBy(p => p.Part).ToList();

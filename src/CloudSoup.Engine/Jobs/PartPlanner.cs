@@ -12,7 +12,9 @@ public static class PartPlanner
     /// <summary>
     /// Why this job must run on one worker whatever its recipe asks, or null when it can be split: everything that
     /// needs the whole merged model in one process (evaluation, BatchNorm re-estimation, soups' searches) or that
-    /// writes outputs besides the shards (computed Fishers), and methods that decide over the whole model first.
+    /// writes outputs besides the shards (computed Fishers), and alignments, which are not yet run as a first stage.
+    /// Methods that decide over the whole model first (IWholeModelPrepass) are split: the decision is the first stage
+    /// (PrepassDecision).
     /// </summary>
     public static string? WhyWhole(JobContext job)
     {
@@ -22,8 +24,6 @@ public static class PartPlanner
         if (r.Alignment != null) return "permutation alignment is not yet run as a first stage for split jobs";
         if (r.ScopeAlignment != null) return "weight scope alignment is not yet run as a first stage for split jobs";
         if (Soups.Soups.TryGet(job.Signature, out _)) return "a soup's search evaluates whole candidate models";
-        if (job.Plan.Method is IWholeModelPrepass p && p.NeedsPrepass(job.Plan))
-            return $"{job.Signature.Name} decides over the whole model first (a first stage for split jobs is not implemented yet)";
         return null;
     }
 

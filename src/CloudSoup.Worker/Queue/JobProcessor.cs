@@ -188,7 +188,7 @@ public sealed class JobProcessor
             string? partsNote = null;
             if (recipe.Parallelism != null)
             {
-                var layout = await Runner().PlanPartsAsync(recipe, Options.Parallelism.PartBytes, work.Token).ConfigureAwait(false);
+                var layout = await Runner().PlanPartsAsync(recipe, Options.Parallelism.PartBytes, progress, work.Token).ConfigureAwait(false);
                 if (layout.IsSplit)
                 {
                     await progress.FlushAsync().ConfigureAwait(false);
@@ -243,13 +243,17 @@ public sealed class JobProcessor
     }
 
     /// <summary>
-    /// Hands the claimed job to its parts: one row per part, then the record (ETag-conditional, only while this claim
+    /// Hands the claimed job to its parts: the first stage's decision beside the job (methods that decide over the whole
+    /// model first), one row per part, then the record (ETag-conditional, only while this claim
     /// is live) says how many parts this attempt has, then one message per part; this message is done. A worker killed
     /// in between leaves the job message to reappear, and the next claim starts a new attempt and splits again.
     /// </summary>
     private async Task SplitAsync(JobMessage job, string attempt, PartLayout layout, MessageLease lease)
     {
         string id = job.JobId;
+        if (layout.Stage1 is { } stage1)
+            await _storage.Container(Options.JobsContainer).GetBlobClient(PartProcessor.Stage1Path(id, attempt))
+                .UploadAsync(BinaryData.FromBytes(stage1.ToJsonBytes()), overwrite: true, CancellationToken.None).ConfigureAwait(false);
         await Parts.CreateAsync(layout.Parts.Select(p => JobPartRecord.New(id, attempt, p.Index, p.FirstShard, p.ShardCount, p.InputBytes)).ToList(), CancellationToken.None).ConfigureAwait(false);
         if (await _jobs.StartPartsAsync(id, WorkerId, attempt, layout.Parts.Count, layout.Note, lease.VisibleUntil, CancellationToken.None).ConfigureAwait(false) is null)
         {

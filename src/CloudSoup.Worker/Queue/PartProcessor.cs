@@ -6,6 +6,9 @@
 //   set the part's bit in the job record's mask (ETag-conditional) → if the mask is now complete, claim the finishing
 //   and write the shard index, the report and the commit point (MergeJobRunner.FinishPartsAsync,
 //   JobStore.MarkSucceededAsync) → delete the message.
+// A method that decides over the whole model first (ties topk_scope: model, agreement granularity: model) has its
+// decision computed once when the job is split (the first stage) and stored at jobs/<job-id>/<attempt>/stage1.json;
+// every part merges with it.
 // Bad input in a part fails the whole job with the part's reason; the attempt's folder is then swept, so nothing of
 // the job stays. A part delivered again after its bit was set (its worker died before finishing the job) goes
 // straight to the finishing claim, which only one worker at a time can hold.
@@ -28,6 +31,22 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
 
     /// <summary>The blob (in the jobs container) where a part leaves its outcome for the part that finishes the job.</summary>
     public static string OutcomePath(string jobId, string attempt, int part) => $"{jobId}/{attempt}/part-{part:D3}.json";
+
+    /// <summary>The blob (in the jobs container) holding a split job's first-stage decision (PrepassDecision), when its method has one.</summary>
+    public static string Stage1Path(string jobId, string attempt) => $"{jobId}/{attempt}/stage1.json";
+
+    private async Task<PrepassDecision?> ReadStage1Async(string jobId, string attempt, CancellationToken ct)
+    {
+        var blob = storage.Container(Options.JobsContainer).GetBlobClient(Stage1Path(jobId, attempt));
+        try
+        {
+            return PrepassDecision.FromJson((await blob.DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory().Span);
+        }
+        catch (Azure.RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
 
     public async Task ProcessAsync(QueueMessage message, JobMessage job, JobRecord record, CancellationToken ct)
     {
@@ -146,7 +165,8 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
         {
             try
             {
-                outcome = await processor.Runner().RunPartAsync(recipe, sink, new JobPart(part, row.FirstShard, row.ShardCount, row.InputBytes), progress, ct, id).ConfigureAwait(false);
+                var stage1 = await ReadStage1Async(id, attempt, ct).ConfigureAwait(false);
+                outcome = await processor.Runner().RunPartAsync(recipe, sink, new JobPart(part, row.FirstShard, row.ShardCount, row.InputBytes), stage1, progress, ct, id).ConfigureAwait(false);
             }
             finally
             {
@@ -192,7 +212,7 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
         var progress = new JobProgressReporter(jobs, id, WorkerId, Options.ProgressInterval, log);
         Engine.Reports.MergeReport report;
         await using (var sink = new BlobOutputSink(storage.Container(Options.MergedContainer), JobAttempts.Folder(id, attempt)))
-            report = await processor.Runner().FinishPartsAsync(recipe, sink, outcomes, record!.PartsNote, progress, ct, id).ConfigureAwait(false);
+            report = await processor.Runner().FinishPartsAsync(recipe, sink, outcomes, record!.PartsNote, await ReadStage1Async(id, attempt, ct).ConfigureAwait(false), progress, ct, id).ConfigureAwait(false);
         await progress.FlushAsync().ConfigureAwait(false);
         // The commit point, as for a whole job: the record names the attempt only while this finishing claim is live.
         // Refused, another worker took the finishing over and commits the same files; the folder is live, so it stays.

@@ -231,15 +231,18 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         Assert.Equal(0, (await s.Storage.PoisonQueue.GetPropertiesAsync()).Value.ApproximateMessagesCount);   // bad input fails once, it is not poison
     }
 
-    [Fact]
-    public async Task A_two_stage_method_split_over_workers_gives_the_same_bytes_as_one_worker()
+    [Theory]
+    // ties with topk_scope: model decides one |δ| threshold per model over the whole model before merging any tensor;
+    // agreement with granularity: model decides its coefficients once from the whole task vectors' Gram matrix.
+    [InlineData("ties", "parameters: {density: 0.4, topk_scope: model}\n")]
+    [InlineData("agreement", "parameters: {threshold: 0.1, mode: order_free, granularity: model}\n")]
+    public async Task A_two_stage_method_split_over_workers_gives_the_same_bytes_as_one_worker(string method, string parameters)
     {
         await using var s = await StartAsync();
         using var dir = s.Dir;
-        // ties with topk_scope: model decides one threshold per model over the whole model before merging any tensor.
-        string recipe = Recipe("ties", s.Models, "parameters: {density: 0.4, topk_scope: model}\n", withBase: true);
+        string recipe = Recipe(method, s.Models, parameters, withBase: true);
         string reference = await ReferenceAsync(s, recipe);
-        string id = await s.SubmitAsync(recipe + "parallelism: {parts: 2}\n");
+        string id = await s.SubmitAsync(recipe + "parallelism: {parts: 3}\n");
         using (var w1 = WorkerProcess.Start(s.Options))
         using (var w2 = WorkerProcess.Start(s.Options))
         {
@@ -247,8 +250,14 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
             Assert.True(job.Status == JobStatus.Succeeded, $"{job.Error}\n{w1.Log}\n{w2.Log}");
         }
         var done = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.Equal(3, done.Parts);                                                  // split, not run whole
         await AssertSameModelAsync(s, done, reference);
+        // Stage 1 ran once, beside the job; the report carries its decision as one worker's would.
+        Assert.True((await s.Storage.Container(s.Options.JobsContainer).GetBlobClient($"{id}/{done.Attempt}/stage1.json").ExistsAsync()).Value);
         var report = JsonDocument.Parse(await s.ReadAsync(JobOutputs.Find(done.Outputs, JobOutputs.ReportJson)!)).RootElement;
-        output.WriteLine(report.GetProperty("parallelism").ToString());
+        var one = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(reference, JobOutputs.ReportJson))).RootElement;
+        Assert.Equal(one.GetProperty("methodNotes").GetProperty("(whole model)").GetString(),
+            report.GetProperty("methodNotes").GetProperty("(whole model)").GetString()!.Replace($"{s.Models}/", ""));   // the same decision, over blob references
+        Assert.Equal(3, report.GetProperty("parallelism").GetProperty("parts").GetInt32());
     }
 }
