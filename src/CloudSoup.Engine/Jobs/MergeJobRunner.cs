@@ -85,9 +85,11 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
         {
             if (job.Plan.Method is IWholeModelPrepass p && p.NeedsPrepass(job.Plan))
             {
-                if (stage1 is null || stage1.Method != job.Signature.Name)
-                    throw new InvalidOperationException($"part {part.Index} of a {job.Signature.Name} job needs the first stage's whole-model decision, and {(stage1 is null ? "there is none" : $"it was made by {stage1.Method}")}");
-                job.Plan = job.Plan.WithMethod(p.WithDecision(stage1.Decision));
+                // Without a first stage (a job planned as one part) the part decides itself: the same decision, read once more.
+                if (stage1 is null) await RunStepsAsync(job, [new PrepassStep()], sink).ConfigureAwait(false);
+                else if (stage1.Method != job.Signature.Name)
+                    throw new InvalidOperationException($"part {part.Index} of a {job.Signature.Name} job was handed a first stage made by {stage1.Method}");
+                else job.Plan = job.Plan.WithMethod(p.WithDecision(stage1.Decision));
             }
             if (part.FirstShard + part.ShardCount > job.Plan.Shards.Count)
                 throw new CloudSoupException(ErrorKind.IncompatibleModels,
