@@ -153,7 +153,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             foreach (var phase in ordered.SelectMany(p => p.PhaseSeconds.Keys).Distinct().Order(StringComparer.Ordinal))
                 job.PhaseSeconds[phase] = job.PhaseSeconds.GetValueOrDefault(phase) + ordered.Max(p => p.PhaseSeconds.GetValueOrDefault(phase));
             job.Parallelism = new ParallelismReport(ordered.Count, note,
-                ordered.Select(p => new PartReport(p.Part, p.Worker, p.Files, p.BytesRead, p.BytesWritten, p.Seconds, p.Attempts)).ToList());
+                ordered.Select(p => new PartReport(p.Part, p.Worker, p.Files, p.BytesRead, p.BytesWritten, p.Seconds, p.Attempts, p.PhaseSeconds)).ToList());
         }
         catch
         {

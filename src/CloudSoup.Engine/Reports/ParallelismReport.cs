@@ -6,5 +6,6 @@ namespace CloudSoup.Engine.Reports;
 /// </summary>
 public sealed record ParallelismReport(int Parts, string? Note, IReadOnlyList<PartReport> PartDetails);
 
-/// <summary>One part of a split job in the report.</summary>
-public sealed record PartReport(int Part, string? Worker, IReadOnlyList<string> Files, long BytesRead, long BytesWritten, double Seconds, int Attempts);
+/// <summary>One part of a split job in the report: who ran it, what it moved, its time in all and per phase (planning is its header reads).</summary>
+public sealed record PartReport(int Part, string? Worker, IReadOnlyList<string> Files, long BytesRead, long BytesWritten, double Seconds, int Attempts,
+    IReadOnlyDictionary<string, double> PhaseSeconds);
