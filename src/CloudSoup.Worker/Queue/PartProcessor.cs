@@ -66,6 +66,20 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
             return;
         }
         string label = $"part {part + 1} of {record.Parts}";
+        var now = DateTimeOffset.UtcNow;
+        if (!row.IsDone && row.Status == JobStatus.Running && row.ClaimedBy != WorkerId && row.ClaimedUntil > now)
+        {
+            // A duplicate of a part another worker is running: back when that claim would lapse, in case its holder dies.
+            log.LogInformation("job {JobId}: {Part} is being run by {Worker}; message {MessageId} comes back when that claim would expire", id, label, row.ClaimedBy, message.MessageId);
+            await processor.LeaveUntilAsync(message, row.ClaimedUntil, ct).ConfigureAwait(false);
+            return;
+        }
+        if (row.IsDone && record.AllPartsDone && record.ClaimedBy is { } finisher && finisher != JobStore.SplitClaim && finisher != WorkerId && record.ClaimedUntil > now)
+        {
+            // Another worker is finishing the job, under its own part's message; this one is a duplicate.
+            await DeleteAsync(message, ct).ConfigureAwait(false);
+            return;
+        }
         // Deliveries count crashes before a claim, claims count attempts across messages (as for a whole job).
         if (message.DequeueCount > Options.MaxAttempts || (!row.IsDone && row.Attempts >= Options.MaxAttempts))
         {
@@ -92,6 +106,8 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
                     break;
                 default:
                     row = claimed!;
+                    // The job's claim follows its parts from the first moment, so a short part that never renews still counts.
+                    await jobs.ExtendSplitAsync(id, attempt, WorkerId, row.ClaimedUntil!.Value, Options.VisibilityTimeout / 3, ct).ConfigureAwait(false);
                     break;
             }
         }
@@ -223,6 +239,25 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
         }
         await Diagnostics.TestHold.AtAsync(Diagnostics.TestHold.PublishedPoint).ConfigureAwait(false);
         log.LogInformation("job {JobId} succeeded in {Parts} parts: {Outputs}", id, rows.Count, string.Join(", ", report.Outputs));
+        await DeleteHandOversAsync(id, attempt, rows.Count).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes what the parts handed over beside the job (their outcomes, the first stage's decision) once the report
+    /// holds it; best effort: what stays behind is small and read by nothing.
+    /// </summary>
+    private async Task DeleteHandOversAsync(string id, string attempt, int count)
+    {
+        var container = storage.Container(Options.JobsContainer);
+        try
+        {
+            await container.GetBlobClient(Stage1Path(id, attempt)).DeleteIfExistsAsync().ConfigureAwait(false);
+            for (int p = 0; p < count; p++) await container.GetBlobClient(OutcomePath(id, attempt, p)).DeleteIfExistsAsync().ConfigureAwait(false);
+        }
+        catch (Azure.RequestFailedException e)
+        {
+            log.LogInformation("job {JobId}: could not delete the parts' hand-over files ({Status})", id, e.Status);
+        }
     }
 
     /// <summary>Fails the job with a part's reason and deletes the attempt's folder: nothing of a failed job stays.</summary>

@@ -252,9 +252,13 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         var done = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
         Assert.Equal(3, done.Parts);                                                  // split, not run whole
         await AssertSameModelAsync(s, done, reference);
-        // Stage 1 ran once, beside the job; the report carries its decision as one worker's would.
-        Assert.True((await s.Storage.Container(s.Options.JobsContainer).GetBlobClient($"{id}/{done.Attempt}/stage1.json").ExistsAsync()).Value);
+        // Stage 1 ran once, before the parts, which merged with its decision and ran no pre-pass of their own; the report
+        // carries the decision as one worker's would, and the hand-over files beside the job are gone.
         var report = JsonDocument.Parse(await s.ReadAsync(JobOutputs.Find(done.Outputs, JobOutputs.ReportJson)!)).RootElement;
+        Assert.Contains("prepass", report.GetProperty("phaseSeconds").EnumerateObject().Select(p => p.Name));
+        Assert.All(report.GetProperty("parallelism").GetProperty("partDetails").EnumerateArray(),
+            d => Assert.DoesNotContain("prepass", d.GetProperty("phaseSeconds").EnumerateObject().Select(p => p.Name)));
+        Assert.Empty(await s.Storage.Container(s.Options.JobsContainer).ListAsync($"{id}/{done.Attempt}/"));
         var one = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(reference, JobOutputs.ReportJson))).RootElement;
         Assert.Equal(one.GetProperty("methodNotes").GetProperty("(whole model)").GetString(),
             report.GetProperty("methodNotes").GetProperty("(whole model)").GetString()!.Replace($"{s.Models}/", ""));   // the same decision, over blob references
