@@ -61,7 +61,9 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
     {
         await using var sink = new NoOutputSink();
         await using var job = NewContext(recipe, sink, progress, null, ct);
-        await RunStepsAsync(job, PlanningSteps, sink).ConfigureAwait(false);
+        // The model files step too, for its checks (a tokenizer_source whose vocabulary the models do not share fails
+        // here, before any part reads a tensor); what it would write is discarded, the finishing part writes it.
+        await RunStepsAsync(job, [.. PlanningSteps, new ModelFilesStep()], sink).ConfigureAwait(false);
         var layout = PartPlanner.Decide(job, partBytes);
         if (!layout.IsSplit || job.Plan.Method is not IWholeModelPrepass p || !p.NeedsPrepass(job.Plan)) return layout;
         var watch = Stopwatch.StartNew();
@@ -117,14 +119,15 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
     }
 
     /// <summary>
-    /// Finishes a split job once every part committed its shards: writes the shard index over all of them, the report
-    /// (with every part's outcome, in part order) and the resolved recipe into <paramref name="sink"/>, and commits.
+    /// Finishes a split job once every part committed its shards: writes the model's side files (config, tokenizer), the
+    /// shard index over all the parts' shards, the model card, the report (with every part's outcome, in part order) and
+    /// the resolved recipe into <paramref name="sink"/>, and commits.
     /// </summary>
     public async Task<MergeReport> FinishPartsAsync(Recipe recipe, IOutputSink sink, IReadOnlyList<PartOutcome> parts, string? note, PrepassDecision? stage1,
         IProgress<JobProgress>? progress, CancellationToken ct, string? jobId = null)
     {
         await using var job = NewContext(recipe, sink, progress, jobId, ct);
-        await RunStepsAsync(job, PlanningSteps, sink).ConfigureAwait(false);
+        await RunStepsAsync(job, [.. PlanningSteps, new ModelFilesStep()], sink).ConfigureAwait(false);
         if (stage1 != null)
         {
             job.WholeModelNote = stage1.Note;
@@ -160,12 +163,12 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
             await sink.AbortAsync(CancellationToken.None).ConfigureAwait(false);
             throw;
         }
-        await RunStepsAsync(job, [new ReportStep(), new CommitStep()], sink).ConfigureAwait(false);
+        await RunStepsAsync(job, [new ModelCardStep(), new ReportStep(), new CommitStep()], sink).ConfigureAwait(false);
         job.ReportProgress(JobPhase.Done, 1);
         return job.Report!;
     }
 
-    /// <summary>The steps that read headers and plan, nothing else (what a part and the finishing part redo of a split job).</summary>
+    /// <summary>The steps that read headers and plan, nothing else (what every part of a split job redoes).</summary>
     private static readonly IReadOnlyList<IJobStep> PlanningSteps = [new OpenStep(), new PlanStep()];
 
     private JobContext NewContext(Recipe recipe, IOutputSink sink, IProgress<JobProgress>? progress, string? jobId, CancellationToken ct) =>

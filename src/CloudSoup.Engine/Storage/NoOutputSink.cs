@@ -1,9 +1,12 @@
 namespace CloudSoup.Engine.Storage;
 
-/// <summary>The sink of a run that only plans (MergeJobRunner.PlanPartsAsync): it writes nothing, and refuses if asked to.</summary>
+/// <summary>
+/// The sink of a run that only plans and checks (MergeJobRunner.PlanPartsAsync): what the checks would write (the model
+/// files step's side files) is discarded.
+/// </summary>
 public sealed class NoOutputSink : IOutputSink
 {
-    public Task<Stream> CreateAsync(string relativePath, CancellationToken ct) => throw new InvalidOperationException("a planning run writes no output");
+    public Task<Stream> CreateAsync(string relativePath, CancellationToken ct) => Task.FromResult(Stream.Null);
 
     public Task CommitAsync(CancellationToken ct) => Task.CompletedTask;
 

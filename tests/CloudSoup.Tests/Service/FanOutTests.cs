@@ -202,7 +202,8 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         Assert.Contains(parts, p => p.Attempts == 2);                             // the part killed after committing ran again
         var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
         Assert.Equal(done.CommittedAttempt, folder.Attempt);
-        Assert.Equal(ModelFiles.Concat([JobOutputs.ResolvedRecipe, JobOutputs.ReportHtml, JobOutputs.ReportJson]).Order(), folder.Blobs.Select(Path.GetFileName).Order());
+        Assert.Equal(ModelFiles.Concat([CloudSoup.Control.Storage.ModelFolderFiles.ModelCard, JobOutputs.ResolvedRecipe, JobOutputs.ReportHtml, JobOutputs.ReportJson]).Order(),
+            folder.Blobs.Select(Path.GetFileName).Order());
         Assert.Equal(0, (await s.Storage.PoisonQueue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
     }
 
