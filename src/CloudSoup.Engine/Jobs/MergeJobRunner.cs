@@ -55,7 +55,7 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
     /// <summary>
     /// Plans <paramref name="recipe"/> (headers only: nothing is merged or written) and decides its parts
     /// (PartPlanner): one unless the recipe's parallelism asks for more and the job can be split. When it is split and
-    /// the method decides over the whole model first, this runs that decision once, the first stage (PrepassDecision).
+    /// it needs whole-model work before merging (scope alignment, a whole-model decision), this runs it once: the first stage.
     /// </summary>
     public async Task<PartLayout> PlanPartsAsync(Recipe recipe, long partBytes, IProgress<JobProgress>? progress, CancellationToken ct)
     {
@@ -65,11 +65,28 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
         // here, before any part reads a tensor); what it would write is discarded, the finishing part writes it.
         await RunStepsAsync(job, [.. PlanningSteps, new ModelFilesStep()], sink).ConfigureAwait(false);
         var layout = PartPlanner.Decide(job, partBytes);
-        if (!layout.IsSplit || job.Plan.Method is not IWholeModelPrepass p || !p.NeedsPrepass(job.Plan)) return layout;
+        if (!layout.IsSplit) return layout;
+        // The first stage, in the order a whole job runs these steps: scope alignment, then the whole-model decision
+        // (taken on the re-scoped inputs).
+        var stage = new FirstStage();
+        var seconds = new Dictionary<string, double>();
         var watch = Stopwatch.StartNew();
-        await RunStepsAsync(job, [new PrepassStep()], sink).ConfigureAwait(false);
-        string decision = ((IWholeModelPrepass)job.Plan.Method).SaveDecision() ?? throw new InvalidOperationException($"{job.Signature.Name}'s pre-pass left no decision");
-        return layout with { Stage1 = new PrepassDecision(job.Signature.Name, decision, job.WholeModelNote ?? "", watch.Elapsed.TotalSeconds) };
+        if (recipe.ScopeAlignment is { } section)
+        {
+            var scopes = await ScopeAlignmentStep.MeasureAsync(job.Plan, section, progress, ct).ConfigureAwait(false);
+            job.Plan = ScopeAlignmentStep.Apply(job.Plan, section, scopes);
+            stage = stage with { Scopes = scopes };
+            seconds[JobPhase.ScopeAlignment] = watch.Elapsed.TotalSeconds;
+        }
+        if (job.Plan.Method is IWholeModelPrepass p && p.NeedsPrepass(job.Plan))
+        {
+            watch.Restart();
+            await RunStepsAsync(job, [new PrepassStep()], sink).ConfigureAwait(false);
+            string decision = ((IWholeModelPrepass)job.Plan.Method).SaveDecision() ?? throw new InvalidOperationException($"{job.Signature.Name}'s pre-pass left no decision");
+            stage = stage with { Prepass = new PrepassDecision(job.Signature.Name, decision, job.WholeModelNote ?? "") };
+            seconds[JobPhase.Prepass] = watch.Elapsed.TotalSeconds;
+        }
+        return stage.IsEmpty ? layout : layout with { Stage1 = stage with { PhaseSeconds = seconds } };
     }
 
     /// <summary>
@@ -77,21 +94,26 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
     /// <paramref name="sink"/> and commits them (they stay unnamed until the job record names the attempt). On any
     /// failure the sink is aborted.
     /// </summary>
-    /// <param name="stage1">The first stage's decision, for methods that decide over the whole model first (else null).</param>
-    public async Task<PartOutcome> RunPartAsync(Recipe recipe, IOutputSink sink, JobPart part, PrepassDecision? stage1, IProgress<JobProgress>? progress, CancellationToken ct,
+    /// <param name="stage1">The split job's first stage (PlanPartsAsync), or null; what it lacks the part computes itself.</param>
+    public async Task<PartOutcome> RunPartAsync(Recipe recipe, IOutputSink sink, JobPart part, FirstStage? stage1, IProgress<JobProgress>? progress, CancellationToken ct,
         string? jobId = null)
     {
         await using var job = NewContext(recipe, sink, progress, jobId, ct);
         await RunStepsAsync(job, PlanningSteps, sink).ConfigureAwait(false);
         try
         {
+            // Without a first stage (a job planned as one part) the part runs these passes itself: the same result, read once more.
+            if (recipe.ScopeAlignment is { } section)
+            {
+                if (stage1?.Scopes is { } scopes) job.Plan = ScopeAlignmentStep.Apply(job.Plan, section, scopes);
+                else await RunStepsAsync(job, [new ScopeAlignmentStep()], sink).ConfigureAwait(false);
+            }
             if (job.Plan.Method is IWholeModelPrepass p && p.NeedsPrepass(job.Plan))
             {
-                // Without a first stage (a job planned as one part) the part decides itself: the same decision, read once more.
-                if (stage1 is null) await RunStepsAsync(job, [new PrepassStep()], sink).ConfigureAwait(false);
-                else if (stage1.Method != job.Signature.Name)
-                    throw new InvalidOperationException($"part {part.Index} of a {job.Signature.Name} job was handed a first stage made by {stage1.Method}");
-                else job.Plan = job.Plan.WithMethod(p.WithDecision(stage1.Decision));
+                if (stage1?.Prepass is not { } prepass) await RunStepsAsync(job, [new PrepassStep()], sink).ConfigureAwait(false);
+                else if (prepass.Method != job.Signature.Name)
+                    throw new InvalidOperationException($"part {part.Index} of a {job.Signature.Name} job was handed a first stage made by {prepass.Method}");
+                else job.Plan = job.Plan.WithMethod(p.WithDecision(prepass.Decision));
             }
             if (part.FirstShard + part.ShardCount > job.Plan.Shards.Count)
                 throw new CloudSoupException(ErrorKind.IncompatibleModels,
@@ -123,15 +145,16 @@ public sealed class MergeJobRunner(ICheckpointStore store, IJobEvaluator? evalua
     /// shard index over all the parts' shards, the model card, the report (with every part's outcome, in part order) and
     /// the resolved recipe into <paramref name="sink"/>, and commits.
     /// </summary>
-    public async Task<MergeReport> FinishPartsAsync(Recipe recipe, IOutputSink sink, IReadOnlyList<PartOutcome> parts, string? note, PrepassDecision? stage1,
+    public async Task<MergeReport> FinishPartsAsync(Recipe recipe, IOutputSink sink, IReadOnlyList<PartOutcome> parts, string? note, FirstStage? stage1,
         IProgress<JobProgress>? progress, CancellationToken ct, string? jobId = null)
     {
         await using var job = NewContext(recipe, sink, progress, jobId, ct);
         await RunStepsAsync(job, [.. PlanningSteps, new ModelFilesStep()], sink).ConfigureAwait(false);
         if (stage1 != null)
         {
-            job.WholeModelNote = stage1.Note;
-            job.PhaseSeconds[JobPhase.Prepass] = stage1.Seconds;
+            job.ScopeAlignment = stage1.Scopes?.Report;
+            job.WholeModelNote = stage1.Prepass?.Note;
+            foreach (var (phase, seconds) in stage1.PhaseSeconds) job.PhaseSeconds[phase] = seconds;
         }
         try
         {

@@ -6,8 +6,8 @@ namespace CloudSoup.Engine.Jobs;
 /// </summary>
 public sealed record PartLayout(IReadOnlyList<JobPart> Parts, int Shards, long InputBytes, string? Note)
 {
-    /// <summary>The first stage's decision when the method decides over the whole model first and the job is split.</summary>
-    public PrepassDecision? Stage1 { get; init; }
+    /// <summary>The first stage, when the job is split and needs whole-model work before merging (scope alignment, a whole-model decision).</summary>
+    public FirstStage? Stage1 { get; init; }
 
     public bool IsSplit => Parts.Count > 1;
 }

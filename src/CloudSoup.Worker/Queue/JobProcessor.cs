@@ -243,8 +243,8 @@ public sealed class JobProcessor
     }
 
     /// <summary>
-    /// Hands the claimed job to its parts: the first stage's decision beside the job (methods that decide over the whole
-    /// model first), one row per part, then the record (ETag-conditional, only while this claim
+    /// Hands the claimed job to its parts: the first stage beside the job (scope alignment's scopes, a whole-model
+    /// decision), one row per part, then the record (ETag-conditional, only while this claim
     /// is live) says how many parts this attempt has, then one message per part; this message is done. A worker killed
     /// in between leaves the job message to reappear, and the next claim starts a new attempt and splits again.
     /// </summary>

@@ -6,9 +6,9 @@
 //   set the part's bit in the job record's mask (ETag-conditional) → if the mask is now complete, claim the finishing
 //   and write the shard index, the report and the commit point (MergeJobRunner.FinishPartsAsync,
 //   JobStore.MarkSucceededAsync) → delete the message.
-// A method that decides over the whole model first (ties topk_scope: model, agreement granularity: model) has its
-// decision computed once when the job is split (the first stage) and stored at jobs/<job-id>/<attempt>/stage1.json;
-// every part merges with it.
+// Weight scope alignment and methods that decide over the whole model first (ties topk_scope: model, agreement
+// granularity: model) have their read pass run once when the job is split (the first stage, FirstStage) and stored at
+// jobs/<job-id>/<attempt>/stage1.json; every part merges with it.
 // Bad input in a part fails the whole job with the part's reason; the attempt's folder is then swept, so nothing of
 // the job stays. A part delivered again after its bit was set (its worker died before finishing the job) goes
 // straight to the finishing claim, which only one worker at a time can hold.
@@ -32,15 +32,15 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
     /// <summary>The blob (in the jobs container) where a part leaves its outcome for the part that finishes the job.</summary>
     public static string OutcomePath(string jobId, string attempt, int part) => $"{jobId}/{attempt}/part-{part:D3}.json";
 
-    /// <summary>The blob (in the jobs container) holding a split job's first-stage decision (PrepassDecision), when its method has one.</summary>
+    /// <summary>The blob (in the jobs container) holding a split job's first stage (FirstStage: scopes, a whole-model decision), when it has one.</summary>
     public static string Stage1Path(string jobId, string attempt) => $"{jobId}/{attempt}/stage1.json";
 
-    private async Task<PrepassDecision?> ReadStage1Async(string jobId, string attempt, CancellationToken ct)
+    private async Task<FirstStage?> ReadStage1Async(string jobId, string attempt, CancellationToken ct)
     {
         var blob = storage.Container(Options.JobsContainer).GetBlobClient(Stage1Path(jobId, attempt));
         try
         {
-            return PrepassDecision.FromJson((await blob.DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory().Span);
+            return FirstStage.FromJson((await blob.DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory().Span);
         }
         catch (Azure.RequestFailedException e) when (e.Status == 404)
         {

@@ -56,7 +56,7 @@ public class SplitJobTests
 
     private static string Models(TempDir dir)
     {
-        for (int m = 0; m < 3; m++)
+        for (int m = 0; m < 4; m++)
         {
             var gen = new torch.Generator((ulong)(900 + m));
             SafetensorsFiles.Write(dir[$"in/m{m}.safetensors"], Enumerable.Range(0, Tensors).ToDictionary(i => $"layers.{i}.weight", _ => torch.randn(new long[] { 32, 32 }, generator: gen)));
@@ -72,6 +72,9 @@ public class SplitJobTests
     [InlineData("merge_method: dare_ties\nbase_model: m0.safetensors\nseed: 7\nmodels:\n  - {model: m1.safetensors, parameters: {weight: 1, density: 0.5}}\n  - {model: m2.safetensors, parameters: {weight: 1, density: 0.5}}\n")]
     // two stages: the whole-model decision is made once and handed to every part
     [InlineData("merge_method: ties\nbase_model: m0.safetensors\nparameters: {topk_scope: model}\nmodels:\n  - {model: m1.safetensors, parameters: {weight: 1, density: 0.3}}\n  - {model: m2.safetensors, parameters: {weight: 1, density: 0.3}}\n")]
+    // two stages, both passes: scopes measured, then the whole-model thresholds taken on the re-scoped inputs
+    [InlineData("merge_method: ties\nbase_model: m0.safetensors\nparameters: {topk_scope: model}\nscope_alignment: {enabled: true}\nmodels:\n  - {model: m1.safetensors, parameters: {weight: 1, density: 0.3}}\n  - {model: m2.safetensors, parameters: {weight: 1, density: 0.3}}\n  - {model: m3.safetensors, parameters: {weight: 1, density: 0.3}}\n")]
+    [InlineData("merge_method: linear\nscope_alignment: {enabled: true, fusion: mean}\nmodels: [m0.safetensors, m1.safetensors, m2.safetensors]\n")]
     public async Task Any_number_of_parts_finished_in_any_order_writes_the_same_files_as_the_whole_job(string recipeText)
     {
         using var dir = new TempDir();
@@ -127,8 +130,8 @@ public class SplitJobTests
         Assert.Single(autoSmall.Parts);
         Assert.Contains("CloudSoup:Parallelism:PartBytes", autoSmall.Note);
 
-        var aligned = await runner.PlanPartsAsync(RecipeParser.Parse(linear + Output + "scope_alignment: {enabled: true}\nparallelism: {parts: 4}\n"), long.MaxValue, null, CancellationToken.None);
-        Assert.Single(aligned.Parts);
-        Assert.StartsWith("ran as one part: weight scope alignment", aligned.Note);
+        var evaluated = await runner.PlanPartsAsync(RecipeParser.Parse(linear + Output + "evaluation: {model: builtin:mlp, data: d.safetensors}\nparallelism: {parts: 4}\n"), long.MaxValue, null, CancellationToken.None);
+        Assert.Single(evaluated.Parts);
+        Assert.StartsWith("ran as one part: evaluation", evaluated.Note);
     }
 }

@@ -234,14 +234,16 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
 
     [Theory]
     // ties with topk_scope: model decides one |δ| threshold per model over the whole model before merging any tensor;
-    // agreement with granularity: model decides its coefficients once from the whole task vectors' Gram matrix.
-    [InlineData("ties", "parameters: {density: 0.4, topk_scope: model}\n")]
-    [InlineData("agreement", "parameters: {threshold: 0.1, mode: order_free, granularity: model}\n")]
-    public async Task A_two_stage_method_split_over_workers_gives_the_same_bytes_as_one_worker(string method, string parameters)
+    // agreement with granularity: model decides its coefficients once from the whole task vectors' Gram matrix;
+    // weight scope alignment measures every model's scope per layer and fuses the targets before merging.
+    [InlineData("ties", "parameters: {density: 0.4, topk_scope: model}\n", "prepass")]
+    [InlineData("agreement", "parameters: {threshold: 0.1, mode: order_free, granularity: model}\n", "prepass")]
+    [InlineData("linear", "scope_alignment: {enabled: true}\n", "scope_alignment")]
+    public async Task A_two_stage_method_split_over_workers_gives_the_same_bytes_as_one_worker(string method, string section, string stage)
     {
         await using var s = await StartAsync();
         using var dir = s.Dir;
-        string recipe = Recipe(method, s.Models, parameters, withBase: true);
+        string recipe = Recipe(method, s.Models, section, withBase: stage == "prepass");
         string reference = await ReferenceAsync(s, recipe);
         string id = await s.SubmitAsync(recipe + "parallelism: {parts: 3}\n");
         using (var w1 = WorkerProcess.Start(s.Options))
@@ -253,16 +255,17 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         var done = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
         Assert.Equal(3, done.Parts);                                                  // split, not run whole
         await AssertSameModelAsync(s, done, reference);
-        // Stage 1 ran once, before the parts, which merged with its decision and ran no pre-pass of their own; the report
-        // carries the decision as one worker's would, and the hand-over files beside the job are gone.
+        // Stage 1 ran once, before the parts, which merged with its result and ran no such pass of their own; the report
+        // carries what it found as one worker's report would, and the hand-over files beside the job are gone.
         var report = JsonDocument.Parse(await s.ReadAsync(JobOutputs.Find(done.Outputs, JobOutputs.ReportJson)!)).RootElement;
-        Assert.Contains("prepass", report.GetProperty("phaseSeconds").EnumerateObject().Select(p => p.Name));
+        Assert.Contains(stage, report.GetProperty("phaseSeconds").EnumerateObject().Select(p => p.Name));
         Assert.All(report.GetProperty("parallelism").GetProperty("partDetails").EnumerateArray(),
-            d => Assert.DoesNotContain("prepass", d.GetProperty("phaseSeconds").EnumerateObject().Select(p => p.Name)));
+            d => Assert.DoesNotContain(stage, d.GetProperty("phaseSeconds").EnumerateObject().Select(p => p.Name)));
         Assert.Empty(await s.Storage.Container(s.Options.JobsContainer).ListAsync($"{id}/{done.Attempt}/"));
         var one = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(reference, JobOutputs.ReportJson))).RootElement;
-        Assert.Equal(one.GetProperty("methodNotes").GetProperty("(whole model)").GetString(),
-            report.GetProperty("methodNotes").GetProperty("(whole model)").GetString()!.Replace($"{s.Models}/", ""));   // the same decision, over blob references
+        string Found(JsonElement r) => (stage == "prepass" ? r.GetProperty("methodNotes").GetProperty("(whole model)").GetString()! : r.GetProperty("scopeAlignment").GetRawText())
+            .Replace($"{s.Models}/", "");                                               // the same result, over blob references
+        Assert.Equal(Found(one), Found(report));
         Assert.Equal(3, report.GetProperty("parallelism").GetProperty("parts").GetInt32());
     }
 }
