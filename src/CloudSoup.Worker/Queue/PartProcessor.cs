@@ -76,8 +76,10 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
         }
         if (row.IsDone && record.AllPartsDone && record.ClaimedBy is { } finisher && finisher != JobStore.SplitClaim && finisher != WorkerId && record.ClaimedUntil > now)
         {
-            // Another worker is finishing the job, under its own part's message; this one is a duplicate.
-            await DeleteAsync(message, ct).ConfigureAwait(false);
+            // Another worker is finishing the job. This may be that worker's own message come back a moment early (clocks),
+            // so it is left, not deleted: back when the finishing claim would lapse, it finds the job done or finishes it.
+            log.LogInformation("job {JobId}: {Worker} is finishing it; message {MessageId} comes back when that claim would expire", id, finisher, message.MessageId);
+            await processor.LeaveUntilAsync(message, record.ClaimedUntil, ct).ConfigureAwait(false);
             return;
         }
         // Deliveries count crashes before a claim, claims count attempts across messages (as for a whole job).
@@ -135,7 +137,13 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
             if (allDone)
             {
                 await Diagnostics.TestHold.AtAsync(Diagnostics.TestHold.AllPartsDonePoint).ConfigureAwait(false);
-                await FinishAsync(job, recipe, lease, work.Token).ConfigureAwait(false);
+                if (await FinishAsync(job, recipe, lease, work.Token).ConfigureAwait(false) is { } heldUntil)
+                {
+                    // Another worker holds the finishing: leave this message until that claim would lapse (as above).
+                    var wait = heldUntil - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(1);
+                    await lease.ReleaseAsync(TimeSpan.FromSeconds(Math.Clamp(wait.TotalSeconds, 1, Options.VisibilityTimeout.TotalSeconds))).ConfigureAwait(false);
+                    return;
+                }
             }
             await lease.CompleteAsync().ConfigureAwait(false);
         }
@@ -206,16 +214,17 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
 
     /// <summary>
     /// Every part is done: claims the finishing (only one worker at a time) and writes the index, the report and the
-    /// commit point. A finishing claim held by another live worker means that worker finishes; this message is done.
+    /// commit point. Returns null when this message is done with (finished here, or the job ended), or, when another
+    /// live worker holds the finishing, until when it holds it.
     /// </summary>
-    private async Task FinishAsync(JobMessage job, Recipe recipe, MessageLease lease, CancellationToken ct)
+    private async Task<DateTimeOffset?> FinishAsync(JobMessage job, Recipe recipe, MessageLease lease, CancellationToken ct)
     {
         string id = job.JobId, attempt = job.Attempt!;
         var (claim, record) = await jobs.TryClaimFinishAsync(id, WorkerId, attempt, lease.VisibleUntil, CancellationToken.None).ConfigureAwait(false);
         if (claim != ClaimOutcome.Claimed)
         {
             log.LogInformation("job {JobId}: every part is done; the finishing is {Outcome} ({Worker})", id, claim, record?.ClaimedBy);
-            return;
+            return claim == ClaimOutcome.HeldByOther ? record?.ClaimedUntil ?? DateTimeOffset.UtcNow : null;
         }
         var rows = await parts.ListAsync(id, attempt, CancellationToken.None).ConfigureAwait(false);
         var outcomes = new List<PartOutcome>(rows.Count);
@@ -235,11 +244,12 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
         if (await jobs.MarkSucceededAsync(id, WorkerId, attempt, report.Outputs, CancellationToken.None).ConfigureAwait(false) is null)
         {
             log.LogWarning("job {JobId}: finished {Attempt} but the finishing claim went to another worker", id, attempt);
-            return;
+            return null;
         }
         await Diagnostics.TestHold.AtAsync(Diagnostics.TestHold.PublishedPoint).ConfigureAwait(false);
         log.LogInformation("job {JobId} succeeded in {Parts} parts: {Outputs}", id, rows.Count, string.Join(", ", report.Outputs));
         await DeleteHandOversAsync(id, attempt, rows.Count).ConfigureAwait(false);
+        return null;
     }
 
     /// <summary>
