@@ -13,6 +13,7 @@ using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Cli;
 using CloudSoup.Tests.Support;
 using CloudSoup.Worker.Diagnostics;
+using CloudSoup.Worker.Queue;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -59,12 +60,13 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     }
 
     /// <summary>Three models of eight 64×64 tensors, in checkpoints/fan/ and in a local folder; a host without a worker.</summary>
-    private async Task<Setup> StartAsync(Action<Dictionary<string, torch.Tensor>, int>? tamper = null)
+    private async Task<Setup> StartAsync(Action<Dictionary<string, torch.Tensor>, int>? tamper = null, Action<CloudSoupOptions>? configure = null)
     {
         var dir = new TempDir();
         var options = azurite.NewOptions();
         options.MaxAttempts = 3;
         options.ReconcileInterval = TimeSpan.Zero;        // only the workers act on the jobs here
+        configure?.Invoke(options);
         var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { RunWatcher = false, MinimumLogLevel = LogLevel.Warning }, CancellationToken.None);
         var storage = new StorageClients(options);
         var ckpt = storage.Container(options.CheckpointsContainer);
@@ -207,6 +209,40 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         Assert.Equal(ModelFiles.Concat([CloudSoup.Control.Storage.ModelFolderFiles.ModelCard, JobOutputs.ResolvedRecipe, JobOutputs.ReportHtml, JobOutputs.ReportJson]).Order(),
             folder.Blobs.Select(Path.GetFileName).Order());
         Assert.Equal(0, (await s.Storage.PoisonQueue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
+    }
+
+    [Fact]
+    public async Task A_split_job_whose_workers_and_part_messages_are_all_gone_is_split_again_by_the_reconciler_and_finishes_once()
+    {
+        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
+        using var dir = s.Dir;
+        string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 2}\n";
+        string reference = await ReferenceAsync(s, recipe);
+        string id = await s.SubmitAsync(recipe);
+        var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // the split: two part messages
+        Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // one part runs and commits its shards
+        var first = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.Equal(1, first.PartsDone!.Count(c => c == '1'));
+        await s.Storage.JobsQueue.ClearMessagesAsync();                                // the other part's message is lost, and no worker runs
+
+        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Requeued.Count: > 0 } r ? r : null,
+            "the reconciler to send the job again once its parts' claim lapsed");
+        Assert.Equal([id], pass.Requeued);
+        // The new message starts a new attempt, which splits again; the old attempt's parts and folder count for nothing.
+        var job = await TestBlobs.EventuallyAsync(async () =>
+        {
+            await worker.ProcessNextAsync(CancellationToken.None);
+            return await s.Jobs.GetAsync(id, CancellationToken.None) is { } j && JobStatus.IsFinished(j.Status) ? j : null;
+        }, "the job to finish");
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.Equal(2, job.Attempts);
+        Assert.NotEqual(first.Attempt, job.CommittedAttempt);
+        Assert.Equal("11", job.PartsDone);
+        await AssertSameModelAsync(s, job, reference);
+        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
+        Assert.Equal(job.CommittedAttempt, folder.Attempt);                          // the first attempt's committed part is swept
     }
 
     [Fact]
