@@ -28,10 +28,15 @@ param principalType string = 'User'
 @description('Serverless GPU profile for the merge worker')
 param gpuProfileType string = 'Consumption-GPU-NC8as-T4'
 
+// One execution per queue message, and a split job is one message per part (docs/fanout.md): this is also how many
+// parts of one job run at once. 64 is the most parts a recipe may ask for (RecipeLimits.MaxParts).
 @minValue(1)
-@maxValue(50)
-@description('Upper bound of concurrent worker executions (cap it by your GPU quota)')
-param maxWorkerExecutions int = 4
+@maxValue(64)
+@description('Upper bound of concurrent worker executions, and so of the parts of a split job that run at once (cap it by your GPU quota)')
+param maxWorkerExecutions int = 8
+
+@description('parallelism: auto splits a job into one part per this many bytes of input (CloudSoup__Parallelism__PartBytes)')
+param parallelismPartBytes string = '20000000000'
 
 // main.parameters.json maps this to SERVICE_MERGE_WORKER_IMAGE_NAME, which azd records after each deploy of
 // the merge-worker service: a later `azd provision` keeps the deployed image instead of resetting it. Empty
@@ -109,6 +114,7 @@ module worker 'app/worker.bicep' = {
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
     gpuProfileType: gpuProfileType
     maxExecutions: maxWorkerExecutions
+    partBytes: parallelismPartBytes
     image: workerImage
   }
   dependsOn: [ rbac ]

@@ -1,7 +1,8 @@
 // The merge worker: an event-driven Container Apps job on a serverless GPU profile. KEDA's azure-queue
 // scaler starts one execution per queued message (zero executions, zero cost, while the queue is empty);
 // each execution runs `cloudsoup worker --once`, which receives one message, keeps it invisible while
-// it merges, deletes it after the outputs are committed, and exits.
+// it merges, deletes it after the outputs are committed, and exits. A split job (docs/fanout.md) is one message per
+// part, so its parts start as executions of their own, up to maxExecutions at once; the rest wait in the queue.
 param location string
 param tags object
 @minLength(13)
@@ -13,7 +14,10 @@ param identityClientId string
 param identityPrincipalId string
 param logAnalyticsWorkspaceId string
 param gpuProfileType string
+@description('At most this many executions at once: also the most parts of one split job running side by side')
 param maxExecutions int
+@description('CloudSoup__Parallelism__PartBytes: parallelism: auto makes one part per this many bytes of input')
+param partBytes string
 param image string
 
 var acrPullRole = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
@@ -114,6 +118,7 @@ resource job 'Microsoft.App/jobs@2025-01-01' = {
             { name: 'CloudSoupStorage__credential', value: 'managedidentity' }
             { name: 'CloudSoupStorage__clientId', value: identityClientId }
             { name: 'CloudSoup__Device', value: 'cuda' }
+            { name: 'CloudSoup__Parallelism__PartBytes', value: partBytes }
           ]
         }
       ]

@@ -61,6 +61,11 @@ internal static class StatusCommand
         if (j.Finished is { } f) Console.WriteLine($"finished  {f.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
         if (j.Attempts > 1) Console.WriteLine($"attempts  {j.Attempts}");
         if (j.Error != null) Console.WriteLine($"error     {j.Error}");
+        foreach (var p in j.Parts ?? [])
+            Console.WriteLine($"part {p.Part,-4} {p.Status}{(p.Phase != null && !JobStatus.IsFinished(p.Status) ? $" ({p.Phase}, {p.Progress * 100:0}%)" : "")}, " +
+                              $"{p.Shards} shard{(p.Shards == 1 ? "" : "s")}, {p.InputBytes:N0} bytes in" +
+                              (p.Worker != null ? $", {p.Worker}" : "") + (p.Status == JobStatus.Succeeded ? $", {p.BytesWritten:N0} bytes out in {p.Seconds:0.0} s" : "") +
+                              (p.Attempts > 1 ? $", attempts {p.Attempts}" : "") + (p.LastError != null && p.Status != JobStatus.Succeeded ? $", last error: {p.LastError}" : ""));
         // The files with their sizes where the API lists them; the raw output paths from an API that predates them.
         if (j.Files is { Count: > 0 } files)
             foreach (var file in files) Console.WriteLine($"file      {file.Name}  {(file.Size is { } size ? CloudSoup.Cli.Download.JobDownloader.Bytes(size) : "(missing)")}");

@@ -24,6 +24,9 @@ public sealed record JobView(
     string? Source,
     JobLinks Links)
 {
+    /// <summary>Each part of a split job, in part order (docs/fanout.md); null for a job that runs whole.</summary>
+    public IReadOnlyList<PartView>? Parts { get; init; }
+
     public const string Route = "/api/merges";
 
     /// <summary>JSON as the API writes it: camelCase, nulls kept so every contract field is always present.</summary>
@@ -37,6 +40,14 @@ public sealed record JobView(
         r.Id, r.Status, r.Phase, r.Progress, r.Created, r.Started, r.Finished, r.Error, r.Outputs, files, r.Attempts, r.LastError,
         r.Name, r.Method, r.Source, LinksFor(r.Id));
 
+    /// <summary>This view with <paramref name="r"/>'s parts' rows (a split job's progress is its parts' mean while they run).</summary>
+    public JobView WithParts(JobRecord r, IReadOnlyList<JobPartRecord>? parts)
+    {
+        if (parts is null || parts.Count == 0) return this;
+        double progress = r.Status == JobStatus.Running && !r.AllPartsDone ? parts.Average(p => p.Progress) : r.Progress;
+        return this with { Progress = progress, Parts = parts.Select(PartView.From).ToList() };
+    }
+
     public static JobLinks LinksFor(string id) => new($"{Route}/{id}", $"{Route}/{id}/report");
 
     /// <summary>The download route's pattern, as the standalone host maps it (the Functions trigger's route is the same without "/api/").</summary>
@@ -45,6 +56,14 @@ public sealed record JobView(
     /// <summary>The URL that streams one output file: each segment of the name escaped, the slashes between them kept.</summary>
     public static string FileLink(string id, string name) =>
         $"{Route}/{Uri.EscapeDataString(id)}/files/{string.Join('/', name.Split('/').Select(Uri.EscapeDataString))}";
+}
+
+/// <summary>One part of a split job in the job view: where it is, who ran it, what it moved and how long it took.</summary>
+public sealed record PartView(int Part, string Status, string? Phase, double Progress, int Shards, long InputBytes, int Attempts, string? Worker,
+    long BytesRead, long BytesWritten, double Seconds, DateTimeOffset? Started, DateTimeOffset? Finished, string? LastError)
+{
+    public static PartView From(JobPartRecord p) => new(p.Part, p.Status, p.Phase, p.Progress, p.ShardCount, p.InputBytes, p.Attempts,
+        p.Worker ?? p.ClaimedBy, p.BytesRead, p.BytesWritten, p.Seconds, p.Started, p.Finished, p.LastError);
 }
 
 /// <summary>The answer to POST /api/merges.</summary>

@@ -73,7 +73,8 @@ public sealed class MergeApi(MergeSubmitter submitter, JobStore jobs, StorageCli
         var files = (await _files.DescribeAsync(job, ct).ConfigureAwait(false))
             .Select(f => new JobFileView(f.File.Name, f.Stored?.Size, f.Stored?.Md5 is { } md5 ? Convert.ToBase64String(md5) : null, f.Stored?.ETag.ToString("H"), JobView.FileLink(job.Id, f.File.Name)))
             .ToList();
-        return Results.Json(JobView.From(job, files), JobView.Json);
+        var parts = job.Parts > 0 && job.Attempt is { } attempt ? await new JobPartStore(storage.JobsTable).ListAsync(id, attempt, ct).ConfigureAwait(false) : null;
+        return Results.Json(JobView.From(job, files).WithParts(job, parts), JobView.Json);
     }
 
     /// <summary>

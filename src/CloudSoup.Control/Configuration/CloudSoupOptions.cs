@@ -113,6 +113,8 @@ public sealed class CloudSoupOptions
 
     /// <summary>An app role the token's roles claim must hold (e.g. CloudSoup.Merge); none: any token for the audience.</summary>
     public string? EntraRequiredRole { get; set; }
+    /// <summary>How jobs are split over workers (the recipe's parallelism section; docs/fanout.md).</summary>
+    public ParallelismOptions Parallelism { get; set; } = new();
 
     public bool UsesConnectionString => !string.IsNullOrWhiteSpace(ConnectionString);
 
@@ -143,6 +145,7 @@ public sealed class CloudSoupOptions
             throw new InvalidOperationException(
                 $"CloudSoup:RequeueAfter ({RequeueAfter}) must be longer than CloudSoup:VisibilityTimeout + CloudSoup:RetryDelay ({VisibilityTimeout + RetryDelay}), " +
                 "or jobs whose message is only hidden for a while would be sent again");
+        if (Parallelism.PartBytes < 1) throw new InvalidOperationException("CloudSoup:Parallelism:PartBytes must be at least 1 byte");
         if (ReconcileInterval < TimeSpan.Zero) throw new InvalidOperationException("CloudSoup:ReconcileInterval must not be negative (zero turns the reconciler off)");
     }
 

@@ -1,4 +1,5 @@
-// The queue message contract (docs/contracts.md): {"schema":1,"jobId":"…","recipe":"jobs/<id>/recipe.yaml"}.
+// The queue message contract (docs/contracts.md): {"schema":1,"jobId":"…","recipe":"jobs/<id>/recipe.yaml"}, and
+// for one part of a split job also "part" (0-based) and "attempt" (the job attempt the part belongs to; docs/fanout.md).
 // A reference to the job, never its data (the queue limit is 64 KiB after Base64). The queue client
 // Base64-encodes it on the wire (see StorageClients).
 using System.Text.Json;
@@ -13,7 +14,21 @@ public sealed record JobMessage(
 {
     public const int CurrentSchema = 1;
 
+    /// <summary>The part of a split job this message runs; null: the whole job (or its planning, when it is split).</summary>
+    [JsonPropertyName("part")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Part { get; init; }
+
+    /// <summary>With <see cref="Part"/>: the attempt (JobAttempts) whose folder the part writes into; a part of an older attempt is dropped.</summary>
+    [JsonPropertyName("attempt")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Attempt { get; init; }
+
     public static JobMessage For(string jobId, string recipePath) => new(CurrentSchema, jobId, recipePath);
+
+    /// <summary>The message for part <paramref name="part"/> of attempt <paramref name="attempt"/> of a split job.</summary>
+    public static JobMessage ForPart(string jobId, string recipePath, int part, string attempt) =>
+        new(CurrentSchema, jobId, recipePath) { Part = part, Attempt = attempt };
 
     public string ToJson() => JsonSerializer.Serialize(this);
 
@@ -28,6 +43,8 @@ public sealed record JobMessage(
             else if (m.Schema != CurrentSchema) reason = $"unsupported message schema {m.Schema} (this worker reads schema {CurrentSchema})";
             else if (string.IsNullOrWhiteSpace(m.JobId) || !JobIds.IsValid(m.JobId)) reason = "the message has no valid jobId";
             else if (string.IsNullOrWhiteSpace(m.Recipe)) reason = "the message has no recipe path";
+            else if (m.Part is int p && (p < 0 || p >= Recipes.RecipeLimits.MaxParts)) reason = $"the message's part {p} is outside 0..{Recipes.RecipeLimits.MaxParts - 1}";
+            else if ((m.Part is null) != (m.Attempt is null) || (m.Attempt != null && !JobAttempts.IsAttemptId(m.Attempt))) reason = "the message's part needs a valid attempt (and an attempt a part)";
             else return m;
         }
         catch (JsonException e)

@@ -70,9 +70,25 @@ public sealed class JobRecord : ITableEntity
     /// <summary>Blob path of the input versions the job id was computed from (jobs/&lt;id&gt;/inputs.json: "container/path" → ETag or "missing").</summary>
     public string? InputsPath { get; set; }
     public string? OutputsJson { get; set; }
+    /// <summary>
+    /// How many parts the current attempt is split into (docs/fanout.md); 0 while the job runs whole. Each part is a
+    /// row of its own (<see cref="JobPartRecord"/>) and a queue message of its own.
+    /// </summary>
+    public int Parts { get; set; }
+    /// <summary>
+    /// Which parts of the current attempt finished, one character per part ('1' done, '0' not yet). Changed only by
+    /// ETag-conditional updates, so of all parts exactly one sees the mask become complete (JobStore.MarkPartDoneAsync).
+    /// </summary>
+    public string? PartsDone { get; set; }
+    /// <summary>Why the job runs in fewer parts than its recipe asked for, if it does (PartLayout.Note), kept for the report.</summary>
+    public string? PartsNote { get; set; }
 
     [IgnoreDataMember]
     public string Id => RowKey;
+
+    /// <summary>True when the current attempt is split into parts and every part has finished.</summary>
+    [IgnoreDataMember]
+    public bool AllPartsDone => Parts > 0 && PartsDone is { } d && d.Length == Parts && d.All(c => c == '1');
 
     /// <summary>A shallow copy to change without touching the record it came from (every property is a value or a string).</summary>
     public JobRecord Copy() => (JobRecord)MemberwiseClone();

@@ -88,6 +88,8 @@ public sealed class JobStore(TableClient table)
             job.ClaimedBy = null;
             job.ClaimedUntil = null;
             job.Attempt = job.CommittedAttempt = null;
+            job.Parts = 0;
+            job.PartsDone = job.PartsNote = null;
             job.Created = DateTimeOffset.UtcNow;
             job.Enqueued = job.Created;
             return true;
@@ -113,6 +115,8 @@ public sealed class JobStore(TableClient table)
             job.Started ??= DateTimeOffset.UtcNow;
             job.Attempts++;
             job.Attempt = JobAttempts.NewId(job.Attempts);
+            job.Parts = 0;
+            job.PartsDone = job.PartsNote = null;
             job.ClaimedBy = worker;
             job.ClaimedUntil = until;
             job.Phase = JobPhase.Starting;
@@ -171,6 +175,100 @@ public sealed class JobStore(TableClient table)
             job.Outputs = outputs;
             job.ClaimedBy = null;
             job.ClaimedUntil = null;
+            return true;
+        }, ct);
+
+    /// <summary>
+    /// The <see cref="JobRecord.ClaimedBy"/> of a split job while its parts run: no one worker holds the job, its
+    /// parts hold their own claims (JobPartStore), and <see cref="JobRecord.ClaimedUntil"/> follows the newest part
+    /// renewal (<see cref="ExtendSplitAsync"/>), so the sweep keeps the attempt's folder and the reconciler leaves the
+    /// job alone while any part is alive.
+    /// </summary>
+    public const string SplitClaim = "(parts)";
+
+    /// <summary>
+    /// Hands the job from <paramref name="worker"/>'s planning claim to its <paramref name="parts"/> parts, in the same
+    /// attempt: only while that claim is live. Returns null when it is not (the caller then drops its plan).
+    /// </summary>
+    public Task<JobRecord?> StartPartsAsync(string id, string worker, string attempt, int parts, string? note, DateTimeOffset until, CancellationToken ct) =>
+        UpdateAsync(id, job =>
+        {
+            if (job.Status != JobStatus.Running || job.ClaimedBy != worker || job.Attempt != attempt || !ClaimCanPublish(job, DateTimeOffset.UtcNow)) return false;
+            job.Parts = parts;
+            job.PartsDone = new string('0', parts);
+            job.PartsNote = note;
+            job.ClaimedBy = SplitClaim;
+            job.ClaimedUntil = until;
+            job.Phase = JobPhase.Merging;
+            job.Progress = 0;
+            return true;
+        }, ct);
+
+    /// <summary>Moves a split job's claim along with a part's renewal (never backwards; skipped when it is already later than <paramref name="until"/> − <paramref name="slack"/>).</summary>
+    public Task<JobRecord?> ExtendSplitAsync(string id, string attempt, string worker, DateTimeOffset until, TimeSpan slack, CancellationToken ct) =>
+        UpdateAsync(id, job =>
+        {
+            if (job.Status != JobStatus.Running || job.Attempt != attempt || (job.ClaimedBy != SplitClaim && job.ClaimedBy != worker)
+                || !ClaimCanPublish(job, DateTimeOffset.UtcNow)) return false;
+            if (job.ClaimedBy == SplitClaim && job.ClaimedUntil >= until - slack) return false;
+            job.ClaimedUntil = until;
+            return true;
+        }, ct);
+
+    /// <summary>
+    /// Records that <paramref name="part"/> of <paramref name="attempt"/> committed its shards (ETag-conditional, like
+    /// every change here). Returns whether the job still runs that attempt (false: the part's work is not wanted; the
+    /// caller sweeps) and whether every part is done now. The update that completes the mask is exactly one, whoever
+    /// races; a part delivered again after it set its bit sees the mask as it is.
+    /// </summary>
+    public async Task<(bool Current, bool AllDone)> MarkPartDoneAsync(string id, string attempt, int part, CancellationToken ct)
+    {
+        bool current = false, allDone = false;
+        await UpdateAsync(id, job =>
+        {
+            current = job.Status == JobStatus.Running && job.Attempt == attempt && job.Parts > part && job.PartsDone?.Length == job.Parts;
+            if (!current) return false;
+            var mask = job.PartsDone!.ToCharArray();
+            bool changed = mask[part] != '1';
+            mask[part] = '1';
+            job.PartsDone = new string(mask);
+            job.Progress = (double)mask.Count(c => c == '1') / mask.Length;
+            allDone = job.AllPartsDone;
+            return changed;
+        }, ct).ConfigureAwait(false);
+        return (current, allDone);
+    }
+
+    /// <summary>
+    /// Claims the finishing of a split job whose parts are all done (the shard index, the report, the commit) for
+    /// <paramref name="worker"/>: while no other worker holds a live finishing claim. The finishing claim is an ordinary
+    /// claim, so <see cref="ExtendClaimAsync"/> renews it and <see cref="MarkSucceededAsync"/> publishes through it.
+    /// </summary>
+    public async Task<(ClaimOutcome Outcome, JobRecord? Job)> TryClaimFinishAsync(string id, string worker, string attempt, DateTimeOffset until, CancellationToken ct)
+    {
+        var outcome = ClaimOutcome.NotFound;
+        JobRecord? seen = null;
+        var claimed = await UpdateAsync(id, job =>
+        {
+            seen = job;
+            if (job.Status != JobStatus.Running || job.Attempt != attempt || !job.AllPartsDone) { outcome = ClaimOutcome.AlreadyFinished; return false; }
+            if (job.ClaimedBy != SplitClaim && job.ClaimedBy != worker && job.ClaimedUntil > DateTimeOffset.UtcNow) { outcome = ClaimOutcome.HeldByOther; return false; }
+            outcome = ClaimOutcome.Claimed;
+            job.ClaimedBy = worker;
+            job.ClaimedUntil = until;
+            job.Phase = JobPhase.Reporting;
+            return true;
+        }, ct).ConfigureAwait(false);
+        return (outcome, claimed ?? seen);
+    }
+
+    /// <summary>Gives a finishing claim that failed transiently back to the parts' claim, so the part's redelivery finishes the job.</summary>
+    public Task<JobRecord?> ReleaseFinishAsync(string id, string worker, string attempt, string error, CancellationToken ct) =>
+        UpdateAsync(id, job =>
+        {
+            if (job.Status != JobStatus.Running || job.Attempt != attempt || job.ClaimedBy != worker || !job.AllPartsDone) return false;
+            job.ClaimedBy = SplitClaim;
+            job.LastError = error;
             return true;
         }, ct);
 

@@ -63,6 +63,16 @@ public sealed record EvaluationSection(string Model, string Data, string? Test, 
 public sealed record OutputSection(long ShardSizeBytes, DType? DType);
 
 /// <summary>
+/// How many workers one merge is split over (the <c>parallelism</c> section; docs/fanout.md). <see cref="Parts"/> is
+/// the number asked for, or null for <c>auto</c>: the worker picks one part per CloudSoup:Parallelism:PartBytes of input.
+/// Either way a part writes whole output shards, so the job never has more parts than its output has shards.
+/// </summary>
+public sealed record ParallelismSection(int? Parts)
+{
+    public bool Auto => Parts is null;
+}
+
+/// <summary>
 /// Compute missing diagonal Fishers inside the job (merge_method fisher / gradient_matching): every model without a
 /// <c>fisher</c> parameter gets one from <see cref="Model"/> run on <see cref="Data"/> (Evaluation/FisherEstimator.cs).
 /// </summary>
@@ -124,6 +134,8 @@ public sealed class Recipe
     /// <summary>chat_template: <see cref="Recipes.ChatTemplate.Auto"/> or Jinja text, written into the merged tokenizer_config.json.</summary>
     public string? ChatTemplate { get; init; }
     public NonFinitePolicy NonFinite { get; init; } = NonFinitePolicy.Warn;
+    /// <summary>The <c>parallelism</c> section; null: one worker runs the whole job.</summary>
+    public ParallelismSection? Parallelism { get; init; }
 
     /// <summary>True when the merged model's BatchNorm statistics are re-estimated (evaluation.reset_bn, unless alignment.reset_bn is false).</summary>
     public bool ResetsBatchNorm => Evaluation is { ResetBn: true } && Alignment?.ResetBn != false;
@@ -148,7 +160,7 @@ public sealed class Recipe
     private Recipe Copy(IReadOnlyList<RecipeModel> models, AlignmentSection? alignment, IReadOnlyDictionary<string, ParameterSetting>? parameters = null) => new()
     {
         MergeMethod = MergeMethod, BaseModel = BaseModel, Models = models, Slices = Slices, Parameters = parameters ?? Parameters, DType = DType, OutDType = OutDType,
-        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, ScopeAlignment = ScopeAlignment, Output = Output, NonFinite = NonFinite, Warnings = Warnings,
+        Tensors = Tensors, Seed = Seed, Name = Name, Alignment = alignment, Evaluation = Evaluation, Fisher = Fisher, ScopeAlignment = ScopeAlignment, Output = Output, NonFinite = NonFinite, Parallelism = Parallelism, Warnings = Warnings,
         TokenizerSource = TokenizerSource, ChatTemplate = ChatTemplate,
     };
 

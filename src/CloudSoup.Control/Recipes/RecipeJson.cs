@@ -80,6 +80,8 @@ public static class RecipeJson
         o["output"] = output;
         // Written only when not the default: a recipe that does not set it keeps the job id it had before the key existed.
         if (r.NonFinite != NonFinitePolicy.Warn) o["nonfinite"] = r.NonFinite.ToString().ToLowerInvariant();
+        // Written only when given, for the same reason: how a job is split never changes its bytes (docs/fanout.md).
+        if (r.Parallelism is { } p) o["parallelism"] = new JsonObject { ["parts"] = p.Parts is int k ? JsonValue.Create(k) : JsonValue.Create("auto") };
         return o;
     }
 

@@ -57,4 +57,11 @@ public static class RecipeLimits
     /// 120 characters plus the index and the reports stay below it.
     /// </summary>
     public const int MaxOutputShards = 200;
+
+    /// <summary>
+    /// The most parts (queue messages, workers) one job is split into (the parallelism section). Each part is a row of
+    /// the jobs table and a bit of the job record's completion mask, so the number is bounded; 64 workers already read
+    /// a 420 GB merge in parts of under 7 GB.
+    /// </summary>
+    public const int MaxParts = 64;
 }

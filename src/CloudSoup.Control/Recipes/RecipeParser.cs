@@ -20,7 +20,7 @@ public static partial class RecipeParser
     [
         "merge_method", "base_model", "models", "parameters", "dtype", "out_dtype", "name", "seed", "tensors",
         "alignment", "scope_alignment", "evaluation", "output", "tokenizer_source", "tokenizer", "chat_template",
-        "slices", "modules", "fisher", "nonfinite",
+        "slices", "modules", "fisher", "nonfinite", "parallelism",
     ];
 
     // The keys each section accepts, in the order the errors list them.
@@ -31,6 +31,7 @@ public static partial class RecipeParser
     private static readonly string[] FisherKeys = ["model", "data", "labels", "samples", "seed", "limits"];
     private static readonly string[] LimitsKeys = ["memory", "seconds"];
     private static readonly string[] OutputKeys = ["shard_size", "dtype"];
+    private static readonly string[] ParallelismKeys = ["parts"];
     private static readonly string[] EvaluationKeys = ["model", "data", "test", "batch_size", "memory_budget", "reset_bn", "reset_bn_examples", "limits"];
     private static readonly string[] AlignmentKeys = ["method", "spec", "reference", "max_iter", "seed", "path_points", "reset_bn"];
     private static readonly string[] ScopeAlignmentKeys = ["enabled", "fusion", "weights", "layers", "eps"];
@@ -88,6 +89,7 @@ public static partial class RecipeParser
             ScopeAlignment = fields.TryGetValue("scope_alignment", out var sa) ? ParseScopeAlignment(sa, models.Count) : null,
             Output = fields.TryGetValue("output", out var o) ? ParseOutput(o) : new OutputSection(DefaultShardSize, null),
             NonFinite = fields.TryGetValue("nonfinite", out var nf) ? ParseEnum<NonFinitePolicy>(nf, "nonfinite") : NonFinitePolicy.Warn,
+            Parallelism = fields.TryGetValue("parallelism", out var pl) ? ParseParallelism(pl) : null,
             Warnings = warnings,
             TokenizerSource = ParseTokenizerSource(fields),
             ChatTemplate = fields.TryGetValue("chat_template", out var chat) ? ParseChatTemplate(chat) : null,
@@ -477,6 +479,34 @@ public static partial class RecipeParser
             }
         }
         return new OutputSection(shard, dtype);
+    }
+
+    /// <summary><c>parallelism: {parts: K}</c> (1..RecipeLimits.MaxParts) or <c>{parts: auto}</c>; <c>parallelism: auto</c> and <c>parallelism: K</c> are short for them.</summary>
+    private static ParallelismSection ParseParallelism(YamlNode node)
+    {
+        string expected = $"must be {{parts: N}} with N from 1 to {RecipeLimits.MaxParts}, or {{parts: auto}}";
+        YamlNode parts;
+        string path;
+        if (node is YamlScalarNode)
+        {
+            parts = node;
+            path = "parallelism";
+        }
+        else if (node is YamlMappingNode map)
+        {
+            var f = Fields(map, "parallelism", ParallelismKeys);
+            if (!f.TryGetValue("parts", out parts!)) throw CloudSoupException.Recipe("parallelism.parts", $"is missing; parallelism {expected}");
+            path = "parallelism.parts";
+        }
+        else throw CloudSoupException.Recipe("parallelism", expected);
+        if (parts is not YamlScalarNode) throw CloudSoupException.Recipe(path, $"must be a number from 1 to {RecipeLimits.MaxParts} or auto");
+        string text = Scalar(parts, path);
+        if (text == "auto") return new ParallelismSection(null);
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k))
+            throw CloudSoupException.Recipe(path, $"must be a number from 1 to {RecipeLimits.MaxParts} or auto (got '{SafeText.Line(text, 40)}')");
+        if (k < 1 || k > RecipeLimits.MaxParts)
+            throw CloudSoupException.Recipe(path, $"is {k}; a job is split into 1 to {RecipeLimits.MaxParts} parts");
+        return new ParallelismSection(k);
     }
 
     private static EvaluationSection ParseEvaluation(YamlNode node)

@@ -62,6 +62,8 @@ public sealed class JobContext(Recipe recipe, ICheckpointStore store, IOutputSin
     public MergeReport? Report { get; set; }
     /// <summary>The Hugging Face side files written next to the weights (ModelFilesStep, ModelCardStep).</summary>
     public ModelFiles.ModelFilesReport? ModelFiles { get; set; }
+    /// <summary>How the job was split over workers, for the report (recipes with a parallelism section).</summary>
+    public ParallelismReport? Parallelism { get; set; }
     public List<string> Warnings { get; } = [.. recipe.Warnings];
     public Dictionary<string, double> PhaseSeconds { get; } = [];
 

@@ -11,4 +11,13 @@ public interface IWholeModelPrepass
     bool NeedsPrepass(MergePlan plan);
 
     Task<(MergePlan Plan, string Note)> RunPrepassAsync(MergePlan plan, IProgress<JobProgress>? progress, CancellationToken ct);
+
+    /// <summary>
+    /// The decision a pre-pass fixed in this (decided) method, as JSON, so the parts of a split job can merge with it
+    /// without each reading the whole model again (Jobs/PrepassDecision.cs); null while undecided. Doubles round-trip.
+    /// </summary>
+    string? SaveDecision();
+
+    /// <summary>This (undecided) method with a decision <see cref="SaveDecision"/> wrote.</summary>
+    IMergeMethod WithDecision(string json);
 }

@@ -129,7 +129,7 @@ public static class MergeExecutor
         {
             foreach (var (_, t) in pending) t.Dispose();
         }
-        if (plan.Shards.Count > 1)
+        if (plan.Shards.Count > 1 && plan.WritesIndex)
         {
             var index = SafetensorsLayout.BuildIndex(plan.Shards);
             await sink.WriteAllAsync(SafetensorsLayout.IndexFileName, index, ct).ConfigureAwait(false);

@@ -93,6 +93,20 @@ public sealed record MergePlan
 
     /// <summary>This plan merging with <paramref name="method"/> instead (a soup's weights, a whole-model decision).</summary>
     public MergePlan WithMethod(IMergeMethod method) => this with { Method = method };
+
+    /// <summary>
+    /// False for one part of a split job (Jobs/PartPlanner.cs): it writes only its shards, and the part that finishes
+    /// the job writes the index over all of them.
+    /// </summary>
+    public bool WritesIndex { get; init; } = true;
+
+    /// <summary>This plan cut to <paramref name="count"/> shards from <paramref name="first"/> and their tensors (one part of a split job), without the index.</summary>
+    public MergePlan ForShards(int first, int count)
+    {
+        var shards = Shards.Skip(first).Take(count).ToList();
+        var names = shards.SelectMany(s => s.Tensors).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        return this with { Shards = shards, Tensors = Tensors.Where(t => names.Contains(t.Name)).ToList(), WritesIndex = false };
+    }
 }
 
 public static partial class MergePlanner

@@ -33,6 +33,14 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     public Task<(MergePlan Plan, string Note)> RunPrepassAsync(MergePlan plan, IProgress<JobProgress>? progress, CancellationToken ct) =>
         TopKPrepass.RunAsync(plan, thresholds => new TaskArithmeticFamily(signature, _masks) { ModelThresholds = thresholds }, progress, ct);
 
+    public string? SaveDecision() => ModelThresholds is null ? null : System.Text.Json.JsonSerializer.Serialize(ModelThresholds, PrepassJson.Options);
+
+    public IMergeMethod WithDecision(string json) => new TaskArithmeticFamily(signature, _masks)
+    {
+        ModelThresholds = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(json, PrepassJson.Options)
+            ?? throw new InvalidDataException("the whole-model thresholds are JSON null"),
+    };
+
     public torch.Tensor Merge(TensorMergeInput input)
     {
         var b = input.Base ?? throw new CloudSoupException(ErrorKind.InvalidRecipe, $"{Name} needs a base_model", "base_model");

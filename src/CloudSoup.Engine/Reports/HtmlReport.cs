@@ -107,6 +107,21 @@ public static class HtmlReport
         foreach (var (phase, s) in r.PhaseSeconds) sb.Append("<tr><td>").Append(E(phase)).Append("</td><td>").Append(s.ToString("0.000", CultureInfo.InvariantCulture)).Append("</td></tr>");
         sb.Append("</table><p>").Append(r.TensorsMerged).Append(" tensors merged, ").Append(r.TensorsCopied).Append(" copied; ")
           .Append(ByteCount.Html(r.BytesRead)).Append(" read, ").Append(ByteCount.Html(r.BytesWritten)).Append(" written; device ").Append(E(r.Device)).Append(".</p>");
+        if (r.Parallelism is { } par)
+        {
+            sb.Append("<h2>Parts</h2><p>").Append(par.Parts).Append(par.Parts == 1 ? " part" : " parts");
+            if (par.Note != null) sb.Append(": ").Append(E(par.Note));
+            sb.Append("</p>");
+            if (par.PartDetails.Count > 0)
+            {
+                sb.Append("<table><tr><th>part</th><th>worker</th><th>files</th><th>read</th><th>written</th><th>seconds</th><th>attempts</th></tr>");
+                foreach (var p in par.PartDetails)
+                    sb.Append("<tr><td>").Append(p.Part).Append("</td><td>").Append(E(p.Worker ?? "")).Append("</td><td>").Append(p.Files.Count)
+                      .Append("</td><td>").Append(ByteCount.Html(p.BytesRead)).Append("</td><td>").Append(ByteCount.Html(p.BytesWritten))
+                      .Append("</td><td>").Append(p.Seconds.ToString("0.000", CultureInfo.InvariantCulture)).Append("</td><td>").Append(p.Attempts).Append("</td></tr>");
+                sb.Append("</table>");
+            }
+        }
         foreach (var w in r.Warnings) sb.Append("<p>⚠ ").Append(E(w)).Append("</p>");
         sb.Append("</body></html>");
         return sb.ToString();

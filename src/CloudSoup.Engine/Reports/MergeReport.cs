@@ -41,6 +41,8 @@ public sealed record MergeReport
     /// <summary>Per-tensor decisions a merge method reported (e.g. agreement's accepted models).</summary>
     public IReadOnlyDictionary<string, string> MethodNotes { get; init; } = new Dictionary<string, string>();
     public DateTimeOffset Finished { get; init; }
+    /// <summary>How the job was split over workers (recipes with a parallelism section; docs/fanout.md).</summary>
+    public ParallelismReport? Parallelism { get; init; }
     /// <summary>The resolved recipe, as recipe.resolved.json holds it (RecipeJson); null in reports written before it was added.</summary>
     public System.Text.Json.Nodes.JsonObject? Recipe { get; init; }
 

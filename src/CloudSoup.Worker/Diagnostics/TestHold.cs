@@ -2,7 +2,9 @@
 // CLOUDSOUP_TEST_HOLD_AT=<point> in its environment the worker stops for good when it reaches that point, after
 // saying so on stderr, so a test can look at storage and the API while it stands there and then kill it (SIGKILL)
 // at exactly that point of the commit. Points: "commit:N" (N of the job's output files committed, the next not yet)
-// and "published" (the job record names the result; the queue message is not deleted yet).
+// and "published" (the job record names the result; the queue message is not deleted yet); for split jobs
+// (docs/fanout.md) also "part-committed" (a part's shards are committed and its outcome stored, its row not yet marked
+// done) and "parts-all-done" (this part set the last bit of the job's mask; the finishing is not claimed yet).
 // Off unless the variable is set: nothing in the images, templates or docs sets it, and the worker logs a
 // warning at start when it is set.
 namespace CloudSoup.Worker.Diagnostics;
@@ -20,6 +22,8 @@ public static class TestHold
 
     public static string CommitPoint(int committed) => $"commit:{committed}";
     public const string PublishedPoint = "published";
+    public const string PartCommittedPoint = "part-committed";
+    public const string AllPartsDonePoint = "parts-all-done";
 
     /// <summary>Returns at once unless <paramref name="point"/> is the armed one; then never returns.</summary>
     public static Task AtAsync(string point)

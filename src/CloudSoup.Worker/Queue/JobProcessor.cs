@@ -4,6 +4,8 @@
 //   run MergeJobRunner with blob input and staged blob output into merged/<job-id>/<attempt>/, renewing the
 //   message while it runs → commit → mark succeeded, naming the attempt (the commit point readers see) →
 //   delete the message.
+// A recipe with a parallelism section may be split (docs/fanout.md): the claim then plans the parts, writes their rows
+// and sends one message per part, and PartProcessor handles those messages.
 // Bad input (any non-retriable CloudSoupException) fails the job at once; anything else is retried by
 // letting the message reappear, and DequeueCount counts the attempts, crashes included. Whenever an attempt ends
 // without being the result, its folder is deleted (AttemptSweeper); what a killed worker could not delete, the
@@ -37,6 +39,7 @@ public sealed class JobProcessor
     private readonly ICheckpointStore _recipes;
     private readonly InputSources _inputs;
     private readonly EvalModelLoader _models;
+    private readonly PartProcessor _partProcessor;
 
     /// <param name="store">Where model references are read from; the blob store limited to the input sources by default.</param>
     /// <param name="models">Loads evaluation models; the sandbox as configured (CloudSoup__EvalSandbox, ...) by default.</param>
@@ -52,6 +55,8 @@ public sealed class JobProcessor
         _recipes = new BlobCheckpointStore(storage.Blobs);
         _models = models ?? new EvalModelLoader(SandboxSettings.FromOptions(storage.Options));
         _sweeper = new AttemptSweeper(storage, jobs, log);
+        Parts = new JobPartStore(storage.JobsTable);
+        _partProcessor = new PartProcessor(this, storage, jobs, Parts, log);
         if (TestHold.Armed is { } point)
             log.LogWarning("{Variable}={Point} is set: this worker stops for good at that point (a test hook; never set it in a deployment)", TestHold.Variable, point);
     }
@@ -60,6 +65,22 @@ public sealed class JobProcessor
     public string WorkerId { get; } = $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
 
     private CloudSoupOptions Options => _storage.Options;
+
+    /// <summary>The rows of split jobs' parts.</summary>
+    internal JobPartStore Parts { get; }
+
+    /// <summary>The job runner with this worker's store, evaluator, device and evaluation-model loader.</summary>
+    internal MergeJobRunner Runner() => new(_store, _evaluator, Options.Device, _models);
+
+    /// <summary>Reads and checks the recipe a message names (bounded read; parsed; input sources and evaluation ceilings checked again).</summary>
+    internal async Task<Recipe> ReadRecipeAsync(JobMessage job, CancellationToken ct)
+    {
+        var recipeBytes = await _recipes.ReadAllAsync(job.Recipe, RecipeLimits.MaxBytes, ct).ConfigureAwait(false);
+        var recipe = RecipeParser.Parse(Encoding.UTF8.GetString(recipeBytes));
+        _inputs.Check(recipe);   // again here: the recipe may predate a change of CloudSoup__InputSources
+        EvalLimitCeilings.From(Options).Check(recipe);
+        return recipe;
+    }
 
     /// <summary>Handles at most one message. Returns false when the queue had nothing to hand out.</summary>
     public async Task<bool> ProcessNextAsync(CancellationToken ct)
@@ -90,6 +111,11 @@ public sealed class JobProcessor
         {
             _log.LogInformation("job {JobId} is already {Status}; deleting duplicate message {MessageId}", job.JobId, record.Status, message.MessageId);
             await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt, ct).ConfigureAwait(false);
+            return true;
+        }
+        if (job.Part != null)
+        {
+            await _partProcessor.ProcessAsync(message, job, record, ct).ConfigureAwait(false);
             return true;
         }
         if (HeldByAnother(record))
@@ -132,11 +158,17 @@ public sealed class JobProcessor
     /// Another worker is running this job (this is a duplicate delivery): leave the message, and let it
     /// reappear when that claim would expire, in case its holder dies.
     /// </summary>
-    private async Task LeaveForClaimHolderAsync(QueueMessage message, JobRecord record, CancellationToken ct)
+    private Task LeaveForClaimHolderAsync(QueueMessage message, JobRecord record, CancellationToken ct)
     {
-        var wait = (record.ClaimedUntil ?? DateTimeOffset.UtcNow) - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(1);
+        _log.LogInformation("job {JobId} is being run by {Worker}; message {MessageId} comes back when that claim would expire", record.Id, record.ClaimedBy, message.MessageId);
+        return LeaveUntilAsync(message, record.ClaimedUntil, ct);
+    }
+
+    /// <summary>Leaves the message for a claim holder: it reappears when the claim (valid until <paramref name="until"/>) would expire, in case its holder dies.</summary>
+    internal async Task LeaveUntilAsync(QueueMessage message, DateTimeOffset? until, CancellationToken ct)
+    {
+        var wait = (until ?? DateTimeOffset.UtcNow) - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(1);
         wait = TimeSpan.FromSeconds(Math.Clamp(wait.TotalSeconds, 1, Options.VisibilityTimeout.TotalSeconds));
-        _log.LogInformation("job {JobId} is being run by {Worker}; message {MessageId} comes back in {Wait}", record.Id, record.ClaimedBy, message.MessageId, wait);
         await _storage.JobsQueue.UpdateMessageAsync(message.MessageId, message.PopReceipt, visibilityTimeout: wait, cancellationToken: ct).ConfigureAwait(false);
     }
 
@@ -152,12 +184,21 @@ public sealed class JobProcessor
         await SweepAsync(id).ConfigureAwait(false);
         try
         {
-            var recipeBytes = await _recipes.ReadAllAsync(job.Recipe, RecipeLimits.MaxBytes, work.Token).ConfigureAwait(false);
-            var recipe = RecipeParser.Parse(Encoding.UTF8.GetString(recipeBytes));
-            _inputs.Check(recipe);   // again here: the recipe may predate a change of CloudSoup__InputSources
-            EvalLimitCeilings.From(Options).Check(recipe);
+            var recipe = await ReadRecipeAsync(job, work.Token).ConfigureAwait(false);
+            string? partsNote = null;
+            if (recipe.Parallelism != null)
+            {
+                var layout = await Runner().PlanPartsAsync(recipe, Options.Parallelism.PartBytes, progress, work.Token).ConfigureAwait(false);
+                if (layout.IsSplit)
+                {
+                    await progress.FlushAsync().ConfigureAwait(false);
+                    await SplitAsync(job, attempt, layout, lease).ConfigureAwait(false);
+                    return;
+                }
+                partsNote = layout.Note;
+            }
             await using var sink = new BlobOutputSink(_storage.Container(Options.MergedContainer), JobAttempts.Folder(id, attempt));
-            var report = await new MergeJobRunner(_store, _evaluator, Options.Device, _models).RunAsync(recipe, sink, progress, work.Token, id).ConfigureAwait(false);
+            var report = await Runner().RunAsync(recipe, sink, progress, work.Token, id, partsNote).ConfigureAwait(false);
             await progress.FlushAsync().ConfigureAwait(false);
             // The commit point: every output of this attempt is committed; the record now names it, if it still may.
             if (await _jobs.MarkSucceededAsync(id, WorkerId, attempt, report.Outputs, CancellationToken.None).ConfigureAwait(false) is null)
@@ -202,6 +243,30 @@ public sealed class JobProcessor
     }
 
     /// <summary>
+    /// Hands the claimed job to its parts: the first stage beside the job (scope alignment's scopes, a whole-model
+    /// decision), one row per part, then the record (ETag-conditional, only while this claim
+    /// is live) says how many parts this attempt has, then one message per part; this message is done. A worker killed
+    /// in between leaves the job message to reappear, and the next claim starts a new attempt and splits again.
+    /// </summary>
+    private async Task SplitAsync(JobMessage job, string attempt, PartLayout layout, MessageLease lease)
+    {
+        string id = job.JobId;
+        if (layout.Stage1 is { } stage1)
+            await _storage.Container(Options.JobsContainer).GetBlobClient(PartProcessor.Stage1Path(id, attempt))
+                .UploadAsync(BinaryData.FromBytes(stage1.ToJsonBytes()), overwrite: true, CancellationToken.None).ConfigureAwait(false);
+        await Parts.CreateAsync(layout.Parts.Select(p => JobPartRecord.New(id, attempt, p.Index, p.FirstShard, p.ShardCount, p.InputBytes)).ToList(), CancellationToken.None).ConfigureAwait(false);
+        if (await _jobs.StartPartsAsync(id, WorkerId, attempt, layout.Parts.Count, layout.Note, lease.VisibleUntil, CancellationToken.None).ConfigureAwait(false) is null)
+        {
+            await NotPublishedAsync(id, attempt, lease).ConfigureAwait(false);
+            return;
+        }
+        foreach (var part in layout.Parts)
+            await _storage.JobsQueue.SendMessageAsync(JobMessage.ForPart(id, job.Recipe, part.Index, attempt).ToJson(), timeToLive: TimeSpan.FromSeconds(-1)).ConfigureAwait(false);
+        _log.LogInformation("job {JobId}: {Attempt} split into {Parts} parts over {Shards} shards ({Bytes} bytes of input)", id, attempt, layout.Parts.Count, layout.Shards, layout.InputBytes);
+        await lease.CompleteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// This attempt committed its files but the record would not name it: its claim lapsed past the grace (another
     /// worker or the reconciler took over), or the job ended elsewhere. Its folder goes; the job carries on without it.
     /// </summary>
@@ -222,7 +287,7 @@ public sealed class JobProcessor
     }
 
     /// <summary>Deletes this job's attempt folders that can never be its result; a failure here only leaves work for the reconciler.</summary>
-    private async Task SweepAsync(string id)
+    internal async Task SweepAsync(string id)
     {
         try
         {
@@ -234,7 +299,7 @@ public sealed class JobProcessor
         }
     }
 
-    private async Task PoisonAsync(QueueMessage message, string? jobId, string reason, CancellationToken ct)
+    internal async Task PoisonAsync(QueueMessage message, string? jobId, string reason, CancellationToken ct)
     {
         _log.LogWarning("message {MessageId} moved to {Poison}: {Reason}", message.MessageId, Options.PoisonQueue, reason);
         var poison = new PoisonMessage(1, reason, jobId, message.Body.ToString(), message.MessageId, message.DequeueCount, DateTimeOffset.UtcNow);

@@ -5,11 +5,16 @@ using Microsoft.Extensions.Logging;
 namespace CloudSoup.Worker.Queue;
 
 /// <summary>
-/// Forwards a running job's progress to its record: a phase change right away, otherwise at most once per
+/// Forwards a running job's (or part's) progress to its record: a phase change right away, otherwise at most once per
 /// interval, one write in flight at a time, never blocking the merge that reports.
 /// </summary>
-internal sealed class JobProgressReporter(JobStore jobs, string jobId, string worker, TimeSpan interval, ILogger log) : IProgress<JobProgress>
+internal sealed class JobProgressReporter(Func<JobProgress, Task> write, string jobId, TimeSpan interval, ILogger log) : IProgress<JobProgress>
 {
+    public JobProgressReporter(JobStore jobs, string jobId, string worker, TimeSpan interval, ILogger log)
+        : this(p => jobs.ReportProgressAsync(jobId, worker, p.Phase, p.Fraction, CancellationToken.None), jobId, interval, log)
+    {
+    }
+
     private readonly object _lock = new();
     private Task _inflight = Task.CompletedTask;
     private string? _writtenPhase;
@@ -31,7 +36,7 @@ internal sealed class JobProgressReporter(JobStore jobs, string jobId, string wo
     {
         try
         {
-            await jobs.ReportProgressAsync(jobId, worker, value.Phase, value.Fraction, CancellationToken.None).ConfigureAwait(false);
+            await write(value).ConfigureAwait(false);
         }
         catch (Exception e)
         {

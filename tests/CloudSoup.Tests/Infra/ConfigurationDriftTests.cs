@@ -54,6 +54,29 @@ public class ConfigurationDriftTests
         Assert.Equal(new object?[] { "worker", "--once" }, Assert.IsAssignableFrom<IList<object?>>(worker["args"]));   // one message, then exit
     }
 
+    [Fact]
+    public void The_worker_job_runs_a_split_job_s_parts_as_executions_of_their_own_up_to_the_parameter()
+    {
+        // A split job is one message per part (docs/fanout.md); one execution per message, so the parts of one job run
+        // side by side up to maxExecutions, which may go as high as the most parts a recipe can ask for.
+        var workerModule = Bicep.Main.ModuleNamed("worker");
+        var job = workerModule.Resources.Single(r => r.Type == "Microsoft.App/jobs");
+        Assert.Equal("[parameters('maxExecutions')]", job.Body.GetProperty("properties").GetProperty("configuration").GetProperty("eventTriggerConfig")
+            .GetProperty("scale").GetProperty("maxExecutions").GetString());
+        var deployment = Bicep.Main.Resources.Single(r => r.Type == "Microsoft.Resources/deployments" && r.Body.GetProperty("name").GetString() == "worker");
+        var passed = deployment.Body.GetProperty("properties").GetProperty("parameters");
+        Assert.Equal("[parameters('maxWorkerExecutions')]", passed.GetProperty("maxExecutions").GetProperty("value").GetString());
+        Assert.Equal("[parameters('parallelismPartBytes')]", passed.GetProperty("partBytes").GetProperty("value").GetString());
+        var main = Bicep.Main.Parameters.ToDictionary(p => p.Name, p => p.Value);
+        Assert.Equal(64, main["maxWorkerExecutions"].GetProperty("maxValue").GetInt32());          // RecipeLimits.MaxParts
+        Assert.True(main["maxWorkerExecutions"].GetProperty("defaultValue").GetInt32() > 1, "by default a split job's parts would run one after another");
+        Assert.True(Settings("worker job").ContainsKey("CloudSoup__Parallelism__PartBytes"), "the worker job does not set CloudSoup__Parallelism__PartBytes");
+        // The default the template passes is one the service reads.
+        var values = new Dictionary<string, string?> { ["CloudSoup:Parallelism:PartBytes"] = main["parallelismPartBytes"].GetProperty("defaultValue").GetString() };
+        var parallelism = ServiceOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build()).Get("Parallelism")!;
+        Assert.Equal(20_000_000_000L, parallelism.GetType().GetProperty("PartBytes")!.GetValue(parallelism));
+    }
+
     public static TheoryData<string> SettingSources => new() { "function app", "worker job" };
 
     [Theory]
@@ -78,7 +101,7 @@ public class ConfigurationDriftTests
             var split = name.IndexOf("__", StringComparison.Ordinal);
             var (section, key) = split < 0 ? (name, "") : (name[..split], name[(split + 2)..]);
             var read = section == ServiceOptions.StorageSection ? storageKeys.Contains(key)
-                : section == ServiceOptions.Section ? optionProperties.Contains(key)
+                : section == ServiceOptions.Section ? optionProperties.Contains(key.Split("__")[0])   // CloudSoup__Parallelism__PartBytes: a nested section
                 : platform.Contains(name);
             if (!read) unread.Add(name);
         }
@@ -98,6 +121,7 @@ public class ConfigurationDriftTests
             s => s.Key.Replace("__", ":", StringComparison.Ordinal),
             string? (s) => s.Value is string v && !v.Contains(Unknown.Marker, StringComparison.Ordinal) ? v
                 : s.Key.EndsWith("ServiceUri", StringComparison.Ordinal) ? "https://account.example.net/"
+                : s.Key.EndsWith("PartBytes", StringComparison.Ordinal) ? "20000000000"
                 : "00000000-0000-0000-0000-000000000001");
         var options = ServiceOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
         Assert.False((bool)options.Get("UsesConnectionString")!);

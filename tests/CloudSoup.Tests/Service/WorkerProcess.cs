@@ -91,5 +91,6 @@ public sealed class WorkerProcess : IDisposable
         yield return ("CloudSoup__IdlePollInterval", T(o.IdlePollInterval));
         yield return ("CloudSoup__ProgressInterval", T(o.ProgressInterval));
         yield return ("CloudSoup__RequeueAfter", T(o.RequeueAfter));
+        yield return ("CloudSoup__Parallelism__PartBytes", o.Parallelism.PartBytes.ToString(CultureInfo.InvariantCulture));
     }
 }

@@ -44,6 +44,7 @@ public sealed class ReportStep : IJobStep
             BatchNormReset = job.BatchNormReset,
             MethodNotes = job.WholeModelNote is null ? stats.MethodNotes : new Dictionary<string, string> { ["(whole model)"] = job.WholeModelNote },
             Finished = DateTimeOffset.UtcNow,
+            Parallelism = job.Parallelism,
             Recipe = RecipeJson.ToJson(job.Recipe),
         };
         await job.Sink.WriteAllAsync(JobOutputs.ResolvedRecipe, Encoding.UTF8.GetBytes(RecipeJson.ToJsonString(job.Recipe)), job.Ct).ConfigureAwait(false);

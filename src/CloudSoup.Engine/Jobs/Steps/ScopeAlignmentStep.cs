@@ -16,6 +16,12 @@ public sealed record ScopeModel(string Model, Scope Before, Scope After);
 
 public sealed record ScopeLayer(string Tensor, Scope Target, IReadOnlyList<ScopeModel> Models);
 
+/// <summary>One input's measured scope of one tensor (the source of its re-scoping).</summary>
+public sealed record InputScope(int Input, string Tensor, Scope Scope);
+
+/// <summary>What the read pass found: every re-scoped input's scope per tensor, the fused target per tensor, the report section.</summary>
+public sealed record ScopeDecision(IReadOnlyList<InputScope> From, IReadOnlyDictionary<string, Scope> To, ScopeReport Report);
+
 /// <summary>report.json's scope_alignment section: each layer's scope per model before and after, and the target.</summary>
 public sealed record ScopeReport(string Fusion, string Layers, IReadOnlyList<string> Models, IReadOnlyList<double> Weights, IReadOnlyList<ScopeLayer> Tensors);
 
@@ -31,6 +37,16 @@ public sealed class ScopeAlignmentStep : IJobStep
 
     public static async Task<(MergePlan Plan, ScopeReport Report)> RunAsync(MergePlan plan, ScopeAlignmentSection section, IProgress<JobProgress>? progress, CancellationToken ct)
     {
+        var decision = await MeasureAsync(plan, section, progress, ct).ConfigureAwait(false);
+        return (Apply(plan, section, decision), decision.Report);
+    }
+
+    /// <summary>
+    /// The read pass: every re-scoped model's scope per layer and the fused targets (what a split job's first stage
+    /// stores for its parts, docs/fanout.md), with the report.
+    /// </summary>
+    public static async Task<ScopeDecision> MeasureAsync(MergePlan plan, ScopeAlignmentSection section, IProgress<JobProgress>? progress, CancellationToken ct)
+    {
         var rescoped = Enumerable.Range(0, plan.Inputs.Count).Where(i => i != plan.BaseIndex).ToList();
         if (rescoped.Count < 2) throw CloudSoupException.Recipe("scope_alignment", "needs at least two models besides the base model");
         var weights = rescoped.Select(i => section.Weights is { } w && i < w.Count ? w[i] : 1.0).ToList();
@@ -38,7 +54,7 @@ public sealed class ScopeAlignmentStep : IJobStep
         if (layers.Count == 0)
             throw CloudSoupException.Recipe("scope_alignment.layers", section.Layers == "all" ? "the models have no floating-point tensors" : "the models have no weight matrices (2+ dimensions); use layers: all");
 
-        var from = new Dictionary<(int, string), Scope>();
+        var from = new List<InputScope>();
         var to = new Dictionary<string, Scope>(StringComparer.Ordinal);
         var report = new List<ScopeLayer>();
         int done = 0;
@@ -56,7 +72,7 @@ public sealed class ScopeAlignmentStep : IJobStep
             var models = new List<ScopeModel>();
             foreach (int i in present)
             {
-                from[(i, task.Name)] = before[i];
+                from.Add(new InputScope(i, task.Name, before[i]));
                 var after = WeightScope.Measure(WeightScope.Rescope(tensors[i], before[i], target, section.Eps), 0);
                 models.Add(new ScopeModel(plan.Inputs[i].Reference, before[i], after));
             }
@@ -64,7 +80,14 @@ public sealed class ScopeAlignmentStep : IJobStep
             done++;
             progress?.Report(new JobProgress(JobPhase.ScopeAlignment, (double)done / layers.Count, $"{done}/{layers.Count} layers"));
         }
+        return new ScopeDecision(from, to, new ScopeReport(section.Fusion, section.Layers, rescoped.Select(i => plan.Inputs[i].Reference).ToList(), weights, report));
+    }
 
+    /// <summary>The plan re-scoping each tensor as it is read, by <paramref name="decision"/>'s measured scopes and targets.</summary>
+    public static MergePlan Apply(MergePlan plan, ScopeAlignmentSection section, ScopeDecision decision)
+    {
+        var from = decision.From.ToDictionary(f => (f.Input, f.Tensor), f => f.Scope);
+        var to = decision.To;
         var previous = plan.InputTransform;
         torch.Tensor Transform(int input, string name, torch.Tensor t)
         {
@@ -74,7 +97,6 @@ public sealed class ScopeAlignmentStep : IJobStep
             if (!ReferenceEquals(x, t)) x.Dispose();
             return r;
         }
-        return (plan with { InputTransform = Transform },
-            new ScopeReport(section.Fusion, section.Layers, rescoped.Select(i => plan.Inputs[i].Reference).ToList(), weights, report));
+        return plan with { InputTransform = Transform };
     }
 }

@@ -38,6 +38,11 @@ public sealed class Agreement : IMergeMethod, IWholeModelPrepass
     public Task<(MergePlan Plan, string Note)> RunPrepassAsync(MergePlan plan, IProgress<JobProgress>? progress, CancellationToken ct) =>
         AgreementPrepass.RunAsync(plan, progress, ct);
 
+    public string? SaveDecision() => _fixed is null ? null : System.Text.Json.JsonSerializer.Serialize(_fixed, PrepassJson.Options);
+
+    public IMergeMethod WithDecision(string json) =>
+        new Agreement(System.Text.Json.JsonSerializer.Deserialize<AgreementDecision>(json, PrepassJson.Options) ?? throw new InvalidDataException("the agreement decision is JSON null"));
+
     private static bool WholeModel(ResolvedParameters global) => PaperMethods.WholeModelAgreement(global);
 
     public torch.Tensor Merge(TensorMergeInput input)

@@ -1,0 +1,59 @@
+using System.Runtime.Serialization;
+using Azure;
+using Azure.Data.Tables;
+using CloudSoup.Control.Errors;
+
+namespace CloudSoup.Control.Jobs;
+
+/// <summary>
+/// One part of a split job (docs/fanout.md): a row of the jobs table in the job's own partition ("part-&lt;job id&gt;",
+/// RowKey the part number, three digits), so the part's claim, progress and retries are written without touching the
+/// job's row, and a job's parts are read with one partition query. The job record's <see cref="JobRecord.PartsDone"/>
+/// mask, not these rows, decides which part finishes the job.
+/// </summary>
+public sealed class JobPartRecord : ITableEntity
+{
+    public const string PartitionPrefix = "part-";
+
+    public string PartitionKey { get; set; } = "";
+    public string RowKey { get; set; } = "";
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public string JobId { get; set; } = "";
+    public int Part { get; set; }
+    /// <summary>The job attempt this part belongs to; a row of an older attempt is overwritten when a new attempt splits the job.</summary>
+    public string Attempt { get; set; } = "";
+    public string Status { get; set; } = JobStatus.Queued;
+    public string? Phase { get; set; }
+    public double Progress { get; set; }
+    public int FirstShard { get; set; }
+    public int ShardCount { get; set; }
+    /// <summary>Bytes of input the part reads (the planner balances parts by this).</summary>
+    public long InputBytes { get; set; }
+    public int Attempts { get; set; }
+    public string? ClaimedBy { get; set; }
+    public DateTimeOffset? ClaimedUntil { get; set; }
+    public DateTimeOffset? Started { get; set; }
+    public DateTimeOffset? Finished { get; set; }
+    /// <summary>The worker that finished the part.</summary>
+    public string? Worker { get; set; }
+    public long BytesRead { get; set; }
+    public long BytesWritten { get; set; }
+    public double Seconds { get; set; }
+    public string? LastError { get => _lastError; set => _lastError = value is null ? null : ErrorText.OneLine(value); }
+    private string? _lastError;
+
+    public static string PartitionFor(string jobId) => PartitionPrefix + jobId;
+
+    public static string RowFor(int part) => part.ToString("D3", System.Globalization.CultureInfo.InvariantCulture);
+
+    [IgnoreDataMember]
+    public bool IsDone => Status == JobStatus.Succeeded;
+
+    public static JobPartRecord New(string jobId, string attempt, int part, int firstShard, int shardCount, long inputBytes) => new()
+    {
+        PartitionKey = PartitionFor(jobId), RowKey = RowFor(part), JobId = jobId, Part = part, Attempt = attempt,
+        FirstShard = firstShard, ShardCount = shardCount, InputBytes = inputBytes, Phase = JobPhase.Queued,
+    };
+}

@@ -1,0 +1,91 @@
+// Splits a planned job into parts for several workers (docs/fanout.md). A part is a contiguous run of the output's
+// shards, so every part writes whole files whose names and bytes the shard layout already fixed: the layout comes from
+// output.shard_size alone, never from the number of parts, and each tensor is merged with its own seed (Seeds.cs), so
+// any split and any order of completion gives the same files. Parts are balanced by the bytes they read.
+using CloudSoup.Control.Recipes;
+using CloudSoup.Engine.Merging;
+
+namespace CloudSoup.Engine.Jobs;
+
+public static class PartPlanner
+{
+    /// <summary>
+    /// Why this job must run on one worker whatever its recipe asks, or null when it can be split: everything that
+    /// needs the whole merged model in one process (evaluation, BatchNorm re-estimation, soups' searches) or that
+    /// writes outputs besides the shards (computed Fishers), and permutation alignment, which is not yet run as a first
+    /// stage. Weight scope alignment and methods that decide over the whole model first (IWholeModelPrepass) are split:
+    /// their read pass is the first stage (FirstStage).
+    /// </summary>
+    public static string? WhyWhole(JobContext job)
+    {
+        var r = job.Recipe;
+        if (r.Evaluation != null) return "evaluation measures the whole merged model in one process";
+        if (r.Fisher != null) return "the fisher section computes Fishers in one process before merging";
+        if (r.Alignment != null) return "permutation alignment is not yet run as a first stage for split jobs";
+        if (Soups.Soups.TryGet(job.Signature, out _)) return "a soup's search evaluates whole candidate models";
+        return null;
+    }
+
+    /// <summary>
+    /// The parts of <paramref name="job"/> (planned already): as many as the recipe's parallelism asks (auto: one per
+    /// <paramref name="partBytes"/> of input), at most one per output shard.
+    /// </summary>
+    public static PartLayout Decide(JobContext job, long partBytes)
+    {
+        var plan = job.Plan;
+        var shardBytes = ShardInputBytes(plan);
+        long total = shardBytes.Sum();
+        int shards = plan.Shards.Count;
+        var asked = job.Recipe.Parallelism;
+        if (asked is null) return Whole(null);
+        if (WhyWhole(job) is { } why) return Whole($"ran as one part: {why}");
+        int wanted = asked.Parts ?? (int)Math.Clamp((total + partBytes - 1) / Math.Max(1, partBytes), 1, RecipeLimits.MaxParts);
+        int k = Math.Min(wanted, shards);
+        string? note = null;
+        if (k < wanted)
+            note = $"ran as {k} part{(k == 1 ? "" : "s")} instead of {wanted}: a part writes whole output files and this output has {shards} (output.shard_size sets how many)";
+        else if (asked.Auto && k == 1)
+            note = $"ran as one part: {total} bytes of input is within one part's share (CloudSoup:Parallelism:PartBytes = {partBytes})";
+        return new PartLayout(Split(shardBytes, k), shards, total, note);
+
+        PartLayout Whole(string? n) => new([new JobPart(0, 0, shards, total)], shards, total, n);
+    }
+
+    /// <summary>Bytes each output shard's tensors read from the inputs (auxiliary checkpoints aside).</summary>
+    public static long[] ShardInputBytes(MergePlan plan)
+    {
+        var tasks = plan.Tensors.ToDictionary(t => t.Name);
+        return plan.Shards.Select(s => s.Tensors.Sum(o => tasks[o.Name].Sources.Sum(i => plan.Inputs[i].Entry(o.Name).ByteLength))).ToArray();
+    }
+
+    /// <summary>
+    /// Cuts the shards into <paramref name="parts"/> contiguous runs of about equal input bytes: part p ends at the
+    /// first shard where the running total reaches (p + 1) / parts of the whole, leaving at least one shard for each
+    /// later part. Deterministic: the same shards always give the same cut.
+    /// </summary>
+    public static IReadOnlyList<JobPart> Split(IReadOnlyList<long> shardBytes, int parts)
+    {
+        int n = shardBytes.Count;
+        if (parts < 1 || parts > n) throw new ArgumentOutOfRangeException(nameof(parts), $"{parts} parts of {n} shards");
+        long total = shardBytes.Sum();
+        var result = new List<JobPart>(parts);
+        int next = 0;
+        long running = 0;
+        for (int p = 0; p < parts; p++)
+        {
+            int first = next;
+            long bytes = 0;
+            int lastAllowed = n - (parts - p);   // leave a shard for each later part
+            // Take at least one shard, then more while the running total is short of this part's boundary.
+            decimal boundary = (decimal)total * (p + 1) / parts;
+            do
+            {
+                bytes += shardBytes[next];
+                running += shardBytes[next];
+                next++;
+            } while (next <= lastAllowed && (p == parts - 1 || running + shardBytes[next] / 2m <= boundary));
+            result.Add(new JobPart(p, first, next - first, bytes));
+        }
+        return result;
+    }
+}
