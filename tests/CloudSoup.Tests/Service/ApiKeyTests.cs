@@ -29,14 +29,6 @@ public class ApiKeyTests(AzuriteFixture azurite)
         return (host, new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{host.Url.Port}/") }, options);
     }
 
-    private static async Task<string> RecipeAsync(CloudSoupHost host, CloudSoupOptions o)
-    {
-        var ckpt = host.Services.GetRequiredService<StorageClients>().Container(o.CheckpointsContainer);
-        await ckpt.UploadModelAsync("key/a.safetensors", TestBlobs.RandomModel(51));
-        await ckpt.UploadModelAsync("key/b.safetensors", TestBlobs.RandomModel(52));
-        return $"merge_method: linear\nmodels: [{o.CheckpointsContainer}/key/a.safetensors, {o.CheckpointsContainer}/key/b.safetensors]\n";
-    }
-
     private static HttpRequestMessage Post(string recipe, Action<HttpRequestMessage>? authenticate = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "api/merges") { Content = new StringContent(recipe, Encoding.UTF8, "application/yaml") };
@@ -50,7 +42,7 @@ public class ApiKeyTests(AzuriteFixture azurite)
         var (host, http, options) = await StartOnAllAddressesAsync();
         await using var _ = host;
         using var __ = http;
-        string recipe = await RecipeAsync(host, options);
+        string recipe = await host.TwoModelRecipeAsync(options, "key", 51);
 
         var none = await http.SendAsync(Post(recipe));
         Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
@@ -78,7 +70,7 @@ public class ApiKeyTests(AzuriteFixture azurite)
 
         await using var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { RunWatcher = false, MinimumLogLevel = LogLevel.Warning }, None);
         using var http = new HttpClient { BaseAddress = host.Url };
-        Assert.Equal(HttpStatusCode.Accepted, (await http.SendAsync(Post(await RecipeAsync(host, options)))).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await http.SendAsync(Post(await host.TwoModelRecipeAsync(options, "key", 51)))).StatusCode);
     }
 
     [Fact]
@@ -88,7 +80,7 @@ public class ApiKeyTests(AzuriteFixture azurite)
         await using var _ = host;
         using var __ = http;
         using var dir = new TempDir();
-        File.WriteAllText(dir["r.yaml"], await RecipeAsync(host, options));
+        File.WriteAllText(dir["r.yaml"], await host.TwoModelRecipeAsync(options, "key", 51));
         string api = http.BaseAddress!.ToString();
         var root = new RootCommand { SubmitCommand.Create(), StatusCommand.Create() };
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using CloudSoup.Cli.Dev;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
@@ -108,6 +109,15 @@ public static class TestBlobs
     }
 
     /// <summary>A model with deterministic pseudo-random float32 tensors.</summary>
+    /// <summary>Uploads two random models under <paramref name="folder"/> of the host's checkpoints container; returns a linear recipe over them.</summary>
+    public static async Task<string> TwoModelRecipeAsync(this CloudSoupHost host, CloudSoupOptions o, string folder, int seed)
+    {
+        var ckpt = host.Services.GetRequiredService<StorageClients>().Container(o.CheckpointsContainer);
+        await ckpt.UploadModelAsync($"{folder}/a.safetensors", RandomModel(seed));
+        await ckpt.UploadModelAsync($"{folder}/b.safetensors", RandomModel(seed + 1));
+        return $"merge_method: linear\nmodels: [{o.CheckpointsContainer}/{folder}/a.safetensors, {o.CheckpointsContainer}/{folder}/b.safetensors]\n";
+    }
+
     public static Dictionary<string, torch.Tensor> RandomModel(int seed, int hidden = 16)
     {
         var gen = new torch.Generator((ulong)seed);

@@ -34,14 +34,6 @@ public class EntraTokenTests(AzuriteFixture azurite)
         return (host, new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{host.Url.Port}/") }, options);
     }
 
-    private static async Task<string> RecipeAsync(CloudSoupHost host, CloudSoupOptions o)
-    {
-        var ckpt = host.Services.GetRequiredService<StorageClients>().Container(o.CheckpointsContainer);
-        await ckpt.UploadModelAsync("entra/a.safetensors", TestBlobs.RandomModel(61));
-        await ckpt.UploadModelAsync("entra/b.safetensors", TestBlobs.RandomModel(62));
-        return $"merge_method: linear\nmodels: [{o.CheckpointsContainer}/entra/a.safetensors, {o.CheckpointsContainer}/entra/b.safetensors]\n";
-    }
-
     private static HttpRequestMessage Post(string recipe, string? token = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "api/merges") { Content = new StringContent(recipe, Encoding.UTF8, "application/yaml") };
@@ -62,7 +54,7 @@ public class EntraTokenTests(AzuriteFixture azurite)
         var (host, http, options) = await StartAsync(idp);
         await using var _ = host;
         using var __ = http;
-        string recipe = await RecipeAsync(host, options);
+        string recipe = await host.TwoModelRecipeAsync(options, "entra", 61);
 
         var none = await http.SendAsync(Post(recipe));
         Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
@@ -103,7 +95,7 @@ public class EntraTokenTests(AzuriteFixture azurite)
         var (host, http, options) = await StartAsync(idp, role: Role);
         await using var _ = host;
         using var __ = http;
-        string recipe = await RecipeAsync(host, options);
+        string recipe = await host.TwoModelRecipeAsync(options, "entra", 61);
 
         var noRole = await http.SendAsync(Post(recipe, idp.Token(Audience, roles: ["CloudSoup.Read"])));
         Assert.Equal(HttpStatusCode.Forbidden, noRole.StatusCode);
@@ -121,7 +113,7 @@ public class EntraTokenTests(AzuriteFixture azurite)
         await using var _ = host;
         using var __ = http;
         using var dir = new TempDir();
-        string recipe = await RecipeAsync(host, options);
+        string recipe = await host.TwoModelRecipeAsync(options, "entra", 61);
         File.WriteAllText(dir["r.yaml"], recipe);
 
         var withKey = Post(recipe);
