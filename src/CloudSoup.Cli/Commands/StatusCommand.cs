@@ -52,28 +52,36 @@ internal static class StatusCommand
 
     private static void Print(JobView j)
     {
-        Console.WriteLine($"job       {j.Id}");
-        Console.WriteLine($"status    {j.Status}{(j.Phase != null && !JobStatus.IsFinished(j.Status) ? $" ({j.Phase}, {j.Progress * 100:0}%)" : "")}");
-        if (j.Name != null || j.Method != null) Console.WriteLine($"recipe    {j.Name ?? "(unnamed)"} [{j.Method}]");
-        if (j.Source != null) Console.WriteLine($"source    {j.Source}");
-        Console.WriteLine($"created   {j.Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
-        if (j.Started is { } s) Console.WriteLine($"started   {s.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
-        if (j.Finished is { } f) Console.WriteLine($"finished  {f.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
-        if (j.Attempts > 1) Console.WriteLine($"attempts  {j.Attempts}");
-        if (j.Error != null) Console.WriteLine($"error     {j.Error}");
+        foreach (var line in Lines(j)) Console.WriteLine(line);
+    }
+
+    /// <summary>What `status ID` prints for <paramref name="j"/>, a line each: the job, each part of a split job, the files.</summary>
+    internal static IEnumerable<string> Lines(JobView j)
+    {
+        yield return $"job       {j.Id}";
+        yield return $"status    {j.Status}{(j.Phase != null && !JobStatus.IsFinished(j.Status) ? $" ({j.Phase}, {j.Progress * 100:0}%)" : "")}";
+        if (j.Name != null || j.Method != null) yield return $"recipe    {j.Name ?? "(unnamed)"} [{j.Method}]";
+        if (j.Source != null) yield return $"source    {j.Source}";
+        yield return $"created   {j.Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}";
+        if (j.Started is { } s) yield return $"started   {s.ToLocalTime():yyyy-MM-dd HH:mm:ss}";
+        if (j.Finished is { } f) yield return $"finished  {f.ToLocalTime():yyyy-MM-dd HH:mm:ss}";
+        if (j.Attempts > 1) yield return $"attempts  {j.Attempts}";
+        if (j.Error != null) yield return $"error     {j.Error}";
         foreach (var p in j.Parts ?? [])
-            Console.WriteLine($"part {p.Part,-4} {p.Status}{(p.Phase != null && !JobStatus.IsFinished(p.Status) ? $" ({p.Phase}, {p.Progress * 100:0}%)" : "")}, " +
-                              $"{p.Shards} shard{(p.Shards == 1 ? "" : "s")}, {p.InputBytes:N0} bytes in" +
-                              (p.Worker != null ? $", {p.Worker}" : "") + (p.Status == JobStatus.Succeeded ? $", {p.BytesWritten:N0} bytes out in {p.Seconds:0.0} s" : "") +
-                              (p.Attempts > 1 ? $", attempts {p.Attempts}" : "") + (p.LastError != null && p.Status != JobStatus.Succeeded ? $", last error: {p.LastError}" : ""));
+            yield return $"part {p.Part,-4} {p.Status}{(p.Phase != null && !JobStatus.IsFinished(p.Status) ? $" ({p.Phase}, {p.Progress * 100:0}%)" : "")}, " +
+                              $"{p.Shards} shard{(p.Shards == 1 ? "" : "s")}, {Bytes(p.InputBytes)} in" +
+                              (p.Worker != null ? $", {p.Worker}" : "") + (p.Status == JobStatus.Succeeded ? $", {Bytes(p.BytesWritten)} out in {p.Seconds:0.0} s" : "") +
+                              (p.Attempts > 1 ? $", attempts {p.Attempts}" : "") + (p.LastError != null && p.Status != JobStatus.Succeeded ? $", last error: {p.LastError}" : "");
         // The files with their sizes where the API lists them; the raw output paths from an API that predates them.
         if (j.Files is { Count: > 0 } files)
-            foreach (var file in files) Console.WriteLine($"file      {file.Name}  {(file.Size is { } size ? CloudSoup.Cli.Download.JobDownloader.Bytes(size) : "(missing)")}");
+            foreach (var file in files) yield return $"file      {file.Name}  {(file.Size is { } size ? Bytes(size) : "(missing)")}";
         else
-            foreach (var o in j.Outputs) Console.WriteLine($"output    {o}");
-        if (j.Status == JobStatus.Succeeded) Console.WriteLine($"report    {j.Links.Report}");
-        if (j.Status == JobStatus.Succeeded) Console.WriteLine($"download  cloudsoup download {j.Id} --out DIR");
+            foreach (var o in j.Outputs) yield return $"output    {o}";
+        if (j.Status == JobStatus.Succeeded) yield return $"report    {j.Links.Report}";
+        if (j.Status == JobStatus.Succeeded) yield return $"download  cloudsoup download {j.Id} --out DIR";
     }
+
+    private static string Bytes(long bytes) => CloudSoup.Cli.Download.JobDownloader.Bytes(bytes);
 
     private static void PrintList(IReadOnlyList<JobView> jobs)
     {

@@ -117,7 +117,7 @@ public class FisherEstimatorTests
             for (int c = 0; c < C; c++) meanB[c] += ((c == y[n] ? 1 : 0) - p[c]) / N;
         }
         var got = Run(weights, data, new FisherOptions(FisherLabels.Empirical, 100));
-        Assert.True(Enumerable.Range(0, C).Any(c => Math.Abs(got["fc1.bias"][c].ToDouble() - meanB[c] * meanB[c]) > 1e-3));
+        Assert.Contains(Enumerable.Range(0, C), c => Math.Abs(got["fc1.bias"][c].ToDouble() - meanB[c] * meanB[c]) > 1e-3);
 
         var (fw3, fb3) = Closed(w, b, x.Take(3).ToArray(), (n, _) => Enumerable.Range(0, C).Select(c => c == y[n] ? 1.0 : 0).ToArray());
         Same(fw3, fb3, Run(weights, data, new FisherOptions(FisherLabels.Empirical, 3)));
