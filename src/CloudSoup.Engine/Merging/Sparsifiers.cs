@@ -56,8 +56,7 @@ public static class Sparsifiers
         long k = (long)(density * n);
         using var scope = torch.NewDisposeScope();
         var flat = delta.flatten();
-        var mask = torch.zeros_like(flat);
-        if (k > 0) mask.index_fill_(0, RankByMagnitude(flat).narrow(0, 0, k), 1.0);
+        var mask = RankedRangeMask(flat, 0, k);
         return (flat * mask).reshape(delta.shape).MoveToOuterDisposeScope();
     }
 
@@ -79,9 +78,51 @@ public static class Sparsifiers
         long keep = n - nBot - nTop;
         using var scope = torch.NewDisposeScope();
         var flat = delta.flatten();
-        var mask = torch.zeros_like(flat);
-        if (keep > 0) mask.index_fill_(0, RankByMagnitude(flat).narrow(0, nTop, keep), 1.0);
+        var mask = RankedRangeMask(flat, nTop, keep);
         return (flat * mask).reshape(delta.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// A 0/1 mask (in <paramref name="flat"/>'s dtype) of the entries at ranks [<paramref name="start"/>,
+    /// <paramref name="start"/> + <paramref name="count"/>) of <see cref="RankByMagnitude"/>, found by selection instead
+    /// of a sort: the rank-r magnitude comes from torch.kthvalue (linear time), everything strictly larger is in, and
+    /// of the entries equal to it the lowest flat indices fill the remaining places, which is exactly the tie rule
+    /// of the stable sort. Tensors holding NaN take the sort (the mask is the same; NaN's place in an order is the
+    /// sort's to define). Call it inside a dispose scope.
+    /// </summary>
+    public static torch.Tensor RankedRangeMask(torch.Tensor flat, long start, long count)
+    {
+        long n = flat.NumberOfElements;
+        if (count <= 0) return torch.zeros_like(flat);
+        if (start == 0 && count >= n) return torch.ones_like(flat);
+        var magnitude = flat.abs();
+        if (magnitude.isnan().any().ToBoolean())
+        {
+            var mask = torch.zeros_like(flat);
+            mask.index_fill_(0, RankByMagnitude(flat).narrow(0, start, count), 1.0);
+            return mask;
+        }
+        var top = TopRanks(magnitude, start + count);
+        if (start > 0) top.logical_and_(TopRanks(magnitude, start).logical_not_());
+        return top.to_type(flat.dtype);
+    }
+
+    /// <summary>A bool mask of the <paramref name="m"/> entries ranked first by magnitude (larger first; equal: lower index first).</summary>
+    private static torch.Tensor TopRanks(torch.Tensor magnitude, long m)
+    {
+        long n = magnitude.NumberOfElements;
+        if (m >= n) return torch.ones_like(magnitude, dtype: torch.ScalarType.Bool);
+        // The m-th largest value is the (n − m + 1)-th smallest (kthvalue counts from 1, ascending).
+        var threshold = magnitude.kthvalue(n - m + 1, dim: 0).values;
+        var mask = magnitude > threshold;
+        long missing = m - mask.sum().ToInt64();
+        if (missing > 0)
+        {
+            // nonzero lists indices in ascending order: the first ones win among the equal magnitudes.
+            var equal = (magnitude == threshold).nonzero().flatten();
+            mask.index_fill_(0, equal.narrow(0, 0, missing), true);
+        }
+        return mask;
     }
 
     /// <summary>

@@ -50,7 +50,7 @@ public class BlobCheckpointStoreTests(AzuriteFixture azurite)
             using var a = await local.ReadTensorAsync(name, CancellationToken.None);
             using var b = await remote.ReadTensorAsync(name, CancellationToken.None);
             Assert.Equal(a.dtype, b.dtype);
-            Assert.True(a.equal(b).item<bool>(), $"tensor {name} differs");
+            Assert.True(a.equal(b).all().item<bool>(), $"tensor {name} differs");
         }
     }
 
