@@ -211,6 +211,46 @@ public class TaskArithmeticFamilyTests
     }
 
     [Fact]
+    public void Seeded_masks_are_drawn_chunk_by_chunk_each_from_its_own_seed()
+    {
+        // The stream's definition (docs/methods.md, "Randomness"): chunk c of the flattened tensor is drawn from a
+        // generator seeded with Seeds.For(mask seed, "chunk c"), whichever core draws it.
+        using var scope = torch.NewDisposeScope();
+        var m = new DareLinear();
+        long n = 2 * SeededMaskProvider.ChunkElements + 12345;
+        var x = torch.ones(n, dtype: torch.ScalarType.Float32);
+        var input = Input(m, torch.zeros_like(x), [x, x], perModel: [D(("weight", 1.0), ("density", 0.3)), D(("weight", 1.0), ("density", 0.3))], seed: 3, name: "w");
+        var p = Sparsifiers.DareProbabilities(x, 0.3);
+        var mask = SeededMaskProvider.Instance.KeepMask(p, input, 1);
+        long seed = SeededMaskProvider.SeedFor(input, 1);
+        for (long c = 0; c * SeededMaskProvider.ChunkElements < n; c++)
+        {
+            long start = c * SeededMaskProvider.ChunkElements, length = Math.Min(SeededMaskProvider.ChunkElements, n - start);
+            using var gen = new torch.Generator((ulong)Seeds.For(seed, $"chunk {c}"));
+            var expected = torch.bernoulli(p.narrow(0, start, length), gen);
+            Assert.True(expected.equal(mask.narrow(0, start, length)).all().ToBoolean(), $"chunk {c} differs");
+        }
+        Assert.True(mask.equal(SeededMaskProvider.Instance.KeepMask(p, input, 1)).all().ToBoolean());
+        Assert.Equal(torch.ScalarType.Float32, mask.dtype);
+    }
+
+    [Fact]
+    public void Della_ranks_by_scatter_equal_the_argsort_of_the_argsort()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var gen = new torch.Generator(11);
+        foreach (long[] shape in new[] { new long[] { 37, 53 }, new long[] { 6, 40, 3 } })
+        {
+            // few distinct magnitudes, so the first argsort has many ties to order
+            var delta = (torch.randint(-3, 4, shape, generator: gen).to_type(torch.ScalarType.Float32)) * 0.25;
+            var rows = delta.dim() <= 1 ? delta.reshape(1, -1) : delta.reshape(delta.shape[0], delta.shape[1], -1);
+            var rank = rows.abs().argsort(dim: 1, descending: false).argsort(dim: 1).to_type(delta.dtype);
+            var expected = ((0.5 - 0.15) + 2 * 0.15 * rank / (rows.shape[1] - 1)).reshape(delta.shape);
+            Assert.True(expected.equal(Sparsifiers.DellaProbabilities(delta, 0.5, 0.15)).all().ToBoolean(), string.Join("x", shape));
+        }
+    }
+
+    [Fact]
     public void Della_probabilities_span_density_plus_minus_epsilon_by_rank()
     {
         var p = Sparsifiers.DellaProbabilities(T(0.5, -0.2, 0.0, 0.1), 0.5, 0.15);
