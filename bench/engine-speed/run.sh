@@ -2,8 +2,8 @@
 # The engine against its inputs: in one loop, the read+write floor (GNU cat reads every input to /dev/null, then
 # copies one input to an output file: the bytes a merge must read and write, with no arithmetic), the load-all PyTorch script
 # (../merge-throughput/script_baseline.py), the lazy memmap NumPy script (memmap_merge.py) and `cloudsoup merge`,
-# each a uniform average (linear) of N float32 models of SIZE_MB, median of RUNS runs, wall time and peak RSS from
-# /usr/bin/time. With MODE=methods, instead every task-vector method on the same inputs (m0 the base model) next to
+# each a uniform average (linear) of N float32 models of SIZE_MB, median of RUNS runs, wall time, CPU time (user +
+# sys: steadier than wall time when other work shares the machine) and peak RSS from /usr/bin/time. With MODE=methods, instead every task-vector method on the same inputs (m0 the base model) next to
 # linear. Needs Debian's python3-numpy and python3-torch for the scripts (skipped with a note when missing).
 #
 # Usage: bench/engine-speed/run.sh [N=4] [SIZE_MB=1000] [RUNS=3] [MODE=linear|methods]
@@ -45,12 +45,13 @@ recipe() { # method → recipe.yaml for it
   echo "$f"
 }
 
-# run NAME COMMAND... → appends "NAME seconds kB" to results
+# run NAME COMMAND... → appends "NAME wall-seconds peak-kB cpu-seconds" to results
 run() {
   local name="$1"; shift
   rm -rf "$WORK/out"; mkdir -p "$WORK/out"
-  /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$@" > "$WORK/log.txt" 2>&1 || { cat "$WORK/log.txt" >&2; echo "$name failed" >&2; exit 1; }
-  echo "$name $(cat "$WORK/time.txt")" | tee -a "$WORK/results.txt" >&2
+  /usr/bin/time -f "%e %M %U %S" -o "$WORK/time.txt" "$@" > "$WORK/log.txt" 2>&1 || { cat "$WORK/log.txt" >&2; echo "$name failed" >&2; exit 1; }
+  read -r wall kb user sys < "$WORK/time.txt"
+  echo "$name $wall $kb $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" | tee -a "$WORK/results.txt" >&2
 }
 
 have_np=0; have_torch=0
@@ -82,14 +83,16 @@ fi
 echo
 echo "N=$N SIZE_MB=$SIZE_MB RUNS=$RUNS MODE=$MODE  $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v names="$names" -v mode="$MODE" '
-  { t[$1] = t[$1] " " $2; m[$1] = m[$1] " " $3 }
+  { t[$1] = t[$1] " " $2; m[$1] = m[$1] " " $3; c[$1] = c[$1] " " $4 }
   function median(s,   a, n, i, j, x) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
   END {
     unit = mode == "linear" ? "floor" : "linear"
     base = median(t[unit])
-    printf "| program | wall s (median) | runs | × %s | peak RSS MB (median) |\n|---|---|---|---|---|\n", unit
+    cbase = median(c[unit])
+    printf "| program | wall s (median) | runs | × %s | CPU s, user+sys (median) | CPU × %s | peak RSS MB (median) |\n|---|---|---|---|---|---|---|\n", unit, unit
     k = split(names, ns, " ")
     for (i = 1; i <= k; i++) { n = ns[i]; if (!(n in t)) continue
-      s = median(t[n]); printf "| %s | %.2f | %s | %.2f | %.0f |\n", n, s, substr(t[n], 2), s / base, median(m[n]) / 1024 }
+      s = median(t[n]); u = median(c[n])
+      printf "| %s | %.2f | %s | %.2f | %.2f | %.2f | %.0f |\n", n, s, substr(t[n], 2), s / base, u, (cbase > 0 ? u / cbase : 0), median(m[n]) / 1024 }
   }' "$WORK/results.txt"
