@@ -202,9 +202,6 @@ public sealed class Checkpoint : IAsyncDisposable
         }
     }
 
-    /// <summary>Whether <see cref="ReadTensorAsync"/> maps this tensor rather than reading it into allocated memory.</summary>
-    public bool IsMapped(string name) => _tensors.TryGetValue(name, out var t) && t.Source is FileByteSource file && MappedTensors.CanMap(file, t.Entry);
-
     /// <summary>
     /// One tensor as a new CPU tensor of its stored dtype (owned by the caller, in no dispose scope): a private mapping
     /// of a local file, or its bytes read straight into the tensor's native memory.

@@ -13,21 +13,15 @@ namespace CloudSoup.Engine.Formats;
 internal static class MappedTensors
 {
     /// <summary>
-    /// Whether <see cref="TryMap"/> will try: Linux, a non-empty tensor, an offset that is a multiple of the element size
-    /// (the mapping is an array of elements, so the tensor must start on one).
-    /// </summary>
-    public static bool CanMap(FileByteSource file, TensorEntry e) =>
-        file.MapPath != null && e.ByteLength > 0 && e.Offset % DTypes.SizeOf(e.DType) == 0;
-
-    /// <summary>
     /// Tensor <paramref name="e"/> of the file behind <paramref name="file"/> as a view of a private mapping, or null
     /// when it cannot be mapped (not Linux, an offset that is not a multiple of the element size, an empty tensor, a
     /// failed mapping); the caller then reads it.
     /// </summary>
     public static torch.Tensor? TryMap(FileByteSource file, TensorEntry e)
     {
-        if (!CanMap(file, e) || file.MapPath is not { } path) return null;
+        if (file.MapPath is not { } path || e.ByteLength == 0) return null;
         int elementSize = DTypes.SizeOf(e.DType);
+        if (e.Offset % elementSize != 0) return null;   // the mapping is an array of elements: the start must be one
         try
         {
             using var scope = torch.NewDisposeScope();

@@ -124,8 +124,7 @@ public static class MergeExecutor
                             continue;
                         }
                         written += await writer.WriteAsync(output, ct).ConfigureAwait(false);   // disposes output once written
-                        // Mapped inputs were never malloc'd: only what was read into allocated memory counts.
-                        NativeHeap.Freed(task.Sources.Where(i => !plan.Inputs[i].IsMapped(task.Name)).Sum(i => plan.Inputs[i].Entry(task.Name).ByteLength) + outTensor.ByteLength);
+                        NativeHeap.Freed(inputBytes + outTensor.ByteLength);
                     }
                     written += await writer.FlushAsync().ConfigureAwait(false);
                 }
