@@ -1,6 +1,6 @@
 // A model checkpoint as CloudSoup reads it: one safetensors or PyTorch file, or an HF-sharded folder
 // (model.safetensors.index.json or pytorch_model.bin.index.json + shards). Opening reads headers only; tensor bytes are read on demand,
-// each straight into the memory of the tensor that will hold it.
+// each straight into the memory of the tensor that will hold it, or, for a local file, mapped (MappedTensors).
 using System.Text.Json;
 using CloudSoup.Control.Errors;
 using CloudSoup.Engine.Storage;
@@ -202,12 +202,17 @@ public sealed class Checkpoint : IAsyncDisposable
         }
     }
 
-    /// <summary>Reads one tensor's bytes straight into the native memory of a new CPU tensor of its stored dtype (owned by the caller, in no dispose scope).</summary>
+    /// <summary>
+    /// One tensor as a new CPU tensor of its stored dtype (owned by the caller, in no dispose scope): a private mapping
+    /// of a local file, or its bytes read straight into the tensor's native memory.
+    /// </summary>
     public async Task<torch.Tensor> ReadTensorAsync(string name, CancellationToken ct)
     {
         var (src, e) = _tensors.TryGetValue(name, out var t) ? t : throw new CloudSoupException(ErrorKind.IncompatibleModels, $"{Reference} has no tensor {SafeText.Name(name)}");
         if (e.ByteLength > int.MaxValue)
             throw new CloudSoupException(ErrorKind.InvalidCheckpoint, $"{Reference}: tensor {SafeText.Name(name)} is {e.ByteLength} bytes; tensors over 2 GiB are not supported yet");
+        // A local file is mapped rather than copied when it can be (MappedTensors).
+        if (src is FileByteSource file && MappedTensors.TryMap(file, e) is { } mapped) return mapped;
         // Detached: the caller owns it, and a dispose scope of whichever thread this runs on must not claim it.
         var tensor = torch.empty(e.Shape, TorchDTypes.ToScalarType(e.DType)).DetachFromDisposeScope();
         try

@@ -19,6 +19,12 @@ public sealed class FileByteSource : IByteSource
     public long Length { get; }
     public string Version { get; }
 
+    /// <summary>
+    /// A path that opens this same file (the inode this source opened, even if the name was since replaced), for
+    /// memory-mapping it (MappedTensors); null where there is none (not Linux).
+    /// </summary>
+    public string? MapPath => OperatingSystem.IsLinux() && !_handle.IsClosed ? $"/proc/self/fd/{_handle.DangerousGetHandle()}" : null;
+
     public static FileByteSource Open(string path)
     {
         var info = new FileInfo(path);

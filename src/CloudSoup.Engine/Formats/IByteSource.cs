@@ -18,4 +18,10 @@ public interface IByteSource : IAsyncDisposable
 
     /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/>; throws if the range runs past the end.</summary>
     ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct);
+
+    /// <summary>
+    /// Fills <paramref name="buffer"/> from <paramref name="offset"/> without read-ahead: a small record far from the
+    /// others (a zip member's local header), read concurrently with others. Sources that do not read ahead just read.
+    /// </summary>
+    ValueTask ReadUnbufferedAsync(long offset, Memory<byte> buffer, CancellationToken ct) => ReadAsync(offset, buffer, ct);
 }

@@ -15,6 +15,8 @@ public static class TorchZipReader
 {
     private const int MaxEntries = 1_000_000;
     private const long MaxPickleBytes = 256L << 20;
+    /// <summary>Local-header reads in flight at once while opening (each is one round trip on Blob Storage).</summary>
+    internal const int MaxConcurrentHeaderReads = 16;
     private const uint EocdSignature = 0x06054b50, Zip64LocatorSignature = 0x07064b50, Zip64EocdSignature = 0x06064b50;
     private const uint CentralSignature = 0x02014b50, LocalSignature = 0x04034b50;
 
@@ -48,8 +50,13 @@ public static class TorchZipReader
         var pickle = await MemberBytesAsync(src, pkl, MaxPickleBytes, ct).ConfigureAwait(false);
         var tensors = RestrictedUnpickler.StateDict(pickle, src.Name);
 
-        var entries = new List<TensorEntry>();
-        var dataStarts = new Dictionary<string, long>(StringComparer.Ordinal);   // one local-header read per storage, however many tensors share it
+        // Check every record first (cheap, no IO), then find where each storage's bytes start: one small read of its
+        // zip local header per storage, however many tensors share it. On Blob Storage each is a round trip, so they
+        // run concurrently (at most MaxConcurrentHeaderReads at once) rather than one after another; the entries are
+        // the same whatever order the reads finish in.
+        var records = new List<(string Name, TorchTensor Tensor, Member Member, int Size, long Elements)>();
+        var storages = new List<Member>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (name, t) in tensors)
         {
             if (!members.TryGetValue(prefix + "data/" + t.Storage.Key, out var member))
@@ -66,10 +73,18 @@ public static class TorchZipReader
                 throw CloudSoupException.Checkpoint(src.Name, $"tensor {SafeText.Name(name)} is a non-contiguous view (stride [{string.Join(", ", t.Stride)}] for shape [{string.Join(", ", t.Shape)}]); re-save it with .contiguous() or convert to safetensors");
             if (t.Offset < 0 || elements > t.Storage.Elements || t.Offset > t.Storage.Elements - elements)
                 throw CloudSoupException.Checkpoint(src.Name, $"tensor {SafeText.Name(name)} reaches past the end of its storage");
-            if (!dataStarts.TryGetValue(member.Name, out long dataStart))
-                dataStarts[member.Name] = dataStart = await DataOffsetAsync(src, member, ct).ConfigureAwait(false);
-            entries.Add(new TensorEntry(name, t.Storage.DType, t.Shape, dataStart + t.Offset * size, elements * size));
+            records.Add((name, t, member, size, elements));
+            if (seen.Add(member.Name)) storages.Add(member);
         }
+        var dataStarts = new long[storages.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, storages.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = MaxConcurrentHeaderReads, CancellationToken = ct },
+            async (i, token) => dataStarts[i] = await DataOffsetAsync(src, storages[i], token, unbuffered: true).ConfigureAwait(false)).ConfigureAwait(false);
+        var startOf = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (int i = 0; i < storages.Count; i++) startOf[storages[i].Name] = dataStarts[i];
+        var entries = new List<TensorEntry>(records.Count);
+        foreach (var (name, t, member, size, elements) in records)
+            entries.Add(new TensorEntry(name, t.Storage.DType, t.Shape, startOf[member.Name] + t.Offset * size, elements * size));
         return entries;
     }
 
@@ -162,14 +177,15 @@ public static class TorchZipReader
     }
 
     /// <summary>Where a member's bytes start (after its local header), checking it is stored uncompressed and inside the file.</summary>
-    private static async Task<long> DataOffsetAsync(IByteSource src, Member m, CancellationToken ct)
+    private static async Task<long> DataOffsetAsync(IByteSource src, Member m, CancellationToken ct, bool unbuffered = false)
     {
         if (m.Method != 0)
             throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} is compressed (method {m.Method}); torch.save stores members uncompressed, so this file was repacked: re-save it with torch.save");
         if (m.CompressedSize != m.Size) throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} has inconsistent sizes");
         var header = new byte[30];
         if (m.LocalHeaderOffset < 0 || m.LocalHeaderOffset + 30 > src.Length) throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} lies outside the file");
-        await src.ReadAsync(m.LocalHeaderOffset, header, ct).ConfigureAwait(false);
+        if (unbuffered) await src.ReadUnbufferedAsync(m.LocalHeaderOffset, header, ct).ConfigureAwait(false);
+        else await src.ReadAsync(m.LocalHeaderOffset, header, ct).ConfigureAwait(false);
         if (BinaryPrimitives.ReadUInt32LittleEndian(header) != LocalSignature) throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} has a corrupt local header");
         long start = m.LocalHeaderOffset + 30 + BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(26)) + BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(28));
         if (start + m.Size > src.Length) throw CloudSoupException.Checkpoint(src.Name, $"zip member {SafeText.Name(m.Name)} runs past the end of the file (truncated?)");

@@ -63,6 +63,9 @@ public static class MergeExecutor
                 {
                     await stream.WriteAsync(shard.Header, ct).ConfigureAwait(false);
                     written += shard.Header.Length;
+                    // Each output is written while the next one merges; the writer waits for a write in flight before
+                    // the stream is closed, on success and on failure alike.
+                    await using var writer = new OverlappedTensorWriter(stream);
                     foreach (var outTensor in shard.Tensors)
                     {
                         ct.ThrowIfCancellationRequested();
@@ -74,14 +77,21 @@ public static class MergeExecutor
                         {
                             var inputs = await plan.ReadInputsAsync(task.Sources, task.Name, owned, ct).ConfigureAwait(false);
                             read += inputBytes;
-                            var badInputs = CountNonFinite(plan, task, inputs, refuse);
+                            // Inputs are checked for NaN/±inf before the merge, except for a method whose output would show
+                            // them anyway (INonFinitePropagating): then a finite output proves the inputs finite.
+                            bool outputFirst = task.Merge && plan.Method is INonFinitePropagating p
+                                && p.EveryInputReachesTheOutput(task.Sources.Select(i => task.PerModel[i]).ToList(), task.Global);
+                            List<NonFiniteInput> badInputs = outputFirst ? [] : CountNonFinite(plan, task, inputs, refuse);
                             var (aux, globalAux, auxBytes) = task.Merge ? await ReadAuxiliaryAsync(plan, task, owned, ct).ConfigureAwait(false) : ([], [], 0);
                             read += auxBytes;
                             using var scope = torch.NewDisposeScope();
                             torch.Tensor result;
+                            NonFiniteCount? badResult = null;
                             if (task.Merge)
                             {
                                 result = MergeOne(plan, task, inputs, aux, globalAux, note => notes[task.Name] = note, device ?? torch.CPU).cpu();
+                                if (outputFirst && (badResult = NonFiniteValues.Count(result)) != null)
+                                    badInputs = CountNonFinite(plan, task, inputs, refuse);
                                 merged++;
                             }
                             else
@@ -92,7 +102,8 @@ public static class MergeExecutor
                             }
                             // A new handle (sharing storage when nothing changed), so it outlives the inputs' handles.
                             var converted = result.to_type(TorchDTypes.ToScalarType(task.OutDType)).contiguous();
-                            var badOutput = NonFiniteValues.Count(converted);
+                            // The result's count stands for the output's when the conversion changed nothing.
+                            var badOutput = outputFirst && converted.dtype == result.dtype ? badResult : NonFiniteValues.Count(converted);
                             if (badOutput != null && refuse)
                                 throw new CloudSoupException(ErrorKind.InvalidRecipe,
                                     $"nonfinite: the merged tensor '{task.Name}' has {badOutput} although its inputs are finite (values beyond {DTypes.RecipeName(task.OutDType)}'s range?); nonfinite: refuse rejects such outputs", "nonfinite");
@@ -108,19 +119,14 @@ public static class MergeExecutor
                             pending.Add((task, output));
                             if (pending.Count < waiting.Count) continue;
                             // Every other tensor is written and kept: let the caller replace the deferred ones, then write them.
+                            written += await writer.FlushAsync().ConfigureAwait(false);
                             written += await WriteDeferredAsync(stream, pending, deferred!, keep!, ct).ConfigureAwait(false);
                             continue;
                         }
-                        try
-                        {
-                            written += await WriteAsync(stream, output, ct).ConfigureAwait(false);
-                        }
-                        finally
-                        {
-                            output.Dispose();
-                        }
+                        written += await writer.WriteAsync(output, ct).ConfigureAwait(false);   // disposes output once written
                         NativeHeap.Freed(inputBytes + outTensor.ByteLength);
                     }
+                    written += await writer.FlushAsync().ConfigureAwait(false);
                 }
                 files.Add(shard.FileName);
             }

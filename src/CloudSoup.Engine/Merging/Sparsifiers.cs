@@ -23,22 +23,42 @@ public interface IMaskProvider
 }
 
 /// <summary>
-/// The default provider: Bernoulli draws from a private torch.Generator seeded with the tensor's seed mixed
-/// with the model's index and reference, so a mask does not depend on execution order or worker count.
+/// The default provider: Bernoulli draws seeded with the tensor's seed mixed with the model's index and reference,
+/// so a mask does not depend on execution order or worker count. The tensor is drawn in fixed chunks of
+/// <see cref="ChunkElements"/>, each from its own torch.Generator seeded from that seed and the chunk's number, so the
+/// chunks can be drawn on every core (libtorch draws one element at a time from one generator) and the mask is the same
+/// whatever the number of cores. Draws are in the compute dtype (float32 for 16-bit compute dtypes): a float64 draw
+/// costs two 32-bit random numbers per element, a float32 draw one.
 /// </summary>
 public sealed class SeededMaskProvider : IMaskProvider
 {
     public static readonly SeededMaskProvider Instance = new();
+
+    /// <summary>Elements per independently seeded chunk (part of the random stream's definition: changing it changes masks).</summary>
+    public const long ChunkElements = 1L << 20;
 
     public static long SeedFor(TensorMergeInput input, int modelIndex) =>
         Seeds.For(input.Seed, input.TensorName, $"{modelIndex}:{input.ModelIds[modelIndex]}");
 
     public torch.Tensor KeepMask(torch.Tensor keepProbability, TensorMergeInput input, int modelIndex)
     {
-        using var gen = new torch.Generator((ulong)SeedFor(input, modelIndex));
-        // Drawn in float64 on the CPU so the stream is the same whatever the compute dtype.
-        using var p = keepProbability.to_type(torch.ScalarType.Float64).cpu();
-        return torch.bernoulli(p, gen).to_type(keepProbability.dtype);
+        long seed = SeedFor(input, modelIndex);
+        var drawType = keepProbability.dtype == torch.ScalarType.Float64 ? torch.ScalarType.Float64 : torch.ScalarType.Float32;
+        using var p = keepProbability.to_type(drawType).cpu().contiguous().flatten();
+        var mask = torch.empty_like(p);
+        long n = p.NumberOfElements;
+        long chunks = (n + ChunkElements - 1) / ChunkElements;
+        Parallel.For(0L, chunks, c =>
+        {
+            long start = c * ChunkElements, length = Math.Min(ChunkElements, n - start);
+            using var gen = new torch.Generator((ulong)Seeds.For(seed, $"chunk {c}"));
+            using var from = p.narrow(0, start, length);
+            using var into = mask.narrow(0, start, length);
+            using var drawn = torch.bernoulli(from, gen);
+            into.copy_(drawn);
+        });
+        using (mask)
+            return mask.reshape(keepProbability.shape).to(keepProbability.dtype, keepProbability.device);
     }
 }
 
@@ -56,8 +76,7 @@ public static class Sparsifiers
         long k = (long)(density * n);
         using var scope = torch.NewDisposeScope();
         var flat = delta.flatten();
-        var mask = torch.zeros_like(flat);
-        if (k > 0) mask.index_fill_(0, RankByMagnitude(flat).narrow(0, 0, k), 1.0);
+        var mask = RankedRangeMask(flat, 0, k);
         return (flat * mask).reshape(delta.shape).MoveToOuterDisposeScope();
     }
 
@@ -79,9 +98,51 @@ public static class Sparsifiers
         long keep = n - nBot - nTop;
         using var scope = torch.NewDisposeScope();
         var flat = delta.flatten();
-        var mask = torch.zeros_like(flat);
-        if (keep > 0) mask.index_fill_(0, RankByMagnitude(flat).narrow(0, nTop, keep), 1.0);
+        var mask = RankedRangeMask(flat, nTop, keep);
         return (flat * mask).reshape(delta.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// A 0/1 mask (in <paramref name="flat"/>'s dtype) of the entries at ranks [<paramref name="start"/>,
+    /// <paramref name="start"/> + <paramref name="count"/>) of <see cref="RankByMagnitude"/>, found by selection instead
+    /// of a sort: the rank-r magnitude comes from torch.kthvalue (linear time), everything strictly larger is in, and
+    /// of the entries equal to it the lowest flat indices fill the remaining places, which is exactly the tie rule
+    /// of the stable sort. Tensors holding NaN take the sort (the mask is the same; NaN's place in an order is the
+    /// sort's to define). Call it inside a dispose scope.
+    /// </summary>
+    public static torch.Tensor RankedRangeMask(torch.Tensor flat, long start, long count)
+    {
+        long n = flat.NumberOfElements;
+        if (count <= 0) return torch.zeros_like(flat);
+        if (start == 0 && count >= n) return torch.ones_like(flat);
+        var magnitude = flat.abs();
+        if (magnitude.isnan().any().ToBoolean())
+        {
+            var mask = torch.zeros_like(flat);
+            mask.index_fill_(0, RankByMagnitude(flat).narrow(0, start, count), 1.0);
+            return mask;
+        }
+        var top = TopRanks(magnitude, start + count);
+        if (start > 0) top.logical_and_(TopRanks(magnitude, start).logical_not_());
+        return top.to_type(flat.dtype);
+    }
+
+    /// <summary>A bool mask of the <paramref name="m"/> entries ranked first by magnitude (larger first; equal: lower index first).</summary>
+    private static torch.Tensor TopRanks(torch.Tensor magnitude, long m)
+    {
+        long n = magnitude.NumberOfElements;
+        if (m >= n) return torch.ones_like(magnitude, dtype: torch.ScalarType.Bool);
+        // The m-th largest value is the (n − m + 1)-th smallest (kthvalue counts from 1, ascending).
+        var threshold = magnitude.kthvalue(n - m + 1, dim: 0).values;
+        var mask = magnitude > threshold;
+        long missing = m - mask.sum().ToInt64();
+        if (missing > 0)
+        {
+            // nonzero lists indices in ascending order: the first ones win among the equal magnitudes.
+            var equal = (magnitude == threshold).nonzero().flatten();
+            mask.index_fill_(0, equal.narrow(0, 0, missing), true);
+        }
+        return mask;
     }
 
     /// <summary>
@@ -103,8 +164,13 @@ public static class Sparsifiers
     {
         using var scope = torch.NewDisposeScope();
         var rows = delta.dim() <= 1 ? delta.reshape(1, -1) : delta.reshape(delta.shape[0], delta.shape[1], -1);
-        // ranks along dim 1 (0-based): argsort of argsort
-        var rank = rows.abs().argsort(dim: 1, descending: false).argsort(dim: 1).to_type(delta.dtype);
+        // ranks along dim 1 (0-based): the inverse of the sorting permutation, written by a scatter (what an argsort
+        // of the argsort computes, without a second sort: a permutation has one inverse, so the ranks are the same)
+        var order = rows.abs().argsort(dim: 1, descending: false);
+        var along = Enumerable.Repeat(1L, (int)rows.dim()).ToArray();
+        along[1] = rows.shape[1];
+        var positions = torch.arange(rows.shape[1], dtype: torch.ScalarType.Int64).reshape(along).expand(order.shape);
+        var rank = torch.empty_like(order).scatter_(1, order, positions).to_type(delta.dtype);
         long width = rows.shape[1];
         var p = width <= 1 ? torch.full_like(rows, density) : (density - epsilon) + 2 * epsilon * rank / (width - 1);
         return p.reshape(delta.shape).MoveToOuterDisposeScope();

@@ -97,6 +97,18 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     private static torch.Tensor RescaleDeterministic(torch.Tensor delta, torch.Tensor kept, double density, RescaleMode mode) =>
         mode == RescaleMode.InverseDensity ? kept / density : Sparsifiers.MatchL1(delta, kept);
 
+    /// <summary>
+    /// The element-wise sum of <paramref name="terms"/>, added in order onto zeros: the same values, bit for bit, as
+    /// summing their stack over its first dimension (the order the reduction adds them in), without the stacked copy of
+    /// every term.
+    /// </summary>
+    private static torch.Tensor SumOf(IReadOnlyList<torch.Tensor> terms)
+    {
+        var sum = torch.zeros_like(terms[0]);
+        foreach (var t in terms) sum.add_(t);
+        return sum;
+    }
+
     /// <summary>Weights, optionally elects signs, sums and normalizes (steps 3–6 of the pipeline).</summary>
     public static torch.Tensor Combine(IReadOnlyList<torch.Tensor> deltas, IReadOnlyList<double> weights, bool signConsensus, bool normalize)
     {
@@ -105,7 +117,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         torch.Tensor mixed, divisor;
         if (signConsensus)
         {
-            var sum = torch.stack(weighted).sum(dim: 0);
+            var sum = SumOf(weighted);
             var elected = torch.where(sum >= 0, 1.0, -1.0).to_type(sum.dtype);
             mixed = torch.zeros_like(sum);
             divisor = torch.zeros_like(sum);
@@ -119,7 +131,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         }
         else
         {
-            mixed = torch.stack(weighted).sum(dim: 0);
+            mixed = SumOf(weighted);
             double total = weights.Sum();
             divisor = torch.full_like(mixed, Math.Abs(total) < 1e-8 ? 1.0 : total);
         }

@@ -1,7 +1,7 @@
 // Ranged reads of one blob version. Every request carries If-Match with the ETag seen at open, so a
 // checkpoint replaced mid-job fails with 412 (InputChanged) instead of mixing two versions.
 // Small reads (headers, small tensors: under 1 MiB) go through one 4 MiB read-ahead window per blob, which
-// turns hundreds of tiny requests into a few; larger reads go straight to the blob, split into 8 MiB chunks
+// turns hundreds of tiny requests into a few (except ReadUnbufferedAsync: isolated records read concurrently); larger reads go straight to the blob, split into 8 MiB chunks
 // fetched in parallel. Memory stays bounded:
 // one window per open blob plus the caller's own buffer.
 using System.Buffers;
@@ -67,6 +67,19 @@ internal sealed class BlobByteSource(BlobClient blob, string name, long length, 
         {
             _windowLock.Release();
         }
+    }
+
+    /// <summary>
+    /// Exactly the requested range, bypassing the read-ahead window: many small records far apart (a .pt's local
+    /// headers, one per storage) would otherwise each fill, and wait for, the one 4 MiB window in turn.
+    /// </summary>
+    public async ValueTask ReadUnbufferedAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+    {
+        if (offset < 0 || offset + buffer.Length > Length)
+            throw CloudSoupException.Checkpoint(Name, $"read of {buffer.Length} bytes at {offset} runs past the end of the blob ({Length} bytes)");
+        if (buffer.Length == 0) return;
+        if (buffer.Length >= DirectReadBytes) await ReadChunkedAsync(offset, buffer, ct).ConfigureAwait(false);
+        else await ReadRangeAsync(offset, buffer, ct).ConfigureAwait(false);
     }
 
     private async Task ReadChunkedAsync(long offset, Memory<byte> buffer, CancellationToken ct)

@@ -31,6 +31,7 @@ public class TorchPickleTests
     [InlineData("shared.pt", "shared.expected.safetensors")]
     [InlineData("wrapped.pt", "wrapped.expected.safetensors")]
     [InlineData("pytorch_model.bin", "mlp_f32.expected.safetensors")]
+    [InlineData("many_storages.pt", "many_storages.expected.safetensors")]
     public async Task Good_checkpoints_read_like_the_tensors_pytorch_saved(string file, string expectedFile)
     {
         var got = await ReadAll(file);
@@ -83,6 +84,62 @@ public class TorchPickleTests
         var merged = SafetensorsFiles.Read(dir["out/model.safetensors"]);
         var a = await ReadAll("mlp_f32.expected.safetensors");
         foreach (var (name, t) in a) Assert.True(merged[name].allclose(t * 2, rtol: 1e-6, atol: 1e-6), name);
+    }
+
+    [Fact]
+    public async Task Storage_headers_are_read_concurrently_and_give_the_same_entries_as_one_at_a_time()
+    {
+        // Sequential reference: every unbuffered read completes before the next starts.
+        await using var plain = FileByteSource.Open(Path.Combine(Dir, "many_storages.pt"));
+        var sequential = await TorchZipReader.ReadAsync(new ConcurrencyProbe(plain, needed: 1), CancellationToken.None);
+        // The opening must have two local-header reads in flight at once (the probe holds each read until a second
+        // one arrives, and fails instead of waiting forever), and never more than the bound.
+        var probe = new ConcurrencyProbe(plain, needed: 2);
+        var concurrent = await TorchZipReader.ReadAsync(probe, CancellationToken.None);
+        Assert.InRange(probe.MaxInFlight, 2, TorchZipReader.MaxConcurrentHeaderReads);
+        Assert.Equal(48, probe.UnbufferedReads);
+        Assert.Equal(sequential.Count, concurrent.Count);
+        for (int i = 0; i < sequential.Count; i++)
+        {
+            Assert.Equal(sequential[i].Name, concurrent[i].Name);
+            Assert.Equal(sequential[i].Offset, concurrent[i].Offset);
+            Assert.Equal(sequential[i].ByteLength, concurrent[i].ByteLength);
+            Assert.Equal(sequential[i].Shape, concurrent[i].Shape);
+            Assert.Equal(sequential[i].DType, concurrent[i].DType);
+        }
+    }
+
+    /// <summary>Passes reads through; holds each unbuffered read until <c>needed</c> are in flight together.</summary>
+    private sealed class ConcurrencyProbe(IByteSource inner, int needed) : IByteSource
+    {
+        private readonly TaskCompletionSource _enough = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _inFlight;
+        public int MaxInFlight;
+        public int UnbufferedReads;
+        public string Name => inner.Name;
+        public long Length => inner.Length;
+        public string Version => inner.Version;
+        public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct) => inner.ReadAsync(offset, buffer, ct);
+
+        public async ValueTask ReadUnbufferedAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+        {
+            Interlocked.Increment(ref UnbufferedReads);
+            int now = Interlocked.Increment(ref _inFlight);
+            int seen;
+            while (now > (seen = MaxInFlight) && Interlocked.CompareExchange(ref MaxInFlight, now, seen) != seen) { }
+            if (now >= needed) _enough.TrySetResult();
+            try
+            {
+                await _enough.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);   // a guard against a hang, not a timing check
+                await inner.ReadAsync(offset, buffer, ct);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     [Fact]

@@ -32,6 +32,29 @@ public class BlobCheckpointStoreTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_pt_checkpoint_on_blob_storage_reads_exactly_like_the_local_file()
+    {
+        // many_storages.pt: 48 storages, so 48 zip local headers read concurrently at open (TorchZipReader).
+        string dir = Path.Combine(AppContext.BaseDirectory, "Fixtures", "pickle");
+        var storage = await azurite.NewStorageAsync();
+        var container = storage.Container(storage.Options.CheckpointsContainer);
+        await container.GetBlobClient("exp/many.pt").UploadAsync(Path.Combine(dir, "many_storages.pt"));
+        await using var local = await Checkpoint.OpenAsync(new CloudSoup.Engine.Storage.LocalCheckpointStore(dir), "many_storages.pt", CancellationToken.None);
+        await using var remote = await Checkpoint.OpenAsync(new BlobCheckpointStore(storage.Blobs), $"{container.Name}/exp/many.pt", CancellationToken.None);
+        Assert.Equal(local.TensorNames, remote.TensorNames);
+        foreach (var name in local.TensorNames)
+        {
+            var (l, r) = (local.Entry(name), remote.Entry(name));
+            Assert.Equal((l.DType, l.Offset, l.ByteLength), (r.DType, r.Offset, r.ByteLength));
+            Assert.Equal(l.Shape, r.Shape);
+            using var a = await local.ReadTensorAsync(name, CancellationToken.None);
+            using var b = await remote.ReadTensorAsync(name, CancellationToken.None);
+            Assert.Equal(a.dtype, b.dtype);
+            Assert.True(a.equal(b).all().item<bool>(), $"tensor {name} differs");
+        }
+    }
+
+    [Fact]
     public async Task Small_reads_are_coalesced_into_one_request()
     {
         var storage = await azurite.NewStorageAsync();

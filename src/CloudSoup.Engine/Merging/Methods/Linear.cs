@@ -7,8 +7,12 @@ using TorchSharp;
 
 namespace CloudSoup.Engine.Merging.Methods;
 
-public sealed class Linear : IMergeMethod
+public sealed class Linear : IMergeMethod, INonFinitePropagating
 {
+    /// <summary>A zero weight skips its input; every other input is added to every element.</summary>
+    public bool EveryInputReachesTheOutput(IReadOnlyList<ResolvedParameters> perModel, ResolvedParameters global) =>
+        perModel.All(p => p.Number("weight") != 0);
+
     public MethodSignature Signature => AveragingMethods.Linear;
 
     public torch.Tensor Merge(TensorMergeInput input)

@@ -20,11 +20,7 @@ public sealed class Sce : IMergeMethod
         {
             var variance = tv.var(dim: 0, unbiased: false).flatten();
             long keep = (long)(variance.count_nonzero().ToInt64() * k);
-            var mask = torch.zeros_like(variance);
-            if (keep > 0)
-            {
-                mask.index_fill_(0, Sparsifiers.RankByMagnitude(variance).narrow(0, 0, keep), 1.0);   // variances are ≥ 0
-            }
+            var mask = Sparsifiers.RankedRangeMask(variance, 0, keep);   // variances are ≥ 0, so |variance| ranks them
             tv = tv * mask.reshape(b.shape).unsqueeze(0);
         }
         var energy = tv.pow(2).reshape(n, -1).mean([1]);

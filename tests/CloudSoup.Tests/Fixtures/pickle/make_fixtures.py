@@ -8,6 +8,7 @@ Good checkpoints (torch.save zip format) each with the expected tensors as <name
   shared.pt                             two tensors viewing one storage (contiguous slices)
   wrapped.pt                            {"state_dict": ..., "epoch": 3}
   pytorch_model.bin                     the same MLP under HF's file name
+  many_storages.pt                      48 tensors, each its own storage (so 48 zip local headers to read at open)
 Bad ones: hostile_system.pt (a pickle whose global is os.system), hostile_eval.pt (builtins.eval),
 noncontiguous.pt (a transposed view), compressed.pt (members deflated), truncated.pt, legacy.pt
 (the pre-1.6 non-zip format). Hostile pickles are written by hand, so generating them runs nothing."""
@@ -33,6 +34,10 @@ base = torch.arange(12, dtype=torch.float32)
 shared = {"first": base[:4], "second": base[4:10].view(2, 3), "steps": torch.tensor(7)}
 torch.save(shared, "shared.pt")
 write_safetensors("shared.expected.safetensors", {k: v.clone() for k, v in shared.items()})
+
+many = {f"layers.{i}.weight": torch.randn(2, 3 + i % 5).to(torch.float16 if i % 3 == 0 else torch.float32) for i in range(48)}
+torch.save(many, "many_storages.pt")
+write_safetensors("many_storages.expected.safetensors", many)
 
 torch.save({"state_dict": sd, "epoch": 3}, "wrapped.pt")
 write_safetensors("wrapped.expected.safetensors", dict(sd))

@@ -116,6 +116,44 @@ public class TaskArithmeticFamilyTests
     }
 
     [Theory]
+    [InlineData(4096, 0, 0.5, 1)]          // magnitudes from four values: about a thousand ties at every threshold
+    [InlineData(4096, 0, 0.25, 3)]
+    [InlineData(4096, 41, 0.5, 7)]         // breadcrumbs' window: drops the 41 first ranks
+    [InlineData(5000, 50, 0.3, 1)]
+    [InlineData(64, 0, 0.5, 2)]            // all zeros but a few: the threshold itself ties with most entries
+    [InlineData(1000, 10, 0.0, 5)]         // nothing kept
+    [InlineData(1000, 0, 1.0, 5)]          // everything kept
+    public void Selection_masks_equal_the_stable_sort_masks_under_many_ties(int n, int start, double fraction, int seed)
+    {
+        // The selection path (kthvalue + lowest indices among equals) must keep exactly the entries the stable sort
+        // ranks at [start, start + count): docs/methods.md, "Ties between equal magnitudes".
+        using var scope = torch.NewDisposeScope();
+        using var gen = new torch.Generator((ulong)seed);
+        var levels = n == 64 ? torch.tensor(new[] { 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.25 }) : torch.tensor(new[] { 0.5, -0.5, 0.25, -0.25, 1.0, 0.0, -0.0 });
+        var v = levels.index_select(0, torch.randint(0, levels.shape[0], [n], generator: gen)).to_type(torch.ScalarType.Float32);
+        long count = (long)(fraction * n);
+        var bySort = torch.zeros_like(v);
+        if (count > 0) bySort.index_fill_(0, Sparsifiers.RankByMagnitude(v).narrow(0, start, Math.Min(count, n - start)), 1.0);
+        var bySelection = Sparsifiers.RankedRangeMask(v, start, Math.Min(count, n - start));
+        Assert.True(bySort.equal(bySelection).all().ToBoolean(), $"masks differ at n={n}, start={start}, count={count}");
+        Assert.Equal(Math.Min(count, n - start), bySelection.count_nonzero().ToInt64());
+    }
+
+    [Fact]
+    public void A_task_vector_with_NaN_gets_the_sort_paths_mask()
+    {
+        using var scope = torch.NewDisposeScope();
+        var v = torch.tensor(new[] { 0.5f, float.NaN, 0.5f, -0.5f, 0.1f, float.NaN, 0.2f, 0.5f });
+        for (long start = 0; start < 8; start++)
+            for (long count = 0; start + count <= 8; count++)
+            {
+                var bySort = torch.zeros_like(v);
+                if (count > 0) bySort.index_fill_(0, Sparsifiers.RankByMagnitude(v).narrow(0, start, count), 1.0);
+                Assert.True(bySort.equal(Sparsifiers.RankedRangeMask(v, start, count)).all().ToBoolean(), $"start={start}, count={count}");
+            }
+    }
+
+    [Theory]
     [InlineData(1000, 0.5, 0.01)]
     [InlineData(1000, 0.2, 0.05)]
     [InlineData(37, 0.3, 0.1)]
@@ -170,6 +208,46 @@ public class TaskArithmeticFamilyTests
         double frac = mask.mean().ToDouble();
         // 20,000 Bernoulli(0.3) draws: sd ≈ 0.0032; 5 sd.
         Assert.InRange(frac, 0.284, 0.316);
+    }
+
+    [Fact]
+    public void Seeded_masks_are_drawn_chunk_by_chunk_each_from_its_own_seed()
+    {
+        // The stream's definition (docs/methods.md, "Randomness"): chunk c of the flattened tensor is drawn from a
+        // generator seeded with Seeds.For(mask seed, "chunk c"), whichever core draws it.
+        using var scope = torch.NewDisposeScope();
+        var m = new DareLinear();
+        long n = 2 * SeededMaskProvider.ChunkElements + 12345;
+        var x = torch.ones(n, dtype: torch.ScalarType.Float32);
+        var input = Input(m, torch.zeros_like(x), [x, x], perModel: [D(("weight", 1.0), ("density", 0.3)), D(("weight", 1.0), ("density", 0.3))], seed: 3, name: "w");
+        var p = Sparsifiers.DareProbabilities(x, 0.3);
+        var mask = SeededMaskProvider.Instance.KeepMask(p, input, 1);
+        long seed = SeededMaskProvider.SeedFor(input, 1);
+        for (long c = 0; c * SeededMaskProvider.ChunkElements < n; c++)
+        {
+            long start = c * SeededMaskProvider.ChunkElements, length = Math.Min(SeededMaskProvider.ChunkElements, n - start);
+            using var gen = new torch.Generator((ulong)Seeds.For(seed, $"chunk {c}"));
+            var expected = torch.bernoulli(p.narrow(0, start, length), gen);
+            Assert.True(expected.equal(mask.narrow(0, start, length)).all().ToBoolean(), $"chunk {c} differs");
+        }
+        Assert.True(mask.equal(SeededMaskProvider.Instance.KeepMask(p, input, 1)).all().ToBoolean());
+        Assert.Equal(torch.ScalarType.Float32, mask.dtype);
+    }
+
+    [Fact]
+    public void Della_ranks_by_scatter_equal_the_argsort_of_the_argsort()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var gen = new torch.Generator(11);
+        foreach (long[] shape in new[] { new long[] { 37, 53 }, new long[] { 6, 40, 3 } })
+        {
+            // few distinct magnitudes, so the first argsort has many ties to order
+            var delta = (torch.randint(-3, 4, shape, generator: gen).to_type(torch.ScalarType.Float32)) * 0.25;
+            var rows = delta.dim() <= 1 ? delta.reshape(1, -1) : delta.reshape(delta.shape[0], delta.shape[1], -1);
+            var rank = rows.abs().argsort(dim: 1, descending: false).argsort(dim: 1).to_type(delta.dtype);
+            var expected = ((0.5 - 0.15) + 2 * 0.15 * rank / (rows.shape[1] - 1)).reshape(delta.shape);
+            Assert.True(expected.equal(Sparsifiers.DellaProbabilities(delta, 0.5, 0.15)).all().ToBoolean(), string.Join("x", shape));
+        }
     }
 
     [Fact]
