@@ -9,8 +9,6 @@ using CloudSoup.Control.Recipes;
 using CloudSoup.Engine.Jobs.Steps;
 using CloudSoup.Engine.Reports;
 using CloudSoup.Engine.Storage;
-using CloudSoup.Engine.Formats;
-using CloudSoup.Engine.Merging;
 
 namespace CloudSoup.Engine.Jobs;
 
