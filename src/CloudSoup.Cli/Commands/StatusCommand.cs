@@ -46,17 +46,18 @@ internal static class StatusCommand
             }
             progress.Finish();
         }
-        Print(job);
+        Print(job, ServiceCommandSupport.Api(api));
         return job.Status == JobStatus.Failed ? 1 : 0;
     }
 
-    private static void Print(JobView j)
+    private static void Print(JobView j, Uri api)
     {
-        foreach (var line in Lines(j)) Console.WriteLine(line);
+        foreach (var line in Lines(j, api)) Console.WriteLine(line);
     }
 
     /// <summary>What `status ID` prints for <paramref name="j"/>, a line each: the job, each part of a split job, the files.</summary>
-    internal static IEnumerable<string> Lines(JobView j)
+    /// <param name="api">The API's base address: the report link is printed in full, ready to open.</param>
+    internal static IEnumerable<string> Lines(JobView j, Uri api)
     {
         yield return $"job       {j.Id}";
         yield return $"status    {j.Status}{(j.Phase != null && !JobStatus.IsFinished(j.Status) ? $" ({j.Phase}, {j.Progress * 100:0}%)" : "")}";
@@ -77,8 +78,8 @@ internal static class StatusCommand
             foreach (var file in files) yield return $"file      {file.Name}  {(file.Size is { } size ? Bytes(size) : "(missing)")}";
         else
             foreach (var o in j.Outputs) yield return $"output    {o}";
-        if (j.Status == JobStatus.Succeeded) yield return $"report    {j.Links.Report}";
-        if (j.Status == JobStatus.Succeeded) yield return $"download  cloudsoup download {j.Id} --out DIR";
+        if (j.Status == JobStatus.Succeeded) yield return $"report    {new Uri(api, j.Links.Report.TrimStart('/'))}";
+        if (j.Status == JobStatus.Succeeded) yield return $"download  cloudsoup download {j.Id} --out DIR{(api.ToString().TrimEnd('/') == ServiceCommandSupport.DefaultApi ? "" : $" --api {api}")}";
     }
 
     private static string Bytes(long bytes) => CloudSoup.Cli.Download.JobDownloader.Bytes(bytes);

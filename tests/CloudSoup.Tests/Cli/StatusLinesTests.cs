@@ -8,6 +8,7 @@ namespace CloudSoup.Tests.Cli;
 
 public class StatusLinesTests
 {
+    private static readonly Uri Local = new("http://127.0.0.1:7071/");
     private static readonly DateTimeOffset T0 = new(2026, 12, 1, 9, 0, 0, TimeSpan.Zero);
 
     private static JobView Job(string status, string? phase, IReadOnlyList<PartView> parts, IReadOnlyList<JobFileView>? files = null) =>
@@ -25,7 +26,7 @@ public class StatusLinesTests
             Part(0, JobStatus.Succeeded, JobPhase.Done, 1),
             Part(1, JobStatus.Running, JobPhase.Merging, 0.42, attempts: 2, lastError: "storage request failed: 503 ServerBusy"),
             Part(2, JobStatus.Queued, null, 0),
-        ])).ToList();
+        ]), Local).ToList();
 
         Assert.Contains("status    running (merging, 50%)", lines);
         var parts = lines.Where(l => l.StartsWith("part ", StringComparison.Ordinal)).ToList();
@@ -40,9 +41,15 @@ public class StatusLinesTests
     public void A_succeeded_job_lists_its_files_with_human_sizes_and_the_download_command()
     {
         var lines = StatusCommand.Lines(Job(JobStatus.Succeeded, JobPhase.Done, [Part(0, JobStatus.Succeeded, JobPhase.Done, 1)],
-            [new JobFileView("model-00001-of-00002.safetensors", 4_000_000_000, null, "\"0x1\"", "/api/merges/x/files/model-00001-of-00002.safetensors")])).ToList();
+            [new JobFileView("model-00001-of-00002.safetensors", 4_000_000_000, null, "\"0x1\"", "/api/merges/x/files/model-00001-of-00002.safetensors")]), Local).ToList();
         Assert.Contains("status    succeeded", lines);
         Assert.Contains("file      model-00001-of-00002.safetensors  4.00 GB", lines);
         Assert.Contains("download  cloudsoup download 0123456789abcdef0123 --out DIR", lines);
+        Assert.Contains("report    http://127.0.0.1:7071/api/merges/0123456789abcdef0123/report", lines);
+
+        // Against another API the hints name it, so they work as printed.
+        var remote = StatusCommand.Lines(Job(JobStatus.Succeeded, JobPhase.Done, []), new Uri("https://soup.example.com/")).ToList();
+        Assert.Contains("download  cloudsoup download 0123456789abcdef0123 --out DIR --api https://soup.example.com/", remote);
+        Assert.Contains("report    https://soup.example.com/api/merges/0123456789abcdef0123/report", remote);
     }
 }
