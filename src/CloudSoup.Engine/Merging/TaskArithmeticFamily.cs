@@ -47,21 +47,55 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         bool rescale = input.Global.Bool("rescale");
         var mode = input.Global.Text("rescale_mode") == "inverse_density" ? RescaleMode.InverseDensity : RescaleMode.L1;
         using var scope = torch.NewDisposeScope();
-        var deltas = new List<torch.Tensor>();
-        var weights = new List<double>();
-        for (int i = 0; i < input.Tensors.Count; i++)
+        var models = Enumerable.Range(0, input.Tensors.Count).Where(i => i != input.BaseIndex).ToList();
+        var weights = models.Select(i => input.PerModel[i].Number("weight")).ToList();
+        var deltas = new torch.Tensor[models.Count];
+        try
         {
-            if (i == input.BaseIndex) continue;
-            var pm = input.PerModel[i];
-            var delta = input.Tensors[i] - b;
-            deltas.Add(SparsifyOne(delta, pm, input, i, rescale, mode));
-            weights.Add(pm.Number("weight"));
+            // Each model's task vector is sparsified on its own (no shared state; libtorch's selection and sorts run on
+            // one core), so big tensors sparsify two models at a time; the combination below adds them in recipe order
+            // whatever order they finished in, so the output is the same.
+            void SparsifyModel(int j)
+            {
+                using var _ = torch.no_grad();   // grad mode belongs to a thread
+                using var own = torch.NewDisposeScope();
+                int i = models[j];
+                var delta = input.Tensors[i] - b;
+                deltas[j] = SparsifyOne(delta, input.PerModel[i], input, i, rescale, mode).DetachFromDisposeScope();
+            }
+            if (models.Count > 1 && Sparsify != SparsifyKind.None && b.NumberOfElements >= ParallelSparsifyElements)
+                RunEach(models.Count, SparsifyModel);
+            else
+                for (int j = 0; j < models.Count; j++) SparsifyModel(j);
         }
-        if (deltas.Count == 0) return b.clone().MoveToOuterDisposeScope();
+        catch
+        {
+            foreach (var d in deltas) d?.Dispose();
+            throw;
+        }
+        foreach (var d in deltas) scope.Attach(d);
+        if (deltas.Length == 0) return b.clone().MoveToOuterDisposeScope();
         var mixed = Combine(deltas, weights, signature.SignConsensus, input.Global.Bool("normalize"));
         double lambda = input.Global.Number("lambda");
         if (lambda != 1) mixed.mul_(lambda);
         return (b + mixed).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Tensors at least this big sparsify their models in parallel (smaller ones are not worth a thread hop).</summary>
+    internal const long ParallelSparsifyElements = 1L << 18;
+
+    /// <summary>Runs <paramref name="body"/> for 0 … count−1 on the thread pool; the first failure is rethrown as itself.</summary>
+    private static void RunEach(int count, Action<int> body)
+    {
+        try
+        {
+            Parallel.For(0, count, body);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            throw;
+        }
     }
 
     /// <summary>
