@@ -81,8 +81,11 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         return (b + mixed).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Tensors at least this big sparsify their models in parallel (smaller ones are not worth a thread hop).</summary>
-    internal const long ParallelSparsifyElements = 1L << 18;
+    /// <summary>
+    /// Tensors at least this big sparsify their models in parallel (smaller ones are not worth a thread hop); settable
+    /// so tests can compare the two paths.
+    /// </summary>
+    internal static long ParallelSparsifyElements { get; set; } = 1L << 18;
 
     /// <summary>Runs <paramref name="body"/> for 0 … count−1 on the thread pool; the first failure is rethrown as itself.</summary>
     private static void RunEach(int count, Action<int> body)
