@@ -55,6 +55,7 @@ public static class MergeExecutor
         var notes = new Dictionary<string, string>();
         var nonFinite = new List<NonFiniteTensor>();
         bool refuse = plan.Recipe.NonFinite == NonFinitePolicy.Refuse;
+        using var buffers = new OutputBuffers();
         try
         {
             foreach (var shard in plan.Shards)
@@ -65,13 +66,14 @@ public static class MergeExecutor
                     written += shard.Header.Length;
                     // Each output is written while the next one merges; the writer waits for a write in flight before
                     // the stream is closed, on success and on failure alike.
-                    await using var writer = new OverlappedTensorWriter(stream);
+                    await using var writer = new OverlappedTensorWriter(stream, buffers);
                     foreach (var outTensor in shard.Tensors)
                     {
                         ct.ThrowIfCancellationRequested();
                         var task = tasks[outTensor.Name];
                         // Reads are awaited outside any dispose scope (see OwnedTensors); only the synchronous merge runs in one.
                         torch.Tensor output;
+                        long recycle;
                         long inputBytes = task.Sources.Sum(i => plan.Inputs[i].Entry(task.Name).ByteLength);
                         using (var owned = new OwnedTensors())
                         {
@@ -89,7 +91,7 @@ public static class MergeExecutor
                             NonFiniteCount? badResult = null;
                             if (task.Merge)
                             {
-                                result = MergeOne(plan, task, inputs, aux, globalAux, note => notes[task.Name] = note, device ?? torch.CPU).cpu();
+                                result = MergeOne(plan, task, inputs, aux, globalAux, note => notes[task.Name] = note, device ?? torch.CPU, buffers).cpu();
                                 if (outputFirst && (badResult = NonFiniteValues.Count(result)) != null)
                                     badInputs = CountNonFinite(plan, task, inputs, refuse);
                                 merged++;
@@ -109,6 +111,8 @@ public static class MergeExecutor
                                     $"nonfinite: the merged tensor '{task.Name}' has {badOutput} although its inputs are finite (values beyond {DTypes.RecipeName(task.OutDType)}'s range?); nonfinite: refuse rejects such outputs", "nonfinite");
                             if (badInputs.Count > 0 || badOutput != null)
                                 nonFinite.Add(new NonFiniteTensor(task.Name, badInputs, badOutput?.Nan ?? 0, badOutput?.Inf ?? 0));
+                            // While the result is alive: is the output the reused buffer the method took (then it comes back once written)?
+                            recycle = buffers.TakeBack(converted);
                             output = converted.DetachFromDisposeScope();
                             if (keep != null) keep[task.Name] = output.to_type(task.Merge ? torch.ScalarType.Float32 : output.dtype).clone().DetachFromDisposeScope();
                         }
@@ -123,7 +127,7 @@ public static class MergeExecutor
                             written += await WriteDeferredAsync(stream, pending, deferred!, keep!, ct).ConfigureAwait(false);
                             continue;
                         }
-                        written += await writer.WriteAsync(output, ct).ConfigureAwait(false);   // disposes output once written
+                        written += await writer.WriteAsync(output, ct, recycle).ConfigureAwait(false);   // disposes or recycles output once written
                         NativeHeap.Freed(inputBytes + outTensor.ByteLength);
                     }
                     written += await writer.FlushAsync().ConfigureAwait(false);
@@ -242,7 +246,7 @@ public static class MergeExecutor
     }
 
     private static torch.Tensor MergeOne(MergePlan plan, TensorTask task, torch.Tensor[] raw, IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>> aux,
-        IReadOnlyDictionary<string, torch.Tensor> globalAux, Action<string> note, torch.Device device)
+        IReadOnlyDictionary<string, torch.Tensor> globalAux, Action<string> note, torch.Device device, OutputBuffers buffers)
     {
         var compute = TorchDTypes.ToScalarType(plan.ComputeDType);
         var tensors = raw.Select(t => t.to(compute, device)).ToList();
@@ -261,6 +265,7 @@ public static class MergeExecutor
             Auxiliary = aux.Select(d => (IReadOnlyDictionary<string, torch.Tensor>)d.ToDictionary(kv => kv.Key, kv => kv.Value.to(compute, device))).ToList(),
             GlobalAuxiliary = globalAux.ToDictionary(kv => kv.Key, kv => kv.Value.to(compute, device)),
             Note = note,
+            OutputBuffers = buffers,
         };
         var result = plan.Method.Merge(input);
         if (!result.shape.SequenceEqual(task.Shape))

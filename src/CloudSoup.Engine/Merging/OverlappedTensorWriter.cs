@@ -7,16 +7,18 @@ using TorchSharp;
 
 namespace CloudSoup.Engine.Merging;
 
-internal sealed class OverlappedTensorWriter(Stream stream) : IAsyncDisposable
+internal sealed class OverlappedTensorWriter(Stream stream, OutputBuffers? buffers = null) : IAsyncDisposable
 {
     private Task<long>? _pending;
     private torch.Tensor? _writing;
+    private long _recycleElements;
 
     /// <summary>
     /// Waits for the previous write, then starts writing <paramref name="tensor"/> (contiguous; this writer disposes it
-    /// once written). Returns the bytes the previous write wrote.
+    /// once written, or gives its memory back to the output buffers when <paramref name="recycleElements"/> is the
+    /// length <see cref="OutputBuffers.TakeBack"/> returned). Returns the bytes the previous write wrote.
     /// </summary>
-    public async Task<long> WriteAsync(torch.Tensor tensor, CancellationToken ct)
+    public async Task<long> WriteAsync(torch.Tensor tensor, CancellationToken ct, long recycleElements = 0)
     {
         long previous;
         try
@@ -29,6 +31,7 @@ internal sealed class OverlappedTensorWriter(Stream stream) : IAsyncDisposable
             throw;
         }
         _writing = tensor;
+        _recycleElements = recycleElements;
         _pending = Task.Run(() => WriteBytesAsync(tensor, ct), ct);
         return previous;
     }
@@ -44,8 +47,10 @@ internal sealed class OverlappedTensorWriter(Stream stream) : IAsyncDisposable
         finally
         {
             _pending = null;
-            _writing?.Dispose();
+            if (_writing is not null && buffers is not null && _recycleElements > 0) buffers.Recycle(_writing, _recycleElements);
+            else _writing?.Dispose();
             _writing = null;
+            _recycleElements = 0;
         }
     }
 

@@ -68,15 +68,17 @@ public static class Sparsifiers
     /// TIES trim: keep exactly int(density·n) entries with the largest |δ|; density ≥ 1 keeps everything. Equal
     /// magnitudes rank by position, the lower flat index counting as larger (<see cref="RankByMagnitude"/>). mergekit
     /// asserts k > 0; we return zeros for a tiny tensor instead.
+    /// With <paramref name="inPlace"/>, <paramref name="delta"/> itself is masked and returned (the same values).
     /// </summary>
-    public static torch.Tensor Magnitude(torch.Tensor delta, double density)
+    public static torch.Tensor Magnitude(torch.Tensor delta, double density, bool inPlace = false)
     {
-        if (density >= 1) return delta.clone();
+        if (density >= 1) return inPlace ? delta : delta.clone();
         long n = delta.NumberOfElements;
         long k = (long)(density * n);
         using var scope = torch.NewDisposeScope();
         var flat = delta.flatten();
         var mask = RankedRangeMask(flat, 0, k);
+        if (inPlace) { flat.mul_(mask); return delta; }
         return (flat * mask).reshape(delta.shape).MoveToOuterDisposeScope();
     }
 
@@ -87,10 +89,11 @@ public static class Sparsifiers
     /// Fixes mergekit's defect: its slice [n_bot:-n_top] is empty when n_top = 0, which zeroes the whole tensor (e.g. any
     /// tensor under 100 elements at γ = 0.01); here the kept ranks are [n_top, n_top + int(density·n)) of the descending
     /// order. Equal magnitudes rank as in <see cref="RankByMagnitude"/>.
+    /// With <paramref name="inPlace"/>, <paramref name="delta"/> itself is masked and returned (the same values).
     /// </summary>
-    public static torch.Tensor MagnitudeOutliers(torch.Tensor delta, double density, double gamma)
+    public static torch.Tensor MagnitudeOutliers(torch.Tensor delta, double density, double gamma, bool inPlace = false)
     {
-        if (density >= 1) return delta.clone();
+        if (density >= 1) return inPlace ? delta : delta.clone();
         long n = delta.NumberOfElements;
         long nTop = (long)(gamma * n);
         long nBot = n - (long)(density * n) - nTop;
@@ -99,6 +102,7 @@ public static class Sparsifiers
         using var scope = torch.NewDisposeScope();
         var flat = delta.flatten();
         var mask = RankedRangeMask(flat, nTop, keep);
+        if (inPlace) { flat.mul_(mask); return delta; }
         return (flat * mask).reshape(delta.shape).MoveToOuterDisposeScope();
     }
 
@@ -116,7 +120,8 @@ public static class Sparsifiers
         if (count <= 0) return torch.zeros_like(flat);
         if (start == 0 && count >= n) return torch.ones_like(flat);
         var magnitude = flat.abs();
-        if (magnitude.isnan().any().ToBoolean())
+        // A sum of magnitudes (all ≥ 0) is NaN exactly when one of them is: one reduction, no bool tensor.
+        if (magnitude.sum().isnan().ToBoolean())
         {
             var mask = torch.zeros_like(flat);
             mask.index_fill_(0, RankByMagnitude(flat).narrow(0, start, count), 1.0);
@@ -176,16 +181,20 @@ public static class Sparsifiers
         return p.reshape(delta.shape).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Applies a keep-mask and rescales the survivors.</summary>
-    public static torch.Tensor ApplyMask(torch.Tensor delta, torch.Tensor keepMask, torch.Tensor keepProbability, bool rescale, RescaleMode mode)
+    /// <summary>
+    /// Applies a keep-mask and rescales the survivors; with <paramref name="inPlace"/> into <paramref name="delta"/> itself
+    /// (not with the L1 rescale, which needs the unmasked values).
+    /// </summary>
+    public static torch.Tensor ApplyMask(torch.Tensor delta, torch.Tensor keepMask, torch.Tensor keepProbability, bool rescale, RescaleMode mode, bool inPlace = false)
     {
+        if (inPlace && rescale && mode == RescaleMode.L1) throw new ArgumentException("the L1 rescale needs the unmasked task vector", nameof(inPlace));
         using var scope = torch.NewDisposeScope();
-        var masked = delta * keepMask;
+        var masked = inPlace ? delta.mul_(keepMask) : delta * keepMask;
         if (rescale)
             masked = mode == RescaleMode.InverseDensity
-                ? masked / keepProbability.clamp_min(1e-12)
+                ? masked.div_(keepProbability.clamp_min(1e-12))
                 : MatchL1(delta, masked);
-        return masked.MoveToOuterDisposeScope();
+        return inPlace ? masked : masked.MoveToOuterDisposeScope();
     }
 
     /// <summary>mergekit's rescale: masked·‖δ‖₁/‖masked‖₁, left alone when either norm is below 1e-7.</summary>

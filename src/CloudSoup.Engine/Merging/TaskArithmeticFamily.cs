@@ -47,39 +47,85 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         bool rescale = input.Global.Bool("rescale");
         var mode = input.Global.Text("rescale_mode") == "inverse_density" ? RescaleMode.InverseDensity : RescaleMode.L1;
         using var scope = torch.NewDisposeScope();
-        var deltas = new List<torch.Tensor>();
-        var weights = new List<double>();
-        for (int i = 0; i < input.Tensors.Count; i++)
+        var models = Enumerable.Range(0, input.Tensors.Count).Where(i => i != input.BaseIndex).ToList();
+        var weights = models.Select(i => input.PerModel[i].Number("weight")).ToList();
+        var deltas = new torch.Tensor[models.Count];
+        try
         {
-            if (i == input.BaseIndex) continue;
-            var pm = input.PerModel[i];
-            var delta = input.Tensors[i] - b;
-            deltas.Add(SparsifyOne(delta, pm, input, i, rescale, mode));
-            weights.Add(pm.Number("weight"));
+            // Each model's task vector is sparsified on its own (no shared state; libtorch's selection and sorts run on
+            // one core), so big tensors sparsify two models at a time; the combination below adds them in recipe order
+            // whatever order they finished in, so the output is the same.
+            void SparsifyModel(int j)
+            {
+                using var _ = torch.no_grad();   // grad mode belongs to a thread
+                using var own = torch.NewDisposeScope();
+                int i = models[j];
+                var delta = input.Tensors[i] - b;
+                deltas[j] = SparsifyOne(delta, input.PerModel[i], input, i, rescale, mode).DetachFromDisposeScope();
+            }
+            if (models.Count > 1 && Sparsify != SparsifyKind.None && b.NumberOfElements >= ParallelSparsifyElements)
+                RunEach(models.Count, SparsifyModel);
+            else
+                for (int j = 0; j < models.Count; j++) SparsifyModel(j);
         }
-        if (deltas.Count == 0) return b.clone().MoveToOuterDisposeScope();
+        catch
+        {
+            foreach (var d in deltas) d?.Dispose();
+            throw;
+        }
+        foreach (var d in deltas) scope.Attach(d);
+        if (deltas.Length == 0) return b.clone().MoveToOuterDisposeScope();
         var mixed = Combine(deltas, weights, signature.SignConsensus, input.Global.Bool("normalize"));
         double lambda = input.Global.Number("lambda");
-        if (lambda != 1) mixed = mixed * lambda;
+        if (lambda != 1) mixed.mul_(lambda);
         return (b + mixed).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Tensors at least this big sparsify their models in parallel (smaller ones are not worth a thread hop); settable
+    /// so tests can compare the two paths.
+    /// </summary>
+    internal static long ParallelSparsifyElements { get; set; } = 1L << 18;
+
+    /// <summary>Runs <paramref name="body"/> for 0 … count−1 on the thread pool; the first failure is rethrown as itself.</summary>
+    private static void RunEach(int count, Action<int> body)
+    {
+        try
+        {
+            Parallel.For(0, count, body);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The sparsified (and rescaled) task vector of one model. <paramref name="delta"/> is this merge's own temporary:
+    /// it is masked in place unless the L1 rescale still needs the unmasked values (the same operations in the same
+    /// order as on a copy, so the same values, without a fresh tensor's page faults per step).
+    /// </summary>
     private torch.Tensor SparsifyOne(torch.Tensor delta, ResolvedParameters pm, TensorMergeInput input, int modelIndex, bool rescale, RescaleMode mode)
     {
         double density = pm.NumberOrNull("density") ?? 1.0;
+        bool needsOriginal = rescale && mode == RescaleMode.L1;
         switch (Sparsify)
         {
             case SparsifyKind.Magnitude:
                 torch.Tensor kept;
                 if (ModelThresholds != null)
-                    kept = delta * (delta.abs() >= ModelThresholds[input.ModelIds[modelIndex]]).to_type(delta.dtype);
+                {
+                    using var keep = (delta.abs() >= ModelThresholds[input.ModelIds[modelIndex]]).to_type(delta.dtype);
+                    kept = needsOriginal ? delta * keep : delta.mul_(keep);
+                }
                 else if (TaskVectorSignature.WholeModelTopK(input.Global))
                     throw new InvalidOperationException($"{Name} with topk_scope: model needs the job's pre-pass (TopKPrepass)");
                 else
-                    kept = Sparsifiers.Magnitude(delta, density);
+                    kept = Sparsifiers.Magnitude(delta, density, inPlace: !needsOriginal);
                 return rescale && density < 1 ? RescaleDeterministic(delta, kept, density, mode) : kept;
             case SparsifyKind.MagnitudeOutliers:
-                var crumbs = Sparsifiers.MagnitudeOutliers(delta, density, pm.Number("gamma"));
+                var crumbs = Sparsifiers.MagnitudeOutliers(delta, density, pm.Number("gamma"), inPlace: !needsOriginal);
                 return rescale ? RescaleDeterministic(delta, crumbs, density, mode) : crumbs;
             case SparsifyKind.Random:
             case SparsifyKind.DellaMagprune:
@@ -88,14 +134,15 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                     ? Sparsifiers.DareProbabilities(delta, density)
                     : Sparsifiers.DellaProbabilities(delta, density, pm.Number("epsilon"));
                 var mask = _masks.KeepMask(p, input, modelIndex);
-                return Sparsifiers.ApplyMask(delta, mask, p, rescale, mode);
+                return Sparsifiers.ApplyMask(delta, mask, p, rescale, mode, inPlace: !needsOriginal);
             default:
                 return delta;
         }
     }
 
+    /// <summary>Rescales <paramref name="kept"/> (a temporary of this merge: divided in place for inverse_density).</summary>
     private static torch.Tensor RescaleDeterministic(torch.Tensor delta, torch.Tensor kept, double density, RescaleMode mode) =>
-        mode == RescaleMode.InverseDensity ? kept / density : Sparsifiers.MatchL1(delta, kept);
+        mode == RescaleMode.InverseDensity ? kept.div_(density) : Sparsifiers.MatchL1(delta, kept);
 
     /// <summary>
     /// The element-wise sum of <paramref name="terms"/>, added in order onto zeros: the same values, bit for bit, as
@@ -109,33 +156,46 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         return sum;
     }
 
-    /// <summary>Weights, optionally elects signs, sums and normalizes (steps 3–6 of the pipeline).</summary>
+    /// <summary>
+    /// Weights, optionally elects signs, sums and normalizes (steps 3–6 of the pipeline). The deltas are this merge's
+    /// temporaries and are overwritten (weighted, then masked by the election in place): each in-place step is the
+    /// same operation, operands in the same order, as the copy it replaces, so the values are the same bit for bit.
+    /// </summary>
     public static torch.Tensor Combine(IReadOnlyList<torch.Tensor> deltas, IReadOnlyList<double> weights, bool signConsensus, bool normalize)
     {
         using var scope = torch.NewDisposeScope();
-        var weighted = deltas.Select((d, i) => d * weights[i]).ToList();
-        torch.Tensor mixed, divisor;
+        var weighted = deltas.Select((d, i) => d.mul_(weights[i])).ToList();
+        torch.Tensor mixed;
         if (signConsensus)
         {
             var sum = SumOf(weighted);
             var elected = torch.where(sum >= 0, 1.0, -1.0).to_type(sum.dtype);
-            mixed = torch.zeros_like(sum);
-            divisor = torch.zeros_like(sum);
+            sum.zero_();   // from here on the sum of the agreeing terms
+            mixed = sum;
+            var divisor = normalize ? torch.zeros_like(mixed) : null;
             for (int i = 0; i < weighted.Count; i++)
             {
-                var agree = (weighted[i].sign() == elected).to_type(sum.dtype);
-                mixed.add_(weighted[i] * agree);
-                divisor.add_(agree * weights[i]);
+                using var agree = weighted[i].sign().eq_(elected);   // 1 where the term's sign is the elected one, else 0
+                mixed.add_(weighted[i].mul_(agree));
+                divisor?.add_(agree.mul_(weights[i]));
             }
-            divisor = torch.where(divisor == 0, torch.ones_like(divisor), divisor);
+            if (divisor is not null)
+            {
+                using (var none = divisor.eq(0)) divisor.masked_fill_(none, 1.0);
+                mixed.div_(divisor);
+            }
         }
         else
         {
             mixed = SumOf(weighted);
             double total = weights.Sum();
-            divisor = torch.full_like(mixed, Math.Abs(total) < 1e-8 ? 1.0 : total);
+            if (normalize)
+            {
+                // by a filled tensor, not a scalar: a scalar divisor may take another kernel (a different rounding)
+                using var divisor = torch.full_like(mixed, Math.Abs(total) < 1e-8 ? 1.0 : total);
+                mixed.div_(divisor);
+            }
         }
-        if (normalize) mixed = mixed / divisor;
         return mixed.MoveToOuterDisposeScope();
     }
 }

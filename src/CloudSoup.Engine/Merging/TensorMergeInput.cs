@@ -40,6 +40,12 @@ public sealed class TensorMergeInput
     /// <summary>Where a method reports what it decided for this tensor (e.g. which models it accepted); goes to the report.</summary>
     public Action<string>? Note { get; init; }
 
+    /// <summary>
+    /// Where a method may take the zeroed tensor it accumulates its output in (reused memory of an output already
+    /// written; see <see cref="Merging.OutputBuffers"/>); null outside a merge that writes its outputs.
+    /// </summary>
+    public OutputBuffers? OutputBuffers { get; init; }
+
     public torch.Tensor Aux(int model, string name) =>
         model < Auxiliary.Count && Auxiliary[model].TryGetValue(name, out var t) ? t
             : throw new InvalidOperationException($"no auxiliary tensor '{name}' for model {model} of '{TensorName}'");

@@ -18,16 +18,16 @@ public sealed class Linear : IMergeMethod, INonFinitePropagating
     public torch.Tensor Merge(TensorMergeInput input)
     {
         var weights = input.PerModel.Select(p => p.Number("weight")).ToArray();
-        return WeightedSum(input.TensorName, input.Tensors, weights, input.Global.Bool("normalize"));
+        return WeightedSum(input.TensorName, input.Tensors, weights, input.Global.Bool("normalize"), input.OutputBuffers);
     }
 
-    internal static torch.Tensor WeightedSum(string tensorName, IReadOnlyList<torch.Tensor> tensors, double[] weights, bool normalize)
+    internal static torch.Tensor WeightedSum(string tensorName, IReadOnlyList<torch.Tensor> tensors, double[] weights, bool normalize, OutputBuffers? buffers = null)
     {
         double sum = weights.Sum();
         if (normalize && Math.Abs(sum) < 1e-12)
             throw new CloudSoupException(ErrorKind.InvalidRecipe, $"linear: the weights for tensor '{tensorName}' sum to zero, so normalize cannot divide by them (set normalize: false or change the weights)", "parameters.weight");
         using var scope = torch.NewDisposeScope();
-        var acc = torch.zeros_like(tensors[0]);
+        var acc = buffers?.Zeros(tensors[0]) ?? torch.zeros_like(tensors[0]);
         for (int i = 0; i < tensors.Count; i++)
             if (weights[i] != 0) acc.add_(tensors[i], alpha: weights[i]);
         if (normalize) acc.div_(sum);

@@ -1,0 +1,90 @@
+// Reuses the memory of a written output for the next output of a merge. A freshly allocated multi-megabyte tensor
+// comes from new pages (mmap, or heap pages that malloc_trim gave back), and the kernel faults in and zeroes every
+// page on its first write: the profile of a linear merge showed those faults as a large share of its system time
+// (bench/README.md, "The engine at the speed of its inputs"). The overlapped writer hands each output back here once
+// its bytes are written; the merge after the next one then accumulates into the same, already mapped, pages.
+// At most one written buffer waits here, so a merge holds no more memory than without the reuse.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace CloudSoup.Engine.Merging;
+
+public sealed class OutputBuffers : IDisposable
+{
+    private readonly object _gate = new();
+    private torch.Tensor? _free;        // a written buffer as one 1-D tensor over its whole storage, waiting for the next output
+    private nint _rentedAddress;        // where the buffer handed out for the tensor being merged starts (0: none)
+    private long _rentedElements;       // the elements of that buffer's whole storage
+
+    /// <summary>
+    /// Zeros shaped like <paramref name="like"/> (its dtype, contiguous, CPU): the same values as torch.zeros_like, in
+    /// the waiting buffer when it has that dtype and is big enough, else in a new one.
+    /// </summary>
+    public torch.Tensor Zeros(torch.Tensor like)
+    {
+        long n = like.NumberOfElements;
+        if (like.device_type != DeviceType.CPU || n == 0) return torch.zeros_like(like);
+        torch.Tensor buffer;
+        long storage;
+        lock (_gate)
+        {
+            if (_free is { } free && free.dtype == like.dtype && free.NumberOfElements >= n)
+            {
+                _free = null;
+                storage = free.NumberOfElements;
+                using (free) buffer = free.narrow(0, 0, n);
+                buffer.zero_();
+            }
+            else
+            {
+                _free?.Dispose();
+                _free = null;
+                storage = n;
+                buffer = torch.zeros(n, dtype: like.dtype);
+            }
+            _rentedAddress = AddressOf(buffer);
+            _rentedElements = storage;
+        }
+        using (buffer) return buffer.view(like.shape);
+    }
+
+    /// <summary>
+    /// When <paramref name="output"/> (about to be written; its own handle) starts at the buffer handed out for this
+    /// tensor, with its dtype, returns that buffer's length in elements, for <see cref="Recycle"/> once written; else 0.
+    /// Call it while the method's result is still alive (the address cannot have been reused). Forgets the rental.
+    /// </summary>
+    public long TakeBack(torch.Tensor output)
+    {
+        lock (_gate)
+        {
+            long elements = _rentedAddress != 0 && output.NumberOfElements > 0 && AddressOf(output) == _rentedAddress ? _rentedElements : 0;
+            _rentedAddress = 0;
+            return elements;
+        }
+    }
+
+    /// <summary>Takes a written output that <see cref="TakeBack"/> accepted and keeps its memory for the next output.</summary>
+    public void Recycle(torch.Tensor written, long storageElements)
+    {
+        lock (_gate)
+        {
+            using (written)
+            {
+                _free?.Dispose();
+                _free = written.as_strided([storageElements], [1L], 0);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _free?.Dispose();
+            _free = null;
+        }
+    }
+
+    private static unsafe nint AddressOf(torch.Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+}
