@@ -10,20 +10,9 @@ CLI=(dotnet "$ROOT/src/CloudSoup.Cli/bin/Release/net10.0/cloudsoup.dll")
 rm -rf "$WORK"; mkdir -p "$WORK"
 python3 "$ROOT/bench/merge-throughput/make_models.py" "$WORK/models" "$N" "$SIZE_MB"
 
-# `cloudsoup dev --no-worker` in its own process (so its memory is not counted as the worker's): Azurite in memory
-# on free loopback ports, the API and the drop watcher; it prints the connection string, and Azurite exits with it.
-"${CLI[@]}" dev --no-worker -p 0 >"$WORK/dev.log" 2>&1 &
-DEV=$!
+source "$ROOT/bench/dev-host.sh"
+start_dev_host
 trap 'kill $DEV 2>/dev/null || true' EXIT
-CloudSoupStorage=""
-for _ in $(seq 300); do
-  CloudSoupStorage=$(sed -nE "s/.*export CloudSoupStorage='(.*)'.*/\1/p" "$WORK/dev.log" | head -1)
-  [ -n "$CloudSoupStorage" ] && break
-  kill -0 $DEV 2>/dev/null || { cat "$WORK/dev.log"; exit 1; }
-  sleep 0.2
-done
-[ -n "$CloudSoupStorage" ] || { echo "cloudsoup dev did not start:"; cat "$WORK/dev.log"; exit 1; }
-export CloudSoupStorage
 
 in_bytes=$(du -cb "$WORK"/models/*.safetensors | tail -1 | cut -f1)
 t0=$(date +%s.%N)

@@ -12,21 +12,9 @@ CLI=(dotnet "$ROOT/src/CloudSoup.Cli/bin/Release/net10.0/cloudsoup.dll")
 rm -rf "$WORK"; mkdir -p "$WORK"
 python3 "$ROOT/bench/merge-throughput/make_models.py" "$WORK/models" 2 "$SIZE_MB"
 
-# `cloudsoup dev --no-worker` in its own process: Azurite in memory on free loopback ports and the API; it prints
-# where both are, and Azurite exits with it.
-"${CLI[@]}" dev --no-worker -p 0 >"$WORK/dev.log" 2>&1 &
-DEV=$!
+source "$ROOT/bench/dev-host.sh"
+start_dev_host
 trap 'kill $DEV 2>/dev/null || true' EXIT
-CloudSoupStorage=""; API=""
-for _ in $(seq 300); do
-  CloudSoupStorage=$(sed -nE "s/.*export CloudSoupStorage='(.*)'.*/\1/p" "$WORK/dev.log" | head -1)
-  API=$(sed -nE 's#.*API +(http://[^ ]+)/api/merges.*#\1#p' "$WORK/dev.log" | head -1)
-  [ -n "$CloudSoupStorage" ] && [ -n "$API" ] && break
-  kill -0 $DEV 2>/dev/null || { cat "$WORK/dev.log"; exit 1; }
-  sleep 0.2
-done
-[ -n "$API" ] || { echo "cloudsoup dev did not start:"; cat "$WORK/dev.log"; exit 1; }
-export CloudSoupStorage
 
 "${CLI[@]}" upload "$WORK"/models/*.safetensors --to checkpoints/bench/ >/dev/null
 printf 'merge_method: linear\nmodels: [{model: checkpoints/bench/m0.safetensors}, {model: checkpoints/bench/m1.safetensors}]\n' >"$WORK/recipe.yaml"

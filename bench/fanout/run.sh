@@ -13,21 +13,11 @@ CLI=(dotnet "$ROOT/src/CloudSoup.Cli/bin/Release/net10.0/cloudsoup.dll")
 rm -rf "$WORK"; mkdir -p "$WORK"
 python3 "$ROOT/bench/merge-throughput/make_models.py" "$WORK/models" "$N" "$SIZE_MB"
 
-"${CLI[@]}" dev --no-worker -p 0 >"$WORK/dev.log" 2>&1 &
-DEV=$!
+source "$ROOT/bench/dev-host.sh"
+start_dev_host
 WORKERS=()
 cleanup() { for w in "${WORKERS[@]}"; do kill "$w" 2>/dev/null || true; done; kill $DEV 2>/dev/null || true; }
 trap cleanup EXIT
-CloudSoupStorage=""; API=""
-for _ in $(seq 300); do
-  CloudSoupStorage=$(sed -nE "s/.*export CloudSoupStorage='(.*)'.*/\1/p" "$WORK/dev.log" | head -1)
-  API=$(sed -nE 's/.*API +(http[^ ]*)\/api\/merges.*/\1/p' "$WORK/dev.log" | head -1)
-  [ -n "$CloudSoupStorage" ] && [ -n "$API" ] && break
-  kill -0 $DEV 2>/dev/null || { cat "$WORK/dev.log"; exit 1; }
-  sleep 0.2
-done
-[ -n "$CloudSoupStorage" ] || { echo "cloudsoup dev did not start:"; cat "$WORK/dev.log"; exit 1; }
-export CloudSoupStorage
 "${CLI[@]}" upload "$WORK"/models/*.safetensors --to checkpoints/bench/ 2>"$WORK/upload.log"
 in_bytes=$(du -cb "$WORK"/models/*.safetensors | tail -1 | cut -f1)
 shard=$(( SIZE_MB * 1000000 / 8 ))

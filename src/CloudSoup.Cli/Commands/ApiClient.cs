@@ -30,7 +30,7 @@ internal sealed class ApiClient : IDisposable
         // only by cancellation (HttpCompletionOption.ResponseHeadersRead, dotnet/runtime#54674).
         _http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(100) };
         if (credential is null) return;
-        if (credential.Count(c => c == '.') == 2) _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
+        if (ApiAuthentication.LooksLikeJwt(credential)) _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
         else
         {
             _http.DefaultRequestHeaders.Add(ApiAuthentication.ApiKeyHeader, credential);

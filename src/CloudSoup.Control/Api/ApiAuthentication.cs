@@ -147,5 +147,5 @@ public static class ApiAuthentication
     }
 
     /// <summary>A compact JWS: three base64url parts (https://www.rfc-editor.org/rfc/rfc7515#section-7.1).</summary>
-    private static bool LooksLikeJwt(string token) => token.Length < 16_384 && token.Count(c => c == '.') == 2;
+    public static bool LooksLikeJwt(string token) => token.Length < 16_384 && token.Count(c => c == '.') == 2;
 }
