@@ -117,13 +117,16 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
         using var abandoned = new CancellationTokenSource();
         await using var lease = MessageLease.Start(storage.JobsQueue, message, Options.VisibilityTimeout, async until =>
         {
+            // A part of a job that failed meanwhile (another part's bad input) or moved on to a new attempt stops within
+            // one renewal instead of merging its shards to the end for nothing, and extends no claim.
+            if (await jobs.GetAsync(id, CancellationToken.None).ConfigureAwait(false) is not { Status: JobStatus.Running } now || now.Attempt != attempt)
+            {
+                abandoned.Cancel();
+                return;
+            }
             await parts.ExtendClaimAsync(id, part, WorkerId, until, CancellationToken.None).ConfigureAwait(false);
             // The job's claim follows its parts (and then its finisher), so the sweep and the reconciler leave it alone.
             await jobs.ExtendSplitAsync(id, attempt, WorkerId, until, Options.VisibilityTimeout / 3, CancellationToken.None).ConfigureAwait(false);
-            // A part of a job that failed meanwhile (another part's bad input) or moved on to a new attempt stops within
-            // one renewal instead of merging its shards to the end for nothing.
-            if (await jobs.GetAsync(id, CancellationToken.None).ConfigureAwait(false) is not { Status: JobStatus.Running } now || now.Attempt != attempt)
-                abandoned.Cancel();
         }, log);
         using var work = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Lost, abandoned.Token);
         try
