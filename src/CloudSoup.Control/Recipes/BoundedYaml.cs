@@ -71,8 +71,8 @@ internal static class BoundedYaml
                         break;
                     case Scalar s:
                         Count(1);
-                        if (s.Value.Length > RecipeLimits.MaxScalarChars && s.Value.Length > ScalarLimit(ChildPath()))
-                            throw Refuse(ChildPath(), $"is {s.Value.Length} characters long; at most {ScalarLimit(ChildPath())} are allowed");
+                        if (s.Value.Length > RecipeLimits.MaxScalarChars && s.Value.Length > RecipeLimits.MaxScalarCharsAt(ChildPath()))
+                            throw Refuse(ChildPath(), $"is {s.Value.Length} characters long; at most {RecipeLimits.MaxScalarCharsAt(ChildPath())} are allowed");
                         var scalar = new YamlScalarNode(s.Value) { Style = s.Style };
                         Remember(s.Anchor, new Anchored(scalar, 1, 0));
                         Attach(scalar, 1, 0);
@@ -200,9 +200,6 @@ internal static class BoundedYaml
         /// The field the node being read belongs to, e.g. models[2].parameters.weight: each open sequence adds the
         /// index of the item being read, each open mapping the key whose value is being read (none while a key is read).
         /// </summary>
-        /// <summary>The longest scalar allowed at <paramref name="path"/>: a top-level chat template may be longer than any other scalar.</summary>
-        private static int ScalarLimit(string path) => path == "chat_template" ? RecipeLimits.MaxChatTemplateChars : RecipeLimits.MaxScalarChars;
-
         private string ChildPath()
         {
             var path = new StringBuilder();

@@ -33,6 +33,9 @@ public static class RecipeLimits
     /// </summary>
     public const int MaxChatTemplateChars = 65_536;
 
+    /// <summary>The longest scalar allowed at a recipe path (as errors name it): <see cref="MaxScalarChars"/> except where a key says otherwise.</summary>
+    public static int MaxScalarCharsAt(string path) => path == "chat_template" ? MaxChatTemplateChars : MaxScalarChars;
+
     /// <summary>
     /// The longest model (or alignment spec) reference: a blob name has at most 1024 characters
     /// (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata).
