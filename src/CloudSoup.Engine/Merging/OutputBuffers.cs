@@ -21,10 +21,18 @@ public sealed class OutputBuffers : IDisposable
     /// Zeros shaped like <paramref name="like"/> (its dtype, contiguous, CPU): the same values as torch.zeros_like, in
     /// the waiting buffer when it has that dtype and is big enough, else in a new one.
     /// </summary>
-    public torch.Tensor Zeros(torch.Tensor like)
+    public torch.Tensor Zeros(torch.Tensor like) => Rent(like, zeroed: true);
+
+    /// <summary>
+    /// Like <see cref="Zeros"/>, for a method that writes every element itself: the values are whatever the buffer held
+    /// (no zeroing pass).
+    /// </summary>
+    public torch.Tensor Uninitialized(torch.Tensor like) => Rent(like, zeroed: false);
+
+    private torch.Tensor Rent(torch.Tensor like, bool zeroed)
     {
         long n = like.NumberOfElements;
-        if (like.device_type != DeviceType.CPU || n == 0) return torch.zeros_like(like);
+        if (like.device_type != DeviceType.CPU || n == 0) return zeroed ? torch.zeros_like(like) : torch.empty_like(like);
         torch.Tensor buffer;
         long storage;
         lock (_gate)
@@ -34,14 +42,14 @@ public sealed class OutputBuffers : IDisposable
                 _free = null;
                 storage = free.NumberOfElements;
                 using (free) buffer = free.narrow(0, 0, n);
-                buffer.zero_();
+                if (zeroed) buffer.zero_();
             }
             else
             {
                 _free?.Dispose();
                 _free = null;
                 storage = n;
-                buffer = torch.zeros(n, dtype: like.dtype);
+                buffer = zeroed ? torch.zeros(n, dtype: like.dtype) : torch.empty(n, dtype: like.dtype);
             }
             _rentedAddress = AddressOf(buffer);
             _rentedElements = storage;
@@ -75,6 +83,14 @@ public sealed class OutputBuffers : IDisposable
                 _free = written.as_strided([storageElements], [1L], 0);
             }
         }
+    }
+
+    /// <summary>Takes back a buffer rented for this tensor that the method ended up not returning (owns <paramref name="rented"/>).</summary>
+    public void Abandon(torch.Tensor rented)
+    {
+        long elements = TakeBack(rented);
+        if (elements > 0) Recycle(rented, elements);
+        else rented.Dispose();
     }
 
     public void Dispose()

@@ -30,13 +30,20 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     public bool NeedsPrepass(MergePlan plan) =>
         Sparsify == SparsifyKind.Magnitude && ModelThresholds is null && plan.Tensors.Any(t => t.Merge && TaskVectorSignature.WholeModelTopK(t.Global));
 
+    /// <summary>
+    /// Float32 CPU tensors take the fused kernel (FusedTaskVectors: the same bytes in one pass, no full-size
+    /// temporaries); false forces the tensor path everywhere (tests compare the two).
+    /// </summary>
+    public bool Fused { get; init; } = true;
+
     public Task<(MergePlan Plan, string Note)> RunPrepassAsync(MergePlan plan, IProgress<JobProgress>? progress, CancellationToken ct) =>
-        TopKPrepass.RunAsync(plan, thresholds => new TaskArithmeticFamily(signature, _masks) { ModelThresholds = thresholds }, progress, ct);
+        TopKPrepass.RunAsync(plan, thresholds => new TaskArithmeticFamily(signature, _masks) { ModelThresholds = thresholds, Fused = Fused }, progress, ct);
 
     public string? SaveDecision() => ModelThresholds is null ? null : System.Text.Json.JsonSerializer.Serialize(ModelThresholds, PrepassJson.Options);
 
     public IMergeMethod WithDecision(string json) => new TaskArithmeticFamily(signature, _masks)
     {
+        Fused = Fused,
         ModelThresholds = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(json, PrepassJson.Options)
             ?? throw new InvalidDataException("the whole-model thresholds are JSON null"),
     };
@@ -49,6 +56,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         using var scope = torch.NewDisposeScope();
         var models = Enumerable.Range(0, input.Tensors.Count).Where(i => i != input.BaseIndex).ToList();
         var weights = models.Select(i => input.PerModel[i].Number("weight")).ToList();
+        if (Fused && models.Count > 0 && TryMergeFused(input, b, models, weights, rescale, mode) is { } fused) return fused.MoveToOuterDisposeScope();
         var deltas = new torch.Tensor[models.Count];
         try
         {
@@ -80,6 +88,106 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         if (lambda != 1) mixed.mul_(lambda);
         return (b + mixed).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The merge by the fused kernel (FusedTaskVectors), or null when it does not cover this tensor (not float32 CPU,
+    /// L1 rescaling, NaN): then the tensor path below runs. Random masks (DARE, DELLA) are drawn and applied by the
+    /// tensor path and handed to the kernel as they are; magnitude trims are cuts found by selection.
+    /// </summary>
+    private unsafe torch.Tensor? TryMergeFused(TensorMergeInput input, torch.Tensor b, List<int> models, List<double> weights, bool rescale, RescaleMode mode)
+    {
+        static bool Plain(torch.Tensor t) => t.dtype == torch.ScalarType.Float32 && t.device_type == DeviceType.CPU && t.is_contiguous();
+        if (!Plain(b) || b.NumberOfElements == 0 || models.Any(i => !Plain(input.Tensors[i]) || !input.Tensors[i].shape.SequenceEqual(b.shape))) return null;
+        if (rescale && mode == RescaleMode.L1 && Sparsify is SparsifyKind.Magnitude or SparsifyKind.MagnitudeOutliers) return null;
+        if (Sparsify == SparsifyKind.Magnitude && ModelThresholds is null && TaskVectorSignature.WholeModelTopK(input.Global)) return null;   // the tensor path says why
+        long n = b.NumberOfElements;
+        float* bp = Address(b);
+        var terms = new FusedTerm[models.Count];
+        var drawn = new List<int>();
+        for (int j = 0; j < models.Count; j++)
+        {
+            int i = models[j];
+            double density = input.PerModel[i].NumberOrNull("density") ?? 1.0;
+            float* x = Address(input.Tensors[i]);
+            float weight = (float)weights[j];
+            switch (Sparsify)
+            {
+                case SparsifyKind.Magnitude:
+                {
+                    float? by = rescale && density < 1 ? (float)density : null;
+                    if (density >= 1) terms[j] = new FusedTerm { Model = (nint)x, Weight = weight };
+                    else if (ModelThresholds != null)
+                        terms[j] = new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by, AtLeast = (float)ModelThresholds[input.ModelIds[i]] };
+                    else if (MagnitudeCuts.Find(x, bp, n, [(long)(density * n)]) is [var top])
+                        terms[j] = new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by, Upper = top, UpperEqualBefore = EqualBefore(x, bp, n, top) };
+                    else return null;   // NaN
+                    break;
+                }
+                case SparsifyKind.MagnitudeOutliers:
+                {
+                    float? by = rescale ? (float)density : null;
+                    if (density >= 1) { terms[j] = new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by }; break; }
+                    long nTop = (long)(input.PerModel[i].Number("gamma") * n);
+                    long nBot = n - (long)(density * n) - nTop;
+                    if (nBot < 0) { nTop += nBot; nBot = 0; }
+                    long keep = n - nBot - nTop;
+                    if (keep <= 0) { terms[j] = new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by, Upper = MagnitudeCut.None }; break; }
+                    if (MagnitudeCuts.Find(x, bp, n, [nTop + keep, nTop]) is not [var upper, var lower]) return null;   // NaN
+                    terms[j] = new FusedTerm
+                    {
+                        Model = (nint)x, Weight = weight, DivideBy = by, Upper = upper, Lower = lower,
+                        UpperEqualBefore = EqualBefore(x, bp, n, upper), LowerEqualBefore = EqualBefore(x, bp, n, lower),
+                    };
+                    break;
+                }
+                case SparsifyKind.Random or SparsifyKind.DellaMagprune when density < 1:
+                    drawn.Add(j);   // drawn below by the tensor path
+                    break;
+                default:
+                    terms[j] = new FusedTerm { Model = (nint)x, Weight = weight };
+                    break;
+            }
+        }
+        using var scope = torch.NewDisposeScope();
+        var given = new torch.Tensor[drawn.Count];
+        void Draw(int d)
+        {
+            using var _ = torch.no_grad();
+            using var own = torch.NewDisposeScope();
+            int i = models[drawn[d]];
+            var delta = input.Tensors[i] - b;
+            given[d] = SparsifyOne(delta, input.PerModel[i], input, i, rescale, mode).contiguous().DetachFromDisposeScope();
+        }
+        try
+        {
+            if (drawn.Count > 1 && b.NumberOfElements >= ParallelSparsifyElements) RunEach(drawn.Count, Draw);
+            else for (int d = 0; d < drawn.Count; d++) Draw(d);
+        }
+        finally
+        {
+            foreach (var t in given) if (t is not null) scope.Attach(t);
+        }
+        for (int d = 0; d < drawn.Count; d++)
+        {
+            if (!Plain(given[d])) return null;
+            terms[drawn[d]] = new FusedTerm { Given = (nint)Address(given[d]), Weight = (float)weights[drawn[d]] };
+        }
+
+        var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
+        bool normalize = input.Global.Bool("normalize");
+        if (FusedTaskVectors.Combine(bp, Address(output), n, terms, signature.SignConsensus, normalize, weights.Sum(), input.Global.Number("lambda")))
+            return output.MoveToOuterDisposeScope();
+        output.DetachFromDisposeScope();
+        if (input.OutputBuffers is { } buffers) buffers.Abandon(output);   // NaN: the tensor path decides those bytes
+        else output.Dispose();
+        return null;
+    }
+
+    private static unsafe long[]? EqualBefore(float* x, float* b, long n, MagnitudeCut cut) =>
+        cut.Partial ? MagnitudeCuts.EqualBefore(x, b, n, cut) : null;
+
+    private static unsafe float* Address(torch.Tensor t) =>
+        (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
 
     /// <summary>
     /// Tensors at least this big sparsify their models in parallel (smaller ones are not worth a thread hop); settable

@@ -1,0 +1,204 @@
+// The generalized task-arithmetic pipeline (TaskArithmeticFamily) for float32 CPU tensors in one pass over the
+// inputs instead of a dozen tensor operations per model: each model's task vector is computed, trimmed, weighted,
+// elected and summed a few thousand elements at a time, from the (memory-mapped) inputs into the output, with no
+// full-size temporary. Every step is the float32 operation the tensor path applies, with the operands in the same
+// order (δ = x − b; δ·1 or δ·0 for the mask; ÷ density; · w; sums started at +0 and added in model order; the TIES
+// election and divisor as in TaskArithmeticFamily.Combine; · λ; b + mixed), so the output is the same bit for bit
+// (FusedTaskVectorTests compares the two paths). Magnitude trimming uses MagnitudeCuts (selection, not a sort).
+// What this path does not cover — other dtypes, devices, L1 rescaling, NaN anywhere — returns null and the
+// tensor path runs instead.
+using System.Numerics;
+
+namespace CloudSoup.Engine.Merging;
+
+/// <summary>One model's term of the fused merge: where its values come from and how they are trimmed and weighted.</summary>
+internal sealed unsafe class FusedTerm
+{
+    /// <summary>The model's input (δ = x − b is computed on the fly); 0 when <see cref="Given"/> is set.</summary>
+    public nint Model { get; init; }
+
+    /// <summary>A sparsified task vector computed by the tensor path (random masks, DELLA); used as it is.</summary>
+    public nint Given { get; init; }
+
+    /// <summary>Kept: the entries inside <see cref="Upper"/> and outside <see cref="Lower"/> (ranks [lower, upper)).</summary>
+    public MagnitudeCut Upper { get; init; } = MagnitudeCut.All;
+    public MagnitudeCut Lower { get; init; } = MagnitudeCut.None;
+
+    /// <summary>Entries equal to a partial cut's key before each block (MagnitudeCuts.EqualBefore).</summary>
+    public long[]? UpperEqualBefore { get; init; }
+    public long[]? LowerEqualBefore { get; init; }
+
+    /// <summary>Kept: |δ| ≥ this (whole-model top-k thresholds), instead of cuts.</summary>
+    public float? AtLeast { get; init; }
+
+    /// <summary>The kept entries are divided by this (inverse-density rescaling).</summary>
+    public float? DivideBy { get; init; }
+
+    public float Weight { get; init; }
+
+    internal bool RanksByPosition => Upper.Partial || Lower.Partial;
+}
+
+internal static unsafe class FusedTaskVectors
+{
+    private const int Step = 4096;   // elements per inner step: every model's weighted term of a step stays in cache
+
+    /// <summary>
+    /// Writes b + λ·combine(terms) into <paramref name="output"/> (n elements). False when some output is NaN: the
+    /// caller then takes the tensor path, whose NaN payloads are its own to define.
+    /// </summary>
+    public static bool Combine(float* b, float* output, long n, IReadOnlyList<FusedTerm> terms, bool signConsensus, bool normalize, double total, double lambda)
+    {
+        int v = Vector<float>.Count;
+        nint ba = (nint)b, oa = (nint)output;
+        long blocks = (n + MagnitudeCuts.Block - 1) / MagnitudeCuts.Block;
+        float divisor = Math.Abs(total) < 1e-8 ? 1f : (float)total;
+        float lambdaF = (float)lambda;
+        int nan = 0;
+        Parallel.For(0L, blocks, () => new float[terms.Count][], (block, _, scratch) =>
+        {
+            for (int k = 0; k < terms.Count; k++) scratch[k] ??= new float[Step + v];
+            float* bs = (float*)ba, outs = (float*)oa;
+            long start = block * MagnitudeCuts.Block, end = Math.Min(n, start + MagnitudeCuts.Block);
+            var upperSeen = new long[terms.Count];
+            var lowerSeen = new long[terms.Count];
+            for (int k = 0; k < terms.Count; k++)
+            {
+                upperSeen[k] = terms[k].UpperEqualBefore?[block] ?? 0;
+                lowerSeen[k] = terms[k].LowerEqualBefore?[block] ?? 0;
+            }
+            bool sawNan = false;
+            for (long s = start; s < end; s += Step)
+            {
+                int count = (int)Math.Min(Step, end - s);
+                for (int k = 0; k < terms.Count; k++)
+                    fixed (float* t = scratch[k])
+                        WeightedTerm(terms[k], bs + s, s, count, t, ref upperSeen[k], ref lowerSeen[k]);
+                sawNan |= Mix(bs + s, outs + s, count, terms, scratch, signConsensus, normalize, divisor, lambdaF);
+            }
+            if (sawNan) Interlocked.Exchange(ref nan, 1);
+            return scratch;
+        }, _ => { });
+        return nan == 0;
+    }
+
+    /// <summary>The weighted term w·(trimmed δ [÷ density]) of <paramref name="count"/> elements from <paramref name="at"/>, into <paramref name="t"/>.</summary>
+    private static void WeightedTerm(FusedTerm term, float* b, long at, int count, float* t, ref long upperSeen, ref long lowerSeen)
+    {
+        int v = Vector<float>.Count;
+        var weight = new Vector<float>(term.Weight);
+        if (term.RanksByPosition)
+        {
+            // Scalar: membership among equal keys depends on how many came before.
+            float* x = (float*)term.Model + at;
+            for (int j = 0; j < count; j++)
+            {
+                float d = x[j] - b[j];
+                int key = MagnitudeCuts.Key(d);
+                bool keep = In(term.Upper, key, ref upperSeen) && !In(term.Lower, key, ref lowerSeen);
+                float s = keep ? d : d * 0f;
+                if (term.DivideBy is { } by) s /= by;
+                t[j] = s * term.Weight;
+            }
+            return;
+        }
+        var mask = new Vector<int>(0x7FFFFFFF);
+        var upper = new Vector<int>(term.Upper.Above);
+        var lower = new Vector<int>(term.Lower.Above);
+        bool cuts = term.Upper.Above != -1 || term.Lower.Above != int.MaxValue;
+        for (int j = 0; j < count; j += v)
+        {
+            int lanes = Math.Min(v, count - j);
+            Vector<float> s;
+            if (term.Given != 0) s = Load((float*)term.Given + at + j, lanes);
+            else
+            {
+                var d = Load((float*)term.Model + at + j, lanes) - Load(b + j, lanes);
+                if (term.AtLeast is { } least)
+                    s = Vector.ConditionalSelect(Vector.GreaterThanOrEqual(Vector.Abs(d), new Vector<float>(least)), d, d * Vector<float>.Zero);
+                else if (cuts)
+                {
+                    var key = Vector.AsVectorInt32(d) & mask;
+                    var keep = Vector.AndNot(Vector.GreaterThan(key, upper), Vector.GreaterThan(key, lower));
+                    s = Vector.ConditionalSelect(Vector.AsVectorSingle(keep), d, d * Vector<float>.Zero);
+                }
+                else s = d;
+            }
+            if (term.DivideBy is { } by) s /= new Vector<float>(by);
+            (s * weight).Store(t + j);   // lanes past count land in the scratch's padding
+        }
+    }
+
+    /// <summary>Whether an entry with <paramref name="key"/> is inside <paramref name="cut"/>, counting equal keys seen so far.</summary>
+    private static bool In(MagnitudeCut cut, int key, ref long seen)
+    {
+        if (key != cut.Above || !cut.Partial) return key > cut.Above;
+        return seen++ < cut.Quota;
+    }
+
+    /// <summary>Sums (optionally elects and normalizes) one step's weighted terms, scales by λ and adds the base; true if an output is NaN.</summary>
+    private static bool Mix(float* b, float* output, int count, IReadOnlyList<FusedTerm> terms, float[][] scratch, bool signConsensus, bool normalize, float divisor, float lambda)
+    {
+        int v = Vector<float>.Count;
+        var zero = Vector<float>.Zero;
+        var one = Vector<float>.One;
+        var notNan = Vector<int>.AllBitsSet;
+        for (int j = 0; j < count; j += v)
+        {
+            int lanes = Math.Min(v, count - j);
+            var sum = zero;
+            for (int k = 0; k < terms.Count; k++) sum += Term(scratch[k], j);
+            Vector<float> mixed;
+            if (signConsensus)
+            {
+                var positive = Vector.GreaterThanOrEqual(sum, zero);   // NaN elects −1, as torch.where(sum >= 0, 1, −1)
+                mixed = zero;
+                var weights = zero;
+                for (int k = 0; k < terms.Count; k++)
+                {
+                    var t = Term(scratch[k], j);
+                    // sign(t) equals the elected sign: t > 0 where +1 was elected, t < 0 where −1 (0 and NaN never agree)
+                    var agrees = Vector.ConditionalSelect(positive, Vector.GreaterThan(t, zero), Vector.LessThan(t, zero));
+                    var agree = Vector.ConditionalSelect(agrees, one, zero);
+                    mixed += t * agree;
+                    if (normalize) weights += agree * new Vector<float>(terms[k].Weight);
+                }
+                if (normalize) mixed /= Vector.ConditionalSelect(Vector.Equals(weights, zero), one, weights);
+            }
+            else
+            {
+                mixed = sum;
+                if (normalize) mixed /= new Vector<float>(divisor);
+            }
+            if (lambda != 1f) mixed *= new Vector<float>(lambda);
+            var result = Load(b + j, lanes) + mixed;
+            if (lanes == v)
+            {
+                result.Store(output + j);
+                notNan &= Vector.Equals(result, result);
+            }
+            else
+                for (int l = 0; l < lanes; l++)
+                {
+                    output[j + l] = result[l];
+                    if (float.IsNaN(result[l])) notNan = Vector<int>.Zero;
+                }
+        }
+        return notNan != Vector<int>.AllBitsSet;
+    }
+
+    private static Vector<float> Term(float[] scratch, int j)
+    {
+        fixed (float* t = scratch) return Vector.Load(t + j);
+    }
+
+    /// <summary>Loads <paramref name="lanes"/> floats (fewer than a vector at a tensor's end: the rest are zeros).</summary>
+    private static Vector<float> Load(float* p, int lanes)
+    {
+        if (lanes == Vector<float>.Count) return Vector.Load(p);
+        Span<float> tail = stackalloc float[Vector<float>.Count];
+        tail.Clear();
+        new ReadOnlySpan<float>(p, lanes).CopyTo(tail);
+        return new Vector<float>(tail);
+    }
+}

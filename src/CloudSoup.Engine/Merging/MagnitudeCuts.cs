@@ -1,0 +1,155 @@
+// The top-m entries of a float32 task vector δ = x − b by magnitude, found without a mask, a sort or δ itself.
+// |δ| as float32 is a non-negative number whose bit pattern (the sign bit cleared) orders like an integer, so a
+// radix selection finds the m-th largest key exactly: one pass counts the high 16 bits, a second counts the low
+// 16 bits inside the one bin that holds the m-th largest (TopKPrepass does the same over a whole model). The result
+// is a cut: every entry whose key is above it is in, and of the entries equal to it the lowest flat indices fill
+// the remaining places — the tie rule of Sparsifiers.RankByMagnitude, so the set is the one the sorted ranking
+// gives (docs/methods.md, "Ties between equal magnitudes").
+using System.Runtime.CompilerServices;
+
+namespace CloudSoup.Engine.Merging;
+
+/// <summary>
+/// The set of entries ranked first by magnitude: every entry whose key (the bits of |δ|) is above
+/// <see cref="Above"/>, plus, when <see cref="Quota"/> &gt; 0, the first <see cref="Quota"/> entries (lowest flat
+/// index first) whose key equals <see cref="Above"/>.
+/// </summary>
+internal readonly record struct MagnitudeCut(int Above, long Quota)
+{
+    public static readonly MagnitudeCut None = new(int.MaxValue, 0);
+    public static readonly MagnitudeCut All = new(-1, 0);
+
+    /// <summary>Whether membership depends on an entry's position among equal keys (a counting pass is needed).</summary>
+    public bool Partial => Quota > 0;
+}
+
+internal static unsafe class MagnitudeCuts
+{
+    /// <summary>Elements per block of the parallel passes.</summary>
+    public const int Block = 1 << 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Key(float delta) => BitConverter.SingleToInt32Bits(delta) & 0x7FFFFFFF;
+
+    /// <summary>
+    /// The cut holding the <paramref name="ranks"/>[i] entries of largest |x − b| for each i (0 or less: none; n or
+    /// more: all). Null when some |δ| is NaN (NaN has no place in an order of magnitudes; the caller takes the sort).
+    /// </summary>
+    public static MagnitudeCut[]? Find(float* x, float* b, long n, IReadOnlyList<long> ranks)
+    {
+        var cuts = new MagnitudeCut[ranks.Count];
+        var open = new List<int>();
+        for (int i = 0; i < ranks.Count; i++)
+        {
+            if (ranks[i] <= 0) cuts[i] = MagnitudeCut.None;
+            else if (ranks[i] >= n) cuts[i] = MagnitudeCut.All;
+            else open.Add(i);
+        }
+        if (open.Count == 0) return cuts;
+
+        nint xa = (nint)x, ba = (nint)b;
+        long blocks = (n + Block - 1) / Block;
+        var high = new long[1 << 15];
+        int maxKey = 0;
+        var gate = new object();
+        Parallel.For(0L, blocks, () => (Counts: new long[1 << 15], Max: 0), (block, _, local) =>
+        {
+            float* xs = (float*)xa, bs = (float*)ba;
+            long end = Math.Min(n, (block + 1) * Block);
+            var counts = local.Counts;
+            int max = local.Max;
+            for (long j = block * Block; j < end; j++)
+            {
+                int key = Key(xs[j] - bs[j]);
+                counts[key >> 16]++;
+                max = Math.Max(max, key);
+            }
+            return (counts, max);
+        }, local =>
+        {
+            lock (gate)
+            {
+                for (int h = 0; h < high.Length; h++) high[h] += local.Counts[h];
+                maxKey = Math.Max(maxKey, local.Max);
+            }
+        });
+        if (maxKey > 0x7F800000) return null;   // a NaN key
+
+        // The bin holding each open rank's m-th largest key, and how many entries lie above that bin.
+        var bins = new (int Bin, long Above)[ranks.Count];
+        foreach (int i in open)
+        {
+            long seen = 0;
+            for (int h = high.Length - 1; h >= 0; h--)
+            {
+                if (seen + high[h] >= ranks[i]) { bins[i] = (h, seen); break; }
+                seen += high[h];
+            }
+        }
+        var wanted = open.Select(i => bins[i].Bin).Distinct().ToArray();
+        var low = wanted.ToDictionary(h => h, _ => new long[1 << 16]);
+        Parallel.For(0L, blocks, () => wanted.Select(_ => new long[1 << 16]).ToArray(), (block, _, local) =>
+        {
+            float* xs = (float*)xa, bs = (float*)ba;
+            long end = Math.Min(n, (block + 1) * Block);
+            int first = wanted[0], second = wanted.Length > 1 ? wanted[1] : -1;
+            long[] a = local[0], c = wanted.Length > 1 ? local[1] : local[0];
+            for (long j = block * Block; j < end; j++)
+            {
+                int key = Key(xs[j] - bs[j]);
+                int h = key >> 16;
+                if (h == first) a[key & 0xFFFF]++;
+                else if (h == second) c[key & 0xFFFF]++;
+            }
+            return local;
+        }, local =>
+        {
+            lock (gate)
+                for (int w = 0; w < wanted.Length; w++)
+                {
+                    var into = low[wanted[w]];
+                    for (int l = 0; l < into.Length; l++) into[l] += local[w][l];
+                }
+        });
+        foreach (int i in open)
+        {
+            var (bin, above) = bins[i];
+            var counts = low[bin];
+            long seen = above;
+            for (int l = counts.Length - 1; l >= 0; l--)
+            {
+                if (seen + counts[l] >= ranks[i])
+                {
+                    int key = (bin << 16) | l;
+                    long quota = ranks[i] - seen;
+                    // All of the equal entries are in: a plain "key ≥ K" cut, no counting.
+                    cuts[i] = quota == counts[l] ? new MagnitudeCut(key - 1, 0) : new MagnitudeCut(key, quota);
+                    break;
+                }
+                seen += counts[l];
+            }
+        }
+        return cuts;
+    }
+
+    /// <summary>
+    /// For a partial cut: how many entries with its key come before each block (blocks of <see cref="Block"/>;
+    /// one more element at the end: the total), so blocks can be processed in any order.
+    /// </summary>
+    public static long[] EqualBefore(float* x, float* b, long n, MagnitudeCut cut)
+    {
+        nint xa = (nint)x, ba = (nint)b;
+        long blocks = (n + Block - 1) / Block;
+        var counts = new long[blocks + 1];
+        Parallel.For(0L, blocks, block =>
+        {
+            float* xs = (float*)xa, bs = (float*)ba;
+            long end = Math.Min(n, (block + 1) * Block), c = 0;
+            for (long j = block * Block; j < end; j++)
+                if (Key(xs[j] - bs[j]) == cut.Above) c++;
+            counts[block + 1] = c;
+        });
+        for (long i = 1; i <= blocks; i++) counts[i] += counts[i - 1];
+        return counts;
+    }
+}

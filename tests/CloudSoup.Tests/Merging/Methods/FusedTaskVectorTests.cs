@@ -1,0 +1,134 @@
+// The fused float32 kernel of the task-arithmetic family (Merging/FusedTaskVectors.cs) must give the tensor path's
+// output byte for byte: every method, sparsifier, rescale and election option, on data with many equal magnitudes
+// (cuts that split a run of equal keys), zeros, negative zeros, infinities, and sizes that end mid-vector and span
+// several blocks.
+using CloudSoup.Engine.Merging;
+using CloudSoup.Engine.Merging.Methods;
+using TorchSharp;
+using static CloudSoup.Tests.Merging.Methods.MethodFixture;
+
+namespace CloudSoup.Tests.Merging.Methods;
+
+public class FusedTaskVectorTests
+{
+    public static TheoryData<string, string> Cases()
+    {
+        var data = new TheoryData<string, string>();
+        string[] methods =
+        [
+            "task_arithmetic", "task_arithmetic normalize lambda", "ties", "ties dis-sum", "ties inverse_density", "ties lambda",
+            "breadcrumbs", "breadcrumbs_ties", "breadcrumbs inverse_density", "breadcrumbs big-gamma", "breadcrumbs dense-rescale",
+            "dare_ties", "dare_linear inverse_density", "della", "della_linear", "ties model-thresholds", "ties dense",
+        ];
+        foreach (var m in methods)
+            foreach (var shape in new[] { "small", "blocks" })
+                data.Add(m, shape);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void The_fused_kernel_gives_the_tensor_paths_bytes(string method, string shape)
+    {
+        long n = shape == "small" ? 1_003 : 2 * MagnitudeCuts.Block + 4_099;
+        var (b, others) = Inputs(n, seed: 11);
+        AssertSame(method, b, others);
+    }
+
+    [Theory]
+    [InlineData("ties")]
+    [InlineData("breadcrumbs_ties")]
+    [InlineData("task_arithmetic")]
+    [InlineData("dare_ties")]
+    public void Infinities_and_NaN_give_the_tensor_paths_bytes(string method)
+    {
+        var (b, others) = Inputs(10_007, seed: 3);
+        others[2][400] = float.NegativeInfinity;   // infinite terms, a finite-or-infinite output: the fused path
+        others[0][401] = float.PositiveInfinity;
+        AssertSame(method, b, others);
+        others[0][17] = float.PositiveInfinity;
+        others[1][17] = float.NegativeInfinity;    // inf − inf in the sum: NaN, which sends the tensor to the tensor path
+        AssertSame(method, b, others);
+        others[1][900] = float.NaN;
+        AssertSame(method, b, others);
+    }
+
+    [Fact]
+    public void A_cut_inside_a_run_of_equal_magnitudes_keeps_the_lowest_indices()
+    {
+        // Every |δ| equal: top 3 of 8 are the first three positions, whatever their signs.
+        var b = torch.zeros(8);
+        var x = torch.tensor(new float[] { -1, 1, 1, -1, 1, 1, -1, 1 });
+        var ties = new Ties();
+        var input = Input(ties, b, [x], perModel: [D(("weight", 1.0), ("density", 0.375))]);
+        using var merged = ties.Merge(input);
+        Assert.Equal(new float[] { -1, 1, 1, 0, 0, 0, 0, 0 }, merged.data<float>().ToArray());
+    }
+
+    private static (torch.Tensor B, List<torch.Tensor> Others) Inputs(long n, int seed)
+    {
+        var gen = new torch.Generator((ulong)seed);
+        // Quarter steps: many equal magnitudes, so cuts split runs of equal keys; zeros where a model left b alone.
+        torch.Tensor Quantized() => (torch.randn(n, generator: gen) * 4).round() / 4;
+        var b = Quantized().reshape(-1);
+        var others = new List<torch.Tensor>();
+        for (int i = 0; i < 3; i++)
+        {
+            var x = b + Quantized();
+            x[5] = b[5];                       // δ = 0 in every model
+            if (i == 1) x[6] = b[6] * -1;      // sign flips
+            others.Add(x);
+        }
+        b[7] = -0.0f;
+        others[0][7] = -0.0f;                  // δ = −0 − (−0) = 0; and x − b with negative zeros elsewhere below
+        others[2][8] = -0.0f;
+        b[8] = 0.0f;
+        return (b.contiguous(), others.Select(o => o.contiguous()).ToList());
+    }
+
+    private static void AssertSame(string method, torch.Tensor b, List<torch.Tensor> others)
+    {
+        using var fused = Merge(method, b, others, fused: true);
+        using var tensorPath = Merge(method, b, others, fused: false);
+        Assert.Equal(tensorPath.dtype, fused.dtype);
+        var f = fused.data<float>().ToArray();
+        var t = tensorPath.data<float>().ToArray();
+        Assert.Equal(t.Length, f.Length);
+        for (int i = 0; i < t.Length; i++)
+            if (BitConverter.SingleToInt32Bits(t[i]) != BitConverter.SingleToInt32Bits(f[i]))
+                Assert.Fail($"{method}: element {i} differs: tensor path {t[i]:R}, fused {f[i]:R}");
+    }
+
+    private static torch.Tensor Merge(string method, torch.Tensor b, List<torch.Tensor> others, bool fused)
+    {
+        string[] words = method.Split(' ');
+        TaskArithmeticFamily m = words[0] switch
+        {
+            "task_arithmetic" => new TaskArithmetic { Fused = fused },
+            "ties" => new Ties { Fused = fused },
+            "breadcrumbs" => new Breadcrumbs { Fused = fused },
+            "breadcrumbs_ties" => new BreadcrumbsTies { Fused = fused },
+            "dare_ties" => new DareTies { Fused = fused },
+            "dare_linear" => new DareLinear { Fused = fused },
+            "della" => new Della { Fused = fused },
+            _ => new DellaLinear { Fused = fused },
+        };
+        var global = new Dictionary<string, object>();
+        if (words.Contains("normalize")) global["normalize"] = true;
+        if (words.Contains("dis-sum")) global["normalize"] = false;
+        if (words.Contains("lambda")) global["lambda"] = 0.7;
+        if (words.Contains("inverse_density")) { global["rescale"] = true; global["rescale_mode"] = "inverse_density"; }
+        if (words.Contains("dense-rescale")) { global["rescale"] = true; global["rescale_mode"] = "inverse_density"; }
+        if (words.Contains("model-thresholds"))
+        {
+            global["topk_scope"] = "model";
+            m = (TaskArithmeticFamily)m.WithDecision("""{"m0": 0.5, "m1": 0.30000001192092896, "m2": 0.7}""");
+        }
+        double density = words.Contains("dense") || words.Contains("dense-rescale") ? 1.0 : 0.4;
+        double gamma = words.Contains("big-gamma") ? 0.7 : 0.05;
+        var perModel = Enumerable.Range(0, others.Count).Select(i => (IReadOnlyDictionary<string, object>)(m is Breadcrumbs or BreadcrumbsTies
+            ? D(("weight", 0.3 + 0.45 * i), ("density", density), ("gamma", gamma))
+            : m is TaskArithmetic ? D(("weight", 0.3 + 0.45 * i)) : D(("weight", 0.3 + 0.45 * i), ("density", density)))).ToList();
+        return m.Merge(Input(m, b, others, global, perModel, seed: 5));
+    }
+}
