@@ -8,6 +8,8 @@
 // What this path does not cover — other dtypes, devices, L1 rescaling, NaN anywhere — returns null and the
 // tensor path runs instead.
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace CloudSoup.Engine.Merging;
 
@@ -42,47 +44,59 @@ internal sealed unsafe class FusedTerm
 internal static unsafe class FusedTaskVectors
 {
     private const int Step = 4096;   // elements per inner step: every model's weighted term of a step stays in cache
+    private static readonly int Stride = Step + Vector<float>.Count;   // a term's scratch: a step and a vector of padding
 
     /// <summary>
     /// Writes b + λ·combine(terms) into <paramref name="output"/> (n elements). False when some output is NaN: the
     /// caller then takes the tensor path, whose NaN payloads are its own to define.
     /// </summary>
-    public static bool Combine(float* b, float* output, long n, IReadOnlyList<FusedTerm> terms, bool signConsensus, bool normalize, double total, double lambda)
+    public static bool Combine(float* b, float* output, long n, FusedTerm[] terms, bool signConsensus, bool normalize, double total, double lambda)
     {
         int v = Vector<float>.Count;
-        nint ba = (nint)b, oa = (nint)output;
+        nint ba = (nint)b, oa = (nint)output;   // pointers cannot be captured by the lambda below
         long blocks = (n + MagnitudeCuts.Block - 1) / MagnitudeCuts.Block;
         float divisor = Math.Abs(total) < 1e-8 ? 1f : (float)total;
         float lambdaF = (float)lambda;
         int nan = 0;
-        Parallel.For(0L, blocks, () => new float[terms.Count][], (block, _, scratch) =>
+        // Per thread: every term's weighted values of one step (native memory: no pinning in the inner loops).
+        nuint scratchBytes = (nuint)(terms.Length * Stride * sizeof(float));
+        Parallel.For(0L, blocks, () => (nint)NativeMemory.AlignedAlloc(scratchBytes, 64), (block, _, scratch) =>
         {
-            for (int k = 0; k < terms.Count; k++) scratch[k] ??= new float[Step + v];
-            float* bs = (float*)ba, outs = (float*)oa;
-            long start = block * MagnitudeCuts.Block, end = Math.Min(n, start + MagnitudeCuts.Block);
-            var upperSeen = new long[terms.Count];
-            var lowerSeen = new long[terms.Count];
-            for (int k = 0; k < terms.Count; k++)
-            {
-                upperSeen[k] = terms[k].UpperEqualBefore?[block] ?? 0;
-                lowerSeen[k] = terms[k].LowerEqualBefore?[block] ?? 0;
-            }
-            bool sawNan = false;
-            for (long s = start; s < end; s += Step)
-            {
-                int count = (int)Math.Min(Step, end - s);
-                for (int k = 0; k < terms.Count; k++)
-                    fixed (float* t = scratch[k])
-                        WeightedTerm(terms[k], bs + s, s, count, t, ref upperSeen[k], ref lowerSeen[k]);
-                sawNan |= Mix(bs + s, outs + s, count, terms, scratch, signConsensus, normalize, divisor, lambdaF);
-            }
-            if (sawNan) Interlocked.Exchange(ref nan, 1);
+            if (CombineBlock((float*)ba, (float*)oa, n, block, terms, (float*)scratch, signConsensus, normalize, divisor, lambdaF))
+                Interlocked.Exchange(ref nan, 1);
             return scratch;
-        }, _ => { });
+        }, scratch => NativeMemory.AlignedFree((void*)scratch));
         return nan == 0;
     }
 
+    // The loops below are hot from their first call: compiled fully optimized at once (tier-0 code with vectors and
+    // pointers is many times slower, and its on-stack replacement showed as a third of a merge's profile).
+
+    /// <summary>One block of MagnitudeCuts.Block elements, step by step; true if an output is NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool CombineBlock(float* b, float* output, long n, long block, FusedTerm[] terms, float* scratch, bool signConsensus, bool normalize, float divisor, float lambda)
+    {
+        long start = block * MagnitudeCuts.Block, end = Math.Min(n, start + MagnitudeCuts.Block);
+        var upperSeen = new long[terms.Length];
+        var lowerSeen = new long[terms.Length];
+        for (int k = 0; k < terms.Length; k++)
+        {
+            upperSeen[k] = terms[k].UpperEqualBefore?[block] ?? 0;
+            lowerSeen[k] = terms[k].LowerEqualBefore?[block] ?? 0;
+        }
+        bool sawNan = false;
+        for (long s = start; s < end; s += Step)
+        {
+            int count = (int)Math.Min(Step, end - s);
+            for (int k = 0; k < terms.Length; k++)
+                WeightedTerm(terms[k], b + s, s, count, scratch + k * Stride, ref upperSeen[k], ref lowerSeen[k]);
+            sawNan |= Mix(b + s, output + s, count, terms, scratch, signConsensus, normalize, divisor, lambda);
+        }
+        return sawNan;
+    }
+
     /// <summary>The weighted term w·(trimmed δ [÷ density]) of <paramref name="count"/> elements from <paramref name="at"/>, into <paramref name="t"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WeightedTerm(FusedTerm term, float* b, long at, int count, float* t, ref long upperSeen, ref long lowerSeen)
     {
         int v = Vector<float>.Count;
@@ -137,31 +151,34 @@ internal static unsafe class FusedTaskVectors
     }
 
     /// <summary>Sums (optionally elects and normalizes) one step's weighted terms, scales by λ and adds the base; true if an output is NaN.</summary>
-    private static bool Mix(float* b, float* output, int count, IReadOnlyList<FusedTerm> terms, float[][] scratch, bool signConsensus, bool normalize, float divisor, float lambda)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool Mix(float* b, float* output, int count, FusedTerm[] terms, float* scratch, bool signConsensus, bool normalize, float divisor, float lambda)
     {
         int v = Vector<float>.Count;
         var zero = Vector<float>.Zero;
         var one = Vector<float>.One;
         var notNan = Vector<int>.AllBitsSet;
+        Span<float> weightOf = stackalloc float[terms.Length];
+        for (int k = 0; k < terms.Length; k++) weightOf[k] = terms[k].Weight;
         for (int j = 0; j < count; j += v)
         {
             int lanes = Math.Min(v, count - j);
             var sum = zero;
-            for (int k = 0; k < terms.Count; k++) sum += Term(scratch[k], j);
+            for (int k = 0; k < terms.Length; k++) sum += Vector.Load(scratch + k * Stride + j);
             Vector<float> mixed;
             if (signConsensus)
             {
                 var positive = Vector.GreaterThanOrEqual(sum, zero);   // NaN elects −1, as torch.where(sum >= 0, 1, −1)
                 mixed = zero;
                 var weights = zero;
-                for (int k = 0; k < terms.Count; k++)
+                for (int k = 0; k < terms.Length; k++)
                 {
-                    var t = Term(scratch[k], j);
+                    var t = Vector.Load(scratch + k * Stride + j);
                     // sign(t) equals the elected sign: t > 0 where +1 was elected, t < 0 where −1 (0 and NaN never agree)
                     var agrees = Vector.ConditionalSelect(positive, Vector.GreaterThan(t, zero), Vector.LessThan(t, zero));
                     var agree = Vector.ConditionalSelect(agrees, one, zero);
                     mixed += t * agree;
-                    if (normalize) weights += agree * new Vector<float>(terms[k].Weight);
+                    if (normalize) weights += agree * new Vector<float>(weightOf[k]);
                 }
                 if (normalize) mixed /= Vector.ConditionalSelect(Vector.Equals(weights, zero), one, weights);
             }
@@ -187,15 +204,13 @@ internal static unsafe class FusedTaskVectors
         return notNan != Vector<int>.AllBitsSet;
     }
 
-    private static Vector<float> Term(float[] scratch, int j)
-    {
-        fixed (float* t = scratch) return Vector.Load(t + j);
-    }
-
     /// <summary>Loads <paramref name="lanes"/> floats (fewer than a vector at a tensor's end: the rest are zeros).</summary>
-    private static Vector<float> Load(float* p, int lanes)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> Load(float* p, int lanes) => lanes == Vector<float>.Count ? Vector.Load(p) : LoadTail(p, lanes);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Vector<float> LoadTail(float* p, int lanes)
     {
-        if (lanes == Vector<float>.Count) return Vector.Load(p);
         Span<float> tail = stackalloc float[Vector<float>.Count];
         tail.Clear();
         new ReadOnlySpan<float>(p, lanes).CopyTo(tail);
