@@ -71,7 +71,8 @@ public static class Permutations
     internal static Dictionary<string, long[]> Shapes(IReadOnlyDictionary<string, torch.Tensor> stateDict) =>
         stateDict.ToDictionary(kv => kv.Key, kv => kv.Value.shape, StringComparer.Ordinal);
 
-    private static bool IsPermutation(int[] p)
+    /// <summary>True when <paramref name="p"/> holds each of 0..n−1 once.</summary>
+    internal static bool IsPermutation(int[] p)
     {
         var seen = new bool[p.Length];
         foreach (int i in p)
@@ -79,6 +80,14 @@ public static class Permutations
             if (i < 0 || i >= p.Length || seen[i]) return false;
             seen[i] = true;
         }
+        return true;
+    }
+
+    /// <summary>True when <paramref name="p"/> leaves every unit in place.</summary>
+    internal static bool IsIdentity(int[] p)
+    {
+        for (int i = 0; i < p.Length; i++)
+            if (p[i] != i) return false;
         return true;
     }
 }

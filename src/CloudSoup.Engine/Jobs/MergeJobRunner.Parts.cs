@@ -17,7 +17,8 @@ public sealed partial class MergeJobRunner
     /// <summary>
     /// Plans <paramref name="recipe"/> (headers only: nothing is merged or written) and decides its parts
     /// (PartPlanner): one unless the recipe's parallelism asks for more and the job can be split. When it is split and
-    /// it needs whole-model work before merging (scope alignment, a whole-model decision), this runs it once: the first stage.
+    /// it needs whole-model work before merging (permutation alignment, scope alignment, a whole-model decision), this
+    /// runs it once: the first stage.
     /// </summary>
     public async Task<PartLayout> PlanPartsAsync(Recipe recipe, long partBytes, IProgress<JobProgress>? progress, CancellationToken ct)
     {
@@ -28,13 +29,22 @@ public sealed partial class MergeJobRunner
         await RunStepsAsync(job, [.. PlanningSteps, new ModelFilesStep()], sink).ConfigureAwait(false);
         var layout = PartPlanner.Decide(job, partBytes);
         if (!layout.IsSplit) return layout;
-        // The first stage, in the order a whole job runs these steps: scope alignment, then the whole-model decision
-        // (taken on the re-scoped inputs).
+        // The first stage, in the order a whole job runs these steps: permutation alignment, scope alignment (measured
+        // on the permuted inputs), then the whole-model decision (taken on the re-scoped inputs). Each later pass reads
+        // through the earlier ones' plan, as the parts will.
         var stage = new FirstStage();
         var seconds = new Dictionary<string, double>();
         var watch = Stopwatch.StartNew();
+        if (recipe.Alignment != null)
+        {
+            var permutations = await AlignmentStep.MeasureAsync(job).ConfigureAwait(false);
+            job.Plan = AlignmentStep.Apply(job.Plan, permutations);
+            stage = stage with { Alignment = permutations };
+            seconds[JobPhase.Aligning] = watch.Elapsed.TotalSeconds;
+        }
         if (recipe.ScopeAlignment is { } section)
         {
+            watch.Restart();
             var scopes = await ScopeAlignmentStep.MeasureAsync(job.Plan, section, progress, ct).ConfigureAwait(false);
             job.Plan = ScopeAlignmentStep.Apply(job.Plan, section, scopes);
             stage = stage with { Scopes = scopes };
@@ -65,6 +75,11 @@ public sealed partial class MergeJobRunner
         try
         {
             // Without a first stage (a job planned as one part) the part runs these passes itself: the same result, read once more.
+            if (recipe.Alignment != null)
+            {
+                if (stage1?.Alignment is { } permutations) job.Plan = AlignmentStep.Apply(job.Plan, permutations);
+                else await RunStepsAsync(job, [new AlignmentStep()], sink).ConfigureAwait(false);
+            }
             if (recipe.ScopeAlignment is { } section)
             {
                 if (stage1?.Scopes is { } scopes) job.Plan = ScopeAlignmentStep.Apply(job.Plan, section, scopes);
@@ -114,6 +129,8 @@ public sealed partial class MergeJobRunner
         await RunStepsAsync(job, [.. PlanningSteps, new ModelFilesStep()], sink).ConfigureAwait(false);
         if (stage1 != null)
         {
+            // The report's alignment section as the first stage measured it; the parts permuted the tensors as they read them.
+            if (stage1.Alignment is { } permutations) job.Alignment = new AlignmentOutcome([], permutations);
             job.ScopeAlignment = stage1.Scopes?.Report;
             job.WholeModelNote = stage1.Prepass?.Note;
             foreach (var (phase, seconds) in stage1.PhaseSeconds) job.PhaseSeconds[phase] = seconds;

@@ -12,16 +12,15 @@ public static class PartPlanner
     /// <summary>
     /// Why this job must run on one worker whatever its recipe asks, or null when it can be split: everything that
     /// needs the whole merged model in one process (evaluation, BatchNorm re-estimation, soups' searches) or that
-    /// writes outputs besides the shards (computed Fishers), and permutation alignment, which is not yet run as a first
-    /// stage. Weight scope alignment and methods that decide over the whole model first (IWholeModelPrepass) are split:
-    /// their read pass is the first stage (FirstStage).
+    /// writes outputs besides the shards (computed Fishers). Permutation alignment (without evaluation, which measures its
+    /// loss barriers), weight scope alignment and methods that decide over the whole model first (IWholeModelPrepass)
+    /// are split: the permutations, scopes or decision are found once, the first stage (FirstStage).
     /// </summary>
     public static string? WhyWhole(JobContext job)
     {
         var r = job.Recipe;
         if (r.Evaluation != null) return "evaluation measures the whole merged model in one process";
         if (r.Fisher != null) return "the fisher section computes Fishers in one process before merging";
-        if (r.Alignment != null) return "permutation alignment is not yet run as a first stage for split jobs";
         if (Soups.Soups.TryGet(job.Signature, out _)) return "a soup's search evaluates whole candidate models";
         return null;
     }

@@ -6,9 +6,9 @@
 //   set the part's bit in the job record's mask (ETag-conditional) → if the mask is now complete, claim the finishing
 //   and write the shard index, the report and the commit point (MergeJobRunner.FinishPartsAsync,
 //   JobStore.MarkSucceededAsync) → delete the message.
-// Weight scope alignment and methods that decide over the whole model first (ties topk_scope: model, agreement
-// granularity: model) have their read pass run once when the job is split (the first stage, FirstStage) and stored at
-// jobs/<job-id>/<attempt>/stage1.json; every part merges with it.
+// Permutation alignment, weight scope alignment and methods that decide over the whole model first (ties topk_scope:
+// model, agreement granularity: model) have their read pass run once when the job is split (the first stage,
+// FirstStage) and stored at jobs/<job-id>/<attempt>/stage1.json; every part merges with it.
 // Bad input in a part fails the whole job with the part's reason; the attempt's folder is then swept, so nothing of
 // the job stays. A part delivered again after its bit was set (its worker died before finishing the job) goes
 // straight to the finishing claim, which only one worker at a time can hold.
@@ -32,7 +32,7 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
     /// <summary>The blob (in the jobs container) where a part leaves its outcome for the part that finishes the job.</summary>
     public static string OutcomePath(string jobId, string attempt, int part) => $"{jobId}/{attempt}/part-{part:D3}.json";
 
-    /// <summary>The blob (in the jobs container) holding a split job's first stage (FirstStage: scopes, a whole-model decision), when it has one.</summary>
+    /// <summary>The blob (in the jobs container) holding a split job's first stage (FirstStage: permutations, scopes, a whole-model decision), when it has one.</summary>
     public static string Stage1Path(string jobId, string attempt) => $"{jobId}/{attempt}/stage1.json";
 
     private async Task<FirstStage?> ReadStage1Async(string jobId, string attempt, CancellationToken ct)
@@ -40,7 +40,15 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
         var blob = storage.Container(Options.JobsContainer).GetBlobClient(Stage1Path(jobId, attempt));
         try
         {
-            return FirstStage.FromJson((await blob.DownloadContentAsync(ct).ConfigureAwait(false)).Value.Content.ToMemory().Span);
+            // Sized before it is read: our own file, but nothing is parsed unbounded (FirstStage.MaxJsonBytes).
+            var download = (await blob.DownloadStreamingAsync(cancellationToken: ct).ConfigureAwait(false)).Value;
+            await using var content = download.Content;
+            long length = download.Details.ContentLength;
+            if (length > FirstStage.MaxJsonBytes)
+                throw new InvalidDataException($"{Stage1Path(jobId, attempt)} is {length} bytes, more than the {FirstStage.MaxJsonBytes} a first stage may hold");
+            var bytes = new byte[length];
+            await content.ReadExactlyAsync(bytes, ct).ConfigureAwait(false);
+            return FirstStage.FromJson(bytes);
         }
         catch (Azure.RequestFailedException e) when (e.Status == 404)
         {

@@ -75,6 +75,8 @@ public class SplitJobTests
     // two stages, both passes: scopes measured, then the whole-model thresholds taken on the re-scoped inputs
     [InlineData("merge_method: ties\nbase_model: m0.safetensors\nparameters: {topk_scope: model}\nscope_alignment: {enabled: true}\nmodels:\n  - {model: m1.safetensors, parameters: {weight: 1, density: 0.3}}\n  - {model: m2.safetensors, parameters: {weight: 1, density: 0.3}}\n  - {model: m3.safetensors, parameters: {weight: 1, density: 0.3}}\n")]
     [InlineData("merge_method: linear\nscope_alignment: {enabled: true, fusion: mean}\nmodels: [m0.safetensors, m1.safetensors, m2.safetensors]\n")]
+    // two stages, all three passes: permutations found, scopes measured on the permuted inputs, then the thresholds
+    [InlineData("merge_method: ties\nbase_model: m0.safetensors\nparameters: {topk_scope: model}\nalignment: {method: weight_matching, spec: mlp, seed: 5}\nscope_alignment: {enabled: true}\nmodels:\n  - {model: m1.safetensors, parameters: {weight: 1, density: 0.3}}\n  - {model: m2.safetensors, parameters: {weight: 1, density: 0.3}}\n  - {model: m3.safetensors, parameters: {weight: 1, density: 0.3}}\n")]
     public async Task Any_number_of_parts_finished_in_any_order_writes_the_same_files_as_the_whole_job(string recipeText)
     {
         using var dir = new TempDir();
@@ -93,12 +95,13 @@ public class SplitJobTests
             Assert.Equal(k, layout.Parts.Count);
             string outDir = dir[$"k{k}"];
             var outcomes = new List<PartOutcome>();
+            var stage1 = layout.Stage1 is { } st ? FirstStage.FromJson(st.ToJsonBytes()) : null;   // as stage1.json hands it over
             foreach (var part in layout.Parts.OrderBy(_ => rng.Next()))                 // any order of completion
                 await using (var sink = new LocalDirectorySink(outDir))
-                    outcomes.Add(await runner.RunPartAsync(recipe, sink, part, layout.Stage1, null, CancellationToken.None));
+                    outcomes.Add(await runner.RunPartAsync(recipe, sink, part, stage1, null, CancellationToken.None));
             await using (var sink = new LocalDirectorySink(outDir))
             {
-                var report = await runner.FinishPartsAsync(recipe, sink, outcomes, layout.Note, layout.Stage1, null, CancellationToken.None);
+                var report = await runner.FinishPartsAsync(recipe, sink, outcomes, layout.Note, stage1, null, CancellationToken.None);
                 Assert.Equal(k, report.Parallelism!.Parts);
             }
             Assert.Equal(files, Directory.GetFiles(outDir, "model*").Select(Path.GetFileName).Order().ToList());

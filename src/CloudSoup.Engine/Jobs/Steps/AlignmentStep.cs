@@ -2,12 +2,15 @@
 // each one's hidden units to match the reference (Git Re-Basin weight or activation matching), and — when the
 // job evaluates — measure loss and accuracy along the straight path from the reference to each model, as
 // trained and after alignment (the loss barrier of Git Re-Basin, arXiv 2209.04836; docs/alignment.md). The merge then reads
-// the aligned tensors through MergePlan.InputOverrides, so every merge method works on aligned models.
+// the aligned tensors through MergePlan.InputOverrides, so every merge method works on aligned models. A split job
+// (docs/fanout.md) finds the permutations once in its first stage; each part permutes the tensors it reads by them
+// (MergePlan.InputTransform), the same gathers Permutations.Apply makes, so no part loads a model whole.
 using System.Diagnostics;
 using CloudSoup.Engine.Alignment;
 using CloudSoup.Control.Errors;
 using CloudSoup.Engine.Evaluation;
 using CloudSoup.Engine.Formats;
+using CloudSoup.Engine.Merging;
 using CloudSoup.Control.Recipes;
 using CloudSoup.Engine.Reports;
 using CloudSoup.Engine.Storage;
@@ -15,11 +18,22 @@ using TorchSharp;
 
 namespace CloudSoup.Engine.Jobs.Steps;
 
-/// <summary>The aligned state dicts (one per input, in input order) and the report section. Owns the tensors.</summary>
-public sealed class AlignmentOutcome(IReadOnlyList<Dictionary<string, torch.Tensor>> aligned, AlignmentReport report) : IDisposable
+/// <summary>
+/// What alignment found, all a split job's parts need to merge as the whole job would (its first stage,
+/// docs/fanout.md): the spec it applied (PermutationSpec's JSON form), every input's index vector per permutation of
+/// the spec (in input order; identity for the reference), and the report section.
+/// </summary>
+public sealed record AlignmentDecision(string Spec, IReadOnlyList<IReadOnlyDictionary<string, int[]>> Permutations, AlignmentReport Report);
+
+/// <summary>
+/// The aligned state dicts (one per input, in input order; none when a split job's parts permuted the tensors as they
+/// read them) and what alignment decided. Owns the tensors.
+/// </summary>
+public sealed class AlignmentOutcome(IReadOnlyList<Dictionary<string, torch.Tensor>> aligned, AlignmentDecision decision) : IDisposable
 {
     public IReadOnlyList<Dictionary<string, torch.Tensor>> Aligned { get; } = aligned;
-    public AlignmentReport Report { get; } = report;
+    public AlignmentDecision Decision { get; } = decision;
+    public AlignmentReport Report => Decision.Report;
 
     public void Dispose()
     {
@@ -96,7 +110,7 @@ public sealed class AlignmentStep : IJobStep
                     ? "the models have BatchNorm running statistics: the merged model's are re-estimated on the evaluation data (reset_bn), but the interpolation paths use interpolated statistics, so their midpoints can look worse than the merge"
                     : "the models have BatchNorm running statistics and reset_bn is off: the merged model keeps the merged statistics, which can cost accuracy");
             var report = new AlignmentReport(section.Method, section.Spec, section.Reference, sizes, sw.Elapsed.TotalSeconds, models, warnings);
-            return new AlignmentOutcome(result.Models.ToList(), report);
+            return new AlignmentOutcome(result.Models.ToList(), new AlignmentDecision(spec.ToJson(), result.PerModel.Select(m => m.Permutations).ToList(), report));
         }
         catch
         {
@@ -107,6 +121,81 @@ public sealed class AlignmentStep : IJobStep
         {
             foreach (var d in originals) foreach (var t in d.Values) t.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Finds the permutations and the report as <see cref="RunAsync(JobContext)"/> does, keeping none of the aligned
+    /// models (what a split job's first stage stores for its parts, docs/fanout.md).
+    /// </summary>
+    public static async Task<AlignmentDecision> MeasureAsync(JobContext job)
+    {
+        using var outcome = await RunAsync(job.Recipe.Alignment!, job.PlanRecipe, job.Store, job.Models, job.Inputs, job.Progress, job.Ct).ConfigureAwait(false);
+        return outcome.Decision;
+    }
+
+    /// <summary>
+    /// The plan permuting every input's tensors as they are read by <paramref name="decision"/>'s index vectors: the
+    /// tensors a whole job merges from its aligned models (the same index_select gathers), without loading any model
+    /// whole. The decision is checked against the plan first: one set per input, an index vector for each permutation of
+    /// the spec and no other, each a permutation of as many units as the input's tensors have.
+    /// </summary>
+    public static MergePlan Apply(MergePlan plan, AlignmentDecision decision)
+    {
+        var spec = StoredSpec(decision.Spec);
+        var perms = CheckedPermutations(plan, spec, decision.Permutations);
+        var previous = plan.InputTransform;
+        torch.Tensor Transform(int input, string name, torch.Tensor t)
+        {
+            var x = t;
+            if (perms[input] is { } p && spec.PermsOf(name) is { Count: > 0 } axes)
+            {
+                // Index tensors per read: the plan's reads run in parallel, and these belong to the reader's dispose scope.
+                var index = axes.Select(a => a.Perm).Distinct().ToDictionary(n => n, n => Permutations.IndexTensor(p[n]), StringComparer.Ordinal);
+                x = Permutations.Permute(t, axes, index, exceptAxis: -1);
+            }
+            if (previous is null) return x;
+            var r = previous(input, name, x);
+            if (!ReferenceEquals(r, x) && !ReferenceEquals(x, t)) x.Dispose();
+            return r;
+        }
+        return plan with { InputTransform = Transform };
+    }
+
+    private static PermutationSpec StoredSpec(string? json)
+    {
+        if (string.IsNullOrEmpty(json)) throw new InvalidDataException("the first stage's alignment has no permutation spec");
+        try { return PermutationSpec.ParseJson(json); }
+        catch (CloudSoupException e) { throw new InvalidDataException($"the first stage's permutation spec is invalid ({e.Message})"); }
+    }
+
+    /// <summary>Each input's index vectors, checked against the plan; null for an input they leave as it is (the reference).</summary>
+    private static IReadOnlyDictionary<string, int[]>?[] CheckedPermutations(MergePlan plan, PermutationSpec spec, IReadOnlyList<IReadOnlyDictionary<string, int[]>?>? stored)
+    {
+        if (stored is null || stored.Count != plan.Inputs.Count)
+            throw new InvalidDataException($"the first stage holds permutations for {stored?.Count ?? 0} models, but the job aligns {plan.Inputs.Count}");
+        var result = new IReadOnlyDictionary<string, int[]>?[stored.Count];
+        for (int i = 0; i < stored.Count; i++)
+        {
+            var input = plan.Inputs[i];
+            var shapes = input.TensorNames.ToDictionary(n => n, n => input.Entry(n).Shape, StringComparer.Ordinal);
+            var sizes = spec.Validate(shapes, input.Reference);
+            var perms = stored[i] ?? throw new InvalidDataException($"the first stage holds no permutations for model {i + 1} ({input.Reference})");
+            if (perms.Count != spec.Names.Count || spec.Names.Any(n => !perms.ContainsKey(n)))
+                throw new InvalidDataException($"the first stage holds {perms.Count} permutations for {input.Reference}, not one for each of the spec's {spec.Names.Count}");
+            bool identity = true;
+            foreach (var name in spec.Names)
+            {
+                var p = perms[name] ?? throw new InvalidDataException($"the first stage's permutation '{name}' of {input.Reference} is null");
+                if (p.Length != sizes[name])
+                    throw new CloudSoupException(ErrorKind.IncompatibleModels,
+                        $"the first stage's permutation '{name}' of {input.Reference} has {p.Length} indices, but the model now has {sizes[name]} units there (did an input change while the job ran?)");
+                if (!Permutations.IsPermutation(p))
+                    throw new InvalidDataException($"the first stage's permutation '{name}' of {input.Reference} is not a permutation of 0..{p.Length - 1}");
+                identity &= Permutations.IsIdentity(p);
+            }
+            result[i] = identity ? null : perms;
+        }
+        return result;
     }
 
     /// <summary>Alignment holds every model twice (as read and permuted), plus a float64 working copy of one pair.</summary>
