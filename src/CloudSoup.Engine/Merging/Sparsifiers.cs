@@ -2,6 +2,8 @@
 // and DELLA papers listed in docs/methods.md "Sources"): pure functions, one task vector in, a sparsified copy out.
 // Random ones take their keep-mask from an IMaskProvider, so tests can inject masks and every draw is
 // seeded per tensor and model.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace CloudSoup.Engine.Merging;
@@ -48,17 +50,34 @@ public sealed class SeededMaskProvider : IMaskProvider
         var mask = torch.empty_like(p);
         long n = p.NumberOfElements;
         long chunks = (n + ChunkElements - 1) / ChunkElements;
+        if (drawType == torch.ScalarType.Float32 && n > 0)
+            DrawInCSharp(p, mask, seed, n, chunks);
+        else
+            Parallel.For(0L, chunks, c =>
+            {
+                long start = c * ChunkElements, length = Math.Min(ChunkElements, n - start);
+                using var gen = new torch.Generator((ulong)ChunkSeed(seed, c));
+                using var from = p.narrow(0, start, length);
+                using var into = mask.narrow(0, start, length);
+                using var drawn = torch.bernoulli(from, gen);
+                into.copy_(drawn);
+            });
+        using (mask)
+            return mask.reshape(keepProbability.shape).to(keepProbability.dtype, keepProbability.device);
+    }
+
+    private static long ChunkSeed(long seed, long chunk) => Seeds.For(seed, $"chunk {chunk}");
+
+    /// <summary>Float32 draws: torch.bernoulli's own values, computed by TorchBernoulli on every core.</summary>
+    private static unsafe void DrawInCSharp(torch.Tensor p, torch.Tensor mask, long seed, long n, long chunks)
+    {
+        nint from = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(p.bytes));
+        nint into = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(mask.bytes));
         Parallel.For(0L, chunks, c =>
         {
             long start = c * ChunkElements, length = Math.Min(ChunkElements, n - start);
-            using var gen = new torch.Generator((ulong)Seeds.For(seed, $"chunk {c}"));
-            using var from = p.narrow(0, start, length);
-            using var into = mask.narrow(0, start, length);
-            using var drawn = torch.bernoulli(from, gen);
-            into.copy_(drawn);
+            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), (float*)from + start, (float*)into + start, length);
         });
-        using (mask)
-            return mask.reshape(keepProbability.shape).to(keepProbability.dtype, keepProbability.device);
     }
 }
 

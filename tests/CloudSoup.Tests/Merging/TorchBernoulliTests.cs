@@ -1,0 +1,55 @@
+// TorchBernoulli draws DARE/DELLA keep-masks in C#; it must give libtorch's torch.bernoulli values from the same
+// seed, element for element, or masks (and outputs) would silently change with the implementation.
+using CloudSoup.Engine.Merging;
+using TorchSharp;
+
+namespace CloudSoup.Tests.Merging;
+
+public class TorchBernoulliTests
+{
+    public static TheoryData<ulong, string, int> Cases()
+    {
+        var data = new TheoryData<ulong, string, int>();
+        foreach (ulong seed in new ulong[] { 0, 1, 42, 0xFFFFFFFF, 0x1234_5678_9ABC_DEF0, ulong.MaxValue })
+            foreach (var p in new[] { "constant 0.3", "constant 0.5", "uniform", "edges" })
+                data.Add(seed, p, p == "uniform" ? 5_000 : 1_873);   // not a multiple of the 624-word state
+        data.Add(7, "uniform", 1);
+        data.Add(7, "uniform", 624);
+        data.Add(7, "uniform", 625);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Draws_equal_torch_bernoulli_from_the_same_seed(ulong seed, string probabilities, int n)
+    {
+        using var scope = torch.NewDisposeScope();
+        var p = Probabilities(probabilities, n);
+        using var gen = new torch.Generator(seed);
+        var expected = torch.bernoulli(p, gen).data<float>().ToArray();
+        var pv = p.data<float>().ToArray();
+        var actual = new float[n];
+        Draw(seed, pv, actual);
+        for (int i = 0; i < n; i++)
+            if (expected[i] != actual[i])
+                Assert.Fail($"seed {seed}, {probabilities}: element {i} (p = {pv[i]:R}) is {actual[i]}, torch.bernoulli drew {expected[i]}");
+        Assert.Contains(1f, expected.Length > 10 ? expected : [1f]);   // the draws are not all zero
+    }
+
+    private static unsafe void Draw(ulong seed, float[] p, float[] mask)
+    {
+        fixed (float* pp = p, mp = mask) TorchBernoulli.Draw(seed, pp, mp, p.Length);
+    }
+
+    private static torch.Tensor Probabilities(string kind, int n)
+    {
+        if (kind.StartsWith("constant")) return torch.full(n, float.Parse(kind.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture));
+        if (kind == "uniform") return torch.rand(n, generator: new torch.Generator(99));
+        // 0, 1, values on the 2^-24 grid the draws land on and one step either side of it
+        float step = 1f / (1 << 24);
+        var v = new float[n];
+        float[] edges = [0f, 1f, 0.5f, 0.5f + step, 0.5f - step, step, 2 * step, 1f - step, 0.25f, 0.75f];
+        for (int i = 0; i < n; i++) v[i] = edges[i % edges.Length];
+        return torch.tensor(v);
+    }
+}
