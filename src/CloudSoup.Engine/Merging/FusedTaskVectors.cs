@@ -30,6 +30,12 @@ internal sealed unsafe class FusedTerm
     public long[]? UpperEqualBefore { get; init; }
     public long[]? LowerEqualBefore { get; init; }
 
+    /// <summary>Kept: where these n bytes are 1 (a DARE keep-mask drawn beforehand), instead of cuts.</summary>
+    public nint KeepMask { get; init; }
+
+    /// <summary>The kept entries are multiplied by this (the L1 rescale's factor, found beforehand).</summary>
+    public float? MultiplyBy { get; init; }
+
     /// <summary>Kept: |δ| ≥ this (whole-model top-k thresholds), instead of cuts.</summary>
     public float? AtLeast { get; init; }
 
@@ -38,7 +44,8 @@ internal sealed unsafe class FusedTerm
 
     public float Weight { get; init; }
 
-    internal bool RanksByPosition => Upper.Partial || Lower.Partial;
+    /// <summary>Terms taken element by element (membership by position among equal keys, or a byte mask).</summary>
+    internal bool Scalar => Upper.Partial || Lower.Partial || KeepMask != 0;
 }
 
 internal static unsafe class FusedTaskVectors
@@ -101,16 +108,23 @@ internal static unsafe class FusedTaskVectors
     {
         int v = Vector<float>.Count;
         var weight = new Vector<float>(term.Weight);
-        if (term.RanksByPosition)
+        if (term.Scalar)
         {
-            // Scalar: membership among equal keys depends on how many came before.
+            // Element by element: membership among equal keys depends on how many came before; masks are bytes.
             float* x = (float*)term.Model + at;
+            byte* kept = (byte*)term.KeepMask + at;
             for (int j = 0; j < count; j++)
             {
                 float d = x[j] - b[j];
-                int key = MagnitudeCuts.Key(d);
-                bool keep = In(term.Upper, key, ref upperSeen) && !In(term.Lower, key, ref lowerSeen);
-                float s = keep ? d : d * 0f;
+                float s;
+                if (term.KeepMask != 0) s = d * kept[j];   // δ·1 or δ·0, as the tensor path multiplies by its 0/1 mask
+                else
+                {
+                    int key = MagnitudeCuts.Key(d);
+                    bool keep = In(term.Upper, key, ref upperSeen) && !In(term.Lower, key, ref lowerSeen);
+                    s = keep ? d : d * 0f;
+                }
+                if (term.MultiplyBy is { } times) s *= times;
                 if (term.DivideBy is { } by) s /= by;
                 t[j] = s * term.Weight;
             }

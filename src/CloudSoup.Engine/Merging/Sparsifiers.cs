@@ -68,6 +68,20 @@ public sealed class SeededMaskProvider : IMaskProvider
 
     private static long ChunkSeed(long seed, long chunk) => Seeds.For(seed, $"chunk {chunk}");
 
+    /// <summary>
+    /// The keep-mask <see cref="KeepMask"/> draws for a float32 probability that is <paramref name="p"/> everywhere (DARE),
+    /// as n bytes (1 kept, 0 dropped) from the same seed and chunks: the same draws, a quarter of the memory.
+    /// </summary>
+    internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long n)
+    {
+        nint into = (nint)mask;
+        Parallel.For(0L, (n + ChunkElements - 1) / ChunkElements, c =>
+        {
+            long start = c * ChunkElements;
+            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), p, (byte*)into + start, Math.Min(ChunkElements, n - start));
+        });
+    }
+
     /// <summary>Float32 draws: torch.bernoulli's own values, computed by TorchBernoulli on every core.</summary>
     private static unsafe void DrawInCSharp(torch.Tensor p, torch.Tensor mask, long seed, long n, long chunks)
     {

@@ -103,6 +103,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         long n = b.NumberOfElements;
         float* bp = Address(b);
         var terms = new FusedTerm[models.Count];
+        using var masks = new NativeBuffers();
         var drawn = new List<int>();
         for (int j = 0; j < models.Count; j++)
         {
@@ -140,6 +141,9 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                     };
                     break;
                 }
+                case SparsifyKind.Random when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance):
+                    terms[j] = DareTerm(input, b, i, (nint)x, weight, density, rescale, mode, masks);
+                    break;
                 case SparsifyKind.Random or SparsifyKind.DellaMagprune when density < 1:
                     drawn.Add(j);   // drawn below by the tensor path
                     break;
@@ -181,6 +185,31 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         if (input.OutputBuffers is { } buffers) buffers.Abandon(output);   // NaN: the tensor path decides those bytes
         else output.Dispose();
         return null;
+    }
+
+    /// <summary>
+    /// A DARE term: the keep-mask drawn as bytes (the seeded provider's draws), and for the L1 rescale its factor
+    /// ‖δ‖₁/‖mask·δ‖₁ with both norms summed by libtorch over the same values the tensor path sums (so the same float).
+    /// </summary>
+    private static unsafe FusedTerm DareTerm(TensorMergeInput input, torch.Tensor b, int model, nint x, float weight, double density, bool rescale,
+        RescaleMode mode, NativeBuffers masks)
+    {
+        long n = b.NumberOfElements;
+        byte* keep = (byte*)masks.Allocate(n);
+        SeededMaskProvider.DrawKeepBytes(SeededMaskProvider.SeedFor(input, model), (float)density, keep, n);
+        float? times = null, by = null;
+        if (rescale && mode == RescaleMode.InverseDensity) by = MathF.Max((float)density, (float)1e-12);   // ÷ p.clamp_min(1e-12)
+        else if (rescale)
+        {
+            using var magnitudes = torch.empty_like(b);
+            float* m = Address(magnitudes), bs = Address(b);
+            MagnitudeCuts.Magnitudes((float*)x, bs, null, m, n);
+            double before = magnitudes.sum().ToDouble();
+            MagnitudeCuts.Magnitudes((float*)x, bs, keep, m, n);
+            double after = magnitudes.sum().ToDouble();
+            if (!(before < 1e-7 || after < 1e-7)) times = (float)(before / after);   // MatchL1 leaves tiny norms alone
+        }
+        return new FusedTerm { Model = x, Weight = weight, KeepMask = (nint)keep, MultiplyBy = times, DivideBy = by };
     }
 
     private static unsafe long[]? EqualBefore(float* x, float* b, long n, MagnitudeCut cut) =>

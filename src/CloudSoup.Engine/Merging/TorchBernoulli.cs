@@ -16,8 +16,7 @@ namespace CloudSoup.Engine.Merging;
 
 internal static unsafe class TorchBernoulli
 {
-    private const int N = 624, M = 397;
-    private const uint MatrixA = 0x9908b0df, UpperMask = 0x80000000, LowerMask = 0x7fffffff;
+    private const double Divisor = 1.0 / (1 << 24);
 
     /// <summary>
     /// Writes into <paramref name="mask"/>[0 … length) the draws of torch.bernoulli over <paramref name="p"/>[0 … length)
@@ -26,33 +25,67 @@ internal static unsafe class TorchBernoulli
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Draw(ulong seed, float* p, float* mask, long length)
     {
-        uint* state = stackalloc uint[N];
-        state[0] = (uint)seed;
-        for (uint j = 1; j < N; j++) state[j] = 1812433253u * (state[j - 1] ^ (state[j - 1] >> 30)) + j;
-        int next = N;   // the first draw twists the seeded state
-        const double Divisor = 1.0 / (1 << 24);
+        var engine = new Mt19937(seed);
         for (long e = 0; e < length; e++)
         {
-            if (next == N) { Twist(state); next = 0; }
-            uint y = state[next++];
+            bool keep = (engine.Next() & 0xFFFFFF) * Divisor < p[e];
+            mask[e] = Unsafe.As<bool, byte>(ref keep);   // branch-free: the draws go either way at random
+        }
+    }
+
+    /// <summary>The same draws for a probability that is <paramref name="p"/> everywhere, as bytes (1 kept, 0 dropped).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Draw(ulong seed, float p, byte* mask, long length)
+    {
+        var engine = new Mt19937(seed);
+        for (long e = 0; e < length; e++)
+        {
+            bool keep = (engine.Next() & 0xFFFFFF) * Divisor < p;
+            mask[e] = Unsafe.As<bool, byte>(ref keep);
+        }
+    }
+
+    /// <summary>The 32-bit MT19937 engine as libtorch's CPU generator runs it (seeded with the seed's low 32 bits).</summary>
+    private struct Mt19937
+    {
+        private const int N = 624, M = 397;
+        private const uint MatrixA = 0x9908b0df, UpperMask = 0x80000000, LowerMask = 0x7fffffff;
+        private fixed uint _state[N];
+        private int _next;
+
+        public Mt19937(ulong seed)
+        {
+            _state[0] = (uint)seed;
+            for (uint j = 1; j < N; j++) _state[j] = 1812433253u * (_state[j - 1] ^ (_state[j - 1] >> 30)) + j;
+            _next = N;   // the first draw twists the seeded state
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public uint Next()
+        {
+            if (_next == N) Twist();
+            uint y = _state[_next++];
             y ^= y >> 11;
             y ^= (y << 7) & 0x9d2c5680u;
             y ^= (y << 15) & 0xefc60000u;
             y ^= y >> 18;
-            bool keep = (y & 0xFFFFFF) * Divisor < p[e];
-            mask[e] = Unsafe.As<bool, byte>(ref keep);   // branch-free: half the draws go each way
+            return y;
         }
-    }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Mix(uint u, uint v) => (((u & UpperMask) | (v & LowerMask)) >> 1) ^ (MatrixA & (0u - (v & 1)));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static uint Mix(uint u, uint v) => (((u & UpperMask) | (v & LowerMask)) >> 1) ^ (MatrixA & (0u - (v & 1)));
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Twist(uint* s)
-    {
-        int k = 0;
-        for (; k < N - M; k++) s[k] = s[k + M] ^ Mix(s[k], s[k + 1]);
-        for (; k < N - 1; k++) s[k] = s[k + M - N] ^ Mix(s[k], s[k + 1]);
-        s[N - 1] = s[M - 1] ^ Mix(s[N - 1], s[0]);
+        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+        private void Twist()
+        {
+            fixed (uint* s = _state)
+            {
+                int k = 0;
+                for (; k < N - M; k++) s[k] = s[k + M] ^ Mix(s[k], s[k + 1]);
+                for (; k < N - 1; k++) s[k] = s[k + M - N] ^ Mix(s[k], s[k + 1]);
+                s[N - 1] = s[M - 1] ^ Mix(s[N - 1], s[0]);
+            }
+            _next = 0;
+        }
     }
 }
