@@ -10,82 +10,117 @@
 //     uniform_real, bernoulli).
 // TorchBernoulliTests compares it with torch.bernoulli itself on many seeds and probabilities, so a libtorch that
 // draws differently fails the suite instead of changing masks silently.
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace CloudSoup.Engine.Merging;
 
 internal static unsafe class TorchBernoulli
 {
-    private const double Divisor = 1.0 / (1 << 24);
-
     /// <summary>
     /// Writes into <paramref name="mask"/>[0 … length) the draws of torch.bernoulli over <paramref name="p"/>[0 … length)
     /// from a fresh generator seeded with <paramref name="seed"/>: 1 where kept, else 0.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Draw(ulong seed, float* p, float* mask, long length)
     {
         var engine = new Mt19937(seed);
-        for (long e = 0; e < length; e++)
+        int* keep = stackalloc int[Mt19937.N];
+        for (long e = 0; e < length; e += Mt19937.N)
         {
-            bool keep = (engine.Next() & 0xFFFFFF) * Divisor < p[e];
-            mask[e] = Unsafe.As<bool, byte>(ref keep);   // branch-free: the draws go either way at random
+            int count = (int)Math.Min(Mt19937.N, length - e);
+            engine.NextKeeps(p + e, 0, count, keep);
+            for (int j = 0; j < count; j++) mask[e + j] = keep[j];
         }
     }
 
     /// <summary>The same draws for a probability that is <paramref name="p"/> everywhere, as bytes (1 kept, 0 dropped).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Draw(ulong seed, float p, byte* mask, long length)
     {
         var engine = new Mt19937(seed);
-        for (long e = 0; e < length; e++)
+        int* keep = stackalloc int[Mt19937.N];
+        for (long e = 0; e < length; e += Mt19937.N)
         {
-            bool keep = (engine.Next() & 0xFFFFFF) * Divisor < p;
-            mask[e] = Unsafe.As<bool, byte>(ref keep);
+            int count = (int)Math.Min(Mt19937.N, length - e);
+            engine.NextKeeps(null, p, count, keep);
+            for (int j = 0; j < count; j++) mask[e + j] = (byte)keep[j];
         }
     }
 
-    /// <summary>The 32-bit MT19937 engine as libtorch's CPU generator runs it (seeded with the seed's low 32 bits).</summary>
+    /// <summary>
+    /// The 32-bit MT19937 engine as libtorch's CPU generator runs it (seeded with the seed's low 32 bits), producing its
+    /// outputs a state (624 words) at a time with vector instructions: the same numbers in the same order.
+    /// </summary>
     private struct Mt19937
     {
-        private const int N = 624, M = 397;
+        public const int N = 624;
+        private const int M = 397;
         private const uint MatrixA = 0x9908b0df, UpperMask = 0x80000000, LowerMask = 0x7fffffff;
         private fixed uint _state[N];
-        private int _next;
 
         public Mt19937(ulong seed)
         {
             _state[0] = (uint)seed;
             for (uint j = 1; j < N; j++) _state[j] = 1812433253u * (_state[j - 1] ^ (_state[j - 1] >> 30)) + j;
-            _next = N;   // the first draw twists the seeded state
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public uint Next()
+        /// <summary>
+        /// Draws the next <paramref name="count"/> (≤ 624) numbers — one twist of the state, then its words tempered in
+        /// order, the rest of the state unused as torch never draws past a tensor's end — and writes 1 where the uniform
+        /// u = (r &amp; (2^24 − 1))·2^−24 is below the probability (<paramref name="p"/>[j], or <paramref name="constant"/>
+        /// when <paramref name="p"/> is null), else 0. u is a multiple of 2^−24 below 1, exact in float32, so comparing in
+        /// float32 is comparing in double.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void NextKeeps(float* p, float constant, int count, int* keep)
         {
-            if (_next == N) Twist();
-            uint y = _state[_next++];
-            y ^= y >> 11;
-            y ^= (y << 7) & 0x9d2c5680u;
-            y ^= (y << 15) & 0xefc60000u;
-            y ^= y >> 18;
-            return y;
+            fixed (uint* s = _state)
+            {
+                Twist(s);
+                int v = Vector<uint>.Count, j = 0;
+                var low24 = new Vector<uint>(0xFFFFFF);
+                var scale = new Vector<float>(1f / (1 << 24));
+                var probability = new Vector<float>(constant);
+                for (; j + v <= count; j += v)
+                {
+                    var y = Vector.Load(s + j);
+                    y ^= Vector.ShiftRightLogical(y, 11);
+                    y ^= Vector.ShiftLeft(y, 7) & new Vector<uint>(0x9d2c5680u);
+                    y ^= Vector.ShiftLeft(y, 15) & new Vector<uint>(0xefc60000u);
+                    y ^= Vector.ShiftRightLogical(y, 18);
+                    var u = Vector.ConvertToSingle(Vector.AsVectorInt32(y & low24)) * scale;
+                    var kept = Vector.LessThan(u, p == null ? probability : Vector.Load(p + j));
+                    (kept & Vector<int>.One).Store(keep + j);
+                }
+                for (; j < count; j++)
+                {
+                    uint y = s[j];
+                    y ^= y >> 11;
+                    y ^= (y << 7) & 0x9d2c5680u;
+                    y ^= (y << 15) & 0xefc60000u;
+                    y ^= y >> 18;
+                    keep[j] = (y & 0xFFFFFF) * (1f / (1 << 24)) < (p == null ? constant : p[j]) ? 1 : 0;
+                }
+            }
+        }
+
+        /// <summary>MT19937's state transition; lanes of a vector never read a word another lane of it writes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Twist(uint* s)
+        {
+            int v = Vector<uint>.Count, k = 0;
+            for (; k + v <= N - M; k += v) (Vector.Load(s + k + M) ^ Mix(Vector.Load(s + k), Vector.Load(s + k + 1))).Store(s + k);
+            for (; k < N - M; k++) s[k] = s[k + M] ^ Mix(s[k], s[k + 1]);
+            for (; k + v <= N - 1; k += v) (Vector.Load(s + k + M - N) ^ Mix(Vector.Load(s + k), Vector.Load(s + k + 1))).Store(s + k);
+            for (; k < N - 1; k++) s[k] = s[k + M - N] ^ Mix(s[k], s[k + 1]);
+            s[N - 1] = s[M - 1] ^ Mix(s[N - 1], s[0]);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static uint Mix(uint u, uint v) => (((u & UpperMask) | (v & LowerMask)) >> 1) ^ (MatrixA & (0u - (v & 1)));
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-        private void Twist()
-        {
-            fixed (uint* s = _state)
-            {
-                int k = 0;
-                for (; k < N - M; k++) s[k] = s[k + M] ^ Mix(s[k], s[k + 1]);
-                for (; k < N - 1; k++) s[k] = s[k + M - N] ^ Mix(s[k], s[k + 1]);
-                s[N - 1] = s[M - 1] ^ Mix(s[N - 1], s[0]);
-            }
-            _next = 0;
-        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector<uint> Mix(Vector<uint> u, Vector<uint> v) =>
+            Vector.ShiftRightLogical((u & new Vector<uint>(UpperMask)) | (v & new Vector<uint>(LowerMask)), 1)
+            ^ (new Vector<uint>(MatrixA) & (Vector<uint>.Zero - (v & Vector<uint>.One)));
     }
 }
