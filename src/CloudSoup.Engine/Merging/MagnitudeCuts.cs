@@ -32,8 +32,9 @@ internal static unsafe class MagnitudeCuts
     public static int Key(float delta) => BitConverter.SingleToInt32Bits(delta) & 0x7FFFFFFF;
 
     /// <summary>
-    /// The cut holding the <paramref name="ranks"/>[i] entries of largest |x − b| for each i (0 or less: none; n or
-    /// more: all). Null when some |δ| is NaN (NaN has no place in an order of magnitudes; the caller takes the sort).
+    /// The cut holding the <paramref name="ranks"/>[i] entries of largest |x − b| (|x| when <paramref name="b"/> is null)
+    /// for each i (0 or less: none; n or more: all). Null when some magnitude is NaN (NaN has no place in an order of
+    /// magnitudes; the caller takes the sort).
     /// </summary>
     public static MagnitudeCut[]? Find(float* x, float* b, long n, IReadOnlyList<long> ranks)
     {
@@ -133,6 +134,29 @@ internal static unsafe class MagnitudeCuts
             MagnitudesOf((float*)xa, (float*)ba, (byte*)ka, (float*)ia, block * Block, Math.Min(n, (block + 1) * Block)));
     }
 
+    /// <summary>How many of x[0 … n) are not zero (NaN counts, as in torch.count_nonzero).</summary>
+    public static long CountNonZero(float* x, long n)
+    {
+        nint xa = (nint)x;
+        long total = 0;
+        Parallel.For(0L, (n + Block - 1) / Block, () => 0L,
+            (block, _, sum) => sum + CountNotZero((float*)xa, block * Block, Math.Min(n, (block + 1) * Block)),
+            sum => Interlocked.Add(ref total, sum));
+        return total;
+    }
+
+    /// <summary>
+    /// Multiplies each of <paramref name="count"/> rows of n elements (row-major at <paramref name="rows"/>) by the 0/1
+    /// mask of <paramref name="cut"/> over the keys of <paramref name="x"/>: kept entries stay, the others become v·0.
+    /// <paramref name="equalBefore"/> is EqualBefore's count for a partial cut.
+    /// </summary>
+    public static void MaskRows(float* x, MagnitudeCut cut, long[]? equalBefore, float* rows, int count, long n)
+    {
+        nint xa = (nint)x, ra = (nint)rows;
+        Parallel.For(0L, (n + Block - 1) / Block, block =>
+            MaskRowsOf((float*)xa, cut, equalBefore?[block] ?? 0, (float*)ra, count, n, block * Block, Math.Min(n, (block + 1) * Block)));
+    }
+
     // The loops below are hot from their first call: compiled fully optimized at once (a tier-0 loop with vector and
     // pointer code is many times slower, and its on-stack replacement showed as a third of a merge's profile).
 
@@ -143,7 +167,7 @@ internal static unsafe class MagnitudeCuts
         int max = 0;
         for (long j = start; j < end; j++)
         {
-            int key = Key(x[j] - b[j]);
+            int key = Key(b == null ? x[j] : x[j] - b[j]);
             counts[key >> 16]++;
             max = Math.Max(max, key);
         }
@@ -158,7 +182,7 @@ internal static unsafe class MagnitudeCuts
         long[] a = counts[0], c = bins.Length > 1 ? counts[1] : counts[0];
         for (long j = start; j < end; j++)
         {
-            int key = Key(x[j] - b[j]);
+            int key = Key(b == null ? x[j] : x[j] - b[j]);
             int h = key >> 16;
             if (h == first) a[key & 0xFFFF]++;
             else if (h == second) c[key & 0xFFFF]++;
@@ -173,11 +197,31 @@ internal static unsafe class MagnitudeCuts
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static long CountNotZero(float* x, long start, long end)
+    {
+        long c = 0;
+        for (long j = start; j < end; j++) c += x[j] != 0 ? 1 : 0;
+        return c;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MaskRowsOf(float* x, MagnitudeCut cut, long seen, float* rows, int count, long n, long start, long end)
+    {
+        for (long j = start; j < end; j++)
+        {
+            int key = Key(x[j]);
+            bool keep = key > cut.Above || (key == cut.Above && cut.Partial && seen++ < cut.Quota);   // every equal key counts
+            if (!keep)
+                for (int k = 0; k < count; k++) rows[k * n + j] *= 0f;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static long CountEqual(float* x, float* b, long start, long end, int key)
     {
         long c = 0;
         for (long j = start; j < end; j++)
-            if (Key(x[j] - b[j]) == key) c++;
+            if (Key(b == null ? x[j] : x[j] - b[j]) == key) c++;
         return c;
     }
 }

@@ -9,13 +9,17 @@ public sealed class Sce : IMergeMethod
 {
     public MethodSignature Signature => TaskVectorStatisticsMethods.Sce;
 
+    /// <summary>Float32 CPU tensors take FusedSce (the same bytes, fewer passes); false forces the tensor path (tests compare the two).</summary>
+    public bool Fused { get; init; } = true;
+
     public torch.Tensor Merge(TensorMergeInput input)
     {
         var b = input.Base!;
+        double k = input.Global.Number("select_topk");
+        if (Fused && FusedSce.TryMerge(input, b, k) is { } fused) return fused;
         using var scope = torch.NewDisposeScope();
         var tv = torch.stack(input.Tensors.Where((_, i) => i != input.BaseIndex).Select(x => x - b).ToList());
         int n = (int)tv.shape[0];
-        double k = input.Global.Number("select_topk");
         if (k < 1)
         {
             var variance = tv.var(dim: 0, unbiased: false).flatten();

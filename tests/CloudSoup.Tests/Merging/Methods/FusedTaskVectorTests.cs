@@ -19,6 +19,7 @@ public class FusedTaskVectorTests
             "task_arithmetic", "task_arithmetic normalize lambda", "ties", "ties dis-sum", "ties inverse_density", "ties lambda",
             "breadcrumbs", "breadcrumbs_ties", "breadcrumbs inverse_density", "breadcrumbs big-gamma", "breadcrumbs dense-rescale",
             "dare_ties", "dare_linear inverse_density", "della", "della_linear", "ties model-thresholds", "ties dense",
+            "sce", "sce all", "sce none",
         ];
         foreach (var m in methods)
             foreach (var shape in new[] { "small", "blocks" })
@@ -40,6 +41,7 @@ public class FusedTaskVectorTests
     [InlineData("breadcrumbs_ties")]
     [InlineData("task_arithmetic")]
     [InlineData("dare_ties")]
+    [InlineData("sce")]
     public void Infinities_and_NaN_give_the_tensor_paths_bytes(string method)
     {
         var (b, others) = Inputs(10_007, seed: 3);
@@ -102,6 +104,12 @@ public class FusedTaskVectorTests
     private static torch.Tensor Merge(string method, torch.Tensor b, List<torch.Tensor> others, bool fused)
     {
         string[] words = method.Split(' ');
+        if (words[0] == "sce")
+        {
+            var sce = new Sce { Fused = fused };
+            double topK = words.Contains("all") ? 1.0 : words.Contains("none") ? 0.0 : 0.45;
+            return sce.Merge(Input(sce, b, others, new Dictionary<string, object> { ["select_topk"] = topK }, others.Select((_, i) => (IReadOnlyDictionary<string, object>)D(("weight", 0.3 + 0.45 * i))).ToList(), seed: 5));
+        }
         TaskArithmeticFamily m = words[0] switch
         {
             "task_arithmetic" => new TaskArithmetic { Fused = fused },

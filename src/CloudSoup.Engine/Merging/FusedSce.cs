@@ -1,0 +1,109 @@
+// SCE (Sce.cs) for float32 CPU tensors with its element-wise passes fused: the variance mask is a cut found by
+// selection (MagnitudeCuts) and applied in place to the stacked task vectors, and the erase-and-merge steps (sign
+// election on the unweighted task vectors, ω-weighted agreeing sum, divided by the clamped weight sum, plus the base)
+// run in one pass. The reductions whose order defines their float result — the variance over models and each
+// model's mean square — stay libtorch's, over the same tensors, so the output is the tensor path's bit for bit
+// (FusedTaskVectorTests covers sce too).
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using TorchSharp;
+
+namespace CloudSoup.Engine.Merging;
+
+internal static unsafe class FusedSce
+{
+    /// <summary>The merged tensor, or null when this path does not cover the inputs (the caller takes the tensor path).</summary>
+    public static torch.Tensor? TryMerge(TensorMergeInput input, torch.Tensor b, double selectTopK)
+    {
+        static bool Plain(torch.Tensor t) => t.dtype == torch.ScalarType.Float32 && t.device_type == DeviceType.CPU && t.is_contiguous();
+        var models = Enumerable.Range(0, input.Tensors.Count).Where(i => i != input.BaseIndex).ToList();
+        if (models.Count == 0 || !Plain(b) || b.NumberOfElements == 0 || models.Any(i => !Plain(input.Tensors[i]) || !input.Tensors[i].shape.SequenceEqual(b.shape)))
+            return null;
+        long n = b.NumberOfElements;
+        int count = models.Count;
+        using var scope = torch.NewDisposeScope();
+        var tv = torch.stack(models.Select(i => input.Tensors[i] - b).ToList());
+        float* rows = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(tv.bytes));
+        if (selectTopK < 1)
+        {
+            var variance = tv.var(dim: 0, unbiased: false).contiguous();
+            float* v = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(variance.bytes));
+            long keep = (long)(MagnitudeCuts.CountNonZero(v, n) * selectTopK);
+            if (MagnitudeCuts.Find(v, null, n, [keep]) is not [var cut]) return null;   // NaN variance: the tensor path sorts
+            long[]? before = cut.Partial ? MagnitudeCuts.EqualBefore(v, null, n, cut) : null;
+            MagnitudeCuts.MaskRows(v, cut, before, rows, count, n);
+        }
+        var energy = tv.pow(2).reshape(count, -1).mean([1]);
+        double total = energy.sum().ToDouble();
+        var omega = (total < 1e-6 ? torch.full(count, 1.0 / count, dtype: b.dtype) : energy / total).data<float>().ToArray();
+        var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
+        float* bp = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.bytes));
+        float* op = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(output.bytes));
+        nint ba = (nint)bp, ra = (nint)rows, oa = (nint)op;
+        int nan = 0;
+        Parallel.For(0L, (n + MagnitudeCuts.Block - 1) / MagnitudeCuts.Block, block =>
+        {
+            long start = block * MagnitudeCuts.Block;
+            if (Combine((float*)ba, (float*)ra, n, count, omega, (float*)oa, start, Math.Min(n, start + MagnitudeCuts.Block)))
+                Interlocked.Exchange(ref nan, 1);
+        });
+        if (nan == 0) return output.MoveToOuterDisposeScope();
+        output.DetachFromDisposeScope();
+        if (input.OutputBuffers is { } buffers) buffers.Abandon(output);   // NaN: the tensor path decides those bytes
+        else output.Dispose();
+        return null;
+    }
+
+    /// <summary>
+    /// Elements [start, end): s = Σ t_k; elected = s ≥ 0 ? 1 : −1; a_k = [sign t_k = elected]; w_k = ω_k·a_k;
+    /// out = b + (Σ w_k·t_k) / max(Σ w_k, 1e−6), every sum started at +0 in model order. True if an output is NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool Combine(float* b, float* rows, long n, int count, float[] omega, float* output, long start, long end)
+    {
+        int v = Vector<float>.Count;
+        var zero = Vector<float>.Zero;
+        var one = Vector<float>.One;
+        var floor = new Vector<float>((float)1e-6);
+        bool nan = false;
+        long j = start;
+        for (; j + v <= end; j += v)
+        {
+            var sum = zero;
+            for (int k = 0; k < count; k++) sum += Vector.Load(rows + k * n + j);
+            var positive = Vector.GreaterThanOrEqual(sum, zero);
+            Vector<float> numerator = zero, denominator = zero;
+            for (int k = 0; k < count; k++)
+            {
+                var t = Vector.Load(rows + k * n + j);
+                var agrees = Vector.ConditionalSelect(positive, Vector.GreaterThan(t, zero), Vector.LessThan(t, zero));
+                var w = new Vector<float>(omega[k]) * Vector.ConditionalSelect(agrees, one, zero);
+                numerator += w * t;
+                denominator += w;
+            }
+            // clamp_min(1e-6): NaN stays NaN
+            denominator = Vector.ConditionalSelect(Vector.LessThan(denominator, floor), floor, denominator);
+            var result = Vector.Load(b + j) + numerator / denominator;
+            result.Store(output + j);
+            nan |= Vector.EqualsAny(Vector.Equals(result, result), Vector<int>.Zero);
+        }
+        for (; j < end; j++)
+        {
+            float sum = 0f;
+            for (int k = 0; k < count; k++) sum += rows[k * n + j];
+            float elected = sum >= 0 ? 1f : -1f;
+            float numerator = 0f, denominator = 0f;
+            for (int k = 0; k < count; k++)
+            {
+                float t = rows[k * n + j];
+                float w = omega[k] * ((t > 0 && elected > 0) || (t < 0 && elected < 0) ? 1f : 0f);   // sign(t) = elected; 0 and NaN never
+                numerator += w * t;
+                denominator += w;
+            }
+            if (denominator < (float)1e-6) denominator = (float)1e-6;
+            output[j] = b[j] + numerator / denominator;
+            nan |= float.IsNaN(output[j]);
+        }
+        return nan;
+    }
+}
