@@ -72,13 +72,19 @@ public sealed class SeededMaskProvider : IMaskProvider
     /// The keep-mask <see cref="KeepMask"/> draws for a float32 probability that is <paramref name="p"/> everywhere (DARE),
     /// as n bytes (1 kept, 0 dropped) from the same seed and chunks: the same draws, a quarter of the memory.
     /// </summary>
-    internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long n)
+    internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long n) => DrawKeepBytes(seed, null, p, mask, n);
+
+    /// <summary>The same for float32 probabilities <paramref name="p"/>[0 … n) (DELLA).</summary>
+    internal static unsafe void DrawKeepBytes(long seed, float* p, byte* mask, long n) => DrawKeepBytes(seed, p, 0, mask, n);
+
+    private static unsafe void DrawKeepBytes(long seed, float* p, float constant, byte* mask, long n)
     {
-        nint into = (nint)mask;
+        nint into = (nint)mask, from = (nint)p;
         Parallel.For(0L, (n + ChunkElements - 1) / ChunkElements, c =>
         {
             long start = c * ChunkElements;
-            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), p, (byte*)into + start, Math.Min(ChunkElements, n - start));
+            float* chunkP = from == 0 ? null : (float*)from + start;
+            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), chunkP, constant, (byte*)into + start, Math.Min(ChunkElements, n - start));
         });
     }
 
@@ -196,22 +202,41 @@ public static class Sparsifiers
 
     /// <summary>
     /// DELLA MagPrune keep probabilities: per row (dim 1; a 1-D tensor is one row) rank |δ| ascending and map the
-    /// rank linearly onto [density − ε, density + ε], so larger magnitudes are kept more often.
+    /// rank linearly onto [density − ε, density + ε], so larger magnitudes are kept more often. Equal magnitudes rank
+    /// by position, the lower index lower (a stable sort: the tie rule of every ranking, docs/methods.md).
     /// </summary>
     public static torch.Tensor DellaProbabilities(torch.Tensor delta, double density, double epsilon)
     {
         using var scope = torch.NewDisposeScope();
         var rows = delta.dim() <= 1 ? delta.reshape(1, -1) : delta.reshape(delta.shape[0], delta.shape[1], -1);
-        // ranks along dim 1 (0-based): the inverse of the sorting permutation, written by a scatter (what an argsort
-        // of the argsort computes, without a second sort: a permutation has one inverse, so the ranks are the same)
-        var order = rows.abs().argsort(dim: 1, descending: false);
+        long width = rows.shape[1];
+        var rank = RanksAlongRows(delta, rows);
+        var p = width <= 1 ? torch.full_like(rows, density) : (density - epsilon) + 2 * epsilon * rank / (width - 1);
+        return p.reshape(delta.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The 0-based ascending rank of each |δ| along dim 1 of <paramref name="rows"/> (ties: lower index first), in
+    /// <paramref name="delta"/>'s dtype. Float32 CPU tensors of at most two dimensions (rows in memory order) take
+    /// RowRanks' radix sort; others (and rows holding NaN) a stable argsort, whose inverse permutation a scatter writes
+    /// (what an argsort of the argsort computes, without a second sort). Both give the same ranks.
+    /// </summary>
+    internal static unsafe torch.Tensor RanksAlongRows(torch.Tensor delta, torch.Tensor rows)
+    {
+        if (delta.dtype == torch.ScalarType.Float32 && delta.device_type == DeviceType.CPU && delta.dim() <= 2 && delta.is_contiguous()
+            && rows.NumberOfElements > 0 && rows.shape[1] <= int.MaxValue)
+        {
+            var ranks = torch.empty_like(delta);
+            if (RowRanks.Compute((float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(delta.bytes)), null, rows.shape[0], (int)rows.shape[1],
+                    (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(ranks.bytes))))
+                return ranks.reshape(rows.shape);
+            ranks.Dispose();
+        }
+        var order = rows.abs().sort(dim: 1, descending: false, stable: true).Indices;
         var along = Enumerable.Repeat(1L, (int)rows.dim()).ToArray();
         along[1] = rows.shape[1];
         var positions = torch.arange(rows.shape[1], dtype: torch.ScalarType.Int64).reshape(along).expand(order.shape);
-        var rank = torch.empty_like(order).scatter_(1, order, positions).to_type(delta.dtype);
-        long width = rows.shape[1];
-        var p = width <= 1 ? torch.full_like(rows, density) : (density - epsilon) + 2 * epsilon * rank / (width - 1);
-        return p.reshape(delta.shape).MoveToOuterDisposeScope();
+        return torch.empty_like(order).scatter_(1, order, positions).to_type(delta.dtype);
     }
 
     /// <summary>

@@ -144,6 +144,11 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                 case SparsifyKind.Random when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance):
                     terms[j] = DareTerm(input, b, i, (nint)x, weight, density, rescale, mode, masks);
                     break;
+                case SparsifyKind.DellaMagprune when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance) && b.dim() <= 2
+                                                     && !(rescale && mode == RescaleMode.InverseDensity):
+                    if (DellaTerm(input, b, i, (nint)x, weight, density, rescale, masks) is not { } della) return null;   // NaN
+                    terms[j] = della;
+                    break;
                 case SparsifyKind.Random or SparsifyKind.DellaMagprune when density < 1:
                     drawn.Add(j);   // drawn below by the tensor path
                     break;
@@ -197,19 +202,55 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         long n = b.NumberOfElements;
         byte* keep = (byte*)masks.Allocate(n);
         SeededMaskProvider.DrawKeepBytes(SeededMaskProvider.SeedFor(input, model), (float)density, keep, n);
-        float? times = null, by = null;
-        if (rescale && mode == RescaleMode.InverseDensity) by = MathF.Max((float)density, (float)1e-12);   // ÷ p.clamp_min(1e-12)
-        else if (rescale)
-        {
-            using var magnitudes = torch.empty_like(b);
-            float* m = Address(magnitudes), bs = Address(b);
-            MagnitudeCuts.Magnitudes((float*)x, bs, null, m, n);
-            double before = magnitudes.sum().ToDouble();
-            MagnitudeCuts.Magnitudes((float*)x, bs, keep, m, n);
-            double after = magnitudes.sum().ToDouble();
-            if (!(before < 1e-7 || after < 1e-7)) times = (float)(before / after);   // MatchL1 leaves tiny norms alone
-        }
+        float? by = rescale && mode == RescaleMode.InverseDensity ? MathF.Max((float)density, (float)1e-12) : null;   // ÷ p.clamp_min(1e-12)
+        float? times = rescale && mode == RescaleMode.L1 ? L1Factor(b, (float*)x, keep) : null;
         return new FusedTerm { Model = x, Weight = weight, KeepMask = (nint)keep, MultiplyBy = times, DivideBy = by };
+    }
+
+    /// <summary>
+    /// A DELLA term (tensors of at most two dimensions, no inverse-density rescale): the keep probabilities from the
+    /// rows' magnitude ranks (Sparsifiers.DellaProbabilities' formula, the same float32 operations in the same order),
+    /// the mask drawn from them as bytes, the L1 factor as for DARE. Null when a magnitude is NaN.
+    /// </summary>
+    private static unsafe FusedTerm? DellaTerm(TensorMergeInput input, torch.Tensor b, int model, nint x, float weight, double density, bool rescale,
+        NativeBuffers masks)
+    {
+        long n = b.NumberOfElements;
+        long rows = b.dim() <= 1 ? 1 : b.shape[0];
+        long width = n / rows;
+        if (width > int.MaxValue) return null;
+        double epsilon = input.PerModel[model].Number("epsilon");
+        float* p = (float*)masks.Allocate(n * sizeof(float));
+        if (!RowRanks.Compute((float*)x, Address(b), rows, (int)width, p)) return null;
+        // p = (density − ε) + (2ε · rank) / (width − 1), as the tensor expression evaluates it; one column: density
+        float low = (float)(density - epsilon), span = (float)(2 * epsilon), steps = width - 1;
+        nint pa = (nint)p;
+        Parallel.For(0L, (n + MagnitudeCuts.Block - 1) / MagnitudeCuts.Block, block =>
+        {
+            float* q = (float*)pa;
+            for (long e = block * MagnitudeCuts.Block, end = Math.Min(n, e + MagnitudeCuts.Block); e < end; e++)
+                q[e] = width <= 1 ? (float)density : low + q[e] * span / steps;
+        });
+        byte* keep = (byte*)masks.Allocate(n);
+        SeededMaskProvider.DrawKeepBytes(SeededMaskProvider.SeedFor(input, model), p, keep, n);
+        float? times = rescale ? L1Factor(b, (float*)x, keep) : null;
+        return new FusedTerm { Model = x, Weight = weight, KeepMask = (nint)keep, MultiplyBy = times };
+    }
+
+    /// <summary>
+    /// MatchL1's factor ‖δ‖₁/‖mask·δ‖₁ (null where it leaves the values alone: a norm below 1e-7), both norms summed by
+    /// libtorch over the values the tensor path sums, in a tensor shaped like theirs, so the same floats.
+    /// </summary>
+    private static unsafe float? L1Factor(torch.Tensor b, float* x, byte* keep)
+    {
+        long n = b.NumberOfElements;
+        using var magnitudes = torch.empty_like(b);
+        float* m = Address(magnitudes), bs = Address(b);
+        MagnitudeCuts.Magnitudes(x, bs, null, m, n);
+        double before = magnitudes.sum().ToDouble();
+        MagnitudeCuts.Magnitudes(x, bs, keep, m, n);
+        double after = magnitudes.sum().ToDouble();
+        return before < 1e-7 || after < 1e-7 ? null : (float)(before / after);
     }
 
     private static unsafe long[]? EqualBefore(float* x, float* b, long n, MagnitudeCut cut) =>

@@ -33,15 +33,18 @@ internal static unsafe class TorchBernoulli
         }
     }
 
-    /// <summary>The same draws for a probability that is <paramref name="p"/> everywhere, as bytes (1 kept, 0 dropped).</summary>
-    public static void Draw(ulong seed, float p, byte* mask, long length)
+    /// <summary>
+    /// The same draws as bytes (1 kept, 0 dropped), for the probabilities <paramref name="p"/>[0 … length), or
+    /// <paramref name="constant"/> everywhere when <paramref name="p"/> is null.
+    /// </summary>
+    public static void Draw(ulong seed, float* p, float constant, byte* mask, long length)
     {
         var engine = new Mt19937(seed);
         int* keep = stackalloc int[Mt19937.N];
         for (long e = 0; e < length; e += Mt19937.N)
         {
             int count = (int)Math.Min(Mt19937.N, length - e);
-            engine.NextKeeps(null, p, count, keep);
+            engine.NextKeeps(p == null ? null : p + e, constant, count, keep);
             for (int j = 0; j < count; j++) mask[e + j] = (byte)keep[j];
         }
     }

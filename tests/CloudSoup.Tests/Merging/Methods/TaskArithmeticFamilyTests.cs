@@ -235,16 +235,19 @@ public class TaskArithmeticFamilyTests
     }
 
     [Fact]
-    public void Della_ranks_by_scatter_equal_the_argsort_of_the_argsort()
+    public void Della_ranks_equal_the_stable_argsort_of_the_argsort()
     {
         using var scope = torch.NewDisposeScope();
         using var gen = new torch.Generator(11);
-        foreach (long[] shape in new[] { new long[] { 37, 53 }, new long[] { 6, 40, 3 } })
+        // 2-D float32: the radix ranks (RowRanks); 3-D and float64: the stable argsort and scatter; 1-D and a NaN row too
+        foreach (var (shape, dtype) in new[] { (new long[] { 37, 53 }, torch.ScalarType.Float32), (new long[] { 6, 40, 3 }, torch.ScalarType.Float32),
+                     (new long[] { 37, 53 }, torch.ScalarType.Float64), (new long[] { 3001 }, torch.ScalarType.Float32), (new long[] { 4, 2100 }, torch.ScalarType.Float32) })
         {
-            // few distinct magnitudes, so the first argsort has many ties to order
-            var delta = (torch.randint(-3, 4, shape, generator: gen).to_type(torch.ScalarType.Float32)) * 0.25;
+            // few distinct magnitudes, so the sort has many ties to order (lower index first)
+            var delta = (torch.randint(-3, 4, shape, generator: gen).to_type(dtype)) * 0.25;
+            if (shape[0] == 4) delta[1, 7] = double.NaN;
             var rows = delta.dim() <= 1 ? delta.reshape(1, -1) : delta.reshape(delta.shape[0], delta.shape[1], -1);
-            var rank = rows.abs().argsort(dim: 1, descending: false).argsort(dim: 1).to_type(delta.dtype);
+            var rank = rows.abs().sort(dim: 1, descending: false, stable: true).Indices.sort(dim: 1, stable: true).Indices.to_type(delta.dtype);
             var expected = ((0.5 - 0.15) + 2 * 0.15 * rank / (rows.shape[1] - 1)).reshape(delta.shape);
             Assert.True(expected.equal(Sparsifiers.DellaProbabilities(delta, 0.5, 0.15)).all().ToBoolean(), string.Join("x", shape));
         }
