@@ -33,40 +33,56 @@ internal static unsafe class RowRanks
     {
         public readonly uint[] Keys = new uint[width], KeysOut = new uint[width];
         public readonly int[] Order = new int[width], OrderOut = new int[width];
-        public readonly int[] Counts = new int[Digits];
+        public readonly int[] Counts = new int[Passes * Digits];
     }
+
+    private const int Passes = 3;   // 3 × 11 bits cover the 31-bit keys
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool RankRow(float* x, float* b, int width, float* ranks, Scratch s)
     {
-        uint[] keys = s.Keys, keysOut = s.KeysOut;
-        int[] order = s.Order, orderOut = s.OrderOut, counts = s.Counts;
-        uint max = 0;
-        for (int j = 0; j < width; j++)
+        fixed (uint* k0 = s.Keys, k1 = s.KeysOut)
+        fixed (int* o0 = s.Order, o1 = s.OrderOut, counts = s.Counts)
         {
-            uint key = (uint)MagnitudeCuts.Key(b == null ? x[j] : x[j] - b[j]);
-            keys[j] = key;
-            order[j] = j;
-            max = Math.Max(max, key);
-        }
-        if (max > 0x7F800000) return false;   // NaN
-        for (int shift = 0; shift < 31; shift += DigitBits)
-        {
-            if ((max >> shift) == 0) break;   // every remaining digit is zero: already in order
-            Array.Clear(counts);
-            for (int j = 0; j < width; j++) counts[(keys[j] >> shift) & (Digits - 1)]++;
-            int total = 0;
-            for (int d = 0; d < Digits; d++) { int c = counts[d]; counts[d] = total; total += c; }
+            uint* keys = k0, keysOut = k1;
+            int* order = o0, orderOut = o1;
+            new Span<int>(counts, Passes * Digits).Clear();
+            uint max = 0;
+            // One pass counts every digit of every key.
             for (int j = 0; j < width; j++)
             {
-                int at = counts[(keys[j] >> shift) & (Digits - 1)]++;   // stable: equal digits keep their order
-                keysOut[at] = keys[j];
-                orderOut[at] = order[j];
+                uint key = (uint)MagnitudeCuts.Key(b == null ? x[j] : x[j] - b[j]);
+                keys[j] = key;
+                order[j] = j;
+                max = Math.Max(max, key);
+                counts[key & (Digits - 1)]++;
+                counts[Digits + ((key >> DigitBits) & (Digits - 1))]++;
+                counts[2 * Digits + (key >> (2 * DigitBits))]++;
             }
-            (keys, keysOut) = (keysOut, keys);
-            (order, orderOut) = (orderOut, order);
+            if (max > 0x7F800000) return false;   // NaN
+            for (int pass = 0; pass < Passes; pass++)
+            {
+                int shift = pass * DigitBits;
+                int* c = counts + pass * Digits;
+                if (c[(keys[0] >> shift) & (Digits - 1)] == width) continue;   // one digit value for all: the order stands
+                int total = 0;
+                for (int d = 0; d < Digits; d++) { int n = c[d]; c[d] = total; total += n; }
+                for (int j = 0; j < width; j++)
+                {
+                    uint key = keys[j];
+                    int at = c[(key >> shift) & (Digits - 1)]++;   // stable: equal digits keep their order
+                    keysOut[at] = key;
+                    orderOut[at] = order[j];
+                }
+                uint* keysWere = keys;
+                keys = keysOut;
+                keysOut = keysWere;
+                int* orderWas = order;
+                order = orderOut;
+                orderOut = orderWas;
+            }
+            for (int r = 0; r < width; r++) ranks[order[r]] = r;
+            return true;
         }
-        for (int r = 0; r < width; r++) ranks[order[r]] = r;
-        return true;
     }
 }
