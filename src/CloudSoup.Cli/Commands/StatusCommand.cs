@@ -70,7 +70,7 @@ internal static class StatusCommand
         if (j.Error != null) yield return $"error     {j.Error}";
         foreach (var p in j.Parts ?? [])
             yield return $"part {p.Part,-4} {p.Status}{(p.Phase != null && !JobStatus.IsFinished(p.Status) ? $" ({p.Phase}, {p.Progress * 100:0}%)" : "")}, " +
-                              $"{p.Shards} shard{(p.Shards == 1 ? "" : "s")}, {Bytes(p.InputBytes)} in" +
+                              (p.Work ?? $"{p.Shards} shard{(p.Shards == 1 ? "" : "s")}") + $", {Bytes(p.InputBytes)} in" +
                               (p.Worker != null ? $", {p.Worker}" : "") + (p.Status == JobStatus.Succeeded ? $", {Bytes(p.BytesWritten)} out in {p.Seconds:0.0} s" : "") +
                               (p.Attempts > 1 ? $", attempts {p.Attempts}" : "") + (p.LastError != null && p.Status != JobStatus.Succeeded ? $", last error: {p.LastError}" : "");
         // The files with their sizes where the API lists them; the raw output paths from an API that predates them.

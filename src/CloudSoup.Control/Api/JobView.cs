@@ -59,11 +59,12 @@ public sealed record JobView(
 }
 
 /// <summary>One part of a split job in the job view: where it is, who ran it, what it moved and how long it took.</summary>
+/// <param name="Work">What the part does: "merges shards 3-4", or for a soup "evaluates ingredients 1-3 alone on the held-out data".</param>
 public sealed record PartView(int Part, string Status, string? Phase, double Progress, int Shards, long InputBytes, int Attempts, string? Worker,
-    long BytesRead, long BytesWritten, double Seconds, DateTimeOffset? Started, DateTimeOffset? Finished, string? LastError)
+    long BytesRead, long BytesWritten, double Seconds, DateTimeOffset? Started, DateTimeOffset? Finished, string? LastError, string? Work = null)
 {
     public static PartView From(JobPartRecord p) => new(p.Part, p.Status, p.Phase, p.Progress, p.ShardCount, p.InputBytes, p.Attempts,
-        p.Worker ?? p.ClaimedBy, p.BytesRead, p.BytesWritten, p.Seconds, p.Started, p.Finished, p.LastError);
+        p.Worker ?? p.ClaimedBy, p.BytesRead, p.BytesWritten, p.Seconds, p.Started, p.Finished, p.LastError, p.Work);
 }
 
 /// <summary>The answer to POST /api/merges.</summary>

@@ -29,6 +29,10 @@ public sealed class JobPartRecord : ITableEntity
     public double Progress { get; set; }
     public int FirstShard { get; set; }
     public int ShardCount { get; set; }
+    /// <summary>A soup's part (docs/fanout.md): the first ingredient it evaluates (recipe order, from 0).</summary>
+    public int FirstIngredient { get; set; }
+    /// <summary>A soup's part: how many ingredients it evaluates alone on the held-out data; 0 for a part that merges shards.</summary>
+    public int IngredientCount { get; set; }
     /// <summary>Bytes of input the part reads (the planner balances parts by this).</summary>
     public long InputBytes { get; set; }
     public int Attempts { get; set; }
@@ -51,9 +55,21 @@ public sealed class JobPartRecord : ITableEntity
     [IgnoreDataMember]
     public bool IsDone => Status == JobStatus.Succeeded;
 
-    public static JobPartRecord New(string jobId, string attempt, int part, int firstShard, int shardCount, long inputBytes) => new()
+    public static JobPartRecord New(string jobId, string attempt, int part, int firstShard, int shardCount, long inputBytes, int firstIngredient = 0, int ingredientCount = 0) => new()
     {
         PartitionKey = PartitionFor(jobId), RowKey = RowFor(part), JobId = jobId, Part = part, Attempt = attempt,
-        FirstShard = firstShard, ShardCount = shardCount, InputBytes = inputBytes, Phase = JobPhase.Queued,
+        FirstShard = firstShard, ShardCount = shardCount, InputBytes = inputBytes, FirstIngredient = firstIngredient, IngredientCount = ingredientCount,
+        Phase = JobPhase.Queued,
     };
+
+    /// <summary>What the part does, in words for the job view and the report (numbered from 1, as the parts are named).</summary>
+    [IgnoreDataMember]
+    public string Work => Describe(FirstShard, ShardCount, FirstIngredient, IngredientCount);
+
+    /// <summary>"merges shards 3-4" or "evaluates ingredients 1-3 alone on the held-out data".</summary>
+    public static string Describe(int firstShard, int shardCount, int firstIngredient, int ingredientCount) => ingredientCount > 0
+        ? $"evaluates ingredient{Range(firstIngredient, ingredientCount)} alone on the held-out data"
+        : $"merges shard{Range(firstShard, shardCount)}";
+
+    private static string Range(int first, int count) => count == 1 ? $" {first + 1}" : $"s {first + 1}-{first + count}";
 }

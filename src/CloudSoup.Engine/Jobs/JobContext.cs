@@ -54,6 +54,8 @@ public sealed class JobContext(Recipe recipe, ICheckpointStore store, IOutputSin
     public List<ComputedFisher>? Fishers { get; set; }
     public ScopeReport? ScopeAlignment { get; set; }
     public SoupReport? Soup { get; set; }
+    /// <summary>A split soup's ingredient scores, measured by its parts (docs/fanout.md): the search starts from them.</summary>
+    public IReadOnlyList<Metrics>? SoupSingles { get; set; }
     public string? WholeModelNote { get; set; }
     public DeferredOutputs? Deferred { get; set; }
     public BatchNormResetReport? BatchNormReset { get; set; }

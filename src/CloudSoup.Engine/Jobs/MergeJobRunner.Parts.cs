@@ -9,6 +9,8 @@ using CloudSoup.Engine.Reports;
 using CloudSoup.Engine.Storage;
 using CloudSoup.Engine.Formats;
 using CloudSoup.Engine.Merging;
+using CloudSoup.Engine.Soups;
+using CloudSoup.Control.Jobs;
 
 namespace CloudSoup.Engine.Jobs;
 
@@ -29,6 +31,14 @@ public sealed partial class MergeJobRunner
         await RunStepsAsync(job, [.. PlanningSteps, new ModelFilesStep()], sink).ConfigureAwait(false);
         var layout = PartPlanner.Decide(job, partBytes);
         if (!layout.IsSplit) return layout;
+        if (Soups.Soups.TryGet(job.Signature, out var soup))
+        {
+            // A split soup has no first stage: its parts evaluate the ingredients, the finishing part holds them all, so
+            // what would fail the whole job's search at once fails here, before any part runs.
+            if (evaluator is null) throw CloudSoupException.Recipe("evaluation", "evaluation is not available in this build");
+            SoupSearch.CheckMemory(job.PlanRecipe, soup, job.Inputs);
+            return layout;
+        }
         // The first stage, in the order a whole job runs these steps: permutation alignment, scope alignment (measured
         // on the permuted inputs), then the whole-model decision (taken on the re-scoped inputs). Each later pass reads
         // through the earlier ones' plan, as the parts will.
@@ -74,6 +84,7 @@ public sealed partial class MergeJobRunner
         await RunStepsAsync(job, PlanningSteps, sink).ConfigureAwait(false);
         try
         {
+            if (part.EvaluatesIngredients) return await RunSoupPartAsync(job, part).ConfigureAwait(false);
             // Without a first stage (a job planned as one part) the part runs these passes itself: the same result, read once more.
             if (recipe.Alignment != null)
             {
@@ -106,6 +117,7 @@ public sealed partial class MergeJobRunner
             {
                 Part = part.Index, Files = stats.Files, BytesRead = stats.BytesRead, BytesWritten = stats.BytesWritten,
                 TensorsMerged = stats.TensorsMerged, TensorsCopied = stats.TensorsCopied, MethodNotes = stats.MethodNotes, NonFinite = stats.NonFinite,
+                Work = JobPartRecord.Describe(part.FirstShard, part.ShardCount, 0, 0),
                 PhaseSeconds = new Dictionary<string, double>(job.PhaseSeconds),
             };
         }
@@ -125,6 +137,8 @@ public sealed partial class MergeJobRunner
     public async Task<MergeReport> FinishPartsAsync(Recipe recipe, IOutputSink sink, IReadOnlyList<PartOutcome> parts, string? note, FirstStage? stage1,
         IProgress<JobProgress>? progress, CancellationToken ct, string? jobId = null)
     {
+        // A split soup's parts scored its ingredients; the finishing runs the rest of the job (MergeJobRunner.SoupParts.cs).
+        if (parts.Any(p => p.Evaluated.Count > 0)) return await FinishSoupPartsAsync(recipe, sink, parts, note, progress, ct, jobId).ConfigureAwait(false);
         await using var job = NewContext(recipe, sink, progress, jobId, ct);
         await RunStepsAsync(job, [.. PlanningSteps, new ModelFilesStep()], sink).ConfigureAwait(false);
         if (stage1 != null)
@@ -158,7 +172,7 @@ public sealed partial class MergeJobRunner
             foreach (var phase in ordered.SelectMany(p => p.PhaseSeconds.Keys).Distinct().Order(StringComparer.Ordinal))
                 job.PhaseSeconds[phase] = job.PhaseSeconds.GetValueOrDefault(phase) + ordered.Max(p => p.PhaseSeconds.GetValueOrDefault(phase));
             job.Parallelism = new ParallelismReport(ordered.Count, note,
-                ordered.Select(p => new PartReport(p.Part, p.Worker, p.Files, p.BytesRead, p.BytesWritten, p.Seconds, p.Attempts, p.PhaseSeconds)).ToList());
+                ordered.Select(p => new PartReport(p.Part, p.Worker, p.Files, p.BytesRead, p.BytesWritten, p.Seconds, p.Attempts, p.PhaseSeconds, p.Work)).ToList());
         }
         catch
         {

@@ -11,23 +11,35 @@ public static class PartPlanner
 {
     /// <summary>
     /// Why this job must run on one worker whatever its recipe asks, or null when it can be split: everything that
-    /// needs the whole merged model in one process (evaluation, BatchNorm re-estimation, soups' searches) or that
-    /// writes outputs besides the shards (computed Fishers). Permutation alignment (without evaluation, which measures its
-    /// loss barriers), weight scope alignment and methods that decide over the whole model first (IWholeModelPrepass)
-    /// are split: the permutations, scopes or decision are found once, the first stage (FirstStage).
+    /// needs the whole merged model in one process (evaluation, BatchNorm re-estimation) or that writes outputs besides
+    /// the shards (computed Fishers). Permutation alignment (without evaluation, which measures its loss barriers),
+    /// weight scope alignment and methods that decide over the whole model first (IWholeModelPrepass) are split: the
+    /// permutations, scopes or decision are found once, the first stage (FirstStage). A soup is split too, differently:
+    /// its parts evaluate the ingredients alone (the search's independent first step) and the part that completes the
+    /// job runs the rest of the search, the merge, the evaluation and the report as one worker would
+    /// (<see cref="SplitIngredients"/>); unless it searches over aligned or re-scoped weights, which only a process
+    /// that aligned them holds.
     /// </summary>
     public static string? WhyWhole(JobContext job)
     {
         var r = job.Recipe;
+        if (IsSoup(job))
+        {
+            if (r.Fisher != null) return "the fisher section computes Fishers in one process before merging";
+            if (r.Alignment != null) return "a soup over aligned models searches the permuted weights, which one process holds";
+            if (r.ScopeAlignment != null) return "a soup over re-scoped models searches the re-scoped weights, which one process holds";
+            return null;
+        }
         if (r.Evaluation != null) return "evaluation measures the whole merged model in one process";
         if (r.Fisher != null) return "the fisher section computes Fishers in one process before merging";
-        if (Soups.Soups.TryGet(job.Signature, out _)) return "a soup's search evaluates whole candidate models";
         return null;
     }
 
+    private static bool IsSoup(JobContext job) => Soups.Soups.TryGet(job.Signature, out _);
+
     /// <summary>
     /// The parts of <paramref name="job"/> (planned already): as many as the recipe's parallelism asks (auto: one per
-    /// <paramref name="partBytes"/> of input), at most one per output shard.
+    /// <paramref name="partBytes"/> of input), at most one per output shard (a soup: one per ingredient).
     /// </summary>
     public static PartLayout Decide(JobContext job, long partBytes)
     {
@@ -38,16 +50,39 @@ public static class PartPlanner
         var asked = job.Recipe.Parallelism;
         if (asked is null) return Whole(null);
         if (WhyWhole(job) is { } why) return Whole($"ran as one part: {why}");
+        bool soup = IsSoup(job);
+        var ingredientBytes = job.Inputs.Select(c => c.TotalBytes).ToArray();
+        if (soup) total = ingredientBytes.Sum();
         int wanted = asked.Parts ?? (int)Math.Clamp((total + partBytes - 1) / Math.Max(1, partBytes), 1, RecipeLimits.MaxParts);
-        int k = Math.Min(wanted, shards);
+        int most = soup ? ingredientBytes.Length : shards;
+        int k = Math.Min(wanted, most);
         string? note = null;
         if (k < wanted)
-            note = $"ran as {k} part{(k == 1 ? "" : "s")} instead of {wanted}: a part writes whole output files and this output has {shards} (output.shard_size sets how many)";
+            note = soup
+                ? $"ran as {k} part{(k == 1 ? "" : "s")} instead of {wanted}: a soup's part evaluates whole ingredients and this soup has {most}"
+                : $"ran as {k} part{(k == 1 ? "" : "s")} instead of {wanted}: a part writes whole output files and this output has {shards} (output.shard_size sets how many)";
         else if (asked.Auto && k == 1)
             note = $"ran as one part: {total} bytes of input is within one part's share (CloudSoup:Parallelism:PartBytes = {partBytes})";
-        return new PartLayout(Split(shardBytes, k), shards, total, note);
+        if (k == 1) return Whole(note);
+        return new PartLayout(soup ? SplitIngredients(ingredientBytes, k) : Split(shardBytes, k), shards, total, note);
 
         PartLayout Whole(string? n) => new([new JobPart(0, 0, shards, total)], shards, total, n);
+    }
+
+    /// <summary>
+    /// A soup's parts: <paramref name="parts"/> contiguous runs of its ingredients (recipe order), as even in number as
+    /// they can be (each evaluation costs the same), part p taking ingredients [p·n/parts, (p + 1)·n/parts). Each part
+    /// writes no shard: the part that completes the job merges them all (docs/fanout.md).
+    /// </summary>
+    public static IReadOnlyList<JobPart> SplitIngredients(IReadOnlyList<long> ingredientBytes, int parts)
+    {
+        int n = ingredientBytes.Count;
+        if (parts < 1 || parts > n) throw new ArgumentOutOfRangeException(nameof(parts), $"{parts} parts of {n} ingredients");
+        return Enumerable.Range(0, parts).Select(p =>
+        {
+            int first = (int)((long)p * n / parts), end = (int)((long)(p + 1) * n / parts);
+            return new JobPart(p, 0, 0, ingredientBytes.Skip(first).Take(end - first).Sum(), first, end - first);
+        }).ToList();
     }
 
     /// <summary>Bytes each output shard's tensors read from the inputs (auxiliary checkpoints aside).</summary>

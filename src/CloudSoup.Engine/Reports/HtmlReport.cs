@@ -114,9 +114,9 @@ public static class HtmlReport
             sb.Append("</p>");
             if (par.PartDetails.Count > 0)
             {
-                sb.Append("<table><tr><th>part</th><th>worker</th><th>files</th><th>read</th><th>written</th><th>seconds</th><th>attempts</th></tr>");
+                sb.Append("<table><tr><th>part</th><th>work</th><th>worker</th><th>files</th><th>read</th><th>written</th><th>seconds</th><th>attempts</th></tr>");
                 foreach (var p in par.PartDetails)
-                    sb.Append("<tr><td>").Append(p.Part).Append("</td><td>").Append(E(p.Worker ?? "")).Append("</td><td>").Append(p.Files.Count)
+                    sb.Append("<tr><td>").Append(p.Part).Append("</td><td class=l>").Append(E(p.Work ?? "")).Append("</td><td>").Append(E(p.Worker ?? "")).Append("</td><td>").Append(p.Files.Count)
                       .Append("</td><td>").Append(ByteCount.Html(p.BytesRead)).Append("</td><td>").Append(ByteCount.Html(p.BytesWritten))
                       .Append("</td><td>").Append(p.Seconds.ToString("0.000", CultureInfo.InvariantCulture)).Append("</td><td>").Append(p.Attempts).Append("</td></tr>");
                 sb.Append("</table>");

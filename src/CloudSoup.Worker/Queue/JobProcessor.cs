@@ -254,7 +254,7 @@ public sealed class JobProcessor
         if (layout.Stage1 is { } stage1)
             await _storage.Container(Options.JobsContainer).GetBlobClient(PartProcessor.Stage1Path(id, attempt))
                 .UploadAsync(BinaryData.FromBytes(stage1.ToJsonBytes()), overwrite: true, CancellationToken.None).ConfigureAwait(false);
-        await Parts.CreateAsync(layout.Parts.Select(p => JobPartRecord.New(id, attempt, p.Index, p.FirstShard, p.ShardCount, p.InputBytes)).ToList(), CancellationToken.None).ConfigureAwait(false);
+        await Parts.CreateAsync(layout.Parts.Select(p => JobPartRecord.New(id, attempt, p.Index, p.FirstShard, p.ShardCount, p.InputBytes, p.FirstIngredient, p.IngredientCount)).ToList(), CancellationToken.None).ConfigureAwait(false);
         if (await _jobs.StartPartsAsync(id, WorkerId, attempt, layout.Parts.Count, layout.Note, lease.VisibleUntil, CancellationToken.None).ConfigureAwait(false) is null)
         {
             await NotPublishedAsync(id, attempt, lease).ConfigureAwait(false);
@@ -262,7 +262,8 @@ public sealed class JobProcessor
         }
         foreach (var part in layout.Parts)
             await _storage.JobsQueue.SendMessageAsync(JobMessage.ForPart(id, job.Recipe, part.Index, attempt).ToJson(), timeToLive: TimeSpan.FromSeconds(-1)).ConfigureAwait(false);
-        _log.LogInformation("job {JobId}: {Attempt} split into {Parts} parts over {Shards} shards ({Bytes} bytes of input)", id, attempt, layout.Parts.Count, layout.Shards, layout.InputBytes);
+        _log.LogInformation("job {JobId}: {Attempt} split into {Parts} parts ({Work}; {Bytes} bytes of input)", id, attempt, layout.Parts.Count,
+            layout.Parts[0].EvaluatesIngredients ? $"a soup's {layout.Parts.Sum(p => p.IngredientCount)} ingredients to evaluate" : $"{layout.Shards} shards", layout.InputBytes);
         await lease.CompleteAsync().ConfigureAwait(false);
     }
 

@@ -9,6 +9,9 @@
 // Permutation alignment, weight scope alignment and methods that decide over the whole model first (ties topk_scope:
 // model, agreement granularity: model) have their read pass run once when the job is split (the first stage,
 // FirstStage) and stored at jobs/<job-id>/<attempt>/stage1.json; every part merges with it.
+// A soup's parts commit no shards: each evaluates its run of ingredients and hands the scores over in its outcome; the
+// finishing then runs the rest of the job (search from those scores, merge, evaluation, report) into the attempt's
+// folder (MergeJobRunner.SoupParts.cs), under the same finishing claim.
 // Bad input in a part fails the whole job with the part's reason; the attempt's folder is then swept, so nothing of
 // the job stays. A part delivered again after its bit was set (its worker died before finishing the job) goes
 // straight to the finishing claim, which only one worker at a time can hold.
@@ -37,23 +40,27 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
 
     private async Task<FirstStage?> ReadStage1Async(string jobId, string attempt, CancellationToken ct)
     {
-        var blob = storage.Container(Options.JobsContainer).GetBlobClient(Stage1Path(jobId, attempt));
         try
         {
-            // Sized before it is read: our own file, but nothing is parsed unbounded (FirstStage.MaxJsonBytes).
-            var download = (await blob.DownloadStreamingAsync(cancellationToken: ct).ConfigureAwait(false)).Value;
-            await using var content = download.Content;
-            long length = download.Details.ContentLength;
-            if (length > FirstStage.MaxJsonBytes)
-                throw new InvalidDataException($"{Stage1Path(jobId, attempt)} is {length} bytes, more than the {FirstStage.MaxJsonBytes} a first stage may hold");
-            var bytes = new byte[length];
-            await content.ReadExactlyAsync(bytes, ct).ConfigureAwait(false);
-            return FirstStage.FromJson(bytes);
+            return FirstStage.FromJson(await ReadBoundedAsync(Stage1Path(jobId, attempt), FirstStage.MaxJsonBytes, ct).ConfigureAwait(false));
         }
         catch (Azure.RequestFailedException e) when (e.Status == 404)
         {
             return null;
         }
+    }
+
+    /// <summary>Reads a hand-over file beside the job, sized before it is read: our own files, but nothing is read or parsed unbounded.</summary>
+    private async Task<byte[]> ReadBoundedAsync(string path, int maxBytes, CancellationToken ct)
+    {
+        var download = (await storage.Container(Options.JobsContainer).GetBlobClient(path).DownloadStreamingAsync(cancellationToken: ct).ConfigureAwait(false)).Value;
+        await using var content = download.Content;
+        long length = download.Details.ContentLength;
+        if (length > maxBytes)
+            throw new InvalidDataException($"{path} is {length} bytes, more than the {maxBytes} it may hold");
+        var bytes = new byte[length];
+        await content.ReadExactlyAsync(bytes, ct).ConfigureAwait(false);
+        return bytes;
     }
 
     public async Task ProcessAsync(QueueMessage message, JobMessage job, JobRecord record, CancellationToken ct)
@@ -203,8 +210,7 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
     {
         string id = job.JobId, attempt = job.Attempt!;
         int part = row.Part;
-        log.LogInformation("job {JobId}: {Part} ({Shards} shards from shard {First}) of {Attempt} (try {Tries}) on {Worker}",
-            id, label, row.ShardCount, row.FirstShard + 1, attempt, row.Attempts, WorkerId);
+        log.LogInformation("job {JobId}: {Part} ({Work}) of {Attempt} (try {Tries}) on {Worker}", id, label, row.Work, attempt, row.Attempts, WorkerId);
         var progress = new JobProgressReporter(p => parts.ReportProgressAsync(id, part, WorkerId, p.Phase, p.Fraction, CancellationToken.None), id, Options.ProgressInterval, log);
         var watch = Stopwatch.StartNew();
         PartOutcome outcome;
@@ -213,7 +219,7 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
             try
             {
                 var stage1 = await ReadStage1Async(id, attempt, ct).ConfigureAwait(false);
-                outcome = await processor.Runner().RunPartAsync(recipe, sink, new JobPart(part, row.FirstShard, row.ShardCount, row.InputBytes), stage1, progress, ct, id).ConfigureAwait(false);
+                outcome = await processor.Runner().RunPartAsync(recipe, sink, new JobPart(part, row.FirstShard, row.ShardCount, row.InputBytes, row.FirstIngredient, row.IngredientCount), stage1, progress, ct, id).ConfigureAwait(false);
             }
             finally
             {
@@ -253,10 +259,7 @@ internal sealed class PartProcessor(JobProcessor processor, StorageClients stora
         var outcomes = new List<PartOutcome>(rows.Count);
         var container = storage.Container(Options.JobsContainer);
         foreach (var row in rows)
-        {
-            var content = await container.GetBlobClient(OutcomePath(id, attempt, row.Part)).DownloadContentAsync(ct).ConfigureAwait(false);
-            outcomes.Add(PartOutcome.FromJson(content.Value.Content.ToMemory().Span));
-        }
+            outcomes.Add(PartOutcome.FromJson(await ReadBoundedAsync(OutcomePath(id, attempt, row.Part), PartOutcome.MaxJsonBytes, ct).ConfigureAwait(false)));
         var progress = new JobProgressReporter(jobs, id, WorkerId, Options.ProgressInterval, log);
         Engine.Reports.MergeReport report;
         await using (var sink = new BlobOutputSink(storage.Container(Options.MergedContainer), JobAttempts.Folder(id, attempt)))
