@@ -2,6 +2,7 @@
 // shards, so every part writes whole files whose names and bytes the shard layout already fixed: the layout comes from
 // output.shard_size alone, never from the number of parts, and each tensor is merged with its own seed (Seeds.cs), so
 // any split and any order of completion gives the same files. Parts are balanced by the bytes they read.
+// A soup's parts are runs of its ingredients instead, each evaluated alone on the held-out data (SplitIngredients).
 using CloudSoup.Control.Recipes;
 using CloudSoup.Engine.Merging;
 
