@@ -56,6 +56,8 @@ public sealed class JobContext(Recipe recipe, ICheckpointStore store, IOutputSin
     public SoupReport? Soup { get; set; }
     /// <summary>A split soup's ingredient scores, measured by its parts (docs/fanout.md): the search starts from them.</summary>
     public IReadOnlyList<Metrics>? SoupSingles { get; set; }
+    /// <summary>A split soup's evaluation-section rows of its ingredients, made by its parts: only the merge is evaluated.</summary>
+    public IReadOnlyList<ModelEvaluation>? IngredientEvaluations { get; set; }
     public string? WholeModelNote { get; set; }
     public DeferredOutputs? Deferred { get; set; }
     public BatchNormResetReport? BatchNormReset { get; set; }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CloudSoup.Engine.Evaluation;
 using CloudSoup.Engine.Merging;
 using CloudSoup.Engine.Soups;
 
@@ -28,6 +29,8 @@ public sealed record PartOutcome
     public IReadOnlyList<NonFiniteTensor> NonFinite { get; init; } = [];
     /// <summary>A soup's part: every ingredient it evaluated alone on the held-out data, in recipe order (empty for a part that merges shards).</summary>
     public IReadOnlyList<IngredientScore> Evaluated { get; init; } = [];
+    /// <summary>A soup's part: the evaluation section's rows of the same ingredients (held-out and test, as read), in the same order.</summary>
+    public IReadOnlyList<ModelEvaluation> IngredientEvaluations { get; init; } = [];
     /// <summary>What the part did, in words (JobPartRecord.Describe).</summary>
     public string? Work { get; init; }
     /// <summary>Seconds per phase inside the part (planning, merging, committing; a soup's part: soup_search).</summary>

@@ -30,8 +30,21 @@ public class SplitSoupTests
         foreach (var part in layout.Parts.OrderBy(_ => order.Next()))              // any order of completion
             await using (var sink = new LocalDirectorySink(outDir))
                 outcomes.Add(PartOutcome.FromJson((await runner.RunPartAsync(recipe, sink, part, null, null, CancellationToken.None)).ToJsonBytes()));
+        var finishing = new RecordedProgress();
+        CloudSoup.Engine.Reports.MergeReport report;
         await using (var finish = new LocalDirectorySink(outDir))
-            return await runner.FinishPartsAsync(recipe, finish, outcomes, layout.Note, null, null, CancellationToken.None);
+            report = await runner.FinishPartsAsync(recipe, finish, outcomes, layout.Note, null, finishing, CancellationToken.None);
+        // The finishing part evaluated no ingredient (for neither the search nor the evaluation section): the parts did.
+        Assert.Contains(finishing.Reports, p => p.Detail == "merged model");
+        Assert.DoesNotContain(finishing.Reports, p => p.Detail?.StartsWith("ingredient", StringComparison.Ordinal) == true);
+        return report;
+    }
+
+    private sealed class RecordedProgress : IProgress<CloudSoup.Control.Jobs.JobProgress>
+    {
+        public List<CloudSoup.Control.Jobs.JobProgress> Reports { get; } = [];
+
+        public void Report(CloudSoup.Control.Jobs.JobProgress value) => Reports.Add(value);
     }
 
     [Theory]
