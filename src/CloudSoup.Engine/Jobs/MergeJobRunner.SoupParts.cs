@@ -46,12 +46,13 @@ public sealed partial class MergeJobRunner
     }
 
     /// <summary>
-    /// Finishes a split soup once every part stored its ingredients' scores: runs the whole job (search from those
-    /// scores, merge, evaluation, report, commit) into <paramref name="sink"/>, as one worker would.
+    /// Finishes a split soup once every part stored its ingredients' scores and evaluations: runs the whole job (search
+    /// from those scores, merge, the merge's evaluation, report, commit) into <paramref name="sink"/>, as one worker would.
     /// </summary>
     private async Task<MergeReport> FinishSoupPartsAsync(Recipe recipe, IOutputSink sink, IReadOnlyList<PartOutcome> parts, string? note,
         IProgress<JobProgress>? progress, CancellationToken ct, string? jobId)
     {
+        if (evaluator is null) throw CloudSoupException.Recipe("evaluation", "evaluation is not available in this build");
         await using var job = NewContext(recipe, sink, progress, jobId, ct);
         var ordered = parts.OrderBy(p => p.Part).ToList();
         job.Parallelism = new ParallelismReport(ordered.Count, note,
@@ -63,7 +64,7 @@ public sealed partial class MergeJobRunner
         await RunStepsAsync(job, [.. Steps.TakeWhile(s => s is not SoupSearchStep)], sink).ConfigureAwait(false);
         try
         {
-            (job.SoupSingles, job.IngredientEvaluations) = Scores(ordered, job.Inputs);
+            (job.SoupSingles, job.IngredientEvaluations) = HandedOver(ordered, job.Inputs);
         }
         catch
         {
@@ -79,7 +80,7 @@ public sealed partial class MergeJobRunner
     /// Every ingredient's score and evaluation-section row, in recipe order, from the parts' outcomes: each ingredient
     /// scored exactly once, by the model the job now reads at its place; anything else fails the finishing in one line.
     /// </summary>
-    private static (List<Evaluation.Metrics> Scores, List<Evaluation.ModelEvaluation> Rows) Scores(IReadOnlyList<PartOutcome> parts, IReadOnlyList<Formats.Checkpoint> inputs)
+    private static (List<Evaluation.Metrics> Scores, List<Evaluation.ModelEvaluation> Rows) HandedOver(IReadOnlyList<PartOutcome> parts, IReadOnlyList<Formats.Checkpoint> inputs)
     {
         var scores = new Evaluation.Metrics?[inputs.Count];
         var rows = new Evaluation.ModelEvaluation?[inputs.Count];

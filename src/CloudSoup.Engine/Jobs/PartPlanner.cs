@@ -51,8 +51,9 @@ public static class PartPlanner
         var asked = job.Recipe.Parallelism;
         if (asked is null) return Whole(null);
         if (WhyWhole(job) is { } why) return Whole($"ran as one part: {why}");
+        // A soup's parts read its ingredients (and the evaluation data), not shards.
         bool soup = IsSoup(job);
-        var ingredientBytes = job.Inputs.Select(c => c.TotalBytes).ToArray();
+        long[] ingredientBytes = soup ? [.. job.Inputs.Select(c => c.TotalBytes)] : [];
         if (soup) total = ingredientBytes.Sum();
         int wanted = asked.Parts ?? (int)Math.Clamp((total + partBytes - 1) / Math.Max(1, partBytes), 1, RecipeLimits.MaxParts);
         int most = soup ? ingredientBytes.Length : shards;
