@@ -12,8 +12,16 @@ using TorchSharp;
 
 namespace CloudSoup.Engine.Merging;
 
-public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? masks = null) : IMergeMethod, IWholeModelPrepass
+public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? masks = null) : IMergeMethod, IWholeModelPrepass, INonFinitePropagating
 {
+    /// <summary>
+    /// Always: every input of an element reaches that output element through products and sums only (a dropped entry
+    /// is δ·0, a zero weight or λ multiplies, a disagreeing term is multiplied by 0, the L1 factor is a ratio of sums
+    /// over every entry), and ±inf·0 is NaN, so a non-finite input leaves the output non-finite there
+    /// (NonFinitePropagationTests).
+    /// </summary>
+    public bool EveryInputReachesTheOutput(IReadOnlyList<ResolvedParameters> perModel, ResolvedParameters global) => true;
+
     private readonly IMaskProvider _masks = masks ?? SeededMaskProvider.Instance;
 
     public MethodSignature Signature => signature;
