@@ -26,8 +26,9 @@ internal static unsafe class FusedSce
         float* rows = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(tv.bytes));
         if (selectTopK < 1)
         {
-            var variance = tv.var(dim: 0, unbiased: false).contiguous();
+            var variance = torch.empty_like(b);
             float* v = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(variance.bytes));
+            Variance(rows, count, n, v);
             long keep = (long)(MagnitudeCuts.CountNonZero(v, n) * selectTopK);
             if (MagnitudeCuts.Find(v, null, n, [keep]) is not [var cut]) return null;   // NaN variance: the tensor path sorts
             long[]? before = cut.Partial ? MagnitudeCuts.EqualBefore(v, null, n, cut) : null;
@@ -52,6 +53,40 @@ internal static unsafe class FusedSce
         if (input.OutputBuffers is { } buffers) buffers.Abandon(output);   // NaN: the tensor path decides those bytes
         else output.Dispose();
         return null;
+    }
+
+    /// <summary>
+    /// tv.var(dim: 0, unbiased: false) as libtorch computes it on the CPU: per element, Welford's update over the
+    /// models in order in double (n, mean, m2; aten/src/ATen/native/SharedReduceOps.h, WelfordOps), then m2 / n
+    /// rounded to float32. libtorch reduces each element's few values serially and without fused multiply-adds, so
+    /// these are its bits (FusedTaskVectorTests.Sce_variance_equals_torch_var); a whole-tensor pass instead of
+    /// libtorch's per-element sub-iterators, which were most of an sce merge's profile.
+    /// </summary>
+    internal static void Variance(float* rows, int count, long n, float* into)
+    {
+        nint ra = (nint)rows, ia = (nint)into;
+        Parallel.For(0L, (n + MagnitudeCuts.Block - 1) / MagnitudeCuts.Block, block =>
+        {
+            long start = block * MagnitudeCuts.Block;
+            VarianceOf((float*)ra, count, n, (float*)ia, start, Math.Min(n, start + MagnitudeCuts.Block));
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void VarianceOf(float* rows, int count, long n, float* into, long start, long end)
+    {
+        for (long j = start; j < end; j++)
+        {
+            double mean = 0, m2 = 0;
+            for (int k = 0; k < count; k++)
+            {
+                double data = rows[k * n + j];
+                double delta = data - mean;
+                mean += delta / (k + 1);
+                m2 += delta * (data - mean);
+            }
+            into[j] = (float)(m2 / count);
+        }
     }
 
     /// <summary>

@@ -72,6 +72,28 @@ public class FusedTaskVectorTests
         Assert.Equal(new float[] { -1, 1, 1, 0, 0, 0, 0, 0 }, merged.data<float>().ToArray());
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    public unsafe void Sce_variance_equals_torch_var(int models)
+    {
+        var gen = new torch.Generator((ulong)models);
+        long n = 50_003;
+        // wide and narrow spreads, equal values, large offsets: where Welford's rounding shows
+        var tv = torch.randn(models, n, generator: gen) * torch.logspace(-6, 6, n).unsqueeze(0) + torch.randn(1, n, generator: gen) * 1e3;
+        tv[.., 7] = 0.25f;
+        tv = tv.contiguous();
+        using var expected = tv.var(dim: 0, unbiased: false).contiguous();
+        var actual = new float[n];
+        fixed (float* into = actual)
+            FusedSce.Variance((float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(tv.bytes)), models, n, into);
+        var want = expected.data<float>().ToArray();
+        for (int i = 0; i < n; i++)
+            if (BitConverter.SingleToInt32Bits(want[i]) != BitConverter.SingleToInt32Bits(actual[i]))
+                Assert.Fail($"element {i}: torch.var {want[i]:R}, Welford in C# {actual[i]:R}");
+    }
+
     private static (torch.Tensor B, List<torch.Tensor> Others) Inputs(long n, int seed)
     {
         var gen = new torch.Generator((ulong)seed);
