@@ -30,27 +30,8 @@ for K in $PARTS; do
     echo "evaluation: {model: 'builtin:mlp', data: checkpoints/soupbench/heldout.safetensors, memory_budget: 4000000000}"
     echo "parallelism: {parts: $K}"
   } > "$WORK/recipe-$K.yaml"
-  WORKERS=()
-  for ((w = 0; w < K; w++)); do
-    CloudSoup__IdlePollInterval=00:00:00.1 "${CLI[@]}" worker >"$WORK/worker-$K-$w.log" 2>&1 &
-    WORKERS+=($!)
-  done
-  for ((w = 0; w < K; w++)); do
-    for _ in $(seq 600); do grep -q "reading queue" "$WORK/worker-$K-$w.log" && break; sleep 0.1; done
-  done
-  t0=$(date +%s.%N)
-  id=$("${CLI[@]}" submit "$WORK/recipe-$K.yaml" --api "$API" 2>/dev/null | grep -Eo '[0-9a-f]{20}' | head -1)
-  while :; do
-    curl -s "$API/api/merges/$id" >"$WORK/job-$K.json"
-    grep -q "\"id\":\"$id\",\"status\":\"succeeded\"" "$WORK/job-$K.json" && break
-    grep -q "\"id\":\"$id\",\"status\":\"failed\"" "$WORK/job-$K.json" && { echo "job failed:"; cat "$WORK/job-$K.json"; exit 1; }
-    sleep 0.1
-  done
-  t1=$(date +%s.%N)
-  curl -s "$API/api/merges/$id/report?format=json" >"$WORK/report-$K.json"
-  for w in "${WORKERS[@]}"; do kill "$w" 2>/dev/null || true; wait "$w" 2>/dev/null || true; done
-  WORKERS=()
-  python3 - "$WORK/job-$K.json" "$WORK/report-$K.json" "$K" "$(echo "$t1 - $t0" | bc)" <<'PY'
+  run_on_workers "$K" "$WORK/recipe-$K.yaml" "$K"
+  python3 - "$WORK/job-$K.json" "$WORK/report-$K.json" "$K" "$JOB_SECONDS" <<'PY'
 import json, sys
 from datetime import datetime
 job, report = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))

@@ -57,7 +57,6 @@ public sealed class SoupSearch : IDisposable
         return perModel * (checkpoints.Count + 1);
     }
 
-    /// <summary>Runs the soup's search and returns its report and the merge method that writes the chosen soup.</summary>
     /// <summary>
     /// Fails, naming evaluation.memory_budget, when the search would hold more than the recipe allows: checked by the
     /// whole search, and by a split soup before its parts start (the part that completes the job holds every ingredient).
@@ -72,6 +71,7 @@ public sealed class SoupSearch : IDisposable
         return need;
     }
 
+    /// <summary>Runs the soup's search and returns its report and the merge method that writes the chosen soup.</summary>
     /// <param name="single">Every ingredient's score alone on the held-out data, when a split job's parts measured them
     /// (docs/fanout.md): the search starts from these instead of evaluating the ingredients again.</param>
     public static async Task<(SoupReport Report, IMergeMethod Weights)> RunAsync(Recipe recipe, ISoup soup, IReadOnlyList<Checkpoint> checkpoints,
@@ -115,14 +115,22 @@ public sealed class SoupSearch : IDisposable
         }
         finally
         {
-            if (search != null) search.Dispose();
-            else
-            {
-                model.Dispose();
-                heldOut?.Dispose();
-                foreach (var d in ingredients) foreach (var t in d.Values) t.Dispose();
-            }
+            Release(search, model, heldOut, ingredients, []);
         }
+    }
+
+    /// <summary>
+    /// Frees what a search was built from: the search owns all of it once it exists (it disposes them itself);
+    /// before that (a failure while loading) each piece is freed here.
+    /// </summary>
+    private static void Release(SoupSearch? search, IDisposable model, EvalData? heldOut, IEnumerable<Dictionary<string, torch.Tensor>> ingredients,
+        IEnumerable<torch.Tensor> owned)
+    {
+        if (search != null) { search.Dispose(); return; }
+        model.Dispose();
+        heldOut?.Dispose();
+        foreach (var d in ingredients) foreach (var t in d.Values) t.Dispose();
+        foreach (var t in owned) t.Dispose();
     }
 
     /// <summary>Float tensors as float32 (what the search mixes in), the others as read; the originals are disposed.</summary>
@@ -182,14 +190,7 @@ public sealed class SoupSearch : IDisposable
         }
         finally
         {
-            if (search != null) search.Dispose();
-            else
-            {
-                model.Dispose();
-                heldOut?.Dispose();
-                foreach (var d in ingredients) foreach (var t in d.Values) t.Dispose();
-                foreach (var t in owned) t.Dispose();
-            }
+            Release(search, model, heldOut, ingredients, owned);
         }
     }
 

@@ -137,17 +137,7 @@ public class FusedTaskVectorTests
             double topK = words.Contains("all") ? 1.0 : words.Contains("none") ? 0.0 : 0.45;
             return sce.Merge(Input(sce, b, others, new Dictionary<string, object> { ["select_topk"] = topK }, others.Select((_, i) => (IReadOnlyDictionary<string, object>)D(("weight", 0.3 + 0.45 * i))).ToList(), seed: 5));
         }
-        TaskArithmeticFamily m = words[0] switch
-        {
-            "task_arithmetic" => new TaskArithmetic { Fused = fused },
-            "ties" => new Ties { Fused = fused },
-            "breadcrumbs" => new Breadcrumbs { Fused = fused },
-            "breadcrumbs_ties" => new BreadcrumbsTies { Fused = fused },
-            "dare_ties" => new DareTies { Fused = fused },
-            "dare_linear" => new DareLinear { Fused = fused },
-            "della" => new Della { Fused = fused },
-            _ => new DellaLinear { Fused = fused },
-        };
+        var m = TaskVectorMethod(words[0], fused);
         var global = new Dictionary<string, object>();
         if (words.Contains("normalize")) global["normalize"] = true;
         if (words.Contains("dis-sum")) global["normalize"] = false;

@@ -35,7 +35,7 @@ public class NonFinitePropagationTests
                         var target = model == 0 ? b : others[model - 1];
                         target[5, 7] = bad;    // tiny magnitudes are trimmed or dropped; an infinity is the largest
                         target[40, 2] = bad;
-                        var method = Create(name, fused);
+                        var method = TaskVectorMethod(name, fused);
                         var perModel = Enumerable.Range(0, 3).Select(i => (IReadOnlyDictionary<string, object>)(name.StartsWith("breadcrumbs")
                             ? D(("weight", i == 1 ? weight : 1.0), ("density", 0.3), ("gamma", 0.05))
                             : name == "task_arithmetic" ? D(("weight", i == 1 ? weight : 1.0)) : D(("weight", i == 1 ? weight : 1.0), ("density", 0.3)))).ToList();
@@ -45,16 +45,4 @@ public class NonFinitePropagationTests
                                 $"{name} (fused {fused}, λ {lambda}, weight {weight}): {bad} in input {model} at [{r},{c}] gave a finite output");
                     }
     }
-
-    private static TaskArithmeticFamily Create(string name, bool fused) => name switch
-    {
-        "task_arithmetic" => new TaskArithmetic { Fused = fused },
-        "ties" => new Ties { Fused = fused },
-        "breadcrumbs" => new Breadcrumbs { Fused = fused },
-        "breadcrumbs_ties" => new BreadcrumbsTies { Fused = fused },
-        "dare_ties" => new DareTies { Fused = fused },
-        "dare_linear" => new DareLinear { Fused = fused },
-        "della" => new Della { Fused = fused },
-        _ => new DellaLinear { Fused = fused },
-    };
 }
