@@ -35,41 +35,12 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     private static readonly string[] ModelFiles =
         [.. Enumerable.Range(1, Tensors).Select(i => $"model-{i:D5}-of-{Tensors:D5}.safetensors"), "model.safetensors.index.json"];
 
-    private sealed record Setup(CloudSoupOptions Options, StorageClients Storage, CloudSoupHost Host, HttpClient Http, string Models, TempDir Dir) : IAsyncDisposable
-    {
-        public JobStore Jobs => new(Storage.JobsTable);
-
-        public async ValueTask DisposeAsync()
-        {
-            Http.Dispose();
-            await Host.DisposeAsync();
-        }
-
-        public async Task<string> SubmitAsync(string recipe)
-        {
-            var post = await Http.PostAsync("/api/merges", new StringContent(recipe, Encoding.UTF8, "application/yaml"));
-            Assert.True(post.StatusCode == HttpStatusCode.Accepted, await post.Content.ReadAsStringAsync());
-            return (await post.Content.ReadFromJsonAsync<SubmitView>(JobView.Json))!.Id;
-        }
-
-        public async Task<byte[]> ReadAsync(string containerPath)
-        {
-            var path = BlobPath.Parse(containerPath);
-            return (await Storage.Container(path.Container).GetBlobClient(path.Name).DownloadContentAsync()).Value.Content.ToArray();
-        }
-    }
-
     /// <summary>Three models of eight 64×64 tensors, in checkpoints/fan/ and in a local folder; a host without a worker.</summary>
-    private async Task<Setup> StartAsync(Action<Dictionary<string, torch.Tensor>, int>? tamper = null, Action<CloudSoupOptions>? configure = null)
+    private async Task<WorkerlessHost> StartAsync(Action<Dictionary<string, torch.Tensor>, int>? tamper = null, Action<CloudSoupOptions>? configure = null)
     {
-        var dir = new TempDir();
-        var options = azurite.NewOptions();
-        options.MaxAttempts = 3;
-        options.ReconcileInterval = TimeSpan.Zero;        // only the workers act on the jobs here
-        configure?.Invoke(options);
-        var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { RunWatcher = false, MinimumLogLevel = LogLevel.Warning }, CancellationToken.None);
-        var storage = new StorageClients(options);
-        var ckpt = storage.Container(options.CheckpointsContainer);
+        var setup = await WorkerlessHost.StartAsync(azurite, "fan", configure);
+        var dir = setup.Dir;
+        var ckpt = setup.Storage.Container(setup.Options.CheckpointsContainer);
         for (int m = 0; m < 3; m++)
         {
             var gen = new torch.Generator((ulong)(700 + m));
@@ -78,7 +49,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
             SafetensorsFiles.Write(dir[$"in/m{m}.safetensors"], tensors);
             await ckpt.GetBlobClient($"fan/m{m}.safetensors").UploadAsync(dir[$"in/m{m}.safetensors"], overwrite: true);
         }
-        return new Setup(options, storage, host, new HttpClient { BaseAddress = host.Url }, $"{options.CheckpointsContainer}/fan", dir);
+        return setup;
     }
 
     private static string Recipe(string method, string models, string extra = "", bool withBase = false)
@@ -91,7 +62,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     }
 
     /// <summary>The same merge run in this process on the local copies: the bytes every split must reproduce.</summary>
-    private static async Task<string> ReferenceAsync(Setup s, string recipe)
+    private static async Task<string> ReferenceAsync(WorkerlessHost s, string recipe)
     {
         string outDir = s.Dir[$"reference-{Guid.NewGuid():N}"];
         await using (var sink = new LocalDirectorySink(outDir))
@@ -99,7 +70,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         return outDir;
     }
 
-    private static async Task AssertSameModelAsync(Setup s, JobRecord job, string reference)
+    private static async Task AssertSameModelAsync(WorkerlessHost s, JobRecord job, string reference)
     {
         foreach (var file in ModelFiles)
         {

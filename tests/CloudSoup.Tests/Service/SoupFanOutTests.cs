@@ -33,53 +33,24 @@ public class SoupFanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOut
 {
     private static readonly string[] Ingredients = [.. Enumerable.Range(0, SoupTests.Good).Select(i => $"good{i}.safetensors"), SoupTests.Garbage];
 
-    private sealed record Setup(CloudSoupOptions Options, StorageClients Storage, CloudSoupHost Host, HttpClient Http, string Models, TempDir Dir) : IAsyncDisposable
-    {
-        public JobStore Jobs => new(Storage.JobsTable);
-
-        public async ValueTask DisposeAsync()
-        {
-            Http.Dispose();
-            await Host.DisposeAsync();
-            Dir.Dispose();
-        }
-
-        public async Task<string> SubmitAsync(string recipe)
-        {
-            var post = await Http.PostAsync("/api/merges", new StringContent(recipe, Encoding.UTF8, "application/yaml"));
-            Assert.True(post.StatusCode == System.Net.HttpStatusCode.Accepted, await post.Content.ReadAsStringAsync());
-            return (await post.Content.ReadFromJsonAsync<SubmitView>(JobView.Json))!.Id;
-        }
-
-        public async Task<byte[]> ReadAsync(string containerPath)
-        {
-            var path = BlobPath.Parse(containerPath);
-            return (await Storage.Container(path.Container).GetBlobClient(path.Name).DownloadContentAsync()).Value.Content.ToArray();
-        }
-
-        /// <summary>The finished job's report.json section <paramref name="name"/>, over the local names (as the reference run has them).</summary>
-        public async Task<string> SectionAsync(JobRecord job, string name) =>
-            JsonDocument.Parse(await ReadAsync(JobOutputs.Find(job.Outputs, JobOutputs.ReportJson)!)).RootElement.GetProperty(name).GetRawText().Replace($"{Models}/", "");
-    }
+    /// <summary>The finished job's report.json section <paramref name="name"/>, over the local names (as the reference run has them).</summary>
+    private static async Task<string> SectionAsync(WorkerlessHost s, JobRecord job, string name) =>
+        JsonDocument.Parse(await s.ReadAsync(JobOutputs.Find(job.Outputs, JobOutputs.ReportJson)!)).RootElement.GetProperty(name).GetRawText().Replace($"{s.Models}/", "");
 
     /// <summary>The ingredients, held-out and test data in checkpoints/soup/ and in a local folder; a host without a worker.</summary>
-    private async Task<Setup> StartAsync()
+    private async Task<WorkerlessHost> StartAsync()
     {
-        var dir = new TempDir();
-        var options = azurite.NewOptions();
-        options.MaxAttempts = 3;
-        options.ReconcileInterval = TimeSpan.Zero;        // only the workers act on the jobs here
-        var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { RunWatcher = false, MinimumLogLevel = LogLevel.Warning }, CancellationToken.None);
-        var storage = new StorageClients(options);
+        var setup = await WorkerlessHost.StartAsync(azurite, "soup");
+        var dir = setup.Dir;
         SoupTests.WriteIngredients(dir);
         SafetensorsFiles.Write(dir["bad-labels.safetensors"], new Dictionary<string, torch.Tensor>
         {
             ["inputs"] = torch.zeros(10, 8), ["labels"] = torch.full(10, 7, dtype: torch.ScalarType.Int64),   // labels a 4-way classifier cannot output
         });
-        var ckpt = storage.Container(options.CheckpointsContainer);
+        var ckpt = setup.Storage.Container(setup.Options.CheckpointsContainer);
         foreach (var file in Ingredients.Concat(["heldout.safetensors", "test.safetensors", "bad-labels.safetensors"]))
             await ckpt.GetBlobClient($"soup/{file}").UploadAsync(dir[file], overwrite: true);
-        return new Setup(options, storage, host, new HttpClient { BaseAddress = host.Url }, $"{options.CheckpointsContainer}/soup", dir);
+        return setup;
     }
 
     private static string Recipe(string prefix, string method = "greedy_soup", string data = "heldout.safetensors") =>
@@ -87,7 +58,7 @@ public class SoupFanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOut
         $"evaluation: {{model: 'builtin:mlp', data: {prefix}{data}, test: {prefix}test.safetensors}}\n";
 
     /// <summary>The same soup run whole in this process on the local copies: the bytes and soup report every split must reproduce.</summary>
-    private static async Task<string> ReferenceAsync(Setup s, string method = "greedy_soup")
+    private static async Task<string> ReferenceAsync(WorkerlessHost s, string method = "greedy_soup")
     {
         string outDir = s.Dir[$"reference-{Guid.NewGuid():N}"];
         await using (var sink = new LocalDirectorySink(outDir))
@@ -98,12 +69,12 @@ public class SoupFanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOut
     private static string Section(string reference, string name) =>
         JsonDocument.Parse(File.ReadAllBytes(Path.Combine(reference, JobOutputs.ReportJson))).RootElement.GetProperty(name).GetRawText();
 
-    private static async Task AssertOneWorkersResultAsync(Setup s, JobRecord job, string reference)
+    private static async Task AssertOneWorkersResultAsync(WorkerlessHost s, JobRecord job, string reference)
     {
         var written = await s.ReadAsync(JobOutputs.Find(job.Outputs, "model.safetensors") ?? throw new Xunit.Sdk.XunitException($"no model.safetensors: {string.Join(", ", job.Outputs)}"));
         Assert.True(File.ReadAllBytes(Path.Combine(reference, "model.safetensors")).SequenceEqual(written), "model.safetensors differs from one worker's");
-        Assert.Equal(Section(reference, "soup"), await s.SectionAsync(job, "soup"));
-        Assert.Equal(Section(reference, "evaluation"), await s.SectionAsync(job, "evaluation"));
+        Assert.Equal(Section(reference, "soup"), await SectionAsync(s, job, "soup"));
+        Assert.Equal(Section(reference, "evaluation"), await SectionAsync(s, job, "evaluation"));
     }
 
     [Fact]

@@ -1,0 +1,52 @@
+// The service without a worker, for tests that run real `cloudsoup worker` processes against it (FanOutTests,
+// SoupFanOutTests): a host (API, no drop watcher) on Azurite that does not reconcile and retries three times, its
+// storage clients, an HTTP client for the API and a local folder; models go under checkpoints/<folder>/.
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using CloudSoup.Control.Api;
+using CloudSoup.Control.Configuration;
+using CloudSoup.Control.Hosting;
+using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Storage;
+using CloudSoup.Engine.Storage;
+using CloudSoup.Tests.Support;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSoup.Tests.Service;
+
+internal sealed record WorkerlessHost(CloudSoupOptions Options, StorageClients Storage, CloudSoupHost Host, HttpClient Http, string Models, TempDir Dir) : IAsyncDisposable
+{
+    public JobStore Jobs => new(Storage.JobsTable);
+
+    public static async Task<WorkerlessHost> StartAsync(AzuriteFixture azurite, string folder, Action<CloudSoupOptions>? configure = null)
+    {
+        var dir = new TempDir();
+        var options = azurite.NewOptions();
+        options.MaxAttempts = 3;
+        options.ReconcileInterval = TimeSpan.Zero;        // only the workers act on the jobs here
+        configure?.Invoke(options);
+        var host = await CloudSoupHost.StartAsync(options, new CloudSoupHostOptions { RunWatcher = false, MinimumLogLevel = LogLevel.Warning }, CancellationToken.None);
+        return new WorkerlessHost(options, new StorageClients(options), host, new HttpClient { BaseAddress = host.Url }, $"{options.CheckpointsContainer}/{folder}", dir);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await Host.DisposeAsync();
+        Dir.Dispose();
+    }
+
+    public async Task<string> SubmitAsync(string recipe)
+    {
+        var post = await Http.PostAsync("/api/merges", new StringContent(recipe, Encoding.UTF8, "application/yaml"));
+        Assert.True(post.StatusCode == HttpStatusCode.Accepted, await post.Content.ReadAsStringAsync());
+        return (await post.Content.ReadFromJsonAsync<SubmitView>(JobView.Json))!.Id;
+    }
+
+    public async Task<byte[]> ReadAsync(string containerPath)
+    {
+        var path = BlobPath.Parse(containerPath);
+        return (await Storage.Container(path.Container).GetBlobClient(path.Name).DownloadContentAsync()).Value.Content.ToArray();
+    }
+}
