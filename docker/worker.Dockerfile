@@ -7,7 +7,10 @@ FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 ARG TORCH_BACKEND
 WORKDIR /src
 COPY . .
-RUN dotnet publish src/CloudSoup.Cli/CloudSoup.Cli.csproj -c Release -o /app -p:CloudSoupTorchBackend=${TORCH_BACKEND}
+# ReadyToRun: the assemblies are compiled ahead of time, so a worker process (one per job or part) does not spend its
+# first second in the JIT; measured in bench/README.md ("Start-up").
+RUN dotnet publish src/CloudSoup.Cli/CloudSoup.Cli.csproj -c Release -o /app -p:CloudSoupTorchBackend=${TORCH_BACKEND} \
+    -r linux-x64 --self-contained false -p:PublishReadyToRun=true
 
 # Every runtime stage starts from the ASP.NET Core runtime image: the published runtimeconfig.json asks for
 # Microsoft.NETCore.App and Microsoft.AspNetCore.App (tests/CloudSoup.Tests/Infra/DockerfileRuntimeTests.cs).
