@@ -266,7 +266,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         {
             // Received for a moment only: the other parts' messages are visible again a second later.
             foreach (var m in (await s.Storage.JobsQueue.ReceiveMessagesAsync(32, TimeSpan.FromSeconds(1))).Value)
-                if (JobMessage.TryParse(m.Body.ToString(), out _) is { Part: lost })
+                if (JobMessage.TryParse(m.Body.ToString(), out var notOurs) is { Part: lost })
                 {
                     await s.Storage.JobsQueue.DeleteMessageAsync(m.MessageId, m.PopReceipt);
                     return new object();
