@@ -313,6 +313,79 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     }
 
     [Fact]
+    public async Task A_split_job_whose_parts_are_all_done_but_whose_finisher_and_messages_are_gone_gets_one_part_sent_again_to_finish_it()
+    {
+        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
+        using var dir = s.Dir;
+        string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 2}\n";
+        string reference = await ReferenceAsync(s, recipe);
+        string id = await s.SubmitAsync(recipe);
+        // One worker splits the job, runs both parts, sets the last bit and dies before claiming the finishing; its
+        // message is lost too.
+        using (var w = WorkerProcess.Start(s.Options, TestHold.AllPartsDonePoint))
+        {
+            Assert.Equal(TestHold.AllPartsDonePoint, await w.WaitUntilHeldAsync());
+            w.Kill();
+        }
+        await s.Storage.JobsQueue.ClearMessagesAsync();
+        var held = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.True(held.AllPartsDone);
+
+        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Resent.Count: > 0 } r ? r : null,
+            "the reconciler to send a part again once the job's claim lapsed");
+        Assert.Empty(pass.Requeued);
+        Assert.Equal([new ResentPart(id, held.Attempt!, 1)], pass.Resent);          // one done part, whose delivery finishes the job
+        var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        Assert.True(await worker.ProcessNextAsync(CancellationToken.None));
+        var job = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.Equal(1, job.Attempts);
+        Assert.Equal(held.Attempt, job.CommittedAttempt);
+        await AssertSameModelAsync(s, job, reference);
+        Assert.All(await new JobPartStore(s.Storage.JobsTable).ListAsync(id, held.Attempt!, CancellationToken.None), p => Assert.Equal(1, p.Attempts));
+        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
+        Assert.Equal(job.CommittedAttempt, folder.Attempt);
+    }
+
+    [Fact]
+    public async Task A_split_job_whose_part_rows_no_longer_let_its_attempt_go_on_is_split_again_by_the_reconciler_and_finishes_once()
+    {
+        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
+        using var dir = s.Dir;
+        string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 2}\n";
+        string reference = await ReferenceAsync(s, recipe);
+        string id = await s.SubmitAsync(recipe);
+        var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // the split: two part messages
+        Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // one part runs and commits its shards
+        var first = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.Equal(1, first.PartsDone!.Count(c => c == '1'));
+        await s.Storage.JobsQueue.ClearMessagesAsync();                                // the other part's message is lost, and no worker runs
+        int missing = first.PartsDone.IndexOf('0');
+        await s.Storage.JobsTable.DeleteEntityAsync(JobPartRecord.PartitionFor(id), JobPartRecord.RowFor(missing));   // and its row (by hand)
+
+        // Without the row the part cannot be sent again: the lapsed claim starts a new attempt, which splits again.
+        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Requeued.Count: > 0 } r ? r : null,
+            "the reconciler to send the job again once its parts' claim lapsed");
+        Assert.Equal([id], pass.Requeued);
+        Assert.Empty(pass.Resent);
+        var job = await TestBlobs.EventuallyAsync(async () =>
+        {
+            await worker.ProcessNextAsync(CancellationToken.None);
+            return await s.Jobs.GetAsync(id, CancellationToken.None) is { } j && JobStatus.IsFinished(j.Status) ? j : null;
+        }, "the job to finish");
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.Equal(2, job.Attempts);
+        Assert.NotEqual(first.Attempt, job.CommittedAttempt);
+        Assert.Equal("11", job.PartsDone);
+        await AssertSameModelAsync(s, job, reference);
+        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
+        Assert.Equal(job.CommittedAttempt, folder.Attempt);                          // the first attempt's committed part is swept
+    }
+
+    [Fact]
     public async Task A_part_with_bad_input_fails_the_job_with_the_parts_reason_and_nothing_of_the_job_stays()
     {
         // m2's layers.6.weight holds a NaN; with nonfinite: refuse the part that merges it fails as bad input.
