@@ -1,5 +1,6 @@
 // Deletes the attempt folders (merged/<job-id>/<attempt>/, JobAttempts) that can never become a job's result:
-// every folder but the one the record names as committed and the one a claim that may still publish is writing.
+// every folder but the one the record names as committed, the one a claim that may still publish is writing, and the
+// one of a split attempt whose record lets it go on (JobRecord.SplitCanContinue: its lost parts are sent again).
 // Used by the worker after each attempt (for its job) and by the reconciler (for every job).
 //
 // Why it never deletes what becomes the result: folders are listed BEFORE the records are read. An attempt starts
@@ -45,7 +46,10 @@ public sealed class AttemptSweeper(StorageClients storage, JobStore jobs, ILogge
         if (attempt == job.CommittedAttempt) return false;
         bool live = job.Status == JobStatus.Running && attempt == job.Attempt
                     && job.ClaimedUntil is { } until && until + 2 * JobStore.ClaimGrace > now;
-        return !live;
+        // A split attempt goes on while its record says so, however long ago its parts last renewed: the reconciler
+        // sends its lost parts again (PartResender) and the done parts' shards in this folder are part of its result.
+        bool splitGoesOn = attempt == job.Attempt && job.SplitCanContinue;
+        return !live && !splitGoesOn;
     }
 
     private async Task<IReadOnlyList<string>> DeleteAbandonedAsync(IReadOnlyList<AttemptFolder> folders, IReadOnlyDictionary<string, JobRecord> records, CancellationToken ct)

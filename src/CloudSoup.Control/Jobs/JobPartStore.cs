@@ -126,6 +126,34 @@ public sealed class JobPartStore(TableClient table)
             return true;
         }, ct);
 
+    /// <summary>
+    /// The reconciler's step for a part whose message was lost (PartResender): back to queued, the reason kept, written
+    /// with If-Match on the ETag the reconciler read, so of several reconcilers looking at the same lapsed part only one
+    /// sends it again; false when the row changed since (a worker renewed or finished it, or another reconciler came
+    /// first). A done row keeps its status: its message only has to set the part's bit (or finish the job).
+    /// </summary>
+    public async Task<bool> TryMarkResentAsync(JobPartRecord seen, string reason, CancellationToken ct)
+    {
+        if (!seen.IsDone)
+        {
+            seen.Status = JobStatus.Queued;
+            seen.Phase = JobPhase.Retrying;
+            seen.ClaimedBy = null;
+            seen.ClaimedUntil = null;
+        }
+        seen.LastError = reason;
+        try
+        {
+            var response = await table.UpdateEntityAsync(seen, seen.ETag, TableUpdateMode.Replace, ct).ConfigureAwait(false);
+            seen.ETag = response.Headers.ETag ?? default;
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status is 412 or 404)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The part failed for good (bad input, or it gave up): the job fails with this reason.</summary>
     public Task<JobPartRecord?> MarkFailedAsync(string jobId, int part, string error, CancellationToken ct) =>
         UpdateAsync(jobId, part, row =>

@@ -6,6 +6,9 @@
 //      with If-Match on the ETag read here, and only the reconciler whose update wins sends the new message, so
 //      concurrent reconcilers send one. Should a message still be alive after all (a long backlog), the job gets a
 //      second message; the worker's claim runs it once and deletes the other (docs/azure-notes.md §3).
+//      A split job whose record lets its attempt go on (JobRecord.SplitCanContinue) is not sent again whole: its lost
+//      part messages are sent again one by one (PartResender), and the parts already done stay done. Only when the
+//      record or the part rows say the attempt cannot go on does its lapsed claim start a new attempt.
 //   2. sweep: attempt folders under merged/ that no record names and no claim that may still publish is writing
 //      (AttemptSweeper; docs/contracts.md, "Blob layout"), e.g. what a worker killed while committing left.
 // Runs in the control plane (the Functions timer, the standalone and dev hosts): in Azure the worker scales to
@@ -16,12 +19,13 @@ using Microsoft.Extensions.Logging;
 
 namespace CloudSoup.Control.Jobs;
 
-/// <summary>What one pass did: the jobs it sent a new message and the attempt folders it deleted.</summary>
-public sealed record ReconcileResult(IReadOnlyList<string> Requeued, IReadOnlyList<string> Swept);
+/// <summary>What one pass did: the jobs it sent a new message, the attempt folders it deleted and the parts of split jobs it sent again.</summary>
+public sealed record ReconcileResult(IReadOnlyList<string> Requeued, IReadOnlyList<string> Swept, IReadOnlyList<ResentPart> Resent);
 
 public sealed class JobReconciler(StorageClients storage, JobStore jobs, ILogger<JobReconciler> log)
 {
     private readonly AttemptSweeper _sweeper = new(storage, jobs, log);
+    private readonly PartResender _parts = new(storage, jobs, new JobPartStore(storage.JobsTable), log);
 
     private CloudSoupOptions Options => storage.Options;
 
@@ -30,35 +34,52 @@ public sealed class JobReconciler(StorageClients storage, JobStore jobs, ILogger
         var swept = await _sweeper.SweepAllAsync(ct).ConfigureAwait(false);
         var now = DateTimeOffset.UtcNow;
         var requeued = new List<string>();
-        HashSet<string>? waiting = null;
+        var resent = new List<ResentPart>();
+        VisibleMessages? waiting = null;
         foreach (var job in await jobs.ListAllAsync(ct).ConfigureAwait(false))
         {
+            if (job.SplitCanContinue)
+            {
+                waiting ??= await VisibleMessagesAsync(ct).ConfigureAwait(false);
+                if (await _parts.ResendLostAsync(job, now, waiting.Parts, ct).ConfigureAwait(false) is { } sent)
+                {
+                    resent.AddRange(sent);
+                    continue;   // the attempt goes on: its claim lapsing means only that no part runs right now
+                }
+            }
             if (StaleReason(job, now) is not { } reason) continue;
-            waiting ??= await VisibleJobIdsAsync(ct).ConfigureAwait(false);
-            if (waiting.Contains(job.Id)) continue;   // its message is right there, only no worker has taken it yet
+            waiting ??= await VisibleMessagesAsync(ct).ConfigureAwait(false);
+            if (waiting.Jobs.Contains(job.Id)) continue;   // its message is right there, only no worker has taken it yet
             if (await TryRequeueAsync(job, reason, ct).ConfigureAwait(false)) requeued.Add(job.Id);
         }
-        return new ReconcileResult(requeued, swept);
+        return new ReconcileResult(requeued, swept, resent);
     }
 
+    /// <summary>The jobs (any message of theirs) and the parts of the messages at the front of the queue.</summary>
+    private sealed record VisibleMessages(HashSet<string> Jobs, HashSet<(string JobId, string Attempt, int Part)> Parts);
+
     /// <summary>
-    /// The jobs of the messages at the front of the queue (Peek Messages shows at most 32, and no hidden ones):
-    /// with no worker running, a job's message is usually among them, and sending another would only pile up
+    /// The messages at the front of the queue (Peek Messages shows at most 32, and no hidden ones): with no worker
+    /// running, a job's or a part's message is usually among them, and sending another would only pile up
     /// duplicates. Beyond that the reconciler cannot see, and a duplicate is harmless.
     /// </summary>
-    private async Task<HashSet<string>> VisibleJobIdsAsync(CancellationToken ct)
+    private async Task<VisibleMessages> VisibleMessagesAsync(CancellationToken ct)
     {
-        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var visible = new VisibleMessages(new HashSet<string>(StringComparer.Ordinal), []);
         try
         {
             foreach (var m in (await storage.JobsQueue.PeekMessagesAsync(32, ct).ConfigureAwait(false)).Value)
-                if (JobMessage.TryParse(m.Body.ToString(), out _) is { } message) ids.Add(message.JobId);
+            {
+                if (JobMessage.TryParse(m.Body.ToString(), out _) is not { } message) continue;
+                visible.Jobs.Add(message.JobId);
+                if (message is { Part: int part, Attempt: { } attempt }) visible.Parts.Add((message.JobId, attempt, part));
+            }
         }
         catch (RequestFailedException e)
         {
             log.LogDebug("could not peek {Queue}: {Status}", Options.JobsQueue, e.Status);
         }
-        return ids;
+        return visible;
     }
 
     /// <summary>Why <paramref name="job"/> looks as if it has no live message, or null when it does not.</summary>

@@ -90,6 +90,16 @@ public sealed class JobRecord : ITableEntity
     [IgnoreDataMember]
     public bool AllPartsDone => Parts > 0 && PartsDone is { } d && d.Length == Parts && d.All(c => c == '1');
 
+    /// <summary>
+    /// True while the record lets the current split attempt go on: running, split, its mask whole, and held by its parts
+    /// (<see cref="JobStore.SplitClaim"/>) or, once every part is done, by a finisher. Such an attempt's lost part messages
+    /// are sent again one by one (PartResender) and its folder is kept (AttemptSweeper); any other running job whose
+    /// claim lapsed starts a new attempt.
+    /// </summary>
+    [IgnoreDataMember]
+    public bool SplitCanContinue => Status == JobStatus.Running && Attempt is not null && Parts > 0 && PartsDone?.Length == Parts
+                                    && (ClaimedBy == JobStore.SplitClaim || AllPartsDone);
+
     /// <summary>A shallow copy to change without touching the record it came from (every property is a value or a string).</summary>
     public JobRecord Copy() => (JobRecord)MemberwiseClone();
 

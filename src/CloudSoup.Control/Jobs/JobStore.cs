@@ -299,6 +299,28 @@ public sealed class JobStore(TableClient table)
         }, ct);
 
     /// <summary>
+    /// Records that the reconciler sent parts of split attempt <paramref name="attempt"/> again (PartResender): the job
+    /// stays in that attempt, its done parts kept. The parts' claim on the job moves to at least <paramref name="until"/>
+    /// (as when the parts were first sent), and a finishing claim that lapsed goes back to the parts, so the part
+    /// delivered next may claim the finishing at once. A live finishing claim is left alone. The commit still needs
+    /// a finisher's own live claim (<see cref="MarkSucceededAsync"/>).
+    /// </summary>
+    public Task<JobRecord?> MarkPartsResentAsync(string id, string attempt, string reason, DateTimeOffset until, CancellationToken ct) =>
+        UpdateAsync(id, job =>
+        {
+            if (job.Attempt != attempt || !job.SplitCanContinue) return false;
+            var now = DateTimeOffset.UtcNow;
+            if (job.ClaimedBy == SplitClaim || !(job.ClaimedUntil > now))
+            {
+                job.ClaimedBy = SplitClaim;
+                if (!(job.ClaimedUntil >= until)) job.ClaimedUntil = until;
+            }
+            job.LastError = reason;
+            job.Requeues++;
+            return true;
+        }, ct);
+
+    /// <summary>
     /// The reconciler's step for a job whose queue message was lost: back to queued, marked as sent now. Written
     /// with If-Match on the ETag the reconciler read, so of several reconcilers looking at the same stale job only
     /// one re-sends it; returns false when the job changed since (someone else acted on it).

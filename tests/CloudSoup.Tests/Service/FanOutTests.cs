@@ -183,7 +183,144 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     }
 
     [Fact]
-    public async Task A_split_job_whose_workers_and_part_messages_are_all_gone_is_split_again_by_the_reconciler_and_finishes_once()
+    public async Task A_split_job_whose_workers_and_part_messages_are_all_gone_gets_every_part_sent_again_by_the_reconciler_and_finishes_once_in_the_same_attempt()
+    {
+        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
+        using var dir = s.Dir;
+        string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 2}\n";
+        string reference = await ReferenceAsync(s, recipe);
+        string id = await s.SubmitAsync(recipe);
+        var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // the split: two part messages
+        var first = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.Equal("00", first.PartsDone);
+        await s.Storage.JobsQueue.ClearMessagesAsync();                                // both part messages are lost, and no worker runs
+
+        // The record lets the attempt go on, so the reconciler sends the two parts again, not the job.
+        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Resent.Count: > 0 } r ? r : null,
+            "the reconciler to send the lost parts again once they lapsed");
+        Assert.Empty(pass.Requeued);
+        Assert.Equal([new ResentPart(id, first.Attempt!, 0), new ResentPart(id, first.Attempt!, 1)], pass.Resent);
+        Assert.Empty((await reconciler.RunOnceAsync(CancellationToken.None)).Resent);   // just sent: not lapsed again
+        var job = await TestBlobs.EventuallyAsync(async () =>
+        {
+            await worker.ProcessNextAsync(CancellationToken.None);
+            return await s.Jobs.GetAsync(id, CancellationToken.None) is { } j && JobStatus.IsFinished(j.Status) ? j : null;
+        }, "the job to finish");
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.Equal(1, job.Attempts);                                                // the same attempt, not split again
+        Assert.Equal(first.Attempt, job.CommittedAttempt);
+        Assert.Equal(2, job.Requeues);                                               // one message sent again per lost part
+        Assert.Equal("11", job.PartsDone);
+        await AssertSameModelAsync(s, job, reference);
+        var parts = await new JobPartStore(s.Storage.JobsTable).ListAsync(id, first.Attempt!, CancellationToken.None);
+        Assert.All(parts, p => Assert.Equal(1, p.Attempts));
+        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
+        Assert.Equal(job.CommittedAttempt, folder.Attempt);
+    }
+
+    [Fact]
+    public async Task A_split_job_that_lost_one_parts_message_while_the_others_finished_gets_only_that_part_sent_again_and_finishes_once_in_the_same_attempt()
+    {
+        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
+        using var dir = s.Dir;
+        string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 4}\n";
+        string reference = await ReferenceAsync(s, recipe);
+        string id = await s.SubmitAsync(recipe);
+        var planner = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        Assert.True(await planner.ProcessNextAsync(CancellationToken.None));          // the split: four part messages
+        var split = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.Equal(4, split.Parts);
+        const int lost = 2;                                                           // part 3 of 4: its message is deleted by mistake
+        await TestBlobs.EventuallyAsync(async () =>
+        {
+            // Received for a moment only: the other parts' messages are visible again a second later.
+            foreach (var m in (await s.Storage.JobsQueue.ReceiveMessagesAsync(32, TimeSpan.FromSeconds(1))).Value)
+                if (JobMessage.TryParse(m.Body.ToString(), out var notOurs) is { Part: lost })
+                {
+                    await s.Storage.JobsQueue.DeleteMessageAsync(m.MessageId, m.PopReceipt);
+                    return new object();
+                }
+            return null;
+        }, "part 3's message to be deleted");
+
+        using var w1 = WorkerProcess.Start(s.Options);
+        using var w2 = WorkerProcess.Start(s.Options);
+        var three = await s.Jobs.WaitForJobAsync(id, j => j.PartsDone == "1101" || JobStatus.IsFinished(j.Status), "the other three parts to finish");
+        Assert.True(three.Status == JobStatus.Running, $"{three.Error}\n{w1.Log}\n{w2.Log}");
+        var partStore = new JobPartStore(s.Storage.JobsTable);
+        var before = await partStore.ListAsync(id, split.Attempt!, CancellationToken.None);
+
+        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Resent.Count: > 0 } r ? r : null,
+            "the reconciler to send the lost part again once it lapsed");
+        Assert.Empty(pass.Requeued);                                                  // not the job: that would start every part over
+        Assert.Equal([new ResentPart(id, split.Attempt!, lost)], pass.Resent);
+        var job = await s.Jobs.WaitForJobAsync(id, j => JobStatus.IsFinished(j.Status), "the job to finish");
+        Assert.True(job.Status == JobStatus.Succeeded, $"{job.Error}\n{w1.Log}\n{w2.Log}");
+        Assert.Equal(1, job.Attempts);
+        Assert.Equal(split.Attempt, job.CommittedAttempt);                            // the same attempt finished
+        Assert.Equal(1, job.Requeues);
+        await AssertSameModelAsync(s, job, reference);
+
+        // The three done parts were not run again: their rows are as they were, and each part ran once.
+        var after = await partStore.ListAsync(id, split.Attempt!, CancellationToken.None);
+        Assert.All(after, p => Assert.Equal(JobStatus.Succeeded, p.Status));
+        Assert.All(after, p => Assert.Equal(1, p.Attempts));
+        foreach (var p in before.Where(p => p.Part != lost))
+        {
+            var now = after.Single(a => a.Part == p.Part);
+            Assert.Equal((p.Worker, p.Finished), (now.Worker, now.Finished));
+        }
+        Assert.NotNull(after.Single(p => p.Part == lost).LastError);                  // why it was sent again
+        var report = JsonDocument.Parse(await s.ReadAsync(JobOutputs.Find(job.Outputs, JobOutputs.ReportJson)!)).RootElement;
+        var details = report.GetProperty("parallelism").GetProperty("partDetails").EnumerateArray().ToList();
+        Assert.Equal(Enumerable.Range(0, 4), details.Select(d => d.GetProperty("part").GetInt32()));
+        Assert.All(details, d => Assert.Equal(1, d.GetProperty("attempts").GetInt32()));
+        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
+        Assert.Equal(job.CommittedAttempt, folder.Attempt);
+        Assert.Equal(0, (await s.Storage.PoisonQueue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
+    }
+
+    [Fact]
+    public async Task A_split_job_whose_parts_are_all_done_but_whose_finisher_and_messages_are_gone_gets_one_part_sent_again_to_finish_it()
+    {
+        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
+        using var dir = s.Dir;
+        string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 2}\n";
+        string reference = await ReferenceAsync(s, recipe);
+        string id = await s.SubmitAsync(recipe);
+        // One worker splits the job, runs both parts, sets the last bit and dies before claiming the finishing; its
+        // message is lost too.
+        using (var w = WorkerProcess.Start(s.Options, TestHold.AllPartsDonePoint))
+        {
+            Assert.Equal(TestHold.AllPartsDonePoint, await w.WaitUntilHeldAsync());
+            w.Kill();
+        }
+        await s.Storage.JobsQueue.ClearMessagesAsync();
+        var held = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.True(held.AllPartsDone);
+
+        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Resent.Count: > 0 } r ? r : null,
+            "the reconciler to send a part again once the job's claim lapsed");
+        Assert.Empty(pass.Requeued);
+        Assert.Equal([new ResentPart(id, held.Attempt!, 1)], pass.Resent);          // one done part, whose delivery finishes the job
+        var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        Assert.True(await worker.ProcessNextAsync(CancellationToken.None));
+        var job = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.Equal(1, job.Attempts);
+        Assert.Equal(held.Attempt, job.CommittedAttempt);
+        await AssertSameModelAsync(s, job, reference);
+        Assert.All(await new JobPartStore(s.Storage.JobsTable).ListAsync(id, held.Attempt!, CancellationToken.None), p => Assert.Equal(1, p.Attempts));
+        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
+        Assert.Equal(job.CommittedAttempt, folder.Attempt);
+    }
+
+    [Fact]
+    public async Task A_split_job_whose_part_rows_no_longer_let_its_attempt_go_on_is_split_again_by_the_reconciler_and_finishes_once()
     {
         await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
         using var dir = s.Dir;
@@ -196,12 +333,15 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         var first = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
         Assert.Equal(1, first.PartsDone!.Count(c => c == '1'));
         await s.Storage.JobsQueue.ClearMessagesAsync();                                // the other part's message is lost, and no worker runs
+        int missing = first.PartsDone.IndexOf('0');
+        await s.Storage.JobsTable.DeleteEntityAsync(JobPartRecord.PartitionFor(id), JobPartRecord.RowFor(missing));   // and its row (by hand)
 
+        // Without the row the part cannot be sent again: the lapsed claim starts a new attempt, which splits again.
         var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
         var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Requeued.Count: > 0 } r ? r : null,
             "the reconciler to send the job again once its parts' claim lapsed");
         Assert.Equal([id], pass.Requeued);
-        // The new message starts a new attempt, which splits again; the old attempt's parts and folder count for nothing.
+        Assert.Empty(pass.Resent);
         var job = await TestBlobs.EventuallyAsync(async () =>
         {
             await worker.ProcessNextAsync(CancellationToken.None);
