@@ -272,11 +272,14 @@ public sealed class JobStore(TableClient table)
             return true;
         }, ct);
 
-    /// <summary>Marks the job failed with a reason for people; a job that already succeeded stays succeeded.</summary>
-    public Task<JobRecord?> MarkFailedAsync(string id, string error, CancellationToken ct) =>
+    /// <summary>
+    /// Marks the job failed with a reason for people; a job that already succeeded stays succeeded. With
+    /// <paramref name="attempt"/>, only while the job is still in that attempt.
+    /// </summary>
+    public Task<JobRecord?> MarkFailedAsync(string id, string error, CancellationToken ct, string? attempt = null) =>
         UpdateAsync(id, job =>
         {
-            if (JobStatus.IsFinished(job.Status)) return false;
+            if (JobStatus.IsFinished(job.Status) || (attempt != null && job.Attempt != attempt)) return false;
             job.Status = JobStatus.Failed;
             job.Finished = DateTimeOffset.UtcNow;
             job.Error = error;

@@ -26,14 +26,24 @@ public sealed class PartResender(StorageClients storage, JobStore jobs, JobPartS
 
     /// <summary>
     /// Sends again the lost parts of <paramref name="job"/>'s attempt (a record with <see cref="JobRecord.SplitCanContinue"/>).
-    /// Returns the parts sent, or null when the part rows do not let the attempt go on (a row missing, of another
-    /// attempt, or failed): the reconciler then treats the job as any running job whose claim lapsed.
+    /// Returns the parts sent, or null when the part rows do not let the attempt go on (a row missing or of another
+    /// attempt): the reconciler then treats the job as any running job whose claim lapsed. A failed part row fails the
+    /// job with that part's reason (its worker stopped between failing the part and failing the job).
     /// </summary>
     public async Task<IReadOnlyList<ResentPart>?> ResendLostAsync(JobRecord job, DateTimeOffset now, ISet<(string JobId, string Attempt, int Part)> visible, CancellationToken ct)
     {
         string attempt = job.Attempt!;
         var rows = await parts.ListAsync(job.Id, attempt, ct).ConfigureAwait(false);
-        if (rows.Count != job.Parts || rows.Select((r, i) => r.Part != i || r.Status == JobStatus.Failed).Any(bad => bad)) return null;
+        if (rows.Count != job.Parts || rows.Where((r, i) => r.Part != i).Any()) return null;
+        if (rows.FirstOrDefault(r => r.Status == JobStatus.Failed) is { } failed)
+        {
+            // The part failed for good and its worker stopped before failing the job (PartProcessor fails the row,
+            // then the job): finish that step with the part's own reason; the sweep then deletes the attempt's folder.
+            string reason = failed.LastError ?? $"part {failed.Part + 1} of {job.Parts} failed";
+            if (await jobs.MarkFailedAsync(job.Id, reason, ct, attempt).ConfigureAwait(false) is not null)
+                log.LogWarning("job {JobId}: part {Part} of {Parts} had failed but the job had not; failed it: {Reason}", job.Id, failed.Part + 1, job.Parts, reason);
+            return [];   // nothing to send: the job failed (here, or meanwhile by someone else)
+        }
 
         var lost = new List<(JobPartRecord Row, string Reason)>();
         if (job.AllPartsDone)

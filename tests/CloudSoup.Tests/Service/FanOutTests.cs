@@ -357,6 +357,33 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     }
 
     [Fact]
+    public async Task A_split_job_whose_part_failed_but_whose_worker_stopped_before_failing_the_job_is_failed_by_the_reconciler_with_the_parts_reason()
+    {
+        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
+        string id = await s.SubmitAsync(Recipe("linear", s.Models) + "parallelism: {parts: 2}\n");
+        var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // the split: two part messages
+        Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // one part runs and commits its shards
+        var first = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        int other = first.PartsDone!.IndexOf('0');
+        await s.Storage.JobsQueue.ClearMessagesAsync();
+        // The other part's worker failed the part for good, then stopped before failing the job.
+        const string reason = "part 2 of 2: checkpoints/fan/m1.safetensors: tensor 'layers.3.weight' is cut short";
+        Assert.NotNull(await new JobPartStore(s.Storage.JobsTable).MarkFailedAsync(id, other, reason, CancellationToken.None));
+
+        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var pass = await reconciler.RunOnceAsync(CancellationToken.None);
+        Assert.Empty(pass.Requeued);                                                   // not split again: the part's failure stands
+        Assert.Empty(pass.Resent);
+        var job = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal(reason, job.Error);
+        Assert.Equal(first.Attempt, job.Attempt);
+        await reconciler.RunOnceAsync(CancellationToken.None);                        // the next pass sweeps the failed attempt's folder
+        Assert.Empty(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task A_part_with_bad_input_fails_the_job_with_the_parts_reason_and_nothing_of_the_job_stays()
     {
         // m2's layers.6.weight holds a NaN; with nonfinite: refuse the part that merges it fails as bad input.
