@@ -333,7 +333,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         var first = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
         Assert.Equal(1, first.PartsDone!.Count(c => c == '1'));
         await s.Storage.JobsQueue.ClearMessagesAsync();                                // the other part's message is lost, and no worker runs
-        int missing = first.PartsDone.IndexOf('0');
+        int missing = first.PartsDone!.IndexOf('0');
         await s.Storage.JobsTable.DeleteEntityAsync(JobPartRecord.PartitionFor(id), JobPartRecord.RowFor(missing));   // and its row (by hand)
 
         // Without the row the part cannot be sent again: the lapsed claim starts a new attempt, which splits again.

@@ -116,7 +116,7 @@ public class SoupFanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOut
                 .GetProperty("parallelism").GetProperty("partDetails").EnumerateArray().ToList();
             Assert.Equal(expected, details.Select(d => d.GetProperty("work").GetString()));
             Assert.All(details, d => Assert.True(d.GetProperty("worker").GetString() != null && d.GetProperty("bytesRead").GetInt64() > 0));
-            output.WriteLine($"{k} parts: " + string.Join("; ", view.Parts.Select(p => $"part {p.Part} {p.Work} by {p.Worker} in {p.Seconds:0.00} s")));
+            output.WriteLine($"{k} parts: " + string.Join("; ", parts.Select(p => $"part {p.Part} {p.Work} by {p.Worker} in {p.Seconds:0.00} s")));
             Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
         }
     }
