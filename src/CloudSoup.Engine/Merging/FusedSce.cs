@@ -22,8 +22,14 @@ internal static unsafe class FusedSce
         long n = b.NumberOfElements;
         int count = models.Count;
         using var scope = torch.NewDisposeScope();
-        var tv = torch.stack(models.Select(i => input.Tensors[i] - b).ToList());
+        // The stacked task vectors x_k − b, written straight into one (models, …) tensor: the values torch.stack of the
+        // differences holds, without a temporary per model and the copy.
+        var tv = torch.empty([count, .. b.shape], dtype: torch.ScalarType.Float32);
         float* rows = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(tv.bytes));
+        float* bp = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.bytes));
+        for (int k = 0; k < count; k++)
+            MagnitudeCuts.Differences((float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(input.Tensors[models[k]].bytes)),
+                bp, rows + k * n, n);
         if (selectTopK < 1)
         {
             var variance = torch.empty_like(b);
@@ -38,7 +44,6 @@ internal static unsafe class FusedSce
         double total = energy.sum().ToDouble();
         var omega = (total < 1e-6 ? torch.full(count, 1.0 / count, dtype: b.dtype) : energy / total).data<float>().ToArray();
         var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
-        float* bp = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.bytes));
         float* op = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(output.bytes));
         nint ba = (nint)bp, ra = (nint)rows, oa = (nint)op;
         int nan = 0;

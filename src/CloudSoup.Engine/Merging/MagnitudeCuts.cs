@@ -126,6 +126,14 @@ internal static unsafe class MagnitudeCuts
         return counts;
     }
 
+    /// <summary>Writes x − b into <paramref name="into"/>, on every core.</summary>
+    public static void Differences(float* x, float* b, float* into, long n)
+    {
+        nint xa = (nint)x, ba = (nint)b, ia = (nint)into;
+        Parallel.For(0L, (n + Block - 1) / Block, block =>
+            DifferencesOf((float*)xa, (float*)ba, (float*)ia, block * Block, Math.Min(n, (block + 1) * Block)));
+    }
+
     /// <summary>Writes |x − b| (or |(x − b)·keep| with a byte keep-mask) into <paramref name="into"/>, on every core.</summary>
     public static void Magnitudes(float* x, float* b, byte* keep, float* into, long n)
     {
@@ -187,6 +195,12 @@ internal static unsafe class MagnitudeCuts
             if (h == first) a[key & 0xFFFF]++;
             else if (h == second) c[key & 0xFFFF]++;
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DifferencesOf(float* x, float* b, float* into, long start, long end)
+    {
+        for (long j = start; j < end; j++) into[j] = x[j] - b[j];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
