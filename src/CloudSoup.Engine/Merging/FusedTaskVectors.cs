@@ -4,9 +4,10 @@
 // full-size temporary. Every step is the float32 operation the tensor path applies, with the operands in the same
 // order (δ = x − b; δ·1 or δ·0 for the mask; ÷ density; · w; sums started at +0 and added in model order; the TIES
 // election and divisor as in TaskArithmeticFamily.Combine; · λ; b + mixed), so the output is the same bit for bit
-// (FusedTaskVectorTests compares the two paths). Magnitude trimming uses MagnitudeCuts (selection, not a sort).
-// What this path does not cover — other dtypes, devices, L1 rescaling, NaN anywhere — returns null and the
-// tensor path runs instead.
+// (FusedTaskVectorTests compares the two paths). Magnitude trimming uses MagnitudeCuts (selection, not a sort); DARE
+// and DELLA masks come drawn as bytes, their L1 factor as a number (TaskArithmeticFamily.DareTerm/DellaTerm).
+// What the caller does not hand over (other dtypes or devices, the L1 rescale of TIES/Breadcrumbs, inverse-density
+// DELLA, DELLA over more than two dimensions, injected masks, NaN) takes the tensor path instead.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;

@@ -99,8 +99,10 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
 
     /// <summary>
     /// The merge by the fused kernel (FusedTaskVectors), or null when it does not cover this tensor (not float32 CPU,
-    /// L1 rescaling, NaN): then the tensor path below runs. Random masks (DARE, DELLA) are drawn and applied by the
-    /// tensor path and handed to the kernel as they are; magnitude trims are cuts found by selection.
+    /// the L1 rescale of a magnitude trim, a NaN magnitude or output): then the tensor path below runs. Magnitude trims
+    /// are cuts found by selection; seeded DARE and (up to 2-D, not inverse-density) DELLA masks are drawn as bytes
+    /// (DareTerm, DellaTerm); other random masks (injected ones, DELLA otherwise) are drawn and applied by the tensor
+    /// path and handed to the kernel as they are.
     /// </summary>
     private unsafe torch.Tensor? TryMergeFused(TensorMergeInput input, torch.Tensor b, List<int> models, List<double> weights, bool rescale, RescaleMode mode)
     {
