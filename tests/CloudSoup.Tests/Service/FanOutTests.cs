@@ -52,6 +52,25 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         return setup;
     }
 
+    /// <summary>
+    /// For the reconciler's tests: a host that requeues after 5 s, the linear recipe split into <paramref name="parts"/>
+    /// parts, one worker's reference bytes for it, and the job submitted (its messages not yet taken).
+    /// </summary>
+    private async Task<(WorkerlessHost S, string Id, string Reference)> SubmitSplitAsync(int parts)
+    {
+        var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
+        string recipe = Recipe("linear", s.Models) + $"parallelism: {{parts: {parts}}}\n";
+        string reference = await ReferenceAsync(s, recipe);
+        return (s, await s.SubmitAsync(recipe), reference);
+    }
+
+    /// <summary>Exactly one attempt folder is left for the job: the one its record names as committed.</summary>
+    private static async Task AssertOnlyTheCommittedFolderAsync(WorkerlessHost s, JobRecord job)
+    {
+        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(job.Id, CancellationToken.None));
+        Assert.Equal(job.CommittedAttempt, folder.Attempt);
+    }
+
     private static string Recipe(string method, string models, string extra = "", bool withBase = false)
     {
         var r = new StringBuilder($"merge_method: {method}\n");
@@ -84,7 +103,6 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     public async Task One_two_and_four_parts_on_two_worker_processes_write_the_same_bytes_as_one_worker()
     {
         await using var s = await StartAsync();
-        using var dir = s.Dir;
         string baseRecipe = Recipe("linear", s.Models);
         string reference = await ReferenceAsync(s, baseRecipe);
         var ids = new Dictionary<int, string>();
@@ -137,7 +155,6 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     public async Task Workers_killed_inside_a_part_and_after_the_last_part_leave_the_job_to_finish_exactly_once()
     {
         await using var s = await StartAsync();
-        using var dir = s.Dir;
         string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 4}\n";
         string reference = await ReferenceAsync(s, recipe);
         string id = await s.SubmitAsync(recipe);
@@ -185,11 +202,8 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     [Fact]
     public async Task A_split_job_whose_workers_and_part_messages_are_all_gone_gets_every_part_sent_again_by_the_reconciler_and_finishes_once_in_the_same_attempt()
     {
-        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
-        using var dir = s.Dir;
-        string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 2}\n";
-        string reference = await ReferenceAsync(s, recipe);
-        string id = await s.SubmitAsync(recipe);
+        var (s, id, reference) = await SubmitSplitAsync(2);
+        await using var _ = s;
         var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
         Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // the split: two part messages
         var first = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
@@ -216,18 +230,14 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         await AssertSameModelAsync(s, job, reference);
         var parts = await new JobPartStore(s.Storage.JobsTable).ListAsync(id, first.Attempt!, CancellationToken.None);
         Assert.All(parts, p => Assert.Equal(1, p.Attempts));
-        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
-        Assert.Equal(job.CommittedAttempt, folder.Attempt);
+        await AssertOnlyTheCommittedFolderAsync(s, job);
     }
 
     [Fact]
     public async Task A_split_job_that_lost_one_parts_message_while_the_others_finished_gets_only_that_part_sent_again_and_finishes_once_in_the_same_attempt()
     {
-        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
-        using var dir = s.Dir;
-        string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 4}\n";
-        string reference = await ReferenceAsync(s, recipe);
-        string id = await s.SubmitAsync(recipe);
+        var (s, id, reference) = await SubmitSplitAsync(4);
+        await using var _ = s;
         var planner = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
         Assert.True(await planner.ProcessNextAsync(CancellationToken.None));          // the split: four part messages
         var split = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
@@ -278,19 +288,15 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         var details = report.GetProperty("parallelism").GetProperty("partDetails").EnumerateArray().ToList();
         Assert.Equal(Enumerable.Range(0, 4), details.Select(d => d.GetProperty("part").GetInt32()));
         Assert.All(details, d => Assert.Equal(1, d.GetProperty("attempts").GetInt32()));
-        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
-        Assert.Equal(job.CommittedAttempt, folder.Attempt);
+        await AssertOnlyTheCommittedFolderAsync(s, job);
         Assert.Equal(0, (await s.Storage.PoisonQueue.GetPropertiesAsync()).Value.ApproximateMessagesCount);
     }
 
     [Fact]
     public async Task A_split_job_whose_parts_are_all_done_but_whose_finisher_and_messages_are_gone_gets_one_part_sent_again_to_finish_it()
     {
-        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
-        using var dir = s.Dir;
-        string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 2}\n";
-        string reference = await ReferenceAsync(s, recipe);
-        string id = await s.SubmitAsync(recipe);
+        var (s, id, reference) = await SubmitSplitAsync(2);
+        await using var _ = s;
         // One worker splits the job, runs both parts, sets the last bit and dies before claiming the finishing; its
         // message is lost too.
         using (var w = WorkerProcess.Start(s.Options, TestHold.AllPartsDonePoint))
@@ -315,18 +321,14 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         Assert.Equal(held.Attempt, job.CommittedAttempt);
         await AssertSameModelAsync(s, job, reference);
         Assert.All(await new JobPartStore(s.Storage.JobsTable).ListAsync(id, held.Attempt!, CancellationToken.None), p => Assert.Equal(1, p.Attempts));
-        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
-        Assert.Equal(job.CommittedAttempt, folder.Attempt);
+        await AssertOnlyTheCommittedFolderAsync(s, job);
     }
 
     [Fact]
     public async Task A_split_job_whose_part_rows_no_longer_let_its_attempt_go_on_is_split_again_by_the_reconciler_and_finishes_once()
     {
-        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
-        using var dir = s.Dir;
-        string recipe = Recipe("linear", s.Models) + "parallelism: {parts: 2}\n";
-        string reference = await ReferenceAsync(s, recipe);
-        string id = await s.SubmitAsync(recipe);
+        var (s, id, reference) = await SubmitSplitAsync(2);
+        await using var _ = s;
         var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
         Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // the split: two part messages
         Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // one part runs and commits its shards
@@ -352,8 +354,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         Assert.NotEqual(first.Attempt, job.CommittedAttempt);
         Assert.Equal("11", job.PartsDone);
         await AssertSameModelAsync(s, job, reference);
-        var folder = Assert.Single(await new AttemptFolders(s.Storage.Container(s.Options.MergedContainer)).ListAsync(id, CancellationToken.None));
-        Assert.Equal(job.CommittedAttempt, folder.Attempt);                          // the first attempt's committed part is swept
+        await AssertOnlyTheCommittedFolderAsync(s, job);                          // the first attempt's committed part is swept
     }
 
     [Fact]
@@ -388,7 +389,6 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     {
         // m2's layers.6.weight holds a NaN; with nonfinite: refuse the part that merges it fails as bad input.
         await using var s = await StartAsync((tensors, m) => { if (m == 2) tensors["layers.6.weight"][3, 5] = float.NaN; });
-        using var dir = s.Dir;
         string id = await s.SubmitAsync(Recipe("linear", s.Models) + "nonfinite: refuse\nparallelism: {parts: 4}\n");
         using (var w1 = WorkerProcess.Start(s.Options))
         using (var w2 = WorkerProcess.Start(s.Options))
@@ -420,7 +420,6 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     public async Task A_two_stage_method_split_over_workers_gives_the_same_bytes_as_one_worker(string method, string section, string stage)
     {
         await using var s = await StartAsync();
-        using var dir = s.Dir;
         string recipe = Recipe(method, s.Models, section, withBase: stage == "prepass");
         string reference = await ReferenceAsync(s, recipe);
         string id = await s.SubmitAsync(recipe + "parallelism: {parts: 3}\n");
