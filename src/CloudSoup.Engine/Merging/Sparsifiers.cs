@@ -163,7 +163,8 @@ public static class Sparsifiers
         if (magnitude.sum().isnan().ToBoolean())
         {
             var mask = torch.zeros_like(flat);
-            mask.index_fill_(0, RankByMagnitude(flat).narrow(0, start, count), 1.0);
+            using Scalar one = 1.0;   // held in a local until the call returns (see TopRanks)
+            mask.index_fill_(0, RankByMagnitude(flat).narrow(0, start, count), one);
             return mask;
         }
         var top = TopRanks(magnitude, start + count);
@@ -184,7 +185,11 @@ public static class Sparsifiers
         {
             // nonzero lists indices in ascending order: the first ones win among the equal magnitudes.
             var equal = (magnitude == threshold).nonzero().flatten();
-            mask.index_fill_(0, equal.narrow(0, 0, missing), true);
+            // The fill value as a Scalar the caller holds until the call returns: a temporary one made by an implicit
+            // conversion in the argument list can be finalized (its native value freed) while libtorch still reads it,
+            // which failed a test run once with libtorch's "Expected false to be true" from Scalar::toBool.
+            using Scalar on = true;
+            mask.index_fill_(0, equal.narrow(0, 0, missing), on);
         }
         return mask;
     }

@@ -369,7 +369,9 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
             }
             if (divisor is not null)
             {
-                using (var none = divisor.eq(0)) divisor.masked_fill_(none, 1.0);
+                using (var none = divisor.eq(0))
+                using (Scalar one = 1.0)   // held until the call returns (Sparsifiers.TopRanks says why)
+                    divisor.masked_fill_(none, one);
                 mixed.div_(divisor);
             }
         }
