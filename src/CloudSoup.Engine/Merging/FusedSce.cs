@@ -15,9 +15,8 @@ internal static unsafe class FusedSce
     /// <summary>The merged tensor, or null when this path does not cover the inputs (the caller takes the tensor path).</summary>
     public static torch.Tensor? TryMerge(TensorMergeInput input, torch.Tensor b, double selectTopK)
     {
-        static bool Plain(torch.Tensor t) => t.dtype == torch.ScalarType.Float32 && t.device_type == DeviceType.CPU && t.is_contiguous();
         var models = Enumerable.Range(0, input.Tensors.Count).Where(i => i != input.BaseIndex).ToList();
-        if (models.Count == 0 || !Plain(b) || b.NumberOfElements == 0 || models.Any(i => !Plain(input.Tensors[i]) || !input.Tensors[i].shape.SequenceEqual(b.shape)))
+        if (models.Count == 0 || !Float32Memory.IsFlat(b) || b.NumberOfElements == 0 || models.Any(i => !Float32Memory.IsFlat(input.Tensors[i]) || !input.Tensors[i].shape.SequenceEqual(b.shape)))
             return null;
         long n = b.NumberOfElements;
         int count = models.Count;
@@ -25,15 +24,15 @@ internal static unsafe class FusedSce
         // The stacked task vectors x_k − b, written straight into one (models, …) tensor: the values torch.stack of the
         // differences holds, without a temporary per model and the copy.
         var tv = torch.empty([count, .. b.shape], dtype: torch.ScalarType.Float32);
-        float* rows = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(tv.bytes));
-        float* bp = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.bytes));
+        float* rows = Float32Memory.Of(tv);
+        float* bp = Float32Memory.Of(b);
         for (int k = 0; k < count; k++)
-            MagnitudeCuts.Differences((float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(input.Tensors[models[k]].bytes)),
+            MagnitudeCuts.Differences(Float32Memory.Of(input.Tensors[models[k]]),
                 bp, rows + k * n, n);
         if (selectTopK < 1)
         {
             var variance = torch.empty_like(b);
-            float* v = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(variance.bytes));
+            float* v = Float32Memory.Of(variance);
             Variance(rows, count, n, v);
             long keep = (long)(MagnitudeCuts.CountNonZero(v, n) * selectTopK);
             if (MagnitudeCuts.Find(v, null, n, [keep]) is not [var cut]) return null;   // NaN variance: the tensor path sorts
@@ -44,19 +43,15 @@ internal static unsafe class FusedSce
         double total = energy.sum().ToDouble();
         var omega = (total < 1e-6 ? torch.full(count, 1.0 / count, dtype: b.dtype) : energy / total).data<float>().ToArray();
         var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
-        float* op = (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(output.bytes));
+        float* op = Float32Memory.Of(output);
         nint ba = (nint)bp, ra = (nint)rows, oa = (nint)op;
         int nan = 0;
-        Parallel.For(0L, (n + MagnitudeCuts.Block - 1) / MagnitudeCuts.Block, block =>
+        Float32Memory.ForBlocks(n, (start, end) =>
         {
-            long start = block * MagnitudeCuts.Block;
-            if (Combine((float*)ba, (float*)ra, n, count, omega, (float*)oa, start, Math.Min(n, start + MagnitudeCuts.Block)))
-                Interlocked.Exchange(ref nan, 1);
+            if (Combine((float*)ba, (float*)ra, n, count, omega, (float*)oa, start, end)) Interlocked.Exchange(ref nan, 1);
         });
         if (nan == 0) return output.MoveToOuterDisposeScope();
-        output.DetachFromDisposeScope();
-        if (input.OutputBuffers is { } buffers) buffers.Abandon(output);   // NaN: the tensor path decides those bytes
-        else output.Dispose();
+        Float32Memory.Abandon(output, input.OutputBuffers);   // NaN: the tensor path decides those bytes
         return null;
     }
 
@@ -70,11 +65,7 @@ internal static unsafe class FusedSce
     internal static void Variance(float* rows, int count, long n, float* into)
     {
         nint ra = (nint)rows, ia = (nint)into;
-        Parallel.For(0L, (n + MagnitudeCuts.Block - 1) / MagnitudeCuts.Block, block =>
-        {
-            long start = block * MagnitudeCuts.Block;
-            VarianceOf((float*)ra, count, n, (float*)ia, start, Math.Min(n, start + MagnitudeCuts.Block));
-        });
+        Float32Memory.ForBlocks(n, (start, end) => VarianceOf((float*)ra, count, n, (float*)ia, start, end));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

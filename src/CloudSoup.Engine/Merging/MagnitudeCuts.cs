@@ -26,7 +26,7 @@ internal readonly record struct MagnitudeCut(int Above, long Quota)
 internal static unsafe class MagnitudeCuts
 {
     /// <summary>Elements per block of the parallel passes.</summary>
-    public const int Block = 1 << 16;
+    public const int Block = Float32Memory.Block;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Key(float delta) => BitConverter.SingleToInt32Bits(delta) & 0x7FFFFFFF;
@@ -130,16 +130,14 @@ internal static unsafe class MagnitudeCuts
     public static void Differences(float* x, float* b, float* into, long n)
     {
         nint xa = (nint)x, ba = (nint)b, ia = (nint)into;
-        Parallel.For(0L, (n + Block - 1) / Block, block =>
-            DifferencesOf((float*)xa, (float*)ba, (float*)ia, block * Block, Math.Min(n, (block + 1) * Block)));
+        Float32Memory.ForBlocks(n, (start, end) => DifferencesOf((float*)xa, (float*)ba, (float*)ia, start, end));
     }
 
     /// <summary>Writes |x − b| (or |(x − b)·keep| with a byte keep-mask) into <paramref name="into"/>, on every core.</summary>
     public static void Magnitudes(float* x, float* b, byte* keep, float* into, long n)
     {
         nint xa = (nint)x, ba = (nint)b, ka = (nint)keep, ia = (nint)into;
-        Parallel.For(0L, (n + Block - 1) / Block, block =>
-            MagnitudesOf((float*)xa, (float*)ba, (byte*)ka, (float*)ia, block * Block, Math.Min(n, (block + 1) * Block)));
+        Float32Memory.ForBlocks(n, (start, end) => MagnitudesOf((float*)xa, (float*)ba, (byte*)ka, (float*)ia, start, end));
     }
 
     /// <summary>How many of x[0 … n) are not zero (NaN counts, as in torch.count_nonzero).</summary>

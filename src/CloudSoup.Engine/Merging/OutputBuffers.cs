@@ -4,8 +4,6 @@
 // (bench/README.md, "The engine at the speed of its inputs"). The overlapped writer hands each output back here once
 // its bytes are written; the merge after the next one then accumulates into the same, already mapped, pages.
 // At most one written buffer waits here, so a merge holds no more memory than without the reuse.
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace CloudSoup.Engine.Merging;
@@ -102,5 +100,5 @@ public sealed class OutputBuffers : IDisposable
         }
     }
 
-    private static unsafe nint AddressOf(torch.Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+    private static unsafe nint AddressOf(torch.Tensor t) => (nint)Float32Memory.Of(t);   // an address to compare, whatever the dtype
 }

@@ -2,8 +2,6 @@
 // and DELLA papers listed in docs/methods.md "Sources"): pure functions, one task vector in, a sparsified copy out.
 // Random ones take their keep-mask from an IMaskProvider, so tests can inject masks and every draw is
 // seeded per tensor and model.
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace CloudSoup.Engine.Merging;
@@ -91,8 +89,8 @@ public sealed class SeededMaskProvider : IMaskProvider
     /// <summary>Float32 draws: torch.bernoulli's own values, computed by TorchBernoulli on every core.</summary>
     private static unsafe void DrawInCSharp(torch.Tensor p, torch.Tensor mask, long seed, long n, long chunks)
     {
-        nint from = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(p.bytes));
-        nint into = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(mask.bytes));
+        nint from = (nint)Float32Memory.Of(p);
+        nint into = (nint)Float32Memory.Of(mask);
         Parallel.For(0L, chunks, c =>
         {
             long start = c * ChunkElements, length = Math.Min(ChunkElements, n - start);
@@ -228,12 +226,11 @@ public static class Sparsifiers
     /// </summary>
     internal static unsafe torch.Tensor RanksAlongRows(torch.Tensor delta, torch.Tensor rows)
     {
-        if (delta.dtype == torch.ScalarType.Float32 && delta.device_type == DeviceType.CPU && delta.dim() <= 2 && delta.is_contiguous()
+        if (Float32Memory.IsFlat(delta) && delta.dim() <= 2
             && rows.NumberOfElements > 0 && rows.shape[1] <= int.MaxValue)
         {
             var ranks = torch.empty_like(delta);
-            if (RowRanks.Compute((float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(delta.bytes)), null, rows.shape[0], (int)rows.shape[1],
-                    (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(ranks.bytes))))
+            if (RowRanks.Compute(Float32Memory.Of(delta), null, rows.shape[0], (int)rows.shape[1], Float32Memory.Of(ranks)))
                 return ranks.reshape(rows.shape);
             ranks.Dispose();
         }

@@ -106,12 +106,11 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     /// </summary>
     private unsafe torch.Tensor? TryMergeFused(TensorMergeInput input, torch.Tensor b, List<int> models, List<double> weights, bool rescale, RescaleMode mode)
     {
-        static bool Plain(torch.Tensor t) => t.dtype == torch.ScalarType.Float32 && t.device_type == DeviceType.CPU && t.is_contiguous();
-        if (!Plain(b) || b.NumberOfElements == 0 || models.Any(i => !Plain(input.Tensors[i]) || !input.Tensors[i].shape.SequenceEqual(b.shape))) return null;
+        if (!Float32Memory.IsFlat(b) || b.NumberOfElements == 0 || models.Any(i => !Float32Memory.IsFlat(input.Tensors[i]) || !input.Tensors[i].shape.SequenceEqual(b.shape))) return null;
         if (rescale && mode == RescaleMode.L1 && Sparsify is SparsifyKind.Magnitude or SparsifyKind.MagnitudeOutliers) return null;
         if (Sparsify == SparsifyKind.Magnitude && ModelThresholds is null && TaskVectorSignature.WholeModelTopK(input.Global)) return null;   // the tensor path says why
         long n = b.NumberOfElements;
-        float* bp = Address(b);
+        float* bp = Float32Memory.Of(b);
         var terms = new FusedTerm[models.Count];
         using var masks = new NativeBuffers();
         var drawn = new List<int>();
@@ -119,7 +118,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         {
             int i = models[j];
             double density = input.PerModel[i].NumberOrNull("density") ?? 1.0;
-            float* x = Address(input.Tensors[i]);
+            float* x = Float32Memory.Of(input.Tensors[i]);
             float weight = (float)weights[j];
             switch (Sparsify)
             {
@@ -188,17 +187,15 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         }
         for (int d = 0; d < drawn.Count; d++)
         {
-            if (!Plain(given[d])) return null;
-            terms[drawn[d]] = new FusedTerm { Given = (nint)Address(given[d]), Weight = (float)weights[drawn[d]] };
+            if (!Float32Memory.IsFlat(given[d])) return null;
+            terms[drawn[d]] = new FusedTerm { Given = (nint)Float32Memory.Of(given[d]), Weight = (float)weights[drawn[d]] };
         }
 
         var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
         bool normalize = input.Global.Bool("normalize");
-        if (FusedTaskVectors.Combine(bp, Address(output), n, terms, signature.SignConsensus, normalize, weights.Sum(), input.Global.Number("lambda")))
+        if (FusedTaskVectors.Combine(bp, Float32Memory.Of(output), n, terms, signature.SignConsensus, normalize, weights.Sum(), input.Global.Number("lambda")))
             return output.MoveToOuterDisposeScope();
-        output.DetachFromDisposeScope();
-        if (input.OutputBuffers is { } buffers) buffers.Abandon(output);   // NaN: the tensor path decides those bytes
-        else output.Dispose();
+        Float32Memory.Abandon(output, input.OutputBuffers);   // NaN: the tensor path decides those bytes
         return null;
     }
 
@@ -231,15 +228,14 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         if (width > int.MaxValue) return null;
         double epsilon = input.PerModel[model].Number("epsilon");
         float* p = (float*)masks.Allocate(n * sizeof(float));
-        if (!RowRanks.Compute((float*)x, Address(b), rows, (int)width, p)) return null;
+        if (!RowRanks.Compute((float*)x, Float32Memory.Of(b), rows, (int)width, p)) return null;
         // p = (density − ε) + (2ε · rank) / (width − 1), as the tensor expression evaluates it; one column: density
         float low = (float)(density - epsilon), span = (float)(2 * epsilon), steps = width - 1;
         nint pa = (nint)p;
-        Parallel.For(0L, (n + MagnitudeCuts.Block - 1) / MagnitudeCuts.Block, block =>
+        Float32Memory.ForBlocks(n, (start, end) =>
         {
             float* q = (float*)pa;
-            for (long e = block * MagnitudeCuts.Block, end = Math.Min(n, e + MagnitudeCuts.Block); e < end; e++)
-                q[e] = width <= 1 ? (float)density : low + q[e] * span / steps;
+            for (long e = start; e < end; e++) q[e] = width <= 1 ? (float)density : low + q[e] * span / steps;
         });
         byte* keep = (byte*)masks.Allocate(n);
         SeededMaskProvider.DrawKeepBytes(SeededMaskProvider.SeedFor(input, model), p, keep, n);
@@ -255,7 +251,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     {
         long n = b.NumberOfElements;
         using var magnitudes = torch.empty_like(b);
-        float* m = Address(magnitudes), bs = Address(b);
+        float* m = Float32Memory.Of(magnitudes), bs = Float32Memory.Of(b);
         MagnitudeCuts.Magnitudes(x, bs, null, m, n);
         double before = magnitudes.sum().ToDouble();
         MagnitudeCuts.Magnitudes(x, bs, keep, m, n);
@@ -265,9 +261,6 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
 
     private static unsafe long[]? EqualBefore(float* x, float* b, long n, MagnitudeCut cut) =>
         cut.Partial ? MagnitudeCuts.EqualBefore(x, b, n, cut) : null;
-
-    private static unsafe float* Address(torch.Tensor t) =>
-        (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
 
     /// <summary>
     /// Tensors at least this big sparsify their models in parallel (smaller ones are not worth a thread hop); settable

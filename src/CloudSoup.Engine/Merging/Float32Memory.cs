@@ -1,0 +1,35 @@
+// The raw float32 memory of CPU tensors, for the C# kernels (FusedTaskVectors, FusedSce, MagnitudeCuts, RowRanks,
+// TorchBernoulli): which tensors they may read as one flat array, where that array starts, and the one way they
+// split a flat array into blocks for the cores.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace CloudSoup.Engine.Merging;
+
+internal static unsafe class Float32Memory
+{
+    /// <summary>Elements per block of the kernels' parallel passes (also the unit of MagnitudeCuts.EqualBefore's counts).</summary>
+    public const int Block = 1 << 16;
+
+    /// <summary>A float32, contiguous CPU tensor: its elements are one flat array the kernels may read and write.</summary>
+    public static bool IsFlat(torch.Tensor t) => t.dtype == torch.ScalarType.Float32 && t.device_type == DeviceType.CPU && t.is_contiguous();
+
+    /// <summary>Where a tensor's elements start (valid while the tensor lives; the tensor must be <see cref="IsFlat"/> for float reads).</summary>
+    public static float* Of(torch.Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+    /// <summary>Runs <paramref name="body"/>(start, end) for every block of [0, <paramref name="n"/>), on every core.</summary>
+    public static void ForBlocks(long n, Action<long, long> body) =>
+        Parallel.For(0L, (n + Block - 1) / Block, block => body(block * Block, Math.Min(n, (block + 1) * Block)));
+
+    /// <summary>
+    /// Gives back an output a kernel rented and will not return (it left the work to the tensor path): to
+    /// <paramref name="buffers"/> when it came from there, else freed.
+    /// </summary>
+    public static void Abandon(torch.Tensor output, OutputBuffers? buffers)
+    {
+        output.DetachFromDisposeScope();
+        if (buffers is not null) buffers.Abandon(output);
+        else output.Dispose();
+    }
+}
