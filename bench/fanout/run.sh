@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 N="${1:-4}"; SIZE_MB="${2:-200}"; PARTS="${3:-1 2}"; WORK="${4:-/tmp/cloudsoup-fanout-bench}"
 "$ROOT/cloudsoup" --help >/dev/null   # installs npm packages and builds the CLI if needed
-CLI=(dotnet "$ROOT/src/CloudSoup.Cli/bin/Release/net10.0/cloudsoup.dll")
+CLI=(dotnet "$ROOT/src/CloudSoup.Cli/bin/publish/cloudsoup.dll")
 rm -rf "$WORK"; mkdir -p "$WORK"
 python3 "$ROOT/bench/merge-throughput/make_models.py" "$WORK/models" "$N" "$SIZE_MB"
 

@@ -15,7 +15,7 @@ python3 "$ROOT/bench/merge-throughput/make_models.py" "$WORK/models" "$N" "$SIZE
 } > "$WORK/recipe.yaml"
 sync
 in_bytes=$(du -cb "$WORK"/models/*.safetensors | tail -1 | cut -f1)
-/usr/bin/time -v -o "$WORK/time.txt" dotnet "$ROOT/src/CloudSoup.Cli/bin/Release/net10.0/cloudsoup.dll" merge "$WORK/recipe.yaml" --out "$WORK/out" > "$WORK/merge.log"
+/usr/bin/time -v -o "$WORK/time.txt" dotnet "$ROOT/src/CloudSoup.Cli/bin/publish/cloudsoup.dll" merge "$WORK/recipe.yaml" --out "$WORK/out" > "$WORK/merge.log"
 wall=$(sed -nE 's/.*Elapsed \(wall clock\) time.*: (.*)/\1/p' "$WORK/time.txt")
 secs=$(awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }' <<<"$wall")
 rss_kb=$(sed -nE 's/.*Maximum resident set size \(kbytes\): ([0-9]+)/\1/p' "$WORK/time.txt")

@@ -12,7 +12,7 @@ rm -rf "$WORK"; mkdir -p "$WORK"
 python3 "$ROOT/bench/model-files/make_folders.py" "$WORK" "$ROOT/tests/CloudSoup.Tests/Fixtures/sharded_bin/a.expected.safetensors"
 for run in copy same-bytes reformatted copy same-bytes reformatted; do
   rm -rf "$WORK/out"
-  /usr/bin/time -f "%e %M" -o "$WORK/time.txt" dotnet "$ROOT/src/CloudSoup.Cli/bin/Release/net10.0/cloudsoup.dll" merge "$WORK/$run.yaml" --out "$WORK/out" > /dev/null
+  /usr/bin/time -f "%e %M" -o "$WORK/time.txt" dotnet "$ROOT/src/CloudSoup.Cli/bin/publish/cloudsoup.dll" merge "$WORK/$run.yaml" --out "$WORK/out" > /dev/null
   read -r secs rss_kb < "$WORK/time.txt"
   printf "%-12s wall %5.2f s, peak RSS %4.0f MB\n" "$run" "$secs" "$((rss_kb / 1024))"
 done

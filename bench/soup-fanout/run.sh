@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 N="${1:-8}"; HIDDEN="${2:-512}"; EXAMPLES="${3:-40000}"; PARTS="${4:-1 2}"; WORK="${5:-/tmp/cloudsoup-soup-fanout-bench}"
 "$ROOT/cloudsoup" --help >/dev/null   # installs npm packages and builds the CLI if needed
-CLI=(dotnet "$ROOT/src/CloudSoup.Cli/bin/Release/net10.0/cloudsoup.dll")
+CLI=(dotnet "$ROOT/src/CloudSoup.Cli/bin/publish/cloudsoup.dll")
 rm -rf "$WORK"; mkdir -p "$WORK"
 python3 "$ROOT/bench/soup-fanout/make_soup.py" "$WORK/soup" "$N" "$HIDDEN" "$EXAMPLES"
 

@@ -9,4 +9,6 @@ root.Subcommands.Add(MergeCommand.Create());
 foreach (var extra in CommandCatalog.Extra()) root.Subcommands.Add(extra);
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0) return CliErrors.ParseErrors(parsed);
-return await parsed.InvokeAsync();
+int code = await parsed.InvokeAsync();
+if (args is ["merge", ..]) FastExit.Now(code);   // skips libtorch's static destructors: everything is written and closed by now
+return code;

@@ -15,17 +15,22 @@ public sealed class Linear : IMergeMethod, INonFinitePropagating
 
     public MethodSignature Signature => AveragingMethods.Linear;
 
+    /// <summary>False forces the tensor path (tests compare it with the fused kernel, FusedLinear).</summary>
+    public bool Fused { get; init; } = true;
+
     public torch.Tensor Merge(TensorMergeInput input)
     {
         var weights = input.PerModel.Select(p => p.Number("weight")).ToArray();
-        return WeightedSum(input.TensorName, input.Tensors, weights, input.Global.Bool("normalize"), input.OutputBuffers);
+        return WeightedSum(input.TensorName, input.Tensors, weights, input.Global.Bool("normalize"), input.OutputBuffers, Fused);
     }
 
-    internal static torch.Tensor WeightedSum(string tensorName, IReadOnlyList<torch.Tensor> tensors, double[] weights, bool normalize, OutputBuffers? buffers = null)
+    internal static torch.Tensor WeightedSum(string tensorName, IReadOnlyList<torch.Tensor> tensors, double[] weights, bool normalize, OutputBuffers? buffers = null,
+        bool fused = true)
     {
         double sum = weights.Sum();
         if (normalize && Math.Abs(sum) < 1e-12)
             throw new CloudSoupException(ErrorKind.InvalidRecipe, $"linear: the weights for tensor '{tensorName}' sum to zero, so normalize cannot divide by them (set normalize: false or change the weights)", "parameters.weight");
+        if (fused && FusedLinear.TryMerge(tensors, weights, normalize, sum, buffers) is { } merged) return merged;
         using var scope = torch.NewDisposeScope();
         var acc = buffers?.Zeros(tensors[0]) ?? torch.zeros_like(tensors[0]);
         for (int i = 0; i < tensors.Count; i++)
