@@ -7,6 +7,10 @@ using TorchSharp;
 
 namespace CloudSoup.Engine.Merging;
 
+/// <summary>What a kernel saw in the output elements it wrote; blocks combine with |.</summary>
+[Flags]
+internal enum OutputSeen { Finite = 0, NonFinite = 1, Nan = 2 | NonFinite }
+
 internal static unsafe class Float32Memory
 {
     /// <summary>Elements per block of the kernels' parallel passes (also the unit of MagnitudeCuts.EqualBefore's counts).</summary>

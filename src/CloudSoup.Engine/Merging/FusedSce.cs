@@ -45,12 +45,10 @@ internal static unsafe class FusedSce
         var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
         float* op = Float32Memory.Of(output);
         nint ba = (nint)bp, ra = (nint)rows, oa = (nint)op;
-        int nan = 0;
-        Float32Memory.ForBlocks(n, (start, end) =>
-        {
-            if (Combine((float*)ba, (float*)ra, n, count, omega, (float*)oa, start, end)) Interlocked.Exchange(ref nan, 1);
-        });
-        if (nan == 0) return output.MoveToOuterDisposeScope();
+        int seen = 0;
+        Float32Memory.ForBlocks(n, (start, end) => Interlocked.Or(ref seen, (int)Combine((float*)ba, (float*)ra, n, count, omega, (float*)oa, start, end)));
+        if (seen == (int)OutputSeen.Finite) input.OutputBuffers?.VouchFinite(output);   // the executor need not scan it for NaN/inf again
+        if (((OutputSeen)seen & OutputSeen.Nan) != OutputSeen.Nan) return output.MoveToOuterDisposeScope();
         Float32Memory.Abandon(output, input.OutputBuffers);   // NaN: the tensor path decides those bytes
         return null;
     }
@@ -87,16 +85,17 @@ internal static unsafe class FusedSce
 
     /// <summary>
     /// Elements [start, end): s = Σ t_k; elected = s ≥ 0 ? 1 : −1; a_k = [sign t_k = elected]; w_k = ω_k·a_k;
-    /// out = b + (Σ w_k·t_k) / max(Σ w_k, 1e−6), every sum started at +0 in model order. True if an output is NaN.
+    /// out = b + (Σ w_k·t_k) / max(Σ w_k, 1e−6), every sum started at +0 in model order. Says what it saw in the output.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool Combine(float* b, float* rows, long n, int count, float[] omega, float* output, long start, long end)
+    private static OutputSeen Combine(float* b, float* rows, long n, int count, float[] omega, float* output, long start, long end)
     {
         int v = Vector<float>.Count;
         var zero = Vector<float>.Zero;
         var one = Vector<float>.One;
         var floor = new Vector<float>((float)1e-6);
         bool nan = false;
+        var finite = Vector<int>.AllBitsSet;   // x − x is 0 for a finite x and NaN for ±inf and NaN
         long j = start;
         for (; j + v <= end; j += v)
         {
@@ -117,7 +116,9 @@ internal static unsafe class FusedSce
             var result = Vector.Load(b + j) + numerator / denominator;
             result.Store(output + j);
             nan |= Vector.EqualsAny(Vector.Equals(result, result), Vector<int>.Zero);
+            finite &= Vector.Equals(result - result, zero);
         }
+        bool nonFinite = finite != Vector<int>.AllBitsSet;
         for (; j < end; j++)
         {
             float sum = 0f;
@@ -134,7 +135,8 @@ internal static unsafe class FusedSce
             if (denominator < (float)1e-6) denominator = (float)1e-6;
             output[j] = b[j] + numerator / denominator;
             nan |= float.IsNaN(output[j]);
+            nonFinite |= !float.IsFinite(output[j]);
         }
-        return nan;
+        return nan ? OutputSeen.Nan : nonFinite ? OutputSeen.NonFinite : OutputSeen.Finite;
     }
 }

@@ -55,34 +55,33 @@ internal static unsafe class FusedTaskVectors
     private static readonly int Stride = Step + Vector<float>.Count;   // a term's scratch: a step and a vector of padding
 
     /// <summary>
-    /// Writes b + λ·combine(terms) into <paramref name="output"/> (n elements). False when some output is NaN: the
-    /// caller then takes the tensor path, whose NaN payloads are its own to define.
+    /// Writes b + λ·combine(terms) into <paramref name="output"/> (n elements), and says what it saw there. With a NaN
+    /// output the caller takes the tensor path, whose NaN payloads are its own to define.
     /// </summary>
-    public static bool Combine(float* b, float* output, long n, FusedTerm[] terms, bool signConsensus, bool normalize, double total, double lambda)
+    public static OutputSeen Combine(float* b, float* output, long n, FusedTerm[] terms, bool signConsensus, bool normalize, double total, double lambda)
     {
         int v = Vector<float>.Count;
         nint ba = (nint)b, oa = (nint)output;   // pointers cannot be captured by the lambda below
         long blocks = (n + MagnitudeCuts.Block - 1) / MagnitudeCuts.Block;
         float divisor = Math.Abs(total) < 1e-8 ? 1f : (float)total;
         float lambdaF = (float)lambda;
-        int nan = 0;
+        int seen = 0;
         // Per thread: every term's weighted values of one step (native memory: no pinning in the inner loops).
         nuint scratchBytes = (nuint)(terms.Length * Stride * sizeof(float));
         Parallel.For(0L, blocks, () => (nint)NativeMemory.AlignedAlloc(scratchBytes, 64), (block, _, scratch) =>
         {
-            if (CombineBlock((float*)ba, (float*)oa, n, block, terms, (float*)scratch, signConsensus, normalize, divisor, lambdaF))
-                Interlocked.Exchange(ref nan, 1);
+            Interlocked.Or(ref seen, (int)CombineBlock((float*)ba, (float*)oa, n, block, terms, (float*)scratch, signConsensus, normalize, divisor, lambdaF));
             return scratch;
         }, scratch => NativeMemory.AlignedFree((void*)scratch));
-        return nan == 0;
+        return (OutputSeen)seen;
     }
 
     // The loops below are hot from their first call: compiled fully optimized at once (tier-0 code with vectors and
     // pointers is many times slower, and its on-stack replacement showed as a third of a merge's profile).
 
-    /// <summary>One block of MagnitudeCuts.Block elements, step by step; true if an output is NaN.</summary>
+    /// <summary>One block of MagnitudeCuts.Block elements, step by step; what it saw in the output.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool CombineBlock(float* b, float* output, long n, long block, FusedTerm[] terms, float* scratch, bool signConsensus, bool normalize, float divisor, float lambda)
+    private static OutputSeen CombineBlock(float* b, float* output, long n, long block, FusedTerm[] terms, float* scratch, bool signConsensus, bool normalize, float divisor, float lambda)
     {
         long start = block * MagnitudeCuts.Block, end = Math.Min(n, start + MagnitudeCuts.Block);
         var upperSeen = new long[terms.Length];
@@ -92,15 +91,15 @@ internal static unsafe class FusedTaskVectors
             upperSeen[k] = terms[k].UpperEqualBefore?[block] ?? 0;
             lowerSeen[k] = terms[k].LowerEqualBefore?[block] ?? 0;
         }
-        bool sawNan = false;
+        var seen = OutputSeen.Finite;
         for (long s = start; s < end; s += Step)
         {
             int count = (int)Math.Min(Step, end - s);
             for (int k = 0; k < terms.Length; k++)
                 WeightedTerm(terms[k], b + s, s, count, scratch + k * Stride, ref upperSeen[k], ref lowerSeen[k]);
-            sawNan |= Mix(b + s, output + s, count, terms, scratch, signConsensus, normalize, divisor, lambda);
+            seen |= Mix(b + s, output + s, count, terms, scratch, signConsensus, normalize, divisor, lambda);
         }
-        return sawNan;
+        return seen;
     }
 
     /// <summary>The weighted term w·(trimmed δ [÷ density]) of <paramref name="count"/> elements from <paramref name="at"/>, into <paramref name="t"/>.</summary>
@@ -165,14 +164,15 @@ internal static unsafe class FusedTaskVectors
         return seen++ < cut.Quota;
     }
 
-    /// <summary>Sums (optionally elects and normalizes) one step's weighted terms, scales by λ and adds the base; true if an output is NaN.</summary>
+    /// <summary>Sums (optionally elects and normalizes) one step's weighted terms, scales by λ and adds the base; what it saw in the output.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool Mix(float* b, float* output, int count, FusedTerm[] terms, float* scratch, bool signConsensus, bool normalize, float divisor, float lambda)
+    private static OutputSeen Mix(float* b, float* output, int count, FusedTerm[] terms, float* scratch, bool signConsensus, bool normalize, float divisor, float lambda)
     {
         int v = Vector<float>.Count;
         var zero = Vector<float>.Zero;
         var one = Vector<float>.One;
         var notNan = Vector<int>.AllBitsSet;
+        var finite = Vector<int>.AllBitsSet;   // x − x is 0 for a finite x and NaN for ±inf and NaN
         Span<float> weightOf = stackalloc float[terms.Length];
         for (int k = 0; k < terms.Length; k++) weightOf[k] = terms[k].Weight;
         for (int j = 0; j < count; j += v)
@@ -208,15 +208,17 @@ internal static unsafe class FusedTaskVectors
             {
                 result.Store(output + j);
                 notNan &= Vector.Equals(result, result);
+                finite &= Vector.Equals(result - result, zero);
             }
             else
                 for (int l = 0; l < lanes; l++)
                 {
                     output[j + l] = result[l];
                     if (float.IsNaN(result[l])) notNan = Vector<int>.Zero;
+                    if (!float.IsFinite(result[l])) finite = Vector<int>.Zero;
                 }
         }
-        return notNan != Vector<int>.AllBitsSet;
+        return notNan != Vector<int>.AllBitsSet ? OutputSeen.Nan : finite != Vector<int>.AllBitsSet ? OutputSeen.NonFinite : OutputSeen.Finite;
     }
 
     /// <summary>Loads <paramref name="lanes"/> floats (fewer than a vector at a tensor's end: the rest are zeros).</summary>

@@ -92,7 +92,8 @@ public static class MergeExecutor
                             if (task.Merge)
                             {
                                 result = MergeOne(plan, task, inputs, aux, globalAux, note => notes[task.Name] = note, device ?? torch.CPU, buffers).cpu();
-                                if (outputFirst && (badResult = NonFiniteValues.Count(result)) != null)
+                                // A fused kernel that saw every output element finite has said so (OutputBuffers.VouchFinite).
+                                if (outputFirst && !buffers.IsVouchedFinite(result) && (badResult = NonFiniteValues.Count(result)) != null)
                                     badInputs = CountNonFinite(plan, task, inputs, refuse);
                                 merged++;
                             }

@@ -14,6 +14,8 @@ public sealed class OutputBuffers : IDisposable
     private torch.Tensor? _free;        // a written buffer as one 1-D tensor over its whole storage, waiting for the next output
     private nint _rentedAddress;        // where the buffer handed out for the tensor being merged starts (0: none)
     private long _rentedElements;       // the elements of that buffer's whole storage
+    private nint _finiteAddress;        // the rented output a kernel found all finite (0: none), and its length
+    private long _finiteElements;
 
     /// <summary>
     /// Zeros shaped like <paramref name="like"/> (its dtype, contiguous, CPU): the same values as torch.zeros_like, in
@@ -51,6 +53,7 @@ public sealed class OutputBuffers : IDisposable
             }
             _rentedAddress = AddressOf(buffer);
             _rentedElements = storage;
+            _finiteAddress = 0;   // a new rental: nothing is vouched for until its kernel says so
         }
         using (buffer) return buffer.view(like.shape);
     }
@@ -68,6 +71,29 @@ public sealed class OutputBuffers : IDisposable
             _rentedAddress = 0;
             return elements;
         }
+    }
+
+    /// <summary>
+    /// Said by a kernel that wrote every element of <paramref name="output"/>, a buffer rented here for this tensor, and
+    /// saw each one finite: the executor then need not scan it again (<see cref="IsVouchedFinite"/>). Forgotten at the
+    /// next rental.
+    /// </summary>
+    public void VouchFinite(torch.Tensor output)
+    {
+        lock (_gate)
+        {
+            nint address = AddressOf(output);
+            if (address == 0 || address != _rentedAddress) return;
+            _finiteAddress = address;
+            _finiteElements = output.NumberOfElements;
+        }
+    }
+
+    /// <summary>True when <paramref name="t"/> is the output a kernel vouched for (<see cref="VouchFinite"/>), whole.</summary>
+    public bool IsVouchedFinite(torch.Tensor t)
+    {
+        if (t.device_type != DeviceType.CPU || t.NumberOfElements == 0) return false;
+        lock (_gate) return _finiteAddress != 0 && AddressOf(t) == _finiteAddress && t.NumberOfElements == _finiteElements;
     }
 
     /// <summary>Takes a written output that <see cref="TakeBack"/> accepted and keeps its memory for the next output.</summary>

@@ -193,8 +193,9 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
 
         var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
         bool normalize = input.Global.Bool("normalize");
-        if (FusedTaskVectors.Combine(bp, Float32Memory.Of(output), n, terms, signature.SignConsensus, normalize, weights.Sum(), input.Global.Number("lambda")))
-            return output.MoveToOuterDisposeScope();
+        var seen = FusedTaskVectors.Combine(bp, Float32Memory.Of(output), n, terms, signature.SignConsensus, normalize, weights.Sum(), input.Global.Number("lambda"));
+        if (seen == OutputSeen.Finite) input.OutputBuffers?.VouchFinite(output);   // the executor need not scan it for NaN/inf again
+        if ((seen & OutputSeen.Nan) != OutputSeen.Nan) return output.MoveToOuterDisposeScope();
         Float32Memory.Abandon(output, input.OutputBuffers);   // NaN: the tensor path decides those bytes
         return null;
     }

@@ -59,6 +59,21 @@ public class FusedLinearTests
         Assert.Null(Fused(models, [0, 0]));
     }
 
+    [Fact]
+    public void The_kernel_vouches_for_a_finite_output_only()
+    {
+        using var buffers = new OutputBuffers();
+        var models = Models(5_000, 2, seed: 9);
+        var finite = FusedLinear.TryMerge(models, [0.5, 0.5], normalize: false, 1.0, buffers)!;
+        Assert.True(buffers.IsVouchedFinite(finite));
+        Assert.False(buffers.IsVouchedFinite(finite.narrow(0, 0, 100)));   // a part of it is not the output
+        Assert.False(buffers.IsVouchedFinite(models[0]));
+        models[1][4_321] = float.PositiveInfinity;
+        var infinite = FusedLinear.TryMerge(models, [0.5, 0.5], normalize: false, 1.0, buffers)!;   // a new rental forgets the vouch
+        Assert.False(buffers.IsVouchedFinite(infinite));
+        Assert.Equal(float.PositiveInfinity, infinite[4_321].ToSingle());
+    }
+
     private static torch.Tensor? Fused(List<torch.Tensor> models, double[] weights) =>
         FusedLinear.TryMerge(models, weights, normalize: true, weights.Sum(), buffers: null);
 

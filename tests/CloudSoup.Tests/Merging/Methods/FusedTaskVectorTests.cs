@@ -60,6 +60,31 @@ public class FusedTaskVectorTests
         AssertSame(method, b, others);
     }
 
+    [Theory]
+    [InlineData("ties")]
+    [InlineData("task_arithmetic")]
+    [InlineData("sce")]
+    public void The_kernel_vouches_for_a_finite_output_only(string method)
+    {
+        using var buffers = new OutputBuffers();
+        var (b, others) = Inputs(5_003, seed: 21);
+        using (var finite = MergeInto(buffers, method, b, others))
+            Assert.True(buffers.IsVouchedFinite(finite));
+        others[1][77] = float.PositiveInfinity;   // an infinite task vector: a non-finite output (for sce, NaN: the tensor path's)
+        using var infinite = MergeInto(buffers, method, b, others);
+        Assert.False(torch.isfinite(infinite).all().item<bool>(), "the infinite input does not reach the output");
+        Assert.False(buffers.IsVouchedFinite(infinite));
+    }
+
+    private static torch.Tensor MergeInto(OutputBuffers buffers, string method, torch.Tensor b, List<torch.Tensor> others)
+    {
+        var pm = others.Select((_, i) => (IReadOnlyDictionary<string, object>)D(("weight", 0.3 + 0.45 * i), ("density", 0.6))).ToList();
+        if (method == "sce")
+            return new Sce().Merge(Input(new Sce(), b, others, D(("select_topk", 0.45)), others.Select((_, i) => (IReadOnlyDictionary<string, object>)D(("weight", 0.3 + 0.45 * i))).ToList(), buffers: buffers));
+        var m = TaskVectorMethod(method, fused: true);
+        return m.Merge(Input(m, b, others, null, method == "task_arithmetic" ? others.Select((_, i) => (IReadOnlyDictionary<string, object>)D(("weight", 0.3 + 0.45 * i))).ToList() : pm, buffers: buffers));
+    }
+
     [Fact]
     public void A_cut_inside_a_run_of_equal_magnitudes_keeps_the_lowest_indices()
     {
