@@ -2,17 +2,14 @@
 // metadata the Hub reads (https://huggingface.co/docs/hub/model-cards: base_model, base_model_relation, library_name,
 // tags); the tags include "mergekit" and "merge" as mergekit's cards do (mergekit/card.py), so merges made from
 // mergekit recipes are found the same way. The body says how the model was made: the method, the ingredients, the
-// recipe as CloudSoup resolved it, and the evaluation when the job had one.
+// recipe as CloudSoup resolved it (as YAML by PlainYaml), and the evaluation when the job had one.
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using CloudSoup.Control.Methods;
 using CloudSoup.Control.Recipes;
 using CloudSoup.Engine.Evaluation;
 using CloudSoup.Engine.Soups;
-using YamlDotNet.Serialization;
 
 namespace CloudSoup.Engine.ModelFiles;
 
@@ -78,7 +75,7 @@ public static partial class ModelCard
         }
 
         sb.Append("\n### Configuration\n\nThe following recipe, as CloudSoup resolved it, produced this model:\n\n");
-        string yaml = ToYaml(RecipeJson.ToJson(recipe));
+        string yaml = PlainYaml.Write(RecipeJson.ToJson(recipe));
         string fence = Fence(yaml);
         sb.Append(fence).Append("yaml\n").Append(yaml.TrimEnd('\n')).Append('\n').Append(fence).Append('\n');
 
@@ -96,27 +93,6 @@ public static partial class ModelCard
         }
         return sb.ToString();
     }
-
-    /// <summary>The recipe's canonical JSON as YAML (the same tree; strings that would read as other types are quoted).</summary>
-    public static string ToYaml(JsonNode node) =>
-        new SerializerBuilder().WithQuotingNecessaryStrings().Build().Serialize(ToPlain(node));
-
-    private static object? ToPlain(JsonNode? node) => node switch
-    {
-        JsonObject o => o.ToDictionary(p => p.Key, p => ToPlain(p.Value)),
-        JsonArray a => a.Select(ToPlain).ToList(),
-        JsonValue v => v.GetValueKind() switch
-        {
-            JsonValueKind.True => true,
-            JsonValueKind.False => false,
-            JsonValueKind.String => v.GetValue<string>(),
-            // Numbers as JSON wrote them, so the YAML reads back as the same number (integers stay integers).
-            JsonValueKind.Number => long.TryParse(v.ToJsonString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long l) ? l
-                : double.Parse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture),
-            _ => null,
-        },
-        _ => null,
-    };
 
     /// <summary>A code fence longer than any run of backticks in <paramref name="text"/> (CommonMark), so a template inside cannot close it.</summary>
     private static string Fence(string text)
