@@ -9,7 +9,7 @@
 # linear. Needs Debian's python3-numpy and python3-torch for the scripts (skipped with a note when missing).
 #
 # Usage: bench/engine-speed/run.sh [N=4] [SIZE_MB=1000] [RUNS=3] [MODE=linear|methods]
-# Environment: CLI=path/to/cloudsoup.dll (default: the command ./cloudsoup runs, published ReadyToRun), WORK=/tmp/cloudsoup-speed,
+# Environment: SETTLE=seconds to wait after deleting the last output (3), CLI=path/to/cloudsoup.dll (default: the command ./cloudsoup runs, published ReadyToRun), WORK=/tmp/cloudsoup-speed,
 #              SKIP="load-all ..." (programs to leave out), METHODS="ties dare_ties ..." (methods mode).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -51,6 +51,11 @@ recipe() { # method → recipe.yaml for it
 run() {
   local name="$1"; shift
   rm -rf "$WORK/out"; mkdir -p "$WORK/out"
+  # This VM gives freed memory back to its host ("Free page reporting enabled": Linux's page_reporting, a few
+  # seconds after pages are freed), and taking it back later costs a host fault per page. Deleting the last
+  # program's 1 GB output and starting the next one at once let whichever program wrote earliest reuse pages not
+  # yet reported; waiting puts every program in the same state (bench/README.md, "Fourth round").
+  sleep "${SETTLE:-3}"
   /usr/bin/time -f "%e %M %U %S" -o "$WORK/time.txt" "$@" > "$WORK/log.txt" 2>&1 || { cat "$WORK/log.txt" >&2; echo "$name failed" >&2; exit 1; }
   read -r wall kb user sys < "$WORK/time.txt"
   echo "$name $wall $kb $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" | tee -a "$WORK/results.txt" >&2
