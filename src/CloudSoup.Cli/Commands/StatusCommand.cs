@@ -67,12 +67,13 @@ internal static class StatusCommand
         if (j.Started is { } s) yield return $"started   {s.ToLocalTime():yyyy-MM-dd HH:mm:ss}";
         if (j.Finished is { } f) yield return $"finished  {f.ToLocalTime():yyyy-MM-dd HH:mm:ss}";
         if (j.Attempts > 1) yield return $"attempts  {j.Attempts}";
+        if (j.Requeues > 0) yield return $"resent    {j.Requeues} time{(j.Requeues == 1 ? "" : "s")} by the reconciler (a lost message or a vanished worker)";
         if (j.Error != null) yield return $"error     {j.Error}";
         foreach (var p in j.Parts ?? [])
             yield return $"part {p.Part,-4} {p.Status}{(p.Phase != null && !JobStatus.IsFinished(p.Status) ? $" ({p.Phase}, {p.Progress * 100:0}%)" : "")}, " +
                               (p.Work ?? $"{p.Shards} shard{(p.Shards == 1 ? "" : "s")}") + $", {Bytes(p.InputBytes)} in" +
                               (p.Worker != null ? $", {p.Worker}" : "") + (p.Status == JobStatus.Succeeded ? $", {Bytes(p.BytesWritten)} out in {p.Seconds:0.0} s" : "") +
-                              (p.Attempts > 1 ? $", attempts {p.Attempts}" : "") + (p.LastError != null && p.Status != JobStatus.Succeeded ? $", last error: {p.LastError}" : "");
+                              (p.Attempts > 1 ? $", attempts {p.Attempts}" : "") + (p.Resends > 0 ? $", resent {p.Resends}" : "") + (p.LastError != null && p.Status != JobStatus.Succeeded ? $", last error: {p.LastError}" : "");
         // The files with their sizes where the API lists them; the raw output paths from an API that predates them.
         if (j.Files is { Count: > 0 } files)
             foreach (var file in files) yield return $"file      {file.Name}  {(file.Size is { } size ? Bytes(size) : "(missing)")}";

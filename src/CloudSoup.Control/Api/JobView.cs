@@ -27,6 +27,12 @@ public sealed record JobView(
     /// <summary>Each part of a split job, in part order (docs/fanout.md); null for a job that runs whole.</summary>
     public IReadOnlyList<PartView>? Parts { get; init; }
 
+    /// <summary>
+    /// Messages the reconciler sent again for this job because one was lost or its worker vanished: the whole job's
+    /// (a new attempt) and a split job's single parts alike (JobRecord.Requeues).
+    /// </summary>
+    public int Requeues { get; init; }
+
     public const string Route = "/api/merges";
 
     /// <summary>JSON as the API writes it: camelCase, nulls kept so every contract field is always present.</summary>
@@ -38,7 +44,7 @@ public sealed record JobView(
     /// </summary>
     public static JobView From(JobRecord r, IReadOnlyList<JobFileView>? files = null) => new(
         r.Id, r.Status, r.Phase, r.Progress, r.Created, r.Started, r.Finished, r.Error, r.Outputs, files, r.Attempts, r.LastError,
-        r.Name, r.Method, r.Source, LinksFor(r.Id));
+        r.Name, r.Method, r.Source, LinksFor(r.Id)) { Requeues = r.Requeues };
 
     /// <summary>This view with <paramref name="r"/>'s parts' rows (a split job's progress is its parts' mean while they run).</summary>
     public JobView WithParts(JobRecord r, IReadOnlyList<JobPartRecord>? parts)
@@ -60,11 +66,13 @@ public sealed record JobView(
 
 /// <summary>One part of a split job in the job view: where it is, who ran it, what it moved and how long it took.</summary>
 /// <param name="Work">What the part does: "merges shards 3-4", or for a soup "evaluates ingredients 1-3 alone on the held-out data".</param>
+/// <param name="Resends">How many times the reconciler sent the part's message again (a lost message).</param>
 public sealed record PartView(int Part, string Status, string? Phase, double Progress, int Shards, long InputBytes, int Attempts, string? Worker,
-    long BytesRead, long BytesWritten, double Seconds, DateTimeOffset? Started, DateTimeOffset? Finished, string? LastError, string? Work = null)
+    long BytesRead, long BytesWritten, double Seconds, DateTimeOffset? Started, DateTimeOffset? Finished, string? LastError, string? Work = null,
+    int Resends = 0)
 {
     public static PartView From(JobPartRecord p) => new(p.Part, p.Status, p.Phase, p.Progress, p.ShardCount, p.InputBytes, p.Attempts,
-        p.Worker ?? p.ClaimedBy, p.BytesRead, p.BytesWritten, p.Seconds, p.Started, p.Finished, p.LastError, p.Work);
+        p.Worker ?? p.ClaimedBy, p.BytesRead, p.BytesWritten, p.Seconds, p.Started, p.Finished, p.LastError, p.Work, p.Resends);
 }
 
 /// <summary>The answer to POST /api/merges.</summary>

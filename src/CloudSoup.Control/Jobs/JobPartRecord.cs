@@ -36,6 +36,8 @@ public sealed class JobPartRecord : ITableEntity
     /// <summary>Bytes of input the part reads (the planner balances parts by this).</summary>
     public long InputBytes { get; set; }
     public int Attempts { get; set; }
+    /// <summary>How many times the reconciler sent this part's message again because the message was lost (PartResender).</summary>
+    public int Resends { get; set; }
     public string? ClaimedBy { get; set; }
     public DateTimeOffset? ClaimedUntil { get; set; }
     public DateTimeOffset? Started { get; set; }

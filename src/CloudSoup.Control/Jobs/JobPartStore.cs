@@ -142,6 +142,7 @@ public sealed class JobPartStore(TableClient table)
             seen.ClaimedUntil = null;
         }
         seen.LastError = reason;
+        seen.Resends++;
         try
         {
             var response = await table.UpdateEntityAsync(seen, seen.ETag, TableUpdateMode.Replace, ct).ConfigureAwait(false);

@@ -230,6 +230,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         await AssertSameModelAsync(s, job, reference);
         var parts = await new JobPartStore(s.Storage.JobsTable).ListAsync(id, first.Attempt!, CancellationToken.None);
         Assert.All(parts, p => Assert.Equal(1, p.Attempts));
+        Assert.All(parts, p => Assert.Equal(1, p.Resends));                          // each sent again once
         await AssertOnlyTheCommittedFolderAsync(s, job);
     }
 
@@ -284,6 +285,15 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
             Assert.Equal((p.Worker, p.Finished), (now.Worker, now.Finished));
         }
         Assert.NotNull(after.Single(p => p.Part == lost).LastError);                  // why it was sent again
+        // The job view says what the reconciler did: one message sent again, for that part.
+        var view = (await s.Http.GetFromJsonAsync<JobView>($"/api/merges/{id}", JobView.Json))!;
+        Assert.Equal(1, view.Requeues);
+        Assert.Equal([0, 0, 1, 0], view.Parts!.Select(p => p.Resends));
+        var json = JsonDocument.Parse(await s.Http.GetStringAsync($"/api/merges/{id}")).RootElement;
+        Assert.Equal(1, json.GetProperty("requeues").GetInt32());
+        Assert.Equal(1, json.GetProperty("parts")[lost].GetProperty("resends").GetInt32());
+        Assert.Contains("resent    1 time by the reconciler", string.Join("\n", CloudSoup.Cli.Commands.StatusCommand.Lines(view, s.Http.BaseAddress!)));
+        Assert.Contains(", resent 1", CloudSoup.Cli.Commands.StatusCommand.Lines(view, s.Http.BaseAddress!).Single(l => l.StartsWith($"part {lost}")));
         var report = JsonDocument.Parse(await s.ReadAsync(JobOutputs.Find(job.Outputs, JobOutputs.ReportJson)!)).RootElement;
         var details = report.GetProperty("parallelism").GetProperty("partDetails").EnumerateArray().ToList();
         Assert.Equal(Enumerable.Range(0, 4), details.Select(d => d.GetProperty("part").GetInt32()));
