@@ -1,6 +1,8 @@
-// Sizes and ETags of a job's committed files, read from each blob's properties: the list of files comes from the
-// job record (JobFiles.Committed), never from listing the merged container.
+// Sizes and ETags of a job's committed files. Which files there are comes from the job record (JobFiles.Committed),
+// never from listing the merged container; their properties come from one listing of the committed folder (a job
+// view used to cost a properties request per file: 30 shards, 30 requests on every status poll).
 using Azure;
+using Azure.Storage.Blobs.Models;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Jobs;
 
@@ -8,17 +10,23 @@ namespace CloudSoup.Control.Storage;
 
 public sealed class CommittedFileReader(StorageClients storage)
 {
-    /// <summary>Properties requests in flight at once; a job has at most a few hundred files.</summary>
-    private const int Parallelism = 8;
-
-    /// <summary>Each committed file with its stored properties, in the record's order; null where the blob is gone.</summary>
+    /// <summary>
+    /// Each committed file with its stored properties, in the record's order; null where the blob is gone. Every file
+    /// the record commits lies in its committed folder (JobFiles.Committed), so one listing of that prefix answers
+    /// for all of them; only the record's names are looked up in it, and anything else in the folder is ignored.
+    /// </summary>
     public async Task<IReadOnlyList<(CommittedFile File, StoredFile? Stored)>> DescribeAsync(JobRecord job, CancellationToken ct)
     {
         var files = JobFiles.Committed(job, storage.Options.MergedContainer);
-        var stored = new StoredFile?[files.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, files.Count), new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
-            async (i, token) => stored[i] = await DescribeAsync(files[i], token).ConfigureAwait(false)).ConfigureAwait(false);
-        return files.Select((f, i) => (File: f, Stored: stored[i])).ToList();
+        if (files.Count == 0) return [];
+        var wanted = files.Select(f => f.Blob.Name).ToHashSet(StringComparer.Ordinal);
+        var listed = new Dictionary<string, BlobItemProperties>(StringComparer.Ordinal);
+        var merged = storage.Container(storage.Options.MergedContainer);
+        await foreach (var item in merged.GetBlobsAsync(BlobTraits.None, BlobStates.None, JobFiles.CommittedFolder(job), ct).ConfigureAwait(false))
+            if (wanted.Contains(item.Name)) listed[item.Name] = item.Properties;
+        return files.Select(f => (File: f, Stored: listed.TryGetValue(f.Blob.Name, out var p)
+            ? new StoredFile(f.Name, f.Blob, p.ContentLength ?? 0, p.ETag ?? default, p.ContentHash is { Length: > 0 } md5 ? md5 : null, p.LastModified ?? default)
+            : null)).ToList();
     }
 
     /// <summary>The stored properties of one committed file, or null when its blob does not exist.</summary>

@@ -35,6 +35,26 @@ public class DownloadApiTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task The_job_view_reads_the_record_not_the_folder_a_deleted_file_has_no_size_and_a_stray_blob_is_not_listed()
+    {
+        await using var job = await SucceededJobHost.SubmitAsync(azurite);
+        var record = await job.RunJobAsync();
+        string folder = Folder(record);
+        var merged = job.Storage.Container(job.Options.MergedContainer);
+        await merged.GetBlobClient(folder + JobOutputs.ReportHtml).DeleteAsync();
+        await merged.GetBlobClient(folder + "stray.bin").UploadAsync(BinaryData.FromString("not an output"));
+        await merged.GetBlobClient(folder[..^1] + "-other/" + Model).UploadAsync(BinaryData.FromString("another folder, same prefix"));
+
+        var view = await job.ViewAsync();
+        Assert.DoesNotContain(view.Files!, f => f.Name == "stray.bin");
+        var gone = Assert.Single(view.Files!, f => f.Name == JobOutputs.ReportHtml);
+        Assert.Null(gone.Size);
+        Assert.Null(gone.ETag);
+        var model = Assert.Single(view.Files!, f => f.Name == Model);
+        Assert.Equal((await merged.GetBlobClient(folder + Model).GetPropertiesAsync()).Value.ContentLength, model.Size);
+    }
+
+    [Fact]
     public async Task The_job_view_lists_each_committed_file_with_its_size_md5_and_download_url_once_the_job_succeeded()
     {
         await using var job = await SucceededJobHost.SubmitAsync(azurite);
