@@ -251,6 +251,22 @@ public class TaskArithmeticFamilyTests
             var expected = ((0.5 - 0.15) + 2 * 0.15 * rank / (rows.shape[1] - 1)).reshape(delta.shape);
             Assert.True(expected.equal(Sparsifiers.DellaProbabilities(delta, 0.5, 0.15)).all().ToBoolean(), string.Join("x", shape));
         }
+        // Continuous magnitudes, where every radix digit differs between keys (every pass runs), with a few exact
+        // repeats and zeros, and values from 1e-30 to 1e30.
+        foreach (var width in new[] { 2, 3, 1_031, 5_000 })
+        {
+            var delta = torch.randn(new long[] { 17, width }, generator: gen) * torch.pow(10, torch.randint(-30, 31, new long[] { 17, width }, generator: gen).to_type(torch.ScalarType.Float32));
+            if (width > 100)
+            {
+                delta[3, 10] = delta[3, 90];
+                delta[3, 11] = -delta[3, 90];
+                delta[5, 7] = 0;
+                delta[5, 8] = -0.0f;
+            }
+            var rank = delta.abs().sort(dim: 1, descending: false, stable: true).Indices.sort(dim: 1, stable: true).Indices.to_type(delta.dtype);
+            var expected = (0.5 - 0.15) + 2 * 0.15 * rank / (width - 1);
+            Assert.True(expected.equal(Sparsifiers.DellaProbabilities(delta, 0.5, 0.15)).all().ToBoolean(), $"17x{width}");
+        }
     }
 
     [Fact]
