@@ -40,7 +40,7 @@ public sealed class SeededMaskProvider : IMaskProvider
     public static long SeedFor(TensorMergeInput input, int modelIndex) =>
         Seeds.For(input.Seed, input.TensorName, $"{modelIndex}:{input.ModelIds[modelIndex]}");
 
-    public torch.Tensor KeepMask(torch.Tensor keepProbability, TensorMergeInput input, int modelIndex)
+    public unsafe torch.Tensor KeepMask(torch.Tensor keepProbability, TensorMergeInput input, int modelIndex)
     {
         long seed = SeedFor(input, modelIndex);
         var drawType = keepProbability.dtype == torch.ScalarType.Float64 ? torch.ScalarType.Float64 : torch.ScalarType.Float32;
@@ -49,7 +49,7 @@ public sealed class SeededMaskProvider : IMaskProvider
         long n = p.NumberOfElements;
         long chunks = (n + ChunkElements - 1) / ChunkElements;
         if (drawType == torch.ScalarType.Float32 && n > 0)
-            DrawInCSharp(p, mask, seed, n, chunks);
+            DrawChunks(seed, Float32Memory.Of(p), 0, Float32Memory.Of(mask), n);   // torch.bernoulli's own values, in C# on every core
         else
             Parallel.For(0L, chunks, c =>
             {
@@ -70,31 +70,23 @@ public sealed class SeededMaskProvider : IMaskProvider
     /// The keep-mask <see cref="KeepMask"/> draws for a float32 probability that is <paramref name="p"/> everywhere (DARE),
     /// as n bytes (1 kept, 0 dropped) from the same seed and chunks: the same draws, a quarter of the memory.
     /// </summary>
-    internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long n) => DrawKeepBytes(seed, null, p, mask, n);
+    internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long n) => DrawChunks(seed, null, p, mask, n);
 
     /// <summary>The same for float32 probabilities <paramref name="p"/>[0 … n) (DELLA).</summary>
-    internal static unsafe void DrawKeepBytes(long seed, float* p, byte* mask, long n) => DrawKeepBytes(seed, p, 0, mask, n);
+    internal static unsafe void DrawKeepBytes(long seed, float* p, byte* mask, long n) => DrawChunks(seed, p, 0, mask, n);
 
-    private static unsafe void DrawKeepBytes(long seed, float* p, float constant, byte* mask, long n)
+    /// <summary>
+    /// Float32 draws of the whole tensor, chunk by chunk on every core (TorchBernoulli, torch.bernoulli's values): from
+    /// <paramref name="p"/>, or <paramref name="constant"/> everywhere when it is null, into floats or bytes.
+    /// </summary>
+    private static unsafe void DrawChunks<T>(long seed, float* p, float constant, T* mask, long n) where T : unmanaged, System.Numerics.INumberBase<T>
     {
         nint into = (nint)mask, from = (nint)p;
         Parallel.For(0L, (n + ChunkElements - 1) / ChunkElements, c =>
         {
             long start = c * ChunkElements;
             float* chunkP = from == 0 ? null : (float*)from + start;
-            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), chunkP, constant, (byte*)into + start, Math.Min(ChunkElements, n - start));
-        });
-    }
-
-    /// <summary>Float32 draws: torch.bernoulli's own values, computed by TorchBernoulli on every core.</summary>
-    private static unsafe void DrawInCSharp(torch.Tensor p, torch.Tensor mask, long seed, long n, long chunks)
-    {
-        nint from = (nint)Float32Memory.Of(p);
-        nint into = (nint)Float32Memory.Of(mask);
-        Parallel.For(0L, chunks, c =>
-        {
-            long start = c * ChunkElements, length = Math.Min(ChunkElements, n - start);
-            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), (float*)from + start, (float*)into + start, length);
+            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), chunkP, constant, (T*)into + start, Math.Min(ChunkElements, n - start));
         });
     }
 }

@@ -18,26 +18,12 @@ namespace CloudSoup.Engine.Merging;
 internal static unsafe class TorchBernoulli
 {
     /// <summary>
-    /// Writes into <paramref name="mask"/>[0 … length) the draws of torch.bernoulli over <paramref name="p"/>[0 … length)
-    /// from a fresh generator seeded with <paramref name="seed"/>: 1 where kept, else 0.
+    /// Writes into <paramref name="mask"/>[0 … length) the draws of torch.bernoulli over the probabilities
+    /// <paramref name="p"/>[0 … length) (or <paramref name="constant"/> everywhere when <paramref name="p"/> is null)
+    /// from a fresh generator seeded with <paramref name="seed"/>: 1 where kept, else 0, as floats (a mask tensor's
+    /// values) or bytes (the fused kernels' masks).
     /// </summary>
-    public static void Draw(ulong seed, float* p, float* mask, long length)
-    {
-        var engine = new Mt19937(seed);
-        int* keep = stackalloc int[Mt19937.N];
-        for (long e = 0; e < length; e += Mt19937.N)
-        {
-            int count = (int)Math.Min(Mt19937.N, length - e);
-            engine.NextKeeps(p + e, 0, count, keep);
-            for (int j = 0; j < count; j++) mask[e + j] = keep[j];
-        }
-    }
-
-    /// <summary>
-    /// The same draws as bytes (1 kept, 0 dropped), for the probabilities <paramref name="p"/>[0 … length), or
-    /// <paramref name="constant"/> everywhere when <paramref name="p"/> is null.
-    /// </summary>
-    public static void Draw(ulong seed, float* p, float constant, byte* mask, long length)
+    public static void Draw<T>(ulong seed, float* p, float constant, T* mask, long length) where T : unmanaged, INumberBase<T>
     {
         var engine = new Mt19937(seed);
         int* keep = stackalloc int[Mt19937.N];
@@ -45,7 +31,7 @@ internal static unsafe class TorchBernoulli
         {
             int count = (int)Math.Min(Mt19937.N, length - e);
             engine.NextKeeps(p == null ? null : p + e, constant, count, keep);
-            for (int j = 0; j < count; j++) mask[e + j] = (byte)keep[j];
+            for (int j = 0; j < count; j++) mask[e + j] = T.CreateTruncating(keep[j]);
         }
     }
 

@@ -38,7 +38,7 @@ public class TorchBernoulliTests
 
     private static unsafe void Draw(ulong seed, float[] p, float[] mask)
     {
-        fixed (float* pp = p, mp = mask) TorchBernoulli.Draw(seed, pp, mp, p.Length);
+        fixed (float* pp = p, mp = mask) TorchBernoulli.Draw(seed, pp, 0, mp, p.Length);
     }
 
     private static torch.Tensor Probabilities(string kind, int n)
