@@ -5,6 +5,7 @@
 // is a cut: every entry whose key is above it is in, and of the entries equal to it the lowest flat indices fill
 // the remaining places — the tie rule of Sparsifiers.RankByMagnitude, so the set is the one the sorted ranking
 // gives (docs/methods.md, "Ties between equal magnitudes").
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace CloudSoup.Engine.Merging;
@@ -53,13 +54,14 @@ internal static unsafe class MagnitudeCuts
         var high = new long[1 << 15];
         int maxKey = 0;
         var gate = new object();
-        Parallel.For(0L, blocks, () => (Counts: new long[1 << 15], Max: 0), (block, _, local) =>
+        // Per thread: two histograms, even and odd elements (CountHigh), summed here.
+        Parallel.For(0L, blocks, () => (Counts: new long[2 << 15], Max: 0), (block, _, local) =>
             (local.Counts, Math.Max(local.Max, CountHigh((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), local.Counts))),
         local =>
         {
             lock (gate)
             {
-                for (int h = 0; h < high.Length; h++) high[h] += local.Counts[h];
+                for (int h = 0; h < high.Length; h++) high[h] += local.Counts[h] + local.Counts[high.Length + h];
                 maxKey = Math.Max(maxKey, local.Max);
             }
         });
@@ -76,21 +78,25 @@ internal static unsafe class MagnitudeCuts
                 seen += high[h];
             }
         }
-        var wanted = open.Select(i => bins[i].Bin).Distinct().ToArray();
-        var low = wanted.ToDictionary(h => h, _ => new long[1 << 16]);
-        Parallel.For(0L, blocks, () => wanted.Select(_ => new long[1 << 16]).ToArray(), (block, _, local) =>
+        var low = new Dictionary<int, long[]>();
+        // CountLow counts two bins per pass (the callers ask for one or two ranks: one pass).
+        foreach (var pair in open.Select(i => bins[i].Bin).Distinct().Chunk(2))
         {
-            CountLow((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), wanted, local);
-            return local;
-        }, local =>
-        {
-            lock (gate)
-                for (int w = 0; w < wanted.Length; w++)
-                {
-                    var into = low[wanted[w]];
-                    for (int l = 0; l < into.Length; l++) into[l] += local[w][l];
-                }
-        });
+            foreach (int h in pair) low[h] = new long[1 << 16];
+            Parallel.For(0L, blocks, () => pair.Select(_ => new long[1 << 16]).ToArray(), (block, _, local) =>
+            {
+                CountLow((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), pair, local);
+                return local;
+            }, local =>
+            {
+                lock (gate)
+                    for (int w = 0; w < pair.Length; w++)
+                    {
+                        var into = low[pair[w]];
+                        for (int l = 0; l < into.Length; l++) into[l] += local[w][l];
+                    }
+            });
+        }
         foreach (int i in open)
         {
             var (bin, above) = bins[i];
@@ -166,12 +172,37 @@ internal static unsafe class MagnitudeCuts
     // The loops below are hot from their first call: compiled fully optimized at once (a tier-0 loop with vector and
     // pointer code is many times slower, and its on-stack replacement showed as a third of a merge's profile).
 
-    /// <summary>Counts the high 16 bits of the keys of [start, end) into <paramref name="counts"/>; returns the largest key.</summary>
+    /// <summary>Counts the high 16 bits of the keys of [start, end) into <paramref name="counts"/> (two histograms of 2^15, see below); returns the largest key.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int CountHigh(float* x, float* b, long start, long end, long[] counts)
     {
+        // Neighbouring elements often share a bin; counting even and odd elements into two histograms
+        // (counts[0 … 2^15) and counts[2^15 … 2^16)) lets consecutive increments of one bin proceed without waiting
+        // for each other.
+        int v = Vector<int>.Count;
+        var magnitude = new Vector<int>(0x7FFFFFFF);
+        var maxKeys = Vector<int>.Zero;
+        int* keys = stackalloc int[Vector<int>.Count];
+        long j = start;
+        fixed (long* even = counts)
+        {
+            long* odd = even + (1 << 15);
+            for (; j + v <= end; j += v)
+            {
+                var values = b == null ? Vector.Load(x + j) : Vector.Load(x + j) - Vector.Load(b + j);
+                var key = Vector.AsVectorInt32(values) & magnitude;
+                maxKeys = Vector.Max(maxKeys, key);
+                Vector.ShiftRightArithmetic(key, 16).Store(keys);
+                for (int l = 0; l < v; l += 2)
+                {
+                    even[keys[l]]++;
+                    odd[keys[l + 1]]++;
+                }
+            }
+        }
         int max = 0;
-        for (long j = start; j < end; j++)
+        for (int l = 0; l < v; l++) max = Math.Max(max, maxKeys[l]);
+        for (; j < end; j++)
         {
             int key = Key(b == null ? x[j] : x[j] - b[j]);
             counts[key >> 16]++;
@@ -180,19 +211,36 @@ internal static unsafe class MagnitudeCuts
         return max;
     }
 
-    /// <summary>Counts the low 16 bits of the keys of [start, end) whose high bits are <paramref name="bins"/>[w] into <paramref name="counts"/>[w].</summary>
+    /// <summary>Counts the low 16 bits of the keys of [start, end) whose high bits are <paramref name="bins"/>[w] into <paramref name="counts"/>[w] (one or two bins).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CountLow(float* x, float* b, long start, long end, int[] bins, long[][] counts)
     {
         int first = bins[0], second = bins.Length > 1 ? bins[1] : -1;
         long[] a = counts[0], c = bins.Length > 1 ? counts[1] : counts[0];
-        for (long j = start; j < end; j++)
+        // A vector of keys at a time: nearly every key lies outside the wanted bins, and those are passed over in a
+        // few instructions; a vector holding a wanted key is counted element by element.
+        int v = Vector<int>.Count;
+        var magnitude = new Vector<int>(0x7FFFFFFF);
+        var firstBin = new Vector<int>(first);
+        var secondBin = new Vector<int>(second);
+        long j = start;
+        for (; j + v <= end; j += v)
         {
-            int key = Key(b == null ? x[j] : x[j] - b[j]);
-            int h = key >> 16;
-            if (h == first) a[key & 0xFFFF]++;
-            else if (h == second) c[key & 0xFFFF]++;
+            var values = b == null ? Vector.Load(x + j) : Vector.Load(x + j) - Vector.Load(b + j);
+            var high = Vector.ShiftRightArithmetic(Vector.AsVectorInt32(values) & magnitude, 16);
+            if (!Vector.EqualsAny(high, firstBin) && !Vector.EqualsAny(high, secondBin)) continue;
+            for (long k = j; k < j + v; k++) CountLowOne(x, b, k, first, second, a, c);
         }
+        for (; j < end; j++) CountLowOne(x, b, j, first, second, a, c);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CountLowOne(float* x, float* b, long j, int first, int second, long[] a, long[] c)
+    {
+        int key = Key(b == null ? x[j] : x[j] - b[j]);
+        int h = key >> 16;
+        if (h == first) a[key & 0xFFFF]++;
+        else if (h == second) c[key & 0xFFFF]++;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

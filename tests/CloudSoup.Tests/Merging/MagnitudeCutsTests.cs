@@ -1,0 +1,53 @@
+// MagnitudeCuts.Find (the radix selection of the top-m magnitudes, Merging/MagnitudeCuts.cs) against a sort: the same
+// set for every rank, on data with many equal magnitudes, on lengths that end mid-vector and span several blocks,
+// and null for a NaN anywhere (in the vector body or the scalar tail).
+using CloudSoup.Engine.Merging;
+
+namespace CloudSoup.Tests.Merging;
+
+public class MagnitudeCutsTests
+{
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(13, true)]
+    [InlineData(1_003, false)]
+    [InlineData(2 * Float32Memory.Block + 4_099, true)]
+    public unsafe void The_cut_holds_the_set_a_stable_sort_ranks_first(int n, bool withBase)
+    {
+        var random = new Random(n);
+        // Quarter steps: many equal magnitudes; some wide values too, and infinities.
+        var x = Enumerable.Range(0, n).Select(_ => (float)(Math.Round(random.NextDouble() * 16 - 8) / 4)).ToArray();
+        var b = withBase ? Enumerable.Range(0, n).Select(_ => (float)(Math.Round(random.NextDouble() * 8) / 4)).ToArray() : null;
+        for (int i = 0; i < n; i += 97) x[i] = (float)(random.NextDouble() * 1e6);
+        if (n > 20) { x[17] = float.PositiveInfinity; x[n - 1] = float.NegativeInfinity; }
+        var keys = Enumerable.Range(0, n).Select(j => MagnitudeCuts.Key(b == null ? x[j] : x[j] - b[j])).ToArray();
+        long[] ranks = [0, 1, n / 3, n / 2, n - 1, n, n + 5];
+        MagnitudeCut[]? cuts;
+        fixed (float* xp = x, bp = b) cuts = MagnitudeCuts.Find(xp, bp, n, ranks);
+        Assert.NotNull(cuts);
+        // The sort: larger key first, lower index first among equal keys.
+        var order = Enumerable.Range(0, n).OrderByDescending(j => keys[j]).ThenBy(j => j).ToArray();
+        for (int r = 0; r < ranks.Length; r++)
+        {
+            var expected = order.Take((int)Math.Clamp(ranks[r], 0, n)).ToHashSet();
+            var cut = cuts[r];
+            long equalSeen = 0;
+            for (int j = 0; j < n; j++)
+            {
+                bool inCut = keys[j] > cut.Above || (cut.Partial && keys[j] == cut.Above && equalSeen++ < cut.Quota);
+                Assert.True(expected.Contains(j) == inCut, $"n {n}, rank {ranks[r]}: element {j} (key {keys[j]:X}) {(inCut ? "in" : "out of")} the cut {cut}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1_003, 5)]       // in a vector
+    [InlineData(1_003, 1_002)]   // in the scalar tail
+    [InlineData(2 * Float32Memory.Block + 4_099, 70_001)]
+    public unsafe void A_NaN_magnitude_has_no_cut(int n, int at)
+    {
+        var x = Enumerable.Range(0, n).Select(j => (float)Math.Sin(j)).ToArray();
+        x[at] = float.NaN;
+        fixed (float* xp = x) Assert.Null(MagnitudeCuts.Find(xp, null, n, [n / 2]));
+    }
+}
