@@ -1,8 +1,11 @@
 // The raw float32 memory of CPU tensors, for the C# kernels (FusedTaskVectors, FusedSce, MagnitudeCuts, RowRanks,
 // TorchBernoulli): which tensors they may read as one flat array, where that array starts, and the one way they
 // split a flat array into blocks for the cores.
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 
 namespace CloudSoup.Engine.Merging;
@@ -21,6 +24,13 @@ internal static unsafe class Float32Memory
 
     /// <summary>Where a tensor's elements start (valid while the tensor lives; the tensor must be <see cref="IsFlat"/> for float reads).</summary>
     public static float* Of(torch.Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+    /// <summary>Whether <see cref="BytesAsFloats"/> runs here: AVX2, and float vectors of its eight lanes.</summary>
+    public static bool CanWidenBytes => Avx2.IsSupported && Vector<float>.Count == Vector256<float>.Count;
+
+    /// <summary>The eight bytes at <paramref name="p"/> (a 0/1 mask) as a vector of eight floats; needs <see cref="CanWidenBytes"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<float> BytesAsFloats(byte* p) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(p)).AsVector();
 
     /// <summary>Runs <paramref name="body"/>(start, end) for every block of [0, <paramref name="n"/>), on every core.</summary>
     public static void ForBlocks(long n, Action<long, long> body) =>

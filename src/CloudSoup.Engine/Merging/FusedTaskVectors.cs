@@ -113,7 +113,19 @@ internal static unsafe class FusedTaskVectors
             // Element by element: membership among equal keys depends on how many came before; masks are bytes.
             float* x = (float*)term.Model + at;
             byte* kept = (byte*)term.KeepMask + at;
-            for (int j = 0; j < count; j++)
+            int j = 0;
+            if (term.KeepMask != 0 && Float32Memory.CanWidenBytes)
+            {
+                // A byte mask: the same steps a vector at a time (the tail, where a vector would read past the mask, below).
+                for (; j + v <= count; j += v)
+                {
+                    var s = (Vector.Load(x + j) - Vector.Load(b + j)) * Float32Memory.BytesAsFloats(kept + j);
+                    if (term.MultiplyBy is { } times) s *= new Vector<float>(times);
+                    if (term.DivideBy is { } by) s /= new Vector<float>(by);
+                    (s * weight).Store(t + j);
+                }
+            }
+            for (; j < count; j++)
             {
                 float d = x[j] - b[j];
                 float s;

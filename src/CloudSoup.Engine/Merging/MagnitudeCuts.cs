@@ -252,8 +252,19 @@ internal static unsafe class MagnitudeCuts
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MagnitudesOf(float* x, float* b, byte* keep, float* into, long start, long end)
     {
-        if (keep == null) for (long j = start; j < end; j++) into[j] = MathF.Abs(x[j] - b[j]);
-        else for (long j = start; j < end; j++) into[j] = MathF.Abs((x[j] - b[j]) * keep[j]);
+        int v = Vector<float>.Count;
+        long i = start;
+        if (keep == null)
+        {
+            for (; i + v <= end; i += v) Vector.Abs(Vector.Load(x + i) - Vector.Load(b + i)).Store(into + i);
+            for (; i < end; i++) into[i] = MathF.Abs(x[i] - b[i]);
+        }
+        else
+        {
+            if (Float32Memory.CanWidenBytes)
+                for (; i + v <= end; i += v) Vector.Abs((Vector.Load(x + i) - Vector.Load(b + i)) * Float32Memory.BytesAsFloats(keep + i)).Store(into + i);
+            for (; i < end; i++) into[i] = MathF.Abs((x[i] - b[i]) * keep[i]);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
