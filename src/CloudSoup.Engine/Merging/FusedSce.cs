@@ -69,7 +69,27 @@ internal static unsafe class FusedSce
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void VarianceOf(float* rows, int count, long n, float* into, long start, long end)
     {
-        for (long j = start; j < end; j++)
+        // The same double steps for a vector of elements at a time (two vectors of doubles per vector of floats).
+        int v = Vector<float>.Count;
+        long j = start;
+        for (; j + v <= end; j += v)
+        {
+            Vector<double> meanLow = Vector<double>.Zero, meanHigh = Vector<double>.Zero, m2Low = Vector<double>.Zero, m2High = Vector<double>.Zero;
+            for (int k = 0; k < count; k++)
+            {
+                Vector.Widen(Vector.Load(rows + k * n + j), out Vector<double> low, out Vector<double> high);
+                var divisor = new Vector<double>(k + 1);
+                var deltaLow = low - meanLow;
+                var deltaHigh = high - meanHigh;
+                meanLow += deltaLow / divisor;
+                meanHigh += deltaHigh / divisor;
+                m2Low += deltaLow * (low - meanLow);
+                m2High += deltaHigh * (high - meanHigh);
+            }
+            var models = new Vector<double>(count);
+            Vector.Narrow(m2Low / models, m2High / models).Store(into + j);
+        }
+        for (; j < end; j++)
         {
             double mean = 0, m2 = 0;
             for (int k = 0; k < count; k++)

@@ -278,7 +278,24 @@ internal static unsafe class MagnitudeCuts
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MaskRowsOf(float* x, MagnitudeCut cut, long seen, float* rows, int count, long n, long start, long end)
     {
-        for (long j = start; j < end; j++)
+        long j = start;
+        if (!cut.Partial)
+        {
+            // Kept exactly where the key is above the cut: a vector at a time (r·0 where dropped, as below).
+            int v = Vector<float>.Count;
+            var above = new Vector<int>(cut.Above);
+            var magnitude = new Vector<int>(0x7FFFFFFF);
+            for (; j + v <= end; j += v)
+            {
+                var keep = Vector.AsVectorSingle(Vector.GreaterThan(Vector.AsVectorInt32(Vector.Load(x + j)) & magnitude, above));
+                for (int k = 0; k < count; k++)
+                {
+                    var r = Vector.Load(rows + k * n + j);
+                    Vector.ConditionalSelect(keep, r, r * Vector<float>.Zero).Store(rows + k * n + j);
+                }
+            }
+        }
+        for (; j < end; j++)
         {
             int key = Key(x[j]);
             bool keep = key > cut.Above || (key == cut.Above && cut.Partial && seen++ < cut.Quota);   // every equal key counts
