@@ -10,10 +10,14 @@ Usage: /usr/bin/python3 script_baseline.py OUT.safetensors IN1.safetensors IN2.s
 Needs Debian's python3-torch.
 """
 import json
+import os
 import struct
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import safetensors_file  # noqa: E402  (bench/safetensors_file.py)
 
 
 def load_file(path):
@@ -33,19 +37,7 @@ def load_file(path):
 
 
 def save_file(tensors, path):
-    header, offset, blobs = {}, 0, []
-    for name, t in tensors.items():
-        b = t.contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
+    safetensors_file.write(path, {name: ("F32", t.shape, t.contiguous().numpy().tobytes()) for name, t in tensors.items()})
 
 
 def main():

@@ -3,26 +3,14 @@
 EXAMPLES rows of 784 inputs with labels 0-9, for the soup fan-out benchmark. Standard library only. The held-out rows
 repeat one block of 500 random rows: an evaluation does the same work whatever the values, and generating millions of
 random floats in pure Python is slow."""
-import json, os, random, struct, sys
+import os, random, sys
 from array import array
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from safetensors_file import write  # noqa: E402  (bench/safetensors_file.py)
 
 out_dir, n_models, hidden, examples = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 os.makedirs(out_dir, exist_ok=True)
-
-
-def write(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, (dtype, shape, data) in tensors.items():
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def floats(rng, n, scale):

@@ -204,14 +204,14 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     {
         var (s, id, reference) = await SubmitSplitAsync(2);
         await using var _ = s;
-        var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        var worker = s.Processor();
         Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // the split: two part messages
         var first = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
         Assert.Equal("00", first.PartsDone);
         await s.Storage.JobsQueue.ClearMessagesAsync();                                // both part messages are lost, and no worker runs
 
         // The record lets the attempt go on, so the reconciler sends the two parts again, not the job.
-        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var reconciler = s.Reconciler();
         var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Resent.Count: > 0 } r ? r : null,
             "the reconciler to send the lost parts again once they lapsed");
         Assert.Empty(pass.Requeued);
@@ -239,7 +239,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     {
         var (s, id, reference) = await SubmitSplitAsync(4);
         await using var _ = s;
-        var planner = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        var planner = s.Processor();
         Assert.True(await planner.ProcessNextAsync(CancellationToken.None));          // the split: four part messages
         var split = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
         Assert.Equal(4, split.Parts);
@@ -263,7 +263,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         var partStore = new JobPartStore(s.Storage.JobsTable);
         var before = await partStore.ListAsync(id, split.Attempt!, CancellationToken.None);
 
-        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var reconciler = s.Reconciler();
         var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Resent.Count: > 0 } r ? r : null,
             "the reconciler to send the lost part again once it lapsed");
         Assert.Empty(pass.Requeued);                                                  // not the job: that would start every part over
@@ -318,12 +318,12 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         var held = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
         Assert.True(held.AllPartsDone);
 
-        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var reconciler = s.Reconciler();
         var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Resent.Count: > 0 } r ? r : null,
             "the reconciler to send a part again once the job's claim lapsed");
         Assert.Empty(pass.Requeued);
         Assert.Equal([new ResentPart(id, held.Attempt!, 1)], pass.Resent);          // one done part, whose delivery finishes the job
-        var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        var worker = s.Processor();
         Assert.True(await worker.ProcessNextAsync(CancellationToken.None));
         var job = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
         Assert.Equal(JobStatus.Succeeded, job.Status);
@@ -339,7 +339,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     {
         var (s, id, reference) = await SubmitSplitAsync(2);
         await using var _ = s;
-        var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        var worker = s.Processor();
         Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // the split: two part messages
         Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // one part runs and commits its shards
         var first = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
@@ -349,7 +349,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         await s.Storage.JobsTable.DeleteEntityAsync(JobPartRecord.PartitionFor(id), JobPartRecord.RowFor(missing));   // and its row (by hand)
 
         // Without the row the part cannot be sent again: the lapsed claim starts a new attempt, which splits again.
-        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var reconciler = s.Reconciler();
         var pass = await TestBlobs.EventuallyAsync(async () => await reconciler.RunOnceAsync(CancellationToken.None) is { Requeued.Count: > 0 } r ? r : null,
             "the reconciler to send the job again once its parts' claim lapsed");
         Assert.Equal([id], pass.Requeued);
@@ -372,7 +372,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     {
         await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
         string id = await s.SubmitAsync(Recipe("linear", s.Models) + "parallelism: {parts: 2}\n");
-        var worker = new JobProcessor(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobProcessor>.Instance);
+        var worker = s.Processor();
         Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // the split: two part messages
         Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // one part runs and commits its shards
         var first = (await s.Jobs.GetAsync(id, CancellationToken.None))!;
@@ -382,7 +382,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
         const string reason = "part 2 of 2: checkpoints/fan/m1.safetensors: tensor 'layers.3.weight' is cut short";
         Assert.NotNull(await new JobPartStore(s.Storage.JobsTable).MarkFailedAsync(id, other, reason, CancellationToken.None));
 
-        var reconciler = new JobReconciler(s.Storage, s.Jobs, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobReconciler>.Instance);
+        var reconciler = s.Reconciler();
         var pass = await reconciler.RunOnceAsync(CancellationToken.None);
         Assert.Empty(pass.Requeued);                                                   // not split again: the part's failure stands
         Assert.Empty(pass.Resent);

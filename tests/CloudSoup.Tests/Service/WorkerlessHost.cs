@@ -11,13 +11,21 @@ using CloudSoup.Control.Jobs;
 using CloudSoup.Control.Storage;
 using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
+using CloudSoup.Worker.Queue;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CloudSoup.Tests.Service;
 
 internal sealed record WorkerlessHost(CloudSoupOptions Options, StorageClients Storage, CloudSoupHost Host, HttpClient Http, string Models, TempDir Dir) : IAsyncDisposable
 {
     public JobStore Jobs => new(Storage.JobsTable);
+
+    /// <summary>An in-process worker over this host's storage, for the steps a test drives itself (ProcessNextAsync).</summary>
+    public JobProcessor Processor() => new(Storage, Jobs, NullLogger<JobProcessor>.Instance);
+
+    /// <summary>A reconciler over this host's storage, run when the test says (the host itself does not reconcile).</summary>
+    public JobReconciler Reconciler() => new(Storage, Jobs, NullLogger<JobReconciler>.Instance);
 
     public static async Task<WorkerlessHost> StartAsync(AzuriteFixture azurite, string folder, Action<CloudSoupOptions>? configure = null)
     {
