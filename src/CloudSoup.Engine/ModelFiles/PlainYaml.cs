@@ -43,7 +43,7 @@ public static class PlainYaml
             if (!(first && firstInline)) sb.Append(' ', indent);
             first = false;
             sb.Append(String(key)).Append(':');
-            Value(sb, value, indent, nestedObjectIndent: indent + 2);
+            Value(sb, value, indent);
         }
     }
 
@@ -68,13 +68,13 @@ public static class PlainYaml
     }
 
     /// <summary>What follows "key:": a scalar on the same line, or a nested block on the next lines.</summary>
-    private static void Value(StringBuilder sb, JsonNode? value, int indent, int nestedObjectIndent)
+    private static void Value(StringBuilder sb, JsonNode? value, int indent)
     {
         switch (value)
         {
             case JsonObject { Count: > 0 } o:
                 sb.Append('\n');
-                Object(sb, o, nestedObjectIndent);
+                Object(sb, o, indent + 2);
                 break;
             case JsonArray { Count: > 0 } a:
                 sb.Append('\n');
