@@ -81,13 +81,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     }
 
     /// <summary>The same merge run in this process on the local copies: the bytes every split must reproduce.</summary>
-    private static async Task<string> ReferenceAsync(WorkerlessHost s, string recipe)
-    {
-        string outDir = s.Dir[$"reference-{Guid.NewGuid():N}"];
-        await using (var sink = new LocalDirectorySink(outDir))
-            await new MergeJobRunner(new LocalCheckpointStore(s.Dir["in"])).RunAsync(RecipeParser.Parse(recipe.Replace($"{s.Models}/", "")), sink, null, CancellationToken.None);
-        return outDir;
-    }
+    private static Task<string> ReferenceAsync(WorkerlessHost s, string recipe) => s.ReferenceAsync(s.Dir["in"], recipe.Replace($"{s.Models}/", ""));
 
     private static async Task AssertSameModelAsync(WorkerlessHost s, JobRecord job, string reference)
     {

@@ -58,13 +58,8 @@ public class SoupFanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOut
         $"evaluation: {{model: 'builtin:mlp', data: {prefix}{data}, test: {prefix}test.safetensors}}\n";
 
     /// <summary>The same soup run whole in this process on the local copies: the bytes and soup report every split must reproduce.</summary>
-    private static async Task<string> ReferenceAsync(WorkerlessHost s, string method = "greedy_soup")
-    {
-        string outDir = s.Dir[$"reference-{Guid.NewGuid():N}"];
-        await using (var sink = new LocalDirectorySink(outDir))
-            await new MergeJobRunner(new LocalCheckpointStore(s.Dir.Path), new JobEvaluator()).RunAsync(RecipeParser.Parse(Recipe("", method)), sink, null, CancellationToken.None);
-        return outDir;
-    }
+    private static Task<string> ReferenceAsync(WorkerlessHost s, string method = "greedy_soup") =>
+        s.ReferenceAsync(s.Dir.Path, Recipe("", method), new JobEvaluator());
 
     private static string Section(string reference, string name) =>
         JsonDocument.Parse(File.ReadAllBytes(Path.Combine(reference, JobOutputs.ReportJson))).RootElement.GetProperty(name).GetRawText();

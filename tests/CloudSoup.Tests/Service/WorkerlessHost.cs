@@ -8,7 +8,10 @@ using CloudSoup.Control.Api;
 using CloudSoup.Control.Configuration;
 using CloudSoup.Control.Hosting;
 using CloudSoup.Control.Jobs;
+using CloudSoup.Control.Recipes;
 using CloudSoup.Control.Storage;
+using CloudSoup.Engine.Evaluation;
+using CloudSoup.Engine.Jobs;
 using CloudSoup.Engine.Storage;
 using CloudSoup.Tests.Support;
 using CloudSoup.Worker.Queue;
@@ -50,6 +53,19 @@ internal sealed record WorkerlessHost(CloudSoupOptions Options, StorageClients S
         var post = await Http.PostAsync("/api/merges", new StringContent(recipe, Encoding.UTF8, "application/yaml"));
         Assert.True(post.StatusCode == HttpStatusCode.Accepted, await post.Content.ReadAsStringAsync());
         return (await post.Content.ReadFromJsonAsync<SubmitView>(JobView.Json))!.Id;
+    }
+
+    /// <summary>
+    /// <paramref name="recipe"/> run whole in this process on the local copies under <paramref name="models"/> (with
+    /// <paramref name="evaluator"/> when it evaluates), into a new folder of <see cref="Dir"/>: the result every split
+    /// must reproduce. Returns that folder.
+    /// </summary>
+    public async Task<string> ReferenceAsync(string models, string recipe, IJobEvaluator? evaluator = null)
+    {
+        string outDir = Dir[$"reference-{Guid.NewGuid():N}"];
+        await using (var sink = new LocalDirectorySink(outDir))
+            await new MergeJobRunner(new LocalCheckpointStore(models), evaluator).RunAsync(RecipeParser.Parse(recipe), sink, null, CancellationToken.None);
+        return outDir;
     }
 
     public async Task<byte[]> ReadAsync(string containerPath)
