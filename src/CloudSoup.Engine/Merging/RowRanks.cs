@@ -1,15 +1,49 @@
 // DELLA's ranks: the position of each |δ| in its row sorted ascending, equal magnitudes by column (the lower
 // index ranks lower) — the stable order, which is the one tie rule of every magnitude ranking here
-// (docs/methods.md, "Ties between equal magnitudes"). A least-significant-digit radix sort of the 31-bit magnitude
-// keys (three 11-bit digits, each pass stable) instead of a comparison sort per row: the sort was over half of a
-// della merge's profile (bench/README.md). Rows are sorted in parallel; each needs only its own scratch.
+// (docs/methods.md, "Ties between equal magnitudes"). Rows are worked in parallel; each needs only its own scratch.
+//
+// Two services:
+// - Compute: every rank, by a least-significant-digit radix sort of the 31-bit magnitude keys (three stable 11-bit
+//   passes) per row.
+// - Keep: DELLA's keep mask, u < p(rank) for the uniforms u torch.bernoulli draws, mostly without sorting. The keep
+//   probability p(rank) = low + rank · span / steps never decreases as the rank grows (each float operation rounds
+//   monotonically), so bounds on an entry's rank settle most draws. A counting pass puts the row into buckets of
+//   about four entries by ⌊|δ| · (buckets − 1) / max |δ|⌋, which never decreases as |δ| grows; the entries of a
+//   bucket then hold exactly its ranks first … last, and u < p(first) keeps an entry, u ≥ p(last) drops it. Only a
+//   draw between the two (in a bucket of c entries, a chance of (c − 1) · span / steps: well under one entry per
+//   row) needs the exact rank, counted over the row. A row with more than a few of those (its magnitudes crowd
+//   into few buckets: a few huge ones put everything else into the first, or many entries share one magnitude) is
+//   ranked by the radix sort instead. The same masks as ranking every entry (RowRanksTests), at a quarter of the
+//   radix sort's cost (bench/README.md, "DELLA without ranking").
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace CloudSoup.Engine.Merging;
 
+/// <summary>What a rank becomes: itself, or DELLA's keep probability low + rank · span / steps.</summary>
+internal readonly record struct RankMap(float Low, float Span, float Steps)
+{
+    public static readonly RankMap Identity = new(0, 1, 1);
+
+    /// <summary>The value of each rank 0 … width − 1 (the tensor expression's float operations, in its order).</summary>
+    public float[] Table(int width)
+    {
+        var table = new float[width];
+        for (int r = 0; r < width; r++) table[r] = Low + r * Span / Steps;
+        return table;
+    }
+}
+
 internal static unsafe class RowRanks
 {
     private const int DigitBits = 11, Digits = 1 << DigitBits;
+    private const int Passes = 3;   // 3 × 11 bits cover the 31-bit keys
+
+    /// <summary>At most this many buckets per row, and about this many entries per bucket.</summary>
+    internal const int MaxBuckets = 1 << 16, EntriesPerBucket = 4;
+
+    /// <summary>A row whose draws need more exact ranks than this is sorted instead (each costs a pass over the row).</summary>
+    internal const int ExactRanksPerRow = 16;
 
     /// <summary>
     /// Writes into <paramref name="ranks"/> (rows × width, row-major) each entry's 0-based ascending rank of |x − b|
@@ -18,31 +52,189 @@ internal static unsafe class RowRanks
     /// </summary>
     public static bool Compute(float* x, float* b, long rows, int width, float* ranks)
     {
-        nint xa = (nint)x, ba = (nint)b, ra = (nint)ranks;
+        var table = RankMap.Identity.Table(width);
+        return EachRow(rows, width, (row, s) => RadixRankRow(x + row * width, b == null ? null : b + row * width, width, ranks + row * width, table, s));
+    }
+
+    /// <summary>
+    /// DELLA's keep mask: <paramref name="keep"/>[e] = 1 when <paramref name="u"/>[e] &lt; map(rank of |x − b|[e] in its
+    /// row), else 0 — what drawing torch.bernoulli's uniforms against every entry's probability gives. False when some
+    /// magnitude is NaN (then nothing is promised about <paramref name="keep"/>).
+    /// </summary>
+    public static bool Keep(float* x, float* b, long rows, int width, float* u, byte* keep, RankMap map)
+    {
+        var table = map.Table(width);
+        return EachRow(rows, width, (row, s) =>
+        {
+            long at = row * width;
+            float* rowB = b == null ? null : b + at;
+            return KeepByBuckets(x + at, rowB, width, u + at, keep + at, table, s) ?? KeepBySorting(x + at, rowB, width, u + at, keep + at, table, s);
+        });
+    }
+
+    private delegate bool RowWork(long row, Scratch scratch);
+
+    private static bool EachRow(long rows, int width, RowWork work)
+    {
         int nan = 0;
         Parallel.For(0L, rows, () => new Scratch(width), (row, _, scratch) =>
         {
-            float* rowB = ba == 0 ? null : (float*)ba + row * width;
-            if (!RankRow((float*)xa + row * width, rowB, width, (float*)ra + row * width, scratch)) Interlocked.Exchange(ref nan, 1);
+            if (!work(row, scratch)) Interlocked.Exchange(ref nan, 1);
             return scratch;
         }, _ => { });
         return nan == 0;
     }
 
-    private sealed class Scratch(int width)
+    /// <summary>One thread's arrays for rows of one width; each method's own are made when it first runs.</summary>
+    internal sealed class Scratch(int width)
     {
-        public readonly uint[] Keys = new uint[width], KeysOut = new uint[width];
-        public readonly int[] Order = new int[width], OrderOut = new int[width];
-        public readonly int[] Counts = new int[Passes * Digits];
+        private uint[]? keys, keysOut;
+        private int[]? order, orderOut, counts, buckets;
+        private float[]? ranks;
+        private Bounds[]? bounds;
+
+        public uint[] Keys => keys ??= new uint[width];
+        public uint[] KeysOut => keysOut ??= new uint[width];
+        public int[] Order => order ??= new int[width];
+        public int[] OrderOut => orderOut ??= new int[width];
+        public int[] Buckets => buckets ??= new int[width];
+        public float[] Ranks => ranks ??= new float[width];
+        public Bounds[] Bounds => bounds ??= new Bounds[BucketsFor(width)];
+        public int[] Counts => counts ??= new int[Math.Max(Passes * Digits, BucketsFor(width))];
     }
 
-    private const int Passes = 3;   // 3 × 11 bits cover the 31-bit keys
+    /// <summary>The keep probabilities of a bucket's lowest and highest rank.</summary>
+    internal readonly record struct Bounds(float Low, float High);
 
+    /// <summary>The bucket count for a row: its width rounded up to a power of two, over EntriesPerBucket, within 1 … MaxBuckets; 0 for one column.</summary>
+    private static int BucketsFor(int width) => width < 2 ? 0 : (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((uint)width) / EntriesPerBucket, 1, MaxBuckets);
+
+    /// <summary>
+    /// One row's keep mask from its buckets: true, false for NaN, or null when the row is left to KeepBySorting (one
+    /// column, all magnitudes zero, an infinity, magnitudes too small to scale, or more than ExactRanksPerRow draws to settle).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool RankRow(float* x, float* b, int width, float* ranks, Scratch s)
+    internal static bool? KeepByBuckets(float* x, float* b, int width, float* u, byte* keep, float[] table, Scratch s)
+    {
+        int buckets = BucketsFor(width);
+        if (buckets == 0) return null;
+        fixed (uint* keys = s.Keys)
+        fixed (int* at = s.Buckets, start = s.Counts)
+        fixed (Bounds* bounds = s.Bounds)
+        fixed (float* value = table)
+        {
+            uint max = Keys(x, b, width, keys);
+            if (max > 0x7F800000) return false;   // NaN
+            float scale = (buckets - 1) / BitConverter.UInt32BitsToSingle(max);
+            if (max == 0 || max == 0x7F800000 || !float.IsFinite(scale)) return null;
+            Buckets(keys, width, scale, (uint)(buckets - 1), at);
+            new Span<int>(start, buckets).Clear();
+            for (int j = 0; j < width; j++) start[at[j]]++;
+            // Each bucket's probability bounds: those of its first rank and of its last.
+            int total = 0;
+            for (int q = 0; q < buckets; q++)
+            {
+                int n = start[q];
+                bounds[q] = new Bounds(value[total], value[Math.Max(total + n - 1, 0)]);
+                total += n;
+            }
+            // Without branches (the draws are coin flips): keep by the upper bound, and note the unsettled entries,
+            // overwriting the bucket numbers already read.
+            int unsettled = 0;
+            for (int j = 0; j < width; j++)
+            {
+                var bound = bounds[at[j]];
+                float draw = u[j];
+                int low = draw < bound.Low ? 1 : 0, high = draw < bound.High ? 1 : 0;
+                keep[j] = (byte)high;
+                at[unsettled] = j;
+                unsettled += low ^ high;
+            }
+            if (unsettled > ExactRanksPerRow) return null;
+            for (int i = 0; i < unsettled; i++)
+            {
+                int j = at[i];
+                keep[j] = u[j] < value[Rank(keys, width, j)] ? (byte)1 : (byte)0;
+            }
+            return true;
+        }
+    }
+
+    /// <summary>The rank of entry <paramref name="j"/> among the keys: how many are smaller, and how many equal ones come before it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int Rank(uint* keys, int width, int j)
+    {
+        // Keys are at most 0x7F800000, so comparing them as signed integers is comparing them as unsigned.
+        int v = Vector<int>.Count, i = 0;
+        int key = (int)keys[j];
+        var mine = new Vector<int>(key);
+        var counted = Vector<int>.Zero;
+        for (; i + v <= j; i += v) counted -= Vector.LessThanOrEqual(Vector.Load((int*)keys + i), mine);   // all before j
+        int rank = 0;
+        for (int stop = Math.Min(width, i + v); i < stop; i++) rank += Before(i);   // the vector holding j, one by one
+        for (; i + v <= width; i += v) counted -= Vector.LessThan(Vector.Load((int*)keys + i), mine);   // all after j
+        for (; i < width; i++) rank += Before(i);
+        return rank + Vector.Sum(counted);
+
+        int Before(int i) => (int)keys[i] < key || (i < j && (int)keys[i] == key) ? 1 : 0;
+    }
+
+    /// <summary>One row's keep mask from its sorted ranks: false for NaN.</summary>
+    private static bool KeepBySorting(float* x, float* b, int width, float* u, byte* keep, float[] table, Scratch s)
+    {
+        fixed (float* p = s.Ranks)
+        {
+            if (!RadixRankRow(x, b, width, p, table, s)) return false;
+            for (int j = 0; j < width; j++) keep[j] = u[j] < p[j] ? (byte)1 : (byte)0;
+            return true;
+        }
+    }
+
+    /// <summary>Each entry's 31-bit magnitude key (the bits of |x − b|, whose order as integers is the magnitudes' order); returns the largest.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static uint Keys(float* x, float* b, int width, uint* keys)
+    {
+        int v = Vector<float>.Count, j = 0;
+        var magnitude = new Vector<uint>(0x7FFFFFFF);
+        var max = Vector<uint>.Zero;
+        for (; j + v <= width; j += v)
+        {
+            var key = Vector.AsVectorUInt32(b == null ? Vector.Load(x + j) : Vector.Load(x + j) - Vector.Load(b + j)) & magnitude;
+            key.Store(keys + j);
+            max = Vector.Max(max, key);
+        }
+        uint m = 0;
+        for (int lane = 0; lane < v; lane++) m = Math.Max(m, max[lane]);
+        for (; j < width; j++)
+        {
+            keys[j] = (uint)MagnitudeCuts.Key(b == null ? x[j] : x[j] - b[j]);
+            m = Math.Max(m, keys[j]);
+        }
+        return m;
+    }
+
+    /// <summary>Each key's bucket, ⌊|δ| · scale⌋ but at most <paramref name="last"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Buckets(uint* keys, int width, float scale, uint last, int* at)
+    {
+        int v = Vector<float>.Count, j = 0;
+        var by = new Vector<float>(scale);
+        var cap = new Vector<uint>(last);
+        for (; j + v <= width; j += v)
+        {
+            var q = Vector.AsVectorUInt32(Vector.ConvertToInt32(Vector.AsVectorSingle(Vector.Load(keys + j)) * by));
+            Vector.AsVectorInt32(Vector.Min(q, cap)).Store(at + j);
+        }
+        for (; j < width; j++) at[j] = (int)Math.Min((uint)(BitConverter.UInt32BitsToSingle(keys[j]) * scale), last);
+    }
+
+    /// <summary>The radix sort of one row, writing each entry's <paramref name="table"/>[rank]: false for NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static bool RadixRankRow(float* x, float* b, int width, float* ranks, float[] table, Scratch s)
     {
         fixed (uint* k0 = s.Keys, k1 = s.KeysOut)
         fixed (int* o0 = s.Order, o1 = s.OrderOut, counts = s.Counts)
+        fixed (float* value = table)
         {
             uint* keys = k0, keysOut = k1;
             int* order = o0, orderOut = o1;
@@ -81,7 +273,7 @@ internal static unsafe class RowRanks
                 order = orderOut;
                 orderOut = orderWas;
             }
-            for (int r = 0; r < width; r++) ranks[order[r]] = r;
+            for (int r = 0; r < width; r++) ranks[order[r]] = value[r];
             return true;
         }
     }

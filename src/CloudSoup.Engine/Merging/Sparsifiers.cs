@@ -76,6 +76,20 @@ public sealed class SeededMaskProvider : IMaskProvider
     internal static unsafe void DrawKeepBytes(long seed, float* p, byte* mask, long n) => DrawChunks(seed, p, 0, mask, n);
 
     /// <summary>
+    /// The uniforms behind DrawKeepBytes' draws for probabilities p: element e is kept when <paramref name="u"/>[e] &lt;
+    /// p[e] (DELLA, whose p need not be known everywhere: RowRanks.Keep).
+    /// </summary>
+    internal static unsafe void DrawUniforms(long seed, float* u, long n)
+    {
+        nint into = (nint)u;
+        Parallel.For(0L, (n + ChunkElements - 1) / ChunkElements, c =>
+        {
+            long start = c * ChunkElements;
+            TorchBernoulli.Uniforms((ulong)ChunkSeed(seed, c), (float*)into + start, Math.Min(ChunkElements, n - start));
+        });
+    }
+
+    /// <summary>
     /// Float32 draws of the whole tensor, chunk by chunk on every core (TorchBernoulli, torch.bernoulli's values): from
     /// <paramref name="p"/>, or <paramref name="constant"/> everywhere when it is null, into floats or bytes.
     /// </summary>

@@ -216,9 +216,10 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     }
 
     /// <summary>
-    /// A DELLA term (tensors of at most two dimensions, no inverse-density rescale): the keep probabilities from the
-    /// rows' magnitude ranks (Sparsifiers.DellaProbabilities' formula, the same float32 operations in the same order),
-    /// the mask drawn from them as bytes, the L1 factor as for DARE. Null when a magnitude is NaN.
+    /// A DELLA term (tensors of at most two dimensions, no inverse-density rescale): the mask torch.bernoulli draws from
+    /// the keep probabilities of the rows' magnitude ranks (Sparsifiers.DellaProbabilities' formula, the same float32
+    /// operations in the same order), as bytes, settled by RowRanks.Keep mostly without ranking; the L1 factor as for
+    /// DARE. Null when a magnitude is NaN.
     /// </summary>
     private static unsafe FusedTerm? DellaTerm(TensorMergeInput input, torch.Tensor b, int model, nint x, float weight, double density, bool rescale,
         NativeBuffers masks)
@@ -228,18 +229,13 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         long width = n / rows;
         if (width > int.MaxValue) return null;
         double epsilon = input.PerModel[model].Number("epsilon");
-        float* p = (float*)masks.Allocate(n * sizeof(float));
-        if (!RowRanks.Compute((float*)x, Float32Memory.Of(b), rows, (int)width, p)) return null;
-        // p = (density − ε) + (2ε · rank) / (width − 1), as the tensor expression evaluates it; one column: density
-        float low = (float)(density - epsilon), span = (float)(2 * epsilon), steps = width - 1;
-        nint pa = (nint)p;
-        Float32Memory.ForBlocks(n, (start, end) =>
-        {
-            float* q = (float*)pa;
-            for (long e = start; e < end; e++) q[e] = width <= 1 ? (float)density : low + q[e] * span / steps;
-        });
+        // p = (density − ε) + (2ε · rank) / (width − 1), as the tensor expression evaluates it; one column: density.
+        // Drawn as torch.bernoulli(p) draws: u < p for its uniforms u.
+        var map = width <= 1 ? new RankMap((float)density, 0, 1) : new RankMap((float)(density - epsilon), (float)(2 * epsilon), width - 1);
+        float* u = (float*)masks.Allocate(n * sizeof(float));
+        SeededMaskProvider.DrawUniforms(SeededMaskProvider.SeedFor(input, model), u, n);
         byte* keep = (byte*)masks.Allocate(n);
-        SeededMaskProvider.DrawKeepBytes(SeededMaskProvider.SeedFor(input, model), p, keep, n);
+        if (!RowRanks.Keep((float*)x, Float32Memory.Of(b), rows, (int)width, u, keep, map)) return null;
         float? times = rescale ? L1Factor(b, (float*)x, keep) : null;
         return new FusedTerm { Model = x, Weight = weight, KeepMask = (nint)keep, MultiplyBy = times };
     }

@@ -36,6 +36,16 @@ internal static unsafe class TorchBernoulli
     }
 
     /// <summary>
+    /// Writes into <paramref name="u"/>[0 … length) the uniforms torch.bernoulli compares with the probabilities, from a
+    /// fresh generator seeded with <paramref name="seed"/>: element e is kept when u[e] &lt; p[e]. They do not depend on p.
+    /// </summary>
+    public static void Uniforms(ulong seed, float* u, long length)
+    {
+        var engine = new Mt19937(seed);
+        for (long e = 0; e < length; e += Mt19937.N) engine.NextUniforms((int)Math.Min(Mt19937.N, length - e), u + e);
+    }
+
+    /// <summary>
     /// The 32-bit MT19937 engine as libtorch's CPU generator runs it (seeded with the seed's low 32 bits), producing its
     /// outputs a state (624 words) at a time with vector instructions: the same numbers in the same order.
     /// </summary>
@@ -66,30 +76,48 @@ internal static unsafe class TorchBernoulli
             {
                 Twist(s);
                 int v = Vector<uint>.Count, j = 0;
-                var low24 = new Vector<uint>(0xFFFFFF);
-                var scale = new Vector<float>(1f / (1 << 24));
                 var probability = new Vector<float>(constant);
                 for (; j + v <= count; j += v)
                 {
-                    var y = Vector.Load(s + j);
-                    y ^= Vector.ShiftRightLogical(y, 11);
-                    y ^= Vector.ShiftLeft(y, 7) & new Vector<uint>(0x9d2c5680u);
-                    y ^= Vector.ShiftLeft(y, 15) & new Vector<uint>(0xefc60000u);
-                    y ^= Vector.ShiftRightLogical(y, 18);
-                    var u = Vector.ConvertToSingle(Vector.AsVectorInt32(y & low24)) * scale;
-                    var kept = Vector.LessThan(u, p == null ? probability : Vector.Load(p + j));
+                    var kept = Vector.LessThan(Uniform(Vector.Load(s + j)), p == null ? probability : Vector.Load(p + j));
                     (kept & Vector<int>.One).Store(keep + j);
                 }
-                for (; j < count; j++)
-                {
-                    uint y = s[j];
-                    y ^= y >> 11;
-                    y ^= (y << 7) & 0x9d2c5680u;
-                    y ^= (y << 15) & 0xefc60000u;
-                    y ^= y >> 18;
-                    keep[j] = (y & 0xFFFFFF) * (1f / (1 << 24)) < (p == null ? constant : p[j]) ? 1 : 0;
-                }
+                for (; j < count; j++) keep[j] = Uniform(s[j]) < (p == null ? constant : p[j]) ? 1 : 0;
             }
+        }
+
+        /// <summary>The next <paramref name="count"/> (≤ 624) uniforms u, as NextKeeps draws them.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void NextUniforms(int count, float* u)
+        {
+            fixed (uint* s = _state)
+            {
+                Twist(s);
+                int v = Vector<uint>.Count, j = 0;
+                for (; j + v <= count; j += v) Uniform(Vector.Load(s + j)).Store(u + j);
+                for (; j < count; j++) u[j] = Uniform(s[j]);
+            }
+        }
+
+        /// <summary>A state word tempered into MT19937's output r, then u = (r &amp; (2^24 − 1))·2^−24.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector<float> Uniform(Vector<uint> y)
+        {
+            y ^= Vector.ShiftRightLogical(y, 11);
+            y ^= Vector.ShiftLeft(y, 7) & new Vector<uint>(0x9d2c5680u);
+            y ^= Vector.ShiftLeft(y, 15) & new Vector<uint>(0xefc60000u);
+            y ^= Vector.ShiftRightLogical(y, 18);
+            return Vector.ConvertToSingle(Vector.AsVectorInt32(y & new Vector<uint>(0xFFFFFF))) * new Vector<float>(1f / (1 << 24));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static float Uniform(uint y)
+        {
+            y ^= y >> 11;
+            y ^= (y << 7) & 0x9d2c5680u;
+            y ^= (y << 15) & 0xefc60000u;
+            y ^= y >> 18;
+            return (y & 0xFFFFFF) * (1f / (1 << 24));
         }
 
         /// <summary>MT19937's state transition; lanes of a vector never read a word another lane of it writes.</summary>

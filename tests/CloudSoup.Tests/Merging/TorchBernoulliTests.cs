@@ -36,6 +36,20 @@ public class TorchBernoulliTests
         Assert.Contains(1f, expected.Length > 10 ? expected : [1f]);   // the draws are not all zero
     }
 
+    [Theory]
+    [InlineData(3UL, "uniform", 5_000)]
+    [InlineData(0xFFFFFFFFUL, "edges", 1_873)]
+    public unsafe void The_uniforms_below_p_are_the_draws(ulong seed, string probabilities, int n)
+    {
+        var p = Probabilities(probabilities, n).data<float>().ToArray();
+        var drawn = new float[n];
+        var u = new float[n];
+        Draw(seed, p, drawn);
+        fixed (float* up = u) TorchBernoulli.Uniforms(seed, up, n);
+        for (int i = 0; i < n; i++) Assert.True(drawn[i] == (u[i] < p[i] ? 1 : 0), $"element {i}");
+        Assert.All(u, v => Assert.InRange(v, 0f, 1f - 1f / (1 << 24)));
+    }
+
     private static unsafe void Draw(ulong seed, float[] p, float[] mask)
     {
         fixed (float* pp = p, mp = mask) TorchBernoulli.Draw(seed, pp, 0, mp, p.Length);

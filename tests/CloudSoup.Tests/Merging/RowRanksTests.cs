@@ -1,0 +1,108 @@
+// RowRanks.Keep (DELLA's keep mask mostly without ranking, Merging/RowRanks.cs) against the definition: every entry's
+// stable rank by a sort, its probability low + rank · span / steps, and u < p. On rows the buckets settle (bell-shaped,
+// many equal magnitudes, widths that end mid-vector), rows they give to the sort (a huge outlier, all zero, an
+// infinity, subnormals only, one column, wider than the bucket limit), draws placed exactly on a probability and one
+// step either side of it (the entries whose bounds do not settle them), and NaN.
+using CloudSoup.Engine.Merging;
+
+namespace CloudSoup.Tests.Merging;
+
+public class RowRanksTests
+{
+    public static TheoryData<string, int, int> Rows() => new()
+    {
+        { "bell", 7, 1_000 }, { "bell", 3, 1_031 }, { "laplace", 5, 4_096 }, { "quarter steps", 9, 1_003 }, { "bell", 40, 2 },
+        { "bell", 30, 3 }, { "bell", 11, 63 }, { "outlier", 4, 1_000 }, { "zeros", 3, 100 }, { "infinity", 3, 100 },
+        { "subnormal", 3, 100 }, { "bell", 17, 1 }, { "bell", 1, 70_001 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Rows))]
+    public void The_mask_is_u_below_the_probability_of_the_stable_rank(string kind, int rows, int width)
+    {
+        var random = new Random(rows * 7919 + width);
+        var x = Values(kind, rows * width, random);
+        var b = Enumerable.Range(0, rows * width).Select(_ => kind is "bell" or "laplace" ? (float)(random.NextDouble() - 0.5) : 0f).ToArray();
+        foreach (var (low, span) in new[] { (0.35f, 0.3f), (0.5f, 0f), (0f, 1f) })
+        {
+            var map = new RankMap(low, span, Math.Max(width - 1, 1));
+            var p = Probabilities(x, b, rows, width, map);
+            // Random draws, and draws on a probability or one float step either side (the unsettled ones).
+            var u = p.Select((pe, e) => (e % 4) switch
+            {
+                0 => (float)random.NextDouble(),
+                1 => pe,
+                2 => MathF.BitDecrement(pe),
+                _ => MathF.BitIncrement(pe),
+            }).ToArray();
+            var keep = Keep(x, b, rows, width, u, map);
+            Assert.NotNull(keep);
+            for (int e = 0; e < p.Length; e++)
+                if (keep[e] != (u[e] < p[e] ? 1 : 0))
+                    Assert.Fail($"{kind} {rows}x{width}, span {span}: entry {e} (u {u[e]:R}, p {p[e]:R}) kept {keep[e]}");
+        }
+    }
+
+    [Fact]
+    // Quarter steps: nine magnitudes, about 110 entries each; a draw in a bucket of 110 is unsettled with a chance of
+    // 109 · 0.3 / 999, about 33 per row, over the budget of exact ranks.
+    public unsafe void Buckets_settle_bell_shaped_rows_and_leave_crowded_ones_to_the_sort()
+    {
+        const int width = 1_000;
+        var random = new Random(5);
+        var map = new RankMap(0.35f, 0.3f, width - 1);
+        var table = map.Table(width);
+        var scratch = new RowRanks.Scratch(width);
+        var u = Enumerable.Range(0, width).Select(_ => (float)random.NextDouble()).ToArray();
+        var keep = new byte[width];
+        foreach (var (kind, settled) in new[] { ("bell", true), ("laplace", true), ("outlier", false), ("zeros", false), ("quarter steps", false) })
+        {
+            var x = Values(kind, width, random);
+            fixed (float* xp = x, up = u) fixed (byte* kp = keep)
+                Assert.Equal(settled, RowRanks.KeepByBuckets(xp, null, width, up, kp, table, scratch) is true);
+        }
+    }
+
+    [Fact]
+    public void A_nan_magnitude_is_reported()
+    {
+        foreach (var at in new[] { 0, 517, 999 })   // in the vector body and the scalar tail
+        {
+            var x = Values("bell", 2 * 1_000, new Random(at));
+            x[1_000 + at] = float.NaN;
+            Assert.Null(Keep(x, new float[x.Length], 2, 1_000, new float[x.Length], new RankMap(0.35f, 0.3f, 999)));
+        }
+    }
+
+    private static float[] Values(string kind, int n, Random random) => Enumerable.Range(0, n).Select(e => kind switch
+    {
+        "bell" => (float)((random.NextDouble() + random.NextDouble() + random.NextDouble() - 1.5) * 0.01),
+        "laplace" => (float)(Math.Log(random.NextDouble()) * (random.Next(2) * 2 - 1) * 0.01),
+        "quarter steps" => (float)(Math.Round(random.NextDouble() * 16 - 8) / 4),
+        "outlier" => e % 1_000 == 3 ? 1e30f : (float)random.NextDouble(),
+        "zeros" => e % 2 == 0 ? 0f : -0f,
+        "infinity" => e % 100 == 50 ? float.NegativeInfinity : (float)random.NextDouble(),
+        "subnormal" => BitConverter.Int32BitsToSingle(random.Next(1, 1 << 20)) * (random.Next(2) * 2 - 1),
+        _ => throw new ArgumentException(kind),
+    }).ToArray();
+
+    /// <summary>The definition: each entry's probability from its stable rank of |x − b| in its row.</summary>
+    private static float[] Probabilities(float[] x, float[] b, int rows, int width, RankMap map)
+    {
+        var table = map.Table(width);
+        var p = new float[x.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            var order = Enumerable.Range(r * width, width).OrderBy(e => MagnitudeCuts.Key(x[e] - b[e])).ThenBy(e => e).ToArray();
+            for (int rank = 0; rank < width; rank++) p[order[rank]] = table[rank];
+        }
+        return p;
+    }
+
+    private static unsafe byte[]? Keep(float[] x, float[] b, int rows, int width, float[] u, RankMap map)
+    {
+        var keep = new byte[x.Length];
+        fixed (float* xp = x, bp = b, up = u) fixed (byte* kp = keep)
+            return RowRanks.Keep(xp, bp, rows, width, up, kp, map) ? keep : null;
+    }
+}
