@@ -139,11 +139,21 @@ internal static unsafe class MagnitudeCuts
         Float32Memory.ForBlocks(n, (start, end) => DifferencesOf((float*)xa, (float*)ba, (float*)ia, start, end));
     }
 
-    /// <summary>Writes |x − b| (or |(x − b)·keep| with a byte keep-mask) into <paramref name="into"/>, on every core.</summary>
-    public static void Magnitudes(float* x, float* b, byte* keep, float* into, long n)
+    /// <summary>Writes |x − b| into <paramref name="into"/>, on every core.</summary>
+    public static void Magnitudes(float* x, float* b, float* into, long n)
     {
-        nint xa = (nint)x, ba = (nint)b, ka = (nint)keep, ia = (nint)into;
-        Float32Memory.ForBlocks(n, (start, end) => MagnitudesOf((float*)xa, (float*)ba, (byte*)ka, (float*)ia, start, end));
+        nint xa = (nint)x, ba = (nint)b, ia = (nint)into;
+        Float32Memory.ForBlocks(n, (start, end) => MagnitudesOf((float*)xa, (float*)ba, (float*)ia, start, end));
+    }
+
+    /// <summary>
+    /// Turns magnitudes m = |x − b| into |m·keep| for a byte keep-mask, in place, on every core: the bits of |(x − b)·keep|
+    /// (finite: m or +0; infinite: NaN either way, the same NaN once its sign is cleared).
+    /// </summary>
+    public static void KeepMagnitudes(float* magnitudes, byte* keep, long n)
+    {
+        nint ma = (nint)magnitudes, ka = (nint)keep;
+        Float32Memory.ForBlocks(n, (start, end) => KeepMagnitudesOf((float*)ma, (byte*)ka, start, end));
     }
 
     /// <summary>How many of x[0 … n) are not zero (NaN counts, as in torch.count_nonzero).</summary>
@@ -250,21 +260,22 @@ internal static unsafe class MagnitudeCuts
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MagnitudesOf(float* x, float* b, byte* keep, float* into, long start, long end)
+    private static void MagnitudesOf(float* x, float* b, float* into, long start, long end)
     {
         int v = Vector<float>.Count;
         long i = start;
-        if (keep == null)
-        {
-            for (; i + v <= end; i += v) Vector.Abs(Vector.Load(x + i) - Vector.Load(b + i)).Store(into + i);
-            for (; i < end; i++) into[i] = MathF.Abs(x[i] - b[i]);
-        }
-        else
-        {
-            if (Float32Memory.CanWidenBytes)
-                for (; i + v <= end; i += v) Vector.Abs((Vector.Load(x + i) - Vector.Load(b + i)) * Float32Memory.BytesAsFloats(keep + i)).Store(into + i);
-            for (; i < end; i++) into[i] = MathF.Abs((x[i] - b[i]) * keep[i]);
-        }
+        for (; i + v <= end; i += v) Vector.Abs(Vector.Load(x + i) - Vector.Load(b + i)).Store(into + i);
+        for (; i < end; i++) into[i] = MathF.Abs(x[i] - b[i]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KeepMagnitudesOf(float* m, byte* keep, long start, long end)
+    {
+        int v = Vector<float>.Count;
+        long i = start;
+        if (Float32Memory.CanWidenBytes)
+            for (; i + v <= end; i += v) Vector.Abs(Vector.Load(m + i) * Float32Memory.BytesAsFloats(keep + i)).Store(m + i);
+        for (; i < end; i++) m[i] = MathF.Abs(m[i] * keep[i]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -58,17 +58,20 @@ internal static unsafe class RowRanks
 
     /// <summary>
     /// DELLA's keep mask: <paramref name="keep"/>[e] = 1 when <paramref name="u"/>[e] &lt; map(rank of |x − b|[e] in its
-    /// row), else 0 — what drawing torch.bernoulli's uniforms against every entry's probability gives. False when some
-    /// magnitude is NaN (then nothing is promised about <paramref name="keep"/>).
+    /// row), else 0 — what drawing torch.bernoulli's uniforms against every entry's probability gives — and |x − b| into
+    /// <paramref name="magnitudes"/> on the way. False when some magnitude is NaN (then nothing is promised about either).
     /// </summary>
-    public static bool Keep(float* x, float* b, long rows, int width, float* u, byte* keep, RankMap map)
+    public static bool Keep(float* x, float* b, long rows, int width, float* u, byte* keep, RankMap map, float* magnitudes)
     {
         var table = map.Table(width);
         return EachRow(rows, width, (row, s) =>
         {
             long at = row * width;
             float* rowB = b == null ? null : b + at;
-            return KeepByBuckets(x + at, rowB, width, u + at, keep + at, table, s) ?? KeepBySorting(x + at, rowB, width, u + at, keep + at, table, s);
+            uint* keys = (uint*)magnitudes + at;
+            uint max = Keys(x + at, rowB, width, keys);
+            if (max > 0x7F800000) return false;   // NaN
+            return KeepByBuckets(keys, max, width, u + at, keep + at, table, s) ?? KeepBySorting(x + at, rowB, width, u + at, keep + at, table, s);
         });
     }
 
@@ -110,21 +113,19 @@ internal static unsafe class RowRanks
     private static int BucketsFor(int width) => width < 2 ? 0 : (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((uint)width) / EntriesPerBucket, 1, MaxBuckets);
 
     /// <summary>
-    /// One row's keep mask from its buckets: true, false for NaN, or null when the row is left to KeepBySorting (one
-    /// column, all magnitudes zero, an infinity, magnitudes too small to scale, or more than ExactRanksPerRow draws to settle).
+    /// One row's keep mask from its buckets, given its magnitude keys (no NaN) and the largest: true, or null when the
+    /// row is left to KeepBySorting (one column, all magnitudes zero, an infinity, magnitudes too small to scale, or
+    /// more than ExactRanksPerRow draws to settle).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static bool? KeepByBuckets(float* x, float* b, int width, float* u, byte* keep, float[] table, Scratch s)
+    internal static bool? KeepByBuckets(uint* keys, uint max, int width, float* u, byte* keep, float[] table, Scratch s)
     {
         int buckets = BucketsFor(width);
         if (buckets == 0) return null;
-        fixed (uint* keys = s.Keys)
         fixed (int* at = s.Buckets, start = s.Counts)
         fixed (Bounds* bounds = s.Bounds)
         fixed (float* value = table)
         {
-            uint max = Keys(x, b, width, keys);
-            if (max > 0x7F800000) return false;   // NaN
             float scale = (buckets - 1) / BitConverter.UInt32BitsToSingle(max);
             if (max == 0 || max == 0x7F800000 || !float.IsFinite(scale)) return null;
             Buckets(keys, width, scale, (uint)(buckets - 1), at);
@@ -190,7 +191,10 @@ internal static unsafe class RowRanks
         }
     }
 
-    /// <summary>Each entry's 31-bit magnitude key (the bits of |x − b|, whose order as integers is the magnitudes' order); returns the largest.</summary>
+    /// <summary>
+    /// Each entry's 31-bit magnitude key: the bits of |x − b| (so also the magnitudes themselves as floats), whose
+    /// order as integers is the magnitudes' order. Returns the largest.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static uint Keys(float* x, float* b, int width, uint* keys)
     {

@@ -235,8 +235,9 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         float* u = (float*)masks.Allocate(n * sizeof(float));
         SeededMaskProvider.DrawUniforms(SeededMaskProvider.SeedFor(input, model), u, n);
         byte* keep = (byte*)masks.Allocate(n);
-        if (!RowRanks.Keep((float*)x, Float32Memory.Of(b), rows, (int)width, u, keep, map)) return null;
-        float? times = rescale ? L1Factor(b, (float*)x, keep) : null;
+        using var magnitudes = torch.empty_like(b);   // |δ|, which the ranking computes anyway, for the L1 factor
+        if (!RowRanks.Keep((float*)x, Float32Memory.Of(b), rows, (int)width, u, keep, map, Float32Memory.Of(magnitudes))) return null;
+        float? times = rescale ? L1Factor(magnitudes, keep) : null;
         return new FusedTerm { Model = x, Weight = weight, KeepMask = (nint)keep, MultiplyBy = times };
     }
 
@@ -246,12 +247,16 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     /// </summary>
     private static unsafe float? L1Factor(torch.Tensor b, float* x, byte* keep)
     {
-        long n = b.NumberOfElements;
         using var magnitudes = torch.empty_like(b);
-        float* m = Float32Memory.Of(magnitudes), bs = Float32Memory.Of(b);
-        MagnitudeCuts.Magnitudes(x, bs, null, m, n);
+        MagnitudeCuts.Magnitudes(x, Float32Memory.Of(b), Float32Memory.Of(magnitudes), b.NumberOfElements);
+        return L1Factor(magnitudes, keep);
+    }
+
+    /// <summary>The same from the magnitudes |δ| (a float32 tensor shaped like δ), which it masks in place.</summary>
+    private static unsafe float? L1Factor(torch.Tensor magnitudes, byte* keep)
+    {
         double before = magnitudes.sum().ToDouble();
-        MagnitudeCuts.Magnitudes(x, bs, keep, m, n);
+        MagnitudeCuts.KeepMagnitudes(Float32Memory.Of(magnitudes), keep, magnitudes.NumberOfElements);
         double after = magnitudes.sum().ToDouble();
         return before < 1e-7 || after < 1e-7 ? null : (float)(before / after);
     }

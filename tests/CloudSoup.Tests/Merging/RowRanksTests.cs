@@ -1,8 +1,9 @@
 // RowRanks.Keep (DELLA's keep mask mostly without ranking, Merging/RowRanks.cs) against the definition: every entry's
-// stable rank by a sort, its probability low + rank · span / steps, and u < p. On rows the buckets settle (bell-shaped,
-// many equal magnitudes, widths that end mid-vector), rows they give to the sort (a huge outlier, all zero, an
-// infinity, subnormals only, one column, wider than the bucket limit), draws placed exactly on a probability and one
-// step either side of it (the entries whose bounds do not settle them), and NaN.
+// stable rank by a sort, its probability low + rank · span / steps, and u < p. On rows the buckets settle
+// (bell-shaped, Laplace, widths that end mid-vector, a row of 70,001), rows they give to the sort (a huge outlier,
+// all zero, an infinity, subnormals only, one column, many equal magnitudes), draws placed exactly on a probability
+// and one step either side of it (the entries whose bounds do not settle them), and NaN. The magnitudes it leaves
+// behind are |x − b| bit for bit.
 using CloudSoup.Engine.Merging;
 
 namespace CloudSoup.Tests.Merging;
@@ -35,11 +36,13 @@ public class RowRanksTests
                 2 => MathF.BitDecrement(pe),
                 _ => MathF.BitIncrement(pe),
             }).ToArray();
-            var keep = Keep(x, b, rows, width, u, map);
+            var (keep, magnitudes) = Keep(x, b, rows, width, u, map);
             Assert.NotNull(keep);
             for (int e = 0; e < p.Length; e++)
                 if (keep[e] != (u[e] < p[e] ? 1 : 0))
                     Assert.Fail($"{kind} {rows}x{width}, span {span}: entry {e} (u {u[e]:R}, p {p[e]:R}) kept {keep[e]}");
+            for (int e = 0; e < p.Length; e++)
+                Assert.Equal(BitConverter.SingleToInt32Bits(MathF.Abs(x[e] - b[e])), BitConverter.SingleToInt32Bits(magnitudes[e]));
         }
     }
 
@@ -57,9 +60,9 @@ public class RowRanksTests
         var keep = new byte[width];
         foreach (var (kind, settled) in new[] { ("bell", true), ("laplace", true), ("outlier", false), ("zeros", false), ("quarter steps", false) })
         {
-            var x = Values(kind, width, random);
-            fixed (float* xp = x, up = u) fixed (byte* kp = keep)
-                Assert.Equal(settled, RowRanks.KeepByBuckets(xp, null, width, up, kp, table, scratch) is true);
+            var keys = Values(kind, width, random).Select(v => (uint)MagnitudeCuts.Key(v)).ToArray();
+            fixed (uint* kk = keys) fixed (float* up = u) fixed (byte* kp = keep)
+                Assert.Equal(settled, RowRanks.KeepByBuckets(kk, keys.Max(), width, up, kp, table, scratch) is true);
         }
     }
 
@@ -70,7 +73,7 @@ public class RowRanksTests
         {
             var x = Values("bell", 2 * 1_000, new Random(at));
             x[1_000 + at] = float.NaN;
-            Assert.Null(Keep(x, new float[x.Length], 2, 1_000, new float[x.Length], new RankMap(0.35f, 0.3f, 999)));
+            Assert.Null(Keep(x, new float[x.Length], 2, 1_000, new float[x.Length], new RankMap(0.35f, 0.3f, 999)).Keep);
         }
     }
 
@@ -99,10 +102,11 @@ public class RowRanksTests
         return p;
     }
 
-    private static unsafe byte[]? Keep(float[] x, float[] b, int rows, int width, float[] u, RankMap map)
+    private static unsafe (byte[]? Keep, float[] Magnitudes) Keep(float[] x, float[] b, int rows, int width, float[] u, RankMap map)
     {
         var keep = new byte[x.Length];
-        fixed (float* xp = x, bp = b, up = u) fixed (byte* kp = keep)
-            return RowRanks.Keep(xp, bp, rows, width, up, kp, map) ? keep : null;
+        var magnitudes = new float[x.Length];
+        fixed (float* xp = x, bp = b, up = u, mp = magnitudes) fixed (byte* kp = keep)
+            return (RowRanks.Keep(xp, bp, rows, width, up, kp, map, mp) ? keep : null, magnitudes);
     }
 }
