@@ -24,17 +24,18 @@ public class RowRanksTests
         var random = new Random(rows * 7919 + width);
         var x = Values(kind, rows * width, random);
         var b = Enumerable.Range(0, rows * width).Select(_ => kind is "bell" or "laplace" ? (float)(random.NextDouble() - 0.5) : 0f).ToArray();
-        foreach (var (low, span) in new[] { (0.35f, 0.3f), (0.5f, 0f), (0f, 1f) })
+        // Random draws, and draws on a probability or one float step either side (the unsettled ones): three of every
+        // four entries (so many that most rows go to the sort), or three in every quarter row (the buckets' exact ranks).
+        foreach (var (low, span, every) in new[] { (0.35f, 0.3f, 4), (0.5f, 0f, 4), (0f, 1f, 4), (0.35f, 0.3f, Math.Max(4, width / 4)), (0f, 1f, Math.Max(4, width / 4)) })
         {
             var map = new RankMap(low, span, Math.Max(width - 1, 1));
             var p = Probabilities(x, b, rows, width, map);
-            // Random draws, and draws on a probability or one float step either side (the unsettled ones).
-            var u = p.Select((pe, e) => (e % 4) switch
+            var u = p.Select((pe, e) => (e % width % every) switch
             {
-                0 => (float)random.NextDouble(),
                 1 => pe,
                 2 => MathF.BitDecrement(pe),
-                _ => MathF.BitIncrement(pe),
+                3 => MathF.BitIncrement(pe),
+                _ => (float)random.NextDouble(),
             }).ToArray();
             var (keep, magnitudes) = Keep(x, b, rows, width, u, map);
             Assert.NotNull(keep);
@@ -60,9 +61,15 @@ public class RowRanksTests
         var keep = new byte[width];
         foreach (var (kind, settled) in new[] { ("bell", true), ("laplace", true), ("outlier", false), ("zeros", false), ("quarter steps", false) })
         {
-            var keys = Values(kind, width, random).Select(v => (uint)MagnitudeCuts.Key(v)).ToArray();
+            var x = Values(kind, width, random);
+            var keys = x.Select(v => (uint)MagnitudeCuts.Key(v)).ToArray();
+            // Six draws on their entry's probability or a step either side: the buckets rank those exactly.
+            var p = Probabilities(x, new float[width], 1, width, map);
+            for (int e = 1; e < width; e += 167) u[e] = (e % 3) switch { 0 => p[e], 1 => MathF.BitDecrement(p[e]), _ => MathF.BitIncrement(p[e]) };
             fixed (uint* kk = keys) fixed (float* up = u) fixed (byte* kp = keep)
-                Assert.Equal(settled, RowRanks.KeepByBuckets(kk, keys.Max(), width, up, kp, table, scratch) is true);
+                Assert.True(settled == RowRanks.KeepByBuckets(kk, keys.Max(), width, up, kp, table, scratch) is true, kind);
+            if (settled)
+                for (int e = 0; e < width; e++) Assert.True(keep[e] == (u[e] < p[e] ? 1 : 0), $"{kind}: entry {e}");
         }
     }
 
