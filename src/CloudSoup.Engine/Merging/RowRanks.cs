@@ -11,10 +11,11 @@
 //   about four entries by ⌊|δ| · (buckets − 1) / max |δ|⌋, which never decreases as |δ| grows; the entries of a
 //   bucket then hold exactly its ranks first … last, and u < p(first) keeps an entry, u ≥ p(last) drops it (eight
 //   entries at a time, with AVX2 gathers of their buckets' bounds: the draws are coin flips, no branch). Only a
-//   draw between the two (in a bucket of c entries, a chance of (c − 1) · span / steps: well under one entry per
-//   row) needs the exact rank, counted over the row. A row with more than a few of those (its magnitudes crowd
-//   into few buckets: a few huge ones put everything else into the first, or many entries share one magnitude) is
-//   ranked by the radix sort instead. The same masks as ranking every entry (RowRanksTests), in about a third of the
+//   draw between the two (in a bucket of c entries, a chance of (c − 1) · span / steps: about one entry per row)
+//   needs the exact rank, counted over the row. A row with more than a few of those gets a second try in which a
+//   bucket of one magnitude ranks its entries in column order (rows of few distinct magnitudes, as bfloat16
+//   checkpoints give), and if that too leaves many (a few huge magnitudes put everything else into the first
+//   bucket) the radix sort ranks it. The same masks as ranking every entry (RowRanksTests), in about a third of the
 //   radix sort's time (bench/README.md, "Fifth round: DELLA without ranking").
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -98,6 +99,8 @@ internal static unsafe class RowRanks
         private int[]? order, orderOut, counts, buckets;
         private float[]? ranks;
         private Bounds[]? bounds;
+        private int[]? met;
+        private uint[]? magnitudes;
 
         public uint[] Keys => keys ??= new uint[width];
         public uint[] KeysOut => keysOut ??= new uint[width];
@@ -106,6 +109,8 @@ internal static unsafe class RowRanks
         public int[] Buckets => buckets ??= new int[width];
         public float[] Ranks => ranks ??= new float[width];
         public Bounds[] Bounds => bounds ??= new Bounds[BucketsFor(width)];
+        public int[] Met => met ??= new int[BucketsFor(width)];
+        public uint[] Magnitudes => magnitudes ??= new uint[BucketsFor(width)];
         public int[] Counts => counts ??= new int[Math.Max(Passes * Digits, BucketsFor(width))];
     }
 
@@ -140,13 +145,14 @@ internal static unsafe class RowRanks
             {
                 int n = start[q];
                 bounds[q] = new Bounds(value[total], value[Math.Max(total + n - 1, 0)]);
+                start[q] = total;
                 total += n;
             }
             // Without branches (the draws are coin flips): keep by the upper bound, and note the unsettled entries,
             // overwriting the bucket numbers already read.
             int unsettled = 0, j = 0;
             if (Avx2.IsSupported && Bmi2.X64.IsSupported) unsettled = SettleEights(at, bounds, u, keep, width, ref j);
-            for (; j < width; j++)
+            for (; j < width && unsettled <= ExactRanksPerRow; j++)
             {
                 var bound = bounds[at[j]];
                 float draw = u[j];
@@ -155,11 +161,57 @@ internal static unsafe class RowRanks
                 at[unsettled] = j;
                 unsettled += low ^ high;
             }
-            if (unsettled > ExactRanksPerRow) return null;
+            if (unsettled > ExactRanksPerRow) return KeepByRuns(keys, width, u, keep, value, s, buckets, scale);
             for (int i = 0; i < unsettled; i++)
             {
                 int e = at[i];
                 keep[e] = u[e] < value[Rank(keys, width, e)] ? (byte)1 : (byte)0;
+            }
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// KeepByBuckets' second try at a row with too many unsettled draws. Entries of equal magnitude rank in column
+    /// order, so in a bucket whose entries all share one magnitude the k-th of them met along the row has rank
+    /// first + k: exact, with no sort. That settles rows made of few distinct magnitudes (task vectors of bfloat16
+    /// checkpoints: differences of nearby bfloat16 weights take a few dozen values per row); buckets holding several
+    /// magnitudes are settled by their bounds as before, and null (the sort) when those still leave too many.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool? KeepByRuns(uint* keys, int width, float* u, byte* keep, float* value, Scratch s, int buckets, float scale)
+    {
+        const uint None = uint.MaxValue, Several = uint.MaxValue - 1;   // keys are at most 0x7F800000
+        fixed (int* at = s.Buckets, start = s.Counts, met = s.Met)
+        fixed (uint* magnitude = s.Magnitudes)
+        fixed (Bounds* bounds = s.Bounds)
+        {
+            Buckets(keys, width, scale, (uint)(buckets - 1), at);   // again: the settling loop wrote over them
+            new Span<uint>(magnitude, buckets).Fill(None);
+            new Span<int>(met, buckets).Clear();
+            for (int e = 0; e < width; e++)
+            {
+                int q = at[e];
+                magnitude[q] = magnitude[q] == None || magnitude[q] == keys[e] ? keys[e] : Several;
+            }
+            int exact = ExactRanksPerRow;
+            for (int j = 0; j < width; j++)
+            {
+                int q = at[j];
+                float draw = u[j];
+                if (magnitude[q] != Several)
+                {
+                    keep[j] = draw < value[start[q] + met[q]++] ? (byte)1 : (byte)0;
+                    continue;
+                }
+                var bound = bounds[q];
+                bool low = draw < bound.Low, high = draw < bound.High;
+                if (low != high)
+                {
+                    if (--exact < 0) return null;
+                    high = draw < value[Rank(keys, width, j)];
+                }
+                keep[j] = high ? (byte)1 : (byte)0;
             }
             return true;
         }
@@ -187,6 +239,7 @@ internal static unsafe class RowRanks
             int kept = Avx.MoveMask(Avx.CompareLessThan(draws, high)), keptLow = Avx.MoveMask(Avx.CompareLessThan(draws, low));
             *(ulong*)(keep + j) = Bmi2.X64.ParallelBitDeposit((ulong)kept, 0x0101010101010101);   // bit i → byte i
             for (int open = kept ^ keptLow; open != 0; open &= open - 1) at[unsettled++] = j + BitOperations.TrailingZeroCount(open);
+            if (unsettled > ExactRanksPerRow) break;   // too many: the row is settled another way
         }
         return unsettled;
     }

@@ -1,9 +1,9 @@
 // RowRanks.Keep (DELLA's keep mask mostly without ranking, Merging/RowRanks.cs) against the definition: every entry's
 // stable rank by a sort, its probability low + rank · span / steps, and u < p. On rows the buckets settle
-// (bell-shaped, Laplace, widths that end mid-vector, a row of 70,001), rows they give to the sort (a huge outlier,
-// all zero, an infinity, subnormals only, one column, many equal magnitudes), draws placed exactly on a probability
-// and one step either side of it (the entries whose bounds do not settle them), and NaN. The magnitudes it leaves
-// behind are |x − b| bit for bit.
+// (bell-shaped, Laplace, few distinct magnitudes as from bfloat16 weights, widths that end mid-vector, a row of
+// 70,001), rows they give to the sort (a huge outlier, all zero, an infinity, subnormals only, one column), draws
+// placed exactly on a probability and one step either side of it (the entries whose bounds do not settle them), and
+// NaN. The magnitudes it leaves behind are |x − b| bit for bit.
 using CloudSoup.Engine.Merging;
 
 namespace CloudSoup.Tests.Merging;
@@ -12,7 +12,7 @@ public class RowRanksTests
 {
     public static TheoryData<string, int, int> Rows() => new()
     {
-        { "bell", 7, 1_000 }, { "bell", 3, 1_031 }, { "laplace", 5, 4_096 }, { "quarter steps", 9, 1_003 }, { "bell", 40, 2 },
+        { "bell", 7, 1_000 }, { "bell", 3, 1_031 }, { "laplace", 5, 4_096 }, { "quarter steps", 9, 1_003 }, { "bfloat16 steps", 5, 4_096 }, { "bell", 40, 2 },
         { "bell", 30, 3 }, { "bell", 11, 63 }, { "outlier", 4, 1_000 }, { "zeros", 3, 100 }, { "infinity", 3, 100 },
         { "subnormal", 3, 100 }, { "bell", 17, 1 }, { "bell", 1, 70_001 },
     };
@@ -48,9 +48,10 @@ public class RowRanksTests
     }
 
     [Fact]
-    // Quarter steps: nine magnitudes, about 110 entries each; a draw in a bucket of 110 is unsettled with a chance of
-    // 109 · 0.3 / 999, about 33 per row, over the budget of exact ranks.
-    public unsafe void Buckets_settle_bell_shaped_rows_and_leave_crowded_ones_to_the_sort()
+    // Quarter and bfloat16 steps: a few magnitudes, a hundred entries or more each, so a draw is unsettled with a
+    // chance of about 100 · 0.3 / 999 and a row has dozens, over the budget of exact ranks: the second try ranks
+    // each one-magnitude bucket in column order. An outlier puts all else into one bucket of many magnitudes.
+    public unsafe void Buckets_settle_bell_shaped_and_stepped_rows_and_leave_crowded_ones_to_the_sort()
     {
         const int width = 1_000;
         var random = new Random(5);
@@ -59,7 +60,7 @@ public class RowRanksTests
         var scratch = new RowRanks.Scratch(width);
         var u = Enumerable.Range(0, width).Select(_ => (float)random.NextDouble()).ToArray();
         var keep = new byte[width];
-        foreach (var (kind, settled) in new[] { ("bell", true), ("laplace", true), ("outlier", false), ("zeros", false), ("quarter steps", false) })
+        foreach (var (kind, settled) in new[] { ("bell", true), ("laplace", true), ("quarter steps", true), ("bfloat16 steps", true), ("outlier", false), ("zeros", false) })
         {
             var x = Values(kind, width, random);
             var keys = x.Select(v => (uint)MagnitudeCuts.Key(v)).ToArray();
@@ -89,6 +90,8 @@ public class RowRanksTests
         "bell" => (float)((random.NextDouble() + random.NextDouble() + random.NextDouble() - 1.5) * 0.01),
         "laplace" => (float)(Math.Log(random.NextDouble()) * (random.Next(2) * 2 - 1) * 0.01),
         "quarter steps" => (float)(Math.Round(random.NextDouble() * 16 - 8) / 4),
+        // differences of nearby bfloat16 weights: a bell of whole multiples of one step
+        "bfloat16 steps" => (float)(Math.Round((random.NextDouble() + random.NextDouble() + random.NextDouble() - 1.5) * 8) / 1024),
         "outlier" => e % 1_000 == 3 ? 1e30f : (float)random.NextDouble(),
         "zeros" => e % 2 == 0 ? 0f : -0f,
         "infinity" => e % 100 == 50 ? float.NegativeInfinity : (float)random.NextDouble(),
