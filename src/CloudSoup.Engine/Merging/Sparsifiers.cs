@@ -72,12 +72,10 @@ public sealed class SeededMaskProvider : IMaskProvider
     /// </summary>
     internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long n) => DrawChunks(seed, null, p, mask, n);
 
-    /// <summary>The same for float32 probabilities <paramref name="p"/>[0 … n) (DELLA).</summary>
-    internal static unsafe void DrawKeepBytes(long seed, float* p, byte* mask, long n) => DrawChunks(seed, p, 0, mask, n);
-
     /// <summary>
-    /// The uniforms behind DrawKeepBytes' draws for probabilities p: element e is kept when <paramref name="u"/>[e] &lt;
-    /// p[e] (DELLA, whose p need not be known everywhere: RowRanks.Keep).
+    /// The uniforms behind <see cref="KeepMask"/>'s float32 draws, from the same seed and chunks: element e is kept when
+    /// <paramref name="u"/>[e] &lt; p[e], whatever the probabilities p (DELLA, whose p need not be known everywhere:
+    /// RowRanks.Keep).
     /// </summary>
     internal static unsafe void DrawUniforms(long seed, float* u, long n)
     {

@@ -235,6 +235,23 @@ public class TaskArithmeticFamilyTests
     }
 
     [Fact]
+    public unsafe void Seeded_uniforms_below_p_are_the_seeded_masks_chunk_by_chunk()
+    {
+        // DELLA's fused path draws the uniforms and compares them itself (RowRanks.Keep): over several chunks and with
+        // probabilities that vary entry by entry, u < p must be KeepMask's draws.
+        using var scope = torch.NewDisposeScope();
+        var m = new DellaLinear();
+        long n = 2 * SeededMaskProvider.ChunkElements + 12345;
+        var x = torch.ones(n, dtype: torch.ScalarType.Float32);
+        var input = Input(m, torch.zeros_like(x), [x, x], perModel: [D(("weight", 1.0), ("density", 0.3)), D(("weight", 1.0), ("density", 0.3))], seed: 5, name: "w");
+        var p = torch.rand(n, generator: new torch.Generator(8));
+        var mask = SeededMaskProvider.Instance.KeepMask(p, input, 1);
+        var u = torch.empty_like(p);
+        SeededMaskProvider.DrawUniforms(SeededMaskProvider.SeedFor(input, 1), Float32Memory.Of(u), n);
+        Assert.True(u.lt(p).to_type(torch.ScalarType.Float32).equal(mask).all().ToBoolean());
+    }
+
+    [Fact]
     public void Della_ranks_equal_the_stable_argsort_of_the_argsort()
     {
         using var scope = torch.NewDisposeScope();
