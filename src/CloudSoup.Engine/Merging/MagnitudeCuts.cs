@@ -51,71 +51,113 @@ internal static unsafe class MagnitudeCuts
 
         nint xa = (nint)x, ba = (nint)b;
         long blocks = (n + Block - 1) / Block;
-        var high = new long[1 << 15];
-        int maxKey = 0;
-        var gate = new object();
-        // Per thread: two histograms, even and odd elements (CountHigh), summed here.
-        Parallel.For(0L, blocks, () => (Counts: new long[2 << 15], Max: 0), (block, _, local) =>
-            (local.Counts, Math.Max(local.Max, CountHigh((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), local.Counts))),
-        local =>
-        {
-            lock (gate)
-            {
-                for (int h = 0; h < high.Length; h++) high[h] += local.Counts[h] + local.Counts[high.Length + h];
-                maxKey = Math.Max(maxKey, local.Max);
-            }
-        });
-        if (maxKey > 0x7F800000) return null;   // a NaN key
-
-        // The bin holding each open rank's m-th largest key, and how many entries lie above that bin.
-        var bins = new (int Bin, long Above)[ranks.Count];
-        foreach (int i in open)
-        {
-            long seen = 0;
-            for (int h = high.Length - 1; h >= 0; h--)
-            {
-                if (seen + high[h] >= ranks[i]) { bins[i] = (h, seen); break; }
-                seen += high[h];
-            }
-        }
+        var high = Histograms.Rent(1 << 15);
         var low = new Dictionary<int, long[]>();
-        // CountLow counts two bins per pass (the callers ask for one or two ranks: one pass).
-        foreach (var pair in open.Select(i => bins[i].Bin).Distinct().Chunk(2))
+        try
         {
-            foreach (int h in pair) low[h] = new long[1 << 16];
-            Parallel.For(0L, blocks, () => pair.Select(_ => new long[1 << 16]).ToArray(), (block, _, local) =>
-            {
-                CountLow((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), pair, local);
-                return local;
-            }, local =>
+            int maxKey = 0;
+            var gate = new object();
+            // Per thread: two histograms, even and odd elements (CountHigh), summed here.
+            Parallel.For(0L, blocks, () => (Counts: Histograms.Rent(2 << 15), Max: 0), (block, _, local) =>
+                (local.Counts, Math.Max(local.Max, CountHigh((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), local.Counts))),
+            local =>
             {
                 lock (gate)
-                    for (int w = 0; w < pair.Length; w++)
-                    {
-                        var into = low[pair[w]];
-                        for (int l = 0; l < into.Length; l++) into[l] += local[w][l];
-                    }
-            });
-        }
-        foreach (int i in open)
-        {
-            var (bin, above) = bins[i];
-            var counts = low[bin];
-            long seen = above;
-            for (int l = counts.Length - 1; l >= 0; l--)
-            {
-                if (seen + counts[l] >= ranks[i])
                 {
-                    int key = (bin << 16) | l;
-                    long quota = ranks[i] - seen;
-                    // All of the equal entries are in: a plain "key ≥ K" cut, no counting.
-                    cuts[i] = quota == counts[l] ? new MagnitudeCut(key - 1, 0) : new MagnitudeCut(key, quota);
-                    break;
+                    for (int h = 0; h < high.Length; h++) high[h] += local.Counts[h] + local.Counts[high.Length + h];
+                    maxKey = Math.Max(maxKey, local.Max);
                 }
-                seen += counts[l];
+                Histograms.Return(local.Counts);
+            });
+            if (maxKey > 0x7F800000) return null;   // a NaN key
+
+            // The bin holding each open rank's m-th largest key, and how many entries lie above that bin.
+            var bins = new (int Bin, long Above)[ranks.Count];
+            foreach (int i in open)
+            {
+                long seen = 0;
+                for (int h = high.Length - 1; h >= 0; h--)
+                {
+                    if (seen + high[h] >= ranks[i]) { bins[i] = (h, seen); break; }
+                    seen += high[h];
+                }
+            }
+            // CountLow counts two bins per pass (the callers ask for one or two ranks: one pass).
+            foreach (var pair in open.Select(i => bins[i].Bin).Distinct().Chunk(2))
+            {
+                foreach (int h in pair) low[h] = Histograms.Rent(1 << 16);
+                Parallel.For(0L, blocks, () => pair.Select(_ => Histograms.Rent(1 << 16)).ToArray(), (block, _, local) =>
+                {
+                    CountLow((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), pair, local);
+                    return local;
+                }, local =>
+                {
+                    lock (gate)
+                        for (int w = 0; w < pair.Length; w++)
+                        {
+                            var into = low[pair[w]];
+                            for (int l = 0; l < into.Length; l++) into[l] += local[w][l];
+                        }
+                    foreach (var counts in local) Histograms.Return(counts);
+                });
+            }
+            foreach (int i in open)
+            {
+                var (bin, above) = bins[i];
+                var counts = low[bin];
+                long seen = above;
+                for (int l = counts.Length - 1; l >= 0; l--)
+                {
+                    if (seen + counts[l] >= ranks[i])
+                    {
+                        int key = (bin << 16) | l;
+                        long quota = ranks[i] - seen;
+                        // All of the equal entries are in: a plain "key ≥ K" cut, no counting.
+                        cuts[i] = quota == counts[l] ? new MagnitudeCut(key - 1, 0) : new MagnitudeCut(key, quota);
+                        break;
+                    }
+                    seen += counts[l];
+                }
+            }
+            return cuts;
+        }
+        finally
+        {
+            Histograms.Return(high);
+            foreach (var counts in low.Values) Histograms.Return(counts);
+        }
+    }
+
+    /// <summary>
+    /// Find's counting arrays (256 KB and 512 KB), reused. A fresh one is a large-object allocation on new pages: the
+    /// kernel faults each in, and a page read before its first write is copied from the zero page with a TLB flush on
+    /// every core (about 8 % of a breadcrumbs profile, bench/README.md). At most a few of each size wait here.
+    /// </summary>
+    private static class Histograms
+    {
+        private const int Kept = 8;
+        private static readonly Dictionary<int, Stack<long[]>> Free = [];
+
+        /// <summary>An array of <paramref name="length"/> zeros.</summary>
+        public static long[] Rent(int length)
+        {
+            lock (Free)
+                if (Free.TryGetValue(length, out var stack) && stack.TryPop(out var reused))
+                {
+                    Array.Clear(reused);
+                    return reused;
+                }
+            return new long[length];
+        }
+
+        public static void Return(long[] counts)
+        {
+            lock (Free)
+            {
+                if (!Free.TryGetValue(counts.Length, out var stack)) Free[counts.Length] = stack = new Stack<long[]>();
+                if (stack.Count < Kept) stack.Push(counts);
             }
         }
-        return cuts;
     }
 
     /// <summary>
