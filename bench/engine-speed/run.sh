@@ -38,7 +38,8 @@ recipe() { # method → recipe.yaml for it
       echo "models:"
       for p in "${inputs[@]:1}"; do
         case "$m" in
-          task_arithmetic|sce) echo "  - {model: $p, parameters: {weight: 0.5}}";;
+          task_arithmetic) echo "  - {model: $p, parameters: {weight: 0.5}}";;
+          sce) echo "  - {model: $p}";;   # sce weighs by its own variance mask: no weight
           breadcrumbs*) echo "  - {model: $p, parameters: {weight: 0.5, density: 0.5, gamma: 0.01}}";;
           *) echo "  - {model: $p, parameters: {weight: 0.5, density: 0.5}}";;
         esac
