@@ -26,9 +26,9 @@ internal static unsafe class FusedSce
         var tv = torch.empty([count, .. b.shape], dtype: torch.ScalarType.Float32);
         float* rows = Float32Memory.Of(tv);
         float* bp = Float32Memory.Of(b);
+        bool inputsFinite = true;   // every x_k − b finite: then every input is (the base and each model)
         for (int k = 0; k < count; k++)
-            MagnitudeCuts.Differences(Float32Memory.Of(input.Tensors[models[k]]),
-                bp, rows + k * n, n);
+            inputsFinite &= MagnitudeCuts.Differences(Float32Memory.Of(input.Tensors[models[k]]), bp, rows + k * n, n);
         if (selectTopK < 1)
         {
             var variance = torch.empty_like(b);
@@ -48,6 +48,7 @@ internal static unsafe class FusedSce
         int seen = 0;
         Float32Memory.ForBlocks(n, (start, end) => Interlocked.Or(ref seen, (int)Combine((float*)ba, (float*)ra, n, count, omega, (float*)oa, start, end)));
         if (seen == (int)OutputSeen.Finite) input.OutputBuffers?.VouchFinite(output);   // the executor need not scan it for NaN/inf again
+        if (inputsFinite) input.OutputBuffers?.VouchInputsFinite(output);                 // nor the inputs
         if (((OutputSeen)seen & OutputSeen.Nan) != OutputSeen.Nan) return output.MoveToOuterDisposeScope();
         Float32Memory.Abandon(output, input.OutputBuffers);   // NaN: the tensor path decides those bytes
         return null;

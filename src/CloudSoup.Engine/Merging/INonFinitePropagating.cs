@@ -13,3 +13,11 @@ public interface INonFinitePropagating
     /// <summary>True when, with these parameters, every input of the tensor contributes to every output element.</summary>
     bool EveryInputReachesTheOutput(IReadOnlyList<ResolvedParameters> perModel, ResolvedParameters global);
 }
+
+/// <summary>
+/// A method whose fused kernel may read every input element and vouch for them all being finite
+/// (OutputBuffers.VouchInputsFinite). For such a method the executor counts the inputs' NaN and ±inf after the merge,
+/// and only when the kernel did not vouch: not one extra pass over every input of every tensor. The count, the report
+/// and nonfinite: refuse's error are the same as when counted first.
+/// </summary>
+public interface IVouchesForInputs;

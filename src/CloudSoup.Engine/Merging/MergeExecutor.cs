@@ -83,7 +83,9 @@ public static class MergeExecutor
                             // them anyway (INonFinitePropagating): then a finite output proves the inputs finite.
                             bool outputFirst = task.Merge && plan.Method is INonFinitePropagating p
                                 && p.EveryInputReachesTheOutput(task.Sources.Select(i => task.PerModel[i]).ToList(), task.Global);
-                            List<NonFiniteInput> badInputs = outputFirst ? [] : CountNonFinite(plan, task, inputs, refuse);
+                            // A method whose kernel may vouch for its inputs has them counted after the merge, if at all.
+                            bool inputsAfter = task.Merge && !outputFirst && plan.Method is IVouchesForInputs;
+                            List<NonFiniteInput> badInputs = outputFirst || inputsAfter ? [] : CountNonFinite(plan, task, inputs, refuse);
                             var (aux, globalAux, auxBytes) = task.Merge ? await ReadAuxiliaryAsync(plan, task, owned, ct).ConfigureAwait(false) : ([], [], 0);
                             read += auxBytes;
                             using var scope = torch.NewDisposeScope();
@@ -94,6 +96,8 @@ public static class MergeExecutor
                                 result = MergeOne(plan, task, inputs, aux, globalAux, note => notes[task.Name] = note, device ?? torch.CPU, buffers).cpu();
                                 // A fused kernel that saw every output element finite has said so (OutputBuffers.VouchFinite).
                                 if (outputFirst && !buffers.IsVouchedFinite(result) && (badResult = NonFiniteValues.Count(result)) != null)
+                                    badInputs = CountNonFinite(plan, task, inputs, refuse);
+                                if (inputsAfter && !buffers.AreInputsVouchedFinite(result))
                                     badInputs = CountNonFinite(plan, task, inputs, refuse);
                                 merged++;
                             }
@@ -106,7 +110,8 @@ public static class MergeExecutor
                             // A new handle (sharing storage when nothing changed), so it outlives the inputs' handles.
                             var converted = result.to_type(TorchDTypes.ToScalarType(task.OutDType)).contiguous();
                             // The result's count stands for the output's when the conversion changed nothing.
-                            var badOutput = outputFirst && converted.dtype == result.dtype ? badResult : NonFiniteValues.Count(converted);
+                            var badOutput = converted.dtype == result.dtype && (outputFirst || (task.Merge && buffers.IsVouchedFinite(result)))
+                                ? badResult : NonFiniteValues.Count(converted);
                             if (badOutput != null && refuse)
                                 throw new CloudSoupException(ErrorKind.InvalidRecipe,
                                     $"nonfinite: the merged tensor '{task.Name}' has {badOutput} although its inputs are finite (values beyond {DTypes.RecipeName(task.OutDType)}'s range?); nonfinite: refuse rejects such outputs", "nonfinite");

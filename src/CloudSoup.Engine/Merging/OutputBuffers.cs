@@ -16,6 +16,8 @@ public sealed class OutputBuffers : IDisposable
     private long _rentedElements;       // the elements of that buffer's whole storage
     private nint _finiteAddress;        // the rented output a kernel found all finite (0: none), and its length
     private long _finiteElements;
+    private nint _inputsFiniteAddress;  // the rented output whose kernel found every input element finite (0: none)
+    private long _inputsFiniteElements;
 
     /// <summary>
     /// Zeros shaped like <paramref name="like"/> (its dtype, contiguous, CPU): the same values as torch.zeros_like, in
@@ -54,6 +56,7 @@ public sealed class OutputBuffers : IDisposable
             _rentedAddress = AddressOf(buffer);
             _rentedElements = storage;
             _finiteAddress = 0;   // a new rental: nothing is vouched for until its kernel says so
+            _inputsFiniteAddress = 0;
         }
         using (buffer) return buffer.view(like.shape);
     }
@@ -89,6 +92,29 @@ public sealed class OutputBuffers : IDisposable
         }
     }
 
+    /// <summary>
+    /// Said by a kernel that read every element of every input of this tensor (as the merge got them) and saw each one
+    /// finite, while writing <paramref name="output"/>, a buffer rented here for this tensor: the executor then need
+    /// not scan the inputs (<see cref="AreInputsVouchedFinite"/>; IVouchesForInputs). Forgotten at the next rental.
+    /// </summary>
+    public void VouchInputsFinite(torch.Tensor output)
+    {
+        lock (_gate)
+        {
+            nint address = AddressOf(output);
+            if (address == 0 || address != _rentedAddress) return;
+            _inputsFiniteAddress = address;
+            _inputsFiniteElements = output.NumberOfElements;
+        }
+    }
+
+    /// <summary>True when <paramref name="t"/> is the output whose kernel vouched for its inputs (<see cref="VouchInputsFinite"/>), whole.</summary>
+    public bool AreInputsVouchedFinite(torch.Tensor t)
+    {
+        if (t.device_type != DeviceType.CPU || t.NumberOfElements == 0) return false;
+        lock (_gate) return _inputsFiniteAddress != 0 && AddressOf(t) == _inputsFiniteAddress && t.NumberOfElements == _inputsFiniteElements;
+    }
+
     /// <summary>True when <paramref name="t"/> is the output a kernel vouched for (<see cref="VouchFinite"/>), whole.</summary>
     public bool IsVouchedFinite(torch.Tensor t)
     {
@@ -104,7 +130,9 @@ public sealed class OutputBuffers : IDisposable
             using (written)
             {
                 _free?.Dispose();
-                _free = written.as_strided([storageElements], [1L], 0);
+                // Ours, not the caller's: a kernel that abandons its output inside a dispose scope would otherwise
+                // have the scope dispose the waiting buffer, and the next rental find an empty handle.
+                _free = written.as_strided([storageElements], [1L], 0).DetachFromDisposeScope();
             }
         }
     }

@@ -95,6 +95,30 @@ public class NonFiniteTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Sce_counts_its_inputs_after_the_merge_the_same_way_and_refuses_them_the_same_way()
+    {
+        // sce's kernel vouches for finite inputs (IVouchesForInputs), so the executor counts them after the merge; the
+        // report and the refusal must be what counting first gives.
+        using var dir = new TempDir();
+        WriteModels(dir);
+        const string sce = "merge_method: sce\nbase_model: m1.safetensors\nmodels: [{model: m0.safetensors}, {model: m2.safetensors}]\n";
+        var report = await MergeAsync(dir, sce);
+        var inputs = Enumerable.Range(0, 3).Select(m => SafetensorsFiles.Read(dir[$"m{m}.safetensors"])).ToList();
+        Assert.Equal(new[] { "w", "b" }, report.NonFinite.Select(t => t.Tensor));
+        foreach (var t in report.NonFinite)
+            Assert.Equal(inputs.Select((m, i) => (Model: $"m{i}.safetensors", Count: Direct(m[t.Tensor]))).Where(x => x.Count != (0, 0))
+                .Select(x => new NonFiniteInput(x.Model, x.Count.Item1, x.Count.Item2)), t.Inputs);
+        var merged = SafetensorsFiles.Read(dir["out/model.safetensors"]);
+        foreach (var t in report.NonFinite) Assert.Equal(Direct(merged[t.Tensor]), (t.OutputNan, t.OutputInf));
+
+        using var again = new TempDir();
+        WriteModels(again);
+        var e = await Assert.ThrowsAsync<CloudSoupException>(() => MergeAsync(again, sce + "nonfinite: refuse\n"));
+        Assert.StartsWith("m0.safetensors: tensor 'w' has 2 NaN and 1 infinite values", e.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(again["out"]));
+    }
+
+    [Fact]
     public async Task A_finite_merge_reports_nothing()
     {
         using var dir = new TempDir();

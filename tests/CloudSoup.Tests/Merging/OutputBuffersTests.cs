@@ -33,6 +33,24 @@ public class OutputBuffersTests
     }
 
     [Fact]
+    public unsafe void A_buffer_abandoned_inside_a_dispose_scope_outlives_the_scope()
+    {
+        // A fused kernel that leaves a NaN output to the tensor path abandons its rented buffer inside its own dispose
+        // scope; the waiting buffer must not be disposed with that scope (the next rental found an empty handle).
+        using var buffers = new OutputBuffers();
+        nint address;
+        using (torch.NewDisposeScope())
+        {
+            var rented = buffers.Uninitialized(torch.ones(4, 4));
+            address = (nint)Float32Memory.Of(rented);
+            Float32Memory.Abandon(rented, buffers);
+        }
+        using var next = buffers.Zeros(torch.ones(3, 5));
+        Assert.Equal(address, (nint)Float32Memory.Of(next));   // the abandoned buffer, reused
+        Assert.Equal(new float[15], next.data<float>().ToArray());
+    }
+
+    [Fact]
     public void Another_dtype_a_larger_tensor_or_an_output_that_is_not_the_buffer_get_new_memory()
     {
         using var buffers = new OutputBuffers();

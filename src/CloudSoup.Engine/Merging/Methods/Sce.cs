@@ -5,7 +5,7 @@ using TorchSharp;
 
 namespace CloudSoup.Engine.Merging.Methods;
 
-public sealed class Sce : IMergeMethod
+public sealed class Sce : IMergeMethod, IVouchesForInputs
 {
     public MethodSignature Signature => TaskVectorStatisticsMethods.Sce;
 

@@ -76,6 +76,31 @@ public class FusedTaskVectorTests
         Assert.False(buffers.IsVouchedFinite(infinite));
     }
 
+    [Fact]
+    public void Sce_vouches_for_its_inputs_only_when_every_one_is_finite()
+    {
+        using var buffers = new OutputBuffers();
+        var (b, others) = Inputs(5_003, seed: 23);
+        using (var finite = MergeInto(buffers, "sce", b, others))
+            Assert.True(buffers.AreInputsVouchedFinite(finite));
+        // A non-finite entry in a model or in the base, in the vector body and in the scalar tail; with the infinity
+        // masked out of the variance selection, the output may well be finite, and the inputs still are not.
+        foreach (var (model, at) in new[] { (1, 77), (0, 5_001), (-1, 4_000) })
+        {
+            var (b2, others2) = Inputs(5_003, seed: 23);
+            (model < 0 ? b2 : others2[model])[at] = model == 0 ? float.NaN : float.NegativeInfinity;
+            using var merged = MergeInto(buffers, "sce", b2, others2);
+            Assert.False(buffers.AreInputsVouchedFinite(merged), $"model {model}, entry {at}");
+        }
+        // Vouching is for the rented output of this tensor only: the next rental forgets it.
+        using (var finite = MergeInto(buffers, "sce", b, others))
+        {
+            Assert.True(buffers.AreInputsVouchedFinite(finite));
+            using var next = buffers.Uninitialized(b);
+            Assert.False(buffers.AreInputsVouchedFinite(finite));
+        }
+    }
+
     private static torch.Tensor MergeInto(OutputBuffers buffers, string method, torch.Tensor b, List<torch.Tensor> others)
     {
         var pm = others.Select((_, i) => (IReadOnlyDictionary<string, object>)D(("weight", 0.3 + 0.45 * i), ("density", 0.6))).ToList();
