@@ -14,10 +14,10 @@ public sealed class OutputBuffers : IDisposable
     private torch.Tensor? _free;        // a written buffer as one 1-D tensor over its whole storage, waiting for the next output
     private nint _rentedAddress;        // where the buffer handed out for the tensor being merged starts (0: none)
     private long _rentedElements;       // the elements of that buffer's whole storage
-    private nint _finiteAddress;        // the rented output a kernel found all finite (0: none), and its length
-    private long _finiteElements;
-    private nint _inputsFiniteAddress;  // the rented output whose kernel found every input element finite (0: none)
-    private long _inputsFiniteElements;
+    private Vouched _finite;            // the rented output a kernel found all finite (address 0: none)
+    private Vouched _inputsFinite;      // the rented output whose kernel found every input element finite
+
+    private record struct Vouched(nint Address, long Elements);
 
     /// <summary>
     /// Zeros shaped like <paramref name="like"/> (its dtype, contiguous, CPU): the same values as torch.zeros_like, in
@@ -55,8 +55,7 @@ public sealed class OutputBuffers : IDisposable
             }
             _rentedAddress = AddressOf(buffer);
             _rentedElements = storage;
-            _finiteAddress = 0;   // a new rental: nothing is vouched for until its kernel says so
-            _inputsFiniteAddress = 0;
+            _finite = _inputsFinite = default;   // a new rental: nothing is vouched for until its kernel says so
         }
         using (buffer) return buffer.view(like.shape);
     }
@@ -81,45 +80,34 @@ public sealed class OutputBuffers : IDisposable
     /// saw each one finite: the executor then need not scan it again (<see cref="IsVouchedFinite"/>). Forgotten at the
     /// next rental.
     /// </summary>
-    public void VouchFinite(torch.Tensor output)
-    {
-        lock (_gate)
-        {
-            nint address = AddressOf(output);
-            if (address == 0 || address != _rentedAddress) return;
-            _finiteAddress = address;
-            _finiteElements = output.NumberOfElements;
-        }
-    }
+    public void VouchFinite(torch.Tensor output) => Vouch(output, ref _finite);
 
     /// <summary>
     /// Said by a kernel that read every element of every input of this tensor (as the merge got them) and saw each one
     /// finite, while writing <paramref name="output"/>, a buffer rented here for this tensor: the executor then need
     /// not scan the inputs (<see cref="AreInputsVouchedFinite"/>; IVouchesForInputs). Forgotten at the next rental.
     /// </summary>
-    public void VouchInputsFinite(torch.Tensor output)
+    public void VouchInputsFinite(torch.Tensor output) => Vouch(output, ref _inputsFinite);
+
+    /// <summary>True when <paramref name="t"/> is the output a kernel vouched for (<see cref="VouchFinite"/>), whole.</summary>
+    public bool IsVouchedFinite(torch.Tensor t) => IsVouched(t, ref _finite);
+
+    /// <summary>True when <paramref name="t"/> is the output whose kernel vouched for its inputs (<see cref="VouchInputsFinite"/>), whole.</summary>
+    public bool AreInputsVouchedFinite(torch.Tensor t) => IsVouched(t, ref _inputsFinite);
+
+    private void Vouch(torch.Tensor output, ref Vouched vouched)
     {
         lock (_gate)
         {
             nint address = AddressOf(output);
-            if (address == 0 || address != _rentedAddress) return;
-            _inputsFiniteAddress = address;
-            _inputsFiniteElements = output.NumberOfElements;
+            if (address != 0 && address == _rentedAddress) vouched = new Vouched(address, output.NumberOfElements);
         }
     }
 
-    /// <summary>True when <paramref name="t"/> is the output whose kernel vouched for its inputs (<see cref="VouchInputsFinite"/>), whole.</summary>
-    public bool AreInputsVouchedFinite(torch.Tensor t)
+    private bool IsVouched(torch.Tensor t, ref Vouched vouched)
     {
         if (t.device_type != DeviceType.CPU || t.NumberOfElements == 0) return false;
-        lock (_gate) return _inputsFiniteAddress != 0 && AddressOf(t) == _inputsFiniteAddress && t.NumberOfElements == _inputsFiniteElements;
-    }
-
-    /// <summary>True when <paramref name="t"/> is the output a kernel vouched for (<see cref="VouchFinite"/>), whole.</summary>
-    public bool IsVouchedFinite(torch.Tensor t)
-    {
-        if (t.device_type != DeviceType.CPU || t.NumberOfElements == 0) return false;
-        lock (_gate) return _finiteAddress != 0 && AddressOf(t) == _finiteAddress && t.NumberOfElements == _finiteElements;
+        lock (_gate) return vouched.Address != 0 && AddressOf(t) == vouched.Address && t.NumberOfElements == vouched.Elements;
     }
 
     /// <summary>Takes a written output that <see cref="TakeBack"/> accepted and keeps its memory for the next output.</summary>
