@@ -100,7 +100,7 @@ internal static unsafe class RowRanks
         private float[]? ranks;
         private Bounds[]? bounds;
         private int[]? met;
-        private uint[]? magnitudes;
+        private uint[]? bucketKeys;
 
         public uint[] Keys => keys ??= new uint[width];
         public uint[] KeysOut => keysOut ??= new uint[width];
@@ -110,7 +110,7 @@ internal static unsafe class RowRanks
         public float[] Ranks => ranks ??= new float[width];
         public Bounds[] Bounds => bounds ??= new Bounds[BucketsFor(width)];
         public int[] Met => met ??= new int[BucketsFor(width)];
-        public uint[] Magnitudes => magnitudes ??= new uint[BucketsFor(width)];
+        public uint[] BucketKeys => bucketKeys ??= new uint[BucketsFor(width)];   // KeepByRuns: each bucket's one key, or Several
         public int[] Counts => counts ??= new int[Math.Max(Passes * Digits, BucketsFor(width))];
     }
 
@@ -183,7 +183,7 @@ internal static unsafe class RowRanks
     {
         const uint None = uint.MaxValue, Several = uint.MaxValue - 1;   // keys are at most 0x7F800000
         fixed (int* at = s.Buckets, start = s.Counts, met = s.Met)
-        fixed (uint* magnitude = s.Magnitudes)
+        fixed (uint* magnitude = s.BucketKeys)
         fixed (Bounds* bounds = s.Bounds)
         {
             Buckets(keys, width, scale, (uint)(buckets - 1), at);   // again: the settling loop wrote over them

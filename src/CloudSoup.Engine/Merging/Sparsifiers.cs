@@ -80,11 +80,7 @@ public sealed class SeededMaskProvider : IMaskProvider
     internal static unsafe void DrawUniforms(long seed, float* u, long n)
     {
         nint into = (nint)u;
-        Parallel.For(0L, (n + ChunkElements - 1) / ChunkElements, c =>
-        {
-            long start = c * ChunkElements;
-            TorchBernoulli.Uniforms((ulong)ChunkSeed(seed, c), (float*)into + start, Math.Min(ChunkElements, n - start));
-        });
+        EachChunk(seed, n, (chunkSeed, start, length) => TorchBernoulli.Uniforms(chunkSeed, (float*)into + start, length));
     }
 
     /// <summary>
@@ -94,13 +90,17 @@ public sealed class SeededMaskProvider : IMaskProvider
     private static unsafe void DrawChunks<T>(long seed, float* p, float constant, T* mask, long n) where T : unmanaged, System.Numerics.INumberBase<T>
     {
         nint into = (nint)mask, from = (nint)p;
+        EachChunk(seed, n, (chunkSeed, start, length) =>
+            TorchBernoulli.Draw(chunkSeed, from == 0 ? null : (float*)from + start, constant, (T*)into + start, length));
+    }
+
+    /// <summary>Runs <paramref name="draw"/>(chunk seed, start, length) for every chunk of [0, n), on every core.</summary>
+    private static void EachChunk(long seed, long n, Action<ulong, long, long> draw) =>
         Parallel.For(0L, (n + ChunkElements - 1) / ChunkElements, c =>
         {
             long start = c * ChunkElements;
-            float* chunkP = from == 0 ? null : (float*)from + start;
-            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), chunkP, constant, (T*)into + start, Math.Min(ChunkElements, n - start));
+            draw((ulong)ChunkSeed(seed, c), start, Math.Min(ChunkElements, n - start));
         });
-    }
 }
 
 public static class Sparsifiers
