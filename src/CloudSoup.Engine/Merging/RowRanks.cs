@@ -61,22 +61,57 @@ internal static unsafe class RowRanks
     }
 
     /// <summary>
-    /// DELLA's keep mask: <paramref name="keep"/>[e] = 1 when <paramref name="u"/>[e] &lt; map(rank of |x − b|[e] in its
-    /// row), else 0 — what drawing torch.bernoulli's uniforms against every entry's probability gives — and |x − b| into
-    /// <paramref name="magnitudes"/> on the way. False when some magnitude is NaN (then nothing is promised about either).
+    /// DELLA's keep masks, one per job: keep[e] = 1 when u[e] &lt; map(rank of |x − b|[e] in its row), else 0 — what
+    /// drawing torch.bernoulli's uniforms against every entry's probability gives — and, when the job asks, each row's
+    /// L1 sums of |x − b| and of the kept |x − b| (L1Norms.Row). Every job's rows are worked in ranges of about
+    /// RangeElements on every core, each range reading its uniforms as it goes. False when some magnitude is NaN (then
+    /// nothing is promised about the masks or sums).
     /// </summary>
-    public static bool Keep(float* x, float* b, long rows, int width, float* u, byte* keep, RankMap map, float* magnitudes)
+    public static bool Keep(IReadOnlyList<KeepJob> jobs)
     {
-        var table = map.Table(width);
-        return EachRow(rows, width, (row, s) =>
+        var ranges = new List<(KeepJob Job, long First, long End)>();
+        foreach (var job in jobs)
         {
-            long at = row * width;
-            float* rowB = b == null ? null : b + at;
-            uint* keys = (uint*)magnitudes + at;
-            uint max = Keys(x + at, rowB, width, keys);
-            if (max > 0x7F800000) return false;   // NaN
-            return KeepByBuckets(keys, max, width, u + at, keep + at, table, s) ?? KeepBySorting(x + at, rowB, width, u + at, keep + at, table, s);
-        });
+            long step = Math.Max(1, RangeElements / Math.Max(1, job.Width));
+            for (long first = 0; first < job.Rows; first += step) ranges.Add((job, first, Math.Min(job.Rows, first + step)));
+        }
+        int nan = 0;
+        Parallel.For(0, ranges.Count, () => new Dictionary<int, Scratch>(), (r, _, scratches) =>
+        {
+            var (job, first, end) = ranges[r];
+            if (!scratches.TryGetValue(job.Width, out var scratch)) scratches[job.Width] = scratch = new Scratch(job.Width);
+            if (Volatile.Read(ref nan) == 0 && !KeepRows(job, first, end, scratch)) Interlocked.Exchange(ref nan, 1);
+            return scratches;
+        }, _ => { });
+        return nan == 0;
+    }
+
+    /// <summary>A range of rows worked by one thread: about this many elements (fewer ranges cost fewer skipped uniforms, more balance the cores).</summary>
+    internal const long RangeElements = 1L << 19;
+
+    /// <summary>Rows [first, end) of a job: their uniforms, magnitudes, masks and sums. False for a NaN magnitude.</summary>
+    private static bool KeepRows(KeepJob job, long first, long end, Scratch s)
+    {
+        int width = job.Width;
+        var table = s.TableFor(job.Map);
+        var uniforms = job.Uniforms(first * width);
+        fixed (float* u = s.Uniforms)
+        fixed (uint* keys = s.Magnitudes)
+            for (long row = first; row < end; row++)
+            {
+                long at = row * width;
+                float* rowB = job.B == null ? null : job.B + at;
+                byte* keep = job.Keep + at;
+                uniforms.Read(u, width);
+                uint max = Keys(job.X + at, rowB, width, keys);
+                if (max > 0x7F800000) return false;   // NaN
+                if (KeepByBuckets(keys, max, width, u, keep, table, s) is null && !KeepBySorting(job.X + at, rowB, width, u, keep, table, s)) return false;
+                if (job.Before is null || job.After is null) continue;
+                var magnitudes = new L1Norms.Magnitudes((float*)keys);
+                job.Before[row] = L1Norms.Row(magnitudes, width);
+                job.After[row] = L1Norms.Row(new L1Norms.Kept<L1Norms.Magnitudes>(magnitudes, keep), width);
+            }
+        return true;
     }
 
     private delegate bool RowWork(long row, Scratch scratch);
@@ -92,9 +127,41 @@ internal static unsafe class RowRanks
         return nan == 0;
     }
 
+    /// <summary>
+    /// One DELLA mask to draw (RowRanks.Keep): the rows × width magnitudes |x − b| (|x| without b), the uniforms of
+    /// element e from <see cref="Uniforms"/>(e) on, what a rank's probability is, where the bytes go, and (when both are
+    /// set) where each row's L1 sums go.
+    /// </summary>
+    internal sealed class KeepJob
+    {
+        public required float* X { get; init; }
+        public float* B { get; init; }
+        public required long Rows { get; init; }
+        public required int Width { get; init; }
+        public required Func<long, IUniformReader> Uniforms { get; init; }
+        public required RankMap Map { get; init; }
+        public required byte* Keep { get; init; }
+        public double[]? Before { get; init; }
+        public double[]? After { get; init; }
+    }
+
     /// <summary>One thread's arrays for rows of one width; each method's own are made when it first runs.</summary>
     internal sealed class Scratch(int width)
     {
+        private float[]? uniforms;
+        private uint[]? magnitudes;
+        private (RankMap Map, float[] Table)? table;
+
+        public float[] Uniforms => uniforms ??= new float[width];
+        public uint[] Magnitudes => magnitudes ??= new uint[width];   // Keep: a row's keys (KeepBySorting ranks in Keys and KeysOut)
+
+        /// <summary>The probability of each rank under <paramref name="map"/> (kept for the next row of the same map).</summary>
+        public float[] TableFor(RankMap map)
+        {
+            if (table is not { } t || t.Map != map) table = t = (map, map.Table(width));
+            return t.Table;
+        }
+
         private uint[]? keys, keysOut;
         private int[]? order, orderOut, counts, buckets;
         private float[]? ranks;

@@ -73,15 +73,12 @@ public sealed class SeededMaskProvider : IMaskProvider
     internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long n) => DrawChunks(seed, null, p, mask, n);
 
     /// <summary>
-    /// The uniforms behind <see cref="KeepMask"/>'s float32 draws, from the same seed and chunks: element e is kept when
-    /// <paramref name="u"/>[e] &lt; p[e], whatever the probabilities p (DELLA, whose p need not be known everywhere:
-    /// RowRanks.Keep).
+    /// The uniforms behind <see cref="KeepMask"/>'s float32 draws, from the same seed and chunks, read from element
+    /// <paramref name="start"/> on: element e is kept when u[e] &lt; p[e], whatever the probabilities p (DELLA, whose p
+    /// is known only once a row is ranked: RowRanks.Keep).
     /// </summary>
-    internal static unsafe void DrawUniforms(long seed, float* u, long n)
-    {
-        nint into = (nint)u;
-        EachChunk(seed, n, (chunkSeed, start, length) => TorchBernoulli.Uniforms(chunkSeed, (float*)into + start, length));
-    }
+    internal static TorchBernoulli.UniformReader UniformsFrom(long seed, long start) =>
+        new(c => (ulong)ChunkSeed(seed, c), ChunkElements, start);
 
     /// <summary>
     /// Float32 draws of the whole tensor, chunk by chunk on every core (TorchBernoulli, torch.bernoulli's values): from
@@ -261,10 +258,22 @@ public static class Sparsifiers
         return inPlace ? masked : masked.MoveToOuterDisposeScope();
     }
 
-    /// <summary>mergekit's rescale: masked·‖δ‖₁/‖masked‖₁, left alone when either norm is below 1e-7.</summary>
+    /// <summary>
+    /// mergekit's rescale: masked·‖δ‖₁/‖masked‖₁, left alone when either norm is below 1e-7. Float32 CPU norms are summed
+    /// in L1Norms' order (the fused kernels' too, so both paths give the same bytes); others by libtorch.
+    /// </summary>
     public static torch.Tensor MatchL1(torch.Tensor original, torch.Tensor masked)
     {
-        double before = original.abs().sum().ToDouble(), after = masked.abs().sum().ToDouble();
+        double before = L1Norm(original), after = L1Norm(masked);
         return before < 1e-7 || after < 1e-7 ? masked.clone() : masked * (before / after);
+    }
+
+    private static unsafe double L1Norm(torch.Tensor t)
+    {
+        if (t.dtype != torch.ScalarType.Float32 || t.device_type != DeviceType.CPU || t.NumberOfElements == 0) return t.abs().sum().ToDouble();
+        using var flat = t.contiguous();
+        long rows = L1Norms.RowsOf(t.shape), width = t.NumberOfElements / rows;
+        nint v = (nint)Float32Memory.Of(flat);   // pointers cannot be captured by the lambda below
+        return L1Norms.Of(r => new L1Norms.Magnitudes((float*)v + r * width), rows, width);
     }
 }

@@ -114,6 +114,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         var terms = new FusedTerm[models.Count];
         using var masks = new NativeBuffers();
         var drawn = new List<int>();
+        var dellas = new List<(int Term, RowRanks.KeepJob Job)>();
         for (int j = 0; j < models.Count; j++)
         {
             int i = models[j];
@@ -154,9 +155,9 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                     terms[j] = DareTerm(input, b, i, (nint)x, weight, density, rescale, mode, masks);
                     break;
                 case SparsifyKind.DellaMagprune when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance) && b.dim() <= 2
+                                                     && b.NumberOfElements / Math.Max(1, b.dim() <= 1 ? 1 : b.shape[0]) <= int.MaxValue
                                                      && !(rescale && mode == RescaleMode.InverseDensity):
-                    if (DellaTerm(input, b, i, (nint)x, weight, density, rescale, masks) is not { } della) return null;   // NaN
-                    terms[j] = della;
+                    dellas.Add((j, DellaJob(input, b, i, x, density, rescale, masks)));   // drawn below, all models at once
                     break;
                 case SparsifyKind.Random or SparsifyKind.DellaMagprune when density < 1:
                     drawn.Add(j);   // drawn below by the tensor path
@@ -165,6 +166,16 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                     terms[j] = new FusedTerm { Model = (nint)x, Weight = weight };
                     break;
             }
+        }
+        if (dellas.Count > 0)
+        {
+            if (!RowRanks.Keep(dellas.Select(d => d.Job).ToList())) return null;   // NaN
+            foreach (var (j, job) in dellas)
+                terms[j] = new FusedTerm
+                {
+                    Model = (nint)job.X, Weight = (float)weights[j], KeepMask = (nint)job.Keep,
+                    MultiplyBy = rescale ? L1Norms.Factor(L1Norms.Total(job.Before!), L1Norms.Total(job.After!)) : null,
+                };
         }
         using var scope = torch.NewDisposeScope();
         var given = new torch.Tensor[drawn.Count];
@@ -216,49 +227,42 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     }
 
     /// <summary>
-    /// A DELLA term (tensors of at most two dimensions, no inverse-density rescale): the mask torch.bernoulli draws from
-    /// the keep probabilities of the rows' magnitude ranks (Sparsifiers.DellaProbabilities' formula, the same float32
-    /// operations in the same order), as bytes, settled by RowRanks.Keep mostly without ranking; the L1 factor as for
-    /// DARE. Null when a magnitude is NaN.
+    /// A DELLA term's mask to draw (tensors of at most two dimensions, no inverse-density rescale): the mask torch.bernoulli
+    /// draws from the keep probabilities of the rows' magnitude ranks (Sparsifiers.DellaProbabilities' formula, the same
+    /// float32 operations in the same order), as bytes, settled by RowRanks.Keep mostly without ranking, with the rows'
+    /// L1 sums for the rescale.
     /// </summary>
-    private static unsafe FusedTerm? DellaTerm(TensorMergeInput input, torch.Tensor b, int model, nint x, float weight, double density, bool rescale,
-        NativeBuffers masks)
+    private static unsafe RowRanks.KeepJob DellaJob(TensorMergeInput input, torch.Tensor b, int model, float* x, double density, bool rescale, NativeBuffers masks)
     {
         long n = b.NumberOfElements;
-        long rows = b.dim() <= 1 ? 1 : b.shape[0];
+        long rows = L1Norms.RowsOf(b.shape);
         long width = n / rows;
-        if (width > int.MaxValue) return null;
         double epsilon = input.PerModel[model].Number("epsilon");
-        // p = (density − ε) + (2ε · rank) / (width − 1), as the tensor expression evaluates it; one column: density.
-        // Drawn as torch.bernoulli(p) draws: u < p for its uniforms u.
-        var map = width <= 1 ? new RankMap((float)density, 0, 1) : new RankMap((float)(density - epsilon), (float)(2 * epsilon), width - 1);
-        float* u = (float*)masks.Allocate(n * sizeof(float));
-        SeededMaskProvider.DrawUniforms(SeededMaskProvider.SeedFor(input, model), u, n);
-        byte* keep = (byte*)masks.Allocate(n);
-        using var magnitudes = torch.empty_like(b);   // |δ|, which the ranking computes anyway, for the L1 factor
-        if (!RowRanks.Keep((float*)x, Float32Memory.Of(b), rows, (int)width, u, keep, map, Float32Memory.Of(magnitudes))) return null;
-        float? times = rescale ? L1Factor(magnitudes, keep) : null;
-        return new FusedTerm { Model = x, Weight = weight, KeepMask = (nint)keep, MultiplyBy = times };
+        long seed = SeededMaskProvider.SeedFor(input, model);
+        return new RowRanks.KeepJob
+        {
+            X = x, B = Float32Memory.Of(b), Rows = rows, Width = (int)width,
+            // p = (density − ε) + (2ε · rank) / (width − 1), as the tensor expression evaluates it; one column: density.
+            Map = width <= 1 ? new RankMap((float)density, 0, 1) : new RankMap((float)(density - epsilon), (float)(2 * epsilon), width - 1),
+            Uniforms = start => SeededMaskProvider.UniformsFrom(seed, start),   // drawn as torch.bernoulli(p) draws: u < p
+            Keep = (byte*)masks.Allocate(n),
+            Before = rescale ? new double[rows] : null,
+            After = rescale ? new double[rows] : null,
+        };
     }
 
     /// <summary>
-    /// MatchL1's factor ‖δ‖₁/‖mask·δ‖₁ (null where it leaves the values alone: a norm below 1e-7), both norms summed by
-    /// libtorch over the values the tensor path sums, in a tensor shaped like theirs, so the same floats.
+    /// MatchL1's factor ‖δ‖₁/‖mask·δ‖₁ (null where it leaves the values alone: a norm below 1e-7), both norms summed as
+    /// the tensor path sums them (L1Norms), from x and b.
     /// </summary>
     private static unsafe float? L1Factor(torch.Tensor b, float* x, byte* keep)
     {
-        using var magnitudes = torch.empty_like(b);
-        MagnitudeCuts.Magnitudes(x, Float32Memory.Of(b), Float32Memory.Of(magnitudes), b.NumberOfElements);
-        return L1Factor(magnitudes, keep);
-    }
-
-    /// <summary>The same from the magnitudes |δ| (a float32 tensor shaped like δ), which it masks in place.</summary>
-    private static unsafe float? L1Factor(torch.Tensor magnitudes, byte* keep)
-    {
-        double before = magnitudes.sum().ToDouble();
-        MagnitudeCuts.KeepMagnitudes(Float32Memory.Of(magnitudes), keep, magnitudes.NumberOfElements);
-        double after = magnitudes.sum().ToDouble();
-        return before < 1e-7 || after < 1e-7 ? null : (float)(before / after);
+        long rows = L1Norms.RowsOf(b.shape), width = b.NumberOfElements / rows;
+        nint xa = (nint)x, ba = (nint)Float32Memory.Of(b), ka = (nint)keep;   // pointers cannot be captured by the lambdas below
+        L1Norms.Differences Row(long r) => new((float*)xa + r * width, (float*)ba + r * width);
+        return L1Norms.Factor(
+            L1Norms.Of(Row, rows, width),
+            L1Norms.Of(r => new L1Norms.Kept<L1Norms.Differences>(Row(r), (byte*)ka + r * width), rows, width));
     }
 
     private static unsafe long[]? EqualBefore(float* x, float* b, long n, MagnitudeCut cut) =>

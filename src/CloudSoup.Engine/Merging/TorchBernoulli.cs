@@ -15,6 +15,12 @@ using System.Runtime.CompilerServices;
 
 namespace CloudSoup.Engine.Merging;
 
+/// <summary>Uniforms read in order from wherever the reader was opened.</summary>
+internal unsafe interface IUniformReader
+{
+    void Read(float* into, int count);
+}
+
 internal static unsafe class TorchBernoulli
 {
     /// <summary>
@@ -36,13 +42,61 @@ internal static unsafe class TorchBernoulli
     }
 
     /// <summary>
-    /// Writes into <paramref name="u"/>[0 … length) the uniforms torch.bernoulli compares with the probabilities, from a
-    /// fresh generator seeded with <paramref name="seed"/>: element e is kept when u[e] &lt; p[e]. They do not depend on p.
+    /// The uniforms of a draw made in chunks (SeededMaskProvider: chunk c, elements [c·chunk, (c+1)·chunk), drawn as
+    /// <see cref="Draw"/> draws from its own seed) read from element <paramref name="start"/> on, in order: each chunk's
+    /// engine is run from its seed, states before the start are only twisted (no uniforms made of them), and each state's
+    /// uniforms are made once and handed out as they are read. Reading [s, e) gives what <see cref="Uniforms"/> wrote
+    /// there, without the whole draw in memory (RowRanks.Keep reads a row's uniforms where it ranks the row).
     /// </summary>
-    public static void Uniforms(ulong seed, float* u, long length)
+    public sealed class UniformReader : IUniformReader
     {
-        var engine = new Mt19937(seed);
-        for (long e = 0; e < length; e += Mt19937.N) engine.NextUniforms((int)Math.Min(Mt19937.N, length - e), u + e);
+        private readonly Func<long, ulong> _chunkSeed;
+        private readonly long _chunk;
+        private readonly float[] _block = new float[Mt19937.N];   // the uniforms of the engine's current state
+        private Mt19937 _engine;
+        private long _next;        // the element the next read starts at
+        private int _used, _length;   // of _block: how many were handed out, how many belong to the chunk
+
+        public UniformReader(Func<long, ulong> chunkSeed, long chunkElements, long start)
+        {
+            _chunkSeed = chunkSeed;
+            _chunk = chunkElements;
+            long inChunk = start % chunkElements, inState = inChunk % Mt19937.N;
+            _next = start - inState;   // where the state holding the start begins
+            if (inChunk != inState)   // not the chunk's first state: run the chunk's engine up to it
+            {
+                _engine = new Mt19937(chunkSeed(start / chunkElements));
+                for (long skipped = 0; skipped < inChunk - inState; skipped += Mt19937.N) _engine.Skip();
+            }
+            NextState();
+            _used = (int)inState;
+            _next = start;
+        }
+
+        /// <summary>The next <paramref name="count"/> uniforms, into <paramref name="into"/>.</summary>
+        public void Read(float* into, int count)
+        {
+            while (count > 0)
+            {
+                if (_used == _length) NextState();
+                int take = Math.Min(count, _length - _used);
+                new ReadOnlySpan<float>(_block, _used, take).CopyTo(new Span<float>(into, take));
+                into += take;
+                count -= take;
+                _used += take;
+                _next += take;
+            }
+        }
+
+        /// <summary>The uniforms of the state that starts at element _next (a chunk's first state from a new engine).</summary>
+        private void NextState()
+        {
+            long inChunk = _next % _chunk;
+            if (inChunk == 0) _engine = new Mt19937(_chunkSeed(_next / _chunk));
+            _length = (int)Math.Min(Mt19937.N, _chunk - inChunk);
+            fixed (float* block = _block) _engine.NextUniforms(_length, block);
+            _used = 0;
+        }
     }
 
     /// <summary>
@@ -97,6 +151,13 @@ internal static unsafe class TorchBernoulli
                 for (; j + v <= count; j += v) Uniform(Vector.Load(s + j)).Store(u + j);
                 for (; j < count; j++) u[j] = Uniform(s[j]);
             }
+        }
+
+        /// <summary>Passes over the next 624 numbers (one twist of the state) without making anything of them.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Skip()
+        {
+            fixed (uint* s = _state) Twist(s);
         }
 
         /// <summary>A state word tempered into MT19937's output r, then u = (r &amp; (2^24 − 1))·2^−24.</summary>

@@ -3,7 +3,8 @@
 // (bell-shaped, Laplace, few distinct magnitudes as from bfloat16 weights, widths that end mid-vector, a row of
 // 70,001), rows they give to the sort (a huge outlier, all zero, an infinity, subnormals only, one column), draws
 // placed exactly on a probability and one step either side of it (the entries whose bounds do not settle them), and
-// NaN. The magnitudes it leaves behind are |x − b| bit for bit.
+// NaN; rows enough for three ranges, each reading its uniforms from its first row. Each row's L1 sums are those of
+// |x − b| and of the kept |x − b| in L1Norms' order.
 using CloudSoup.Engine.Merging;
 
 namespace CloudSoup.Tests.Merging;
@@ -14,7 +15,7 @@ public class RowRanksTests
     {
         { "bell", 7, 1_000 }, { "bell", 3, 1_031 }, { "laplace", 5, 4_096 }, { "quarter steps", 9, 1_003 }, { "bfloat16 steps", 5, 4_096 }, { "bell", 40, 2 },
         { "bell", 30, 3 }, { "bell", 11, 63 }, { "outlier", 4, 1_000 }, { "zeros", 3, 100 }, { "infinity", 3, 100 },
-        { "subnormal", 3, 100 }, { "bell", 17, 1 }, { "bell", 1, 70_001 },
+        { "subnormal", 3, 100 }, { "bell", 17, 1 }, { "bell", 1, 70_001 }, { "bell", 2 * (int)(RowRanks.RangeElements / 1_000) + 3, 1_000 },   // three ranges of rows
     };
 
     [Theory]
@@ -37,13 +38,17 @@ public class RowRanksTests
                 3 => MathF.BitIncrement(pe),
                 _ => (float)random.NextDouble(),
             }).ToArray();
-            var (keep, magnitudes) = Keep(x, b, rows, width, u, map);
+            var (keep, before, after) = Keep(x, b, rows, width, u, map);
             Assert.NotNull(keep);
             for (int e = 0; e < p.Length; e++)
                 if (keep[e] != (u[e] < p[e] ? 1 : 0))
                     Assert.Fail($"{kind} {rows}x{width}, span {span}: entry {e} (u {u[e]:R}, p {p[e]:R}) kept {keep[e]}");
-            for (int e = 0; e < p.Length; e++)
-                Assert.Equal(BitConverter.SingleToInt32Bits(MathF.Abs(x[e] - b[e])), BitConverter.SingleToInt32Bits(magnitudes[e]));
+            for (int r = 0; r < rows; r++)
+            {
+                var row = Enumerable.Range(r * width, width);
+                Assert.Equal(RowSum(row.Select(e => MathF.Abs(x[e] - b[e]))), before[r]);
+                Assert.Equal(RowSum(row.Select(e => MathF.Abs((x[e] - b[e]) * keep[e]))), after[r]);
+            }
         }
     }
 
@@ -112,11 +117,42 @@ public class RowRanksTests
         return p;
     }
 
-    private static unsafe (byte[]? Keep, float[] Magnitudes) Keep(float[] x, float[] b, int rows, int width, float[] u, RankMap map)
+    /// <summary>L1Norms' order, element by element: lanes of column mod 8 over whole eights, then the rest in order.</summary>
+    private static double RowSum(IEnumerable<float> values)
+    {
+        var v = values.ToArray();
+        var lanes = new double[8];
+        int whole = v.Length - v.Length % 8, j = 0;
+        for (; j < whole; j++) lanes[j % 8] += v[j];
+        double tail = 0;
+        for (; j < v.Length; j++) tail += v[j];
+        return lanes.Aggregate(0.0, (sum, lane) => sum + lane) + tail;
+    }
+
+    private static unsafe (byte[]? Keep, double[] Before, double[] After) Keep(float[] x, float[] b, int rows, int width, float[] u, RankMap map)
     {
         var keep = new byte[x.Length];
-        var magnitudes = new float[x.Length];
-        fixed (float* xp = x, bp = b, up = u, mp = magnitudes) fixed (byte* kp = keep)
-            return (RowRanks.Keep(xp, bp, rows, width, up, kp, map, mp) ? keep : null, magnitudes);
+        var (before, after) = (new double[rows], new double[rows]);
+        fixed (float* xp = x, bp = b) fixed (byte* kp = keep)
+        {
+            var job = new RowRanks.KeepJob
+            {
+                X = xp, B = bp, Rows = rows, Width = width, Map = map, Keep = kp, Before = before, After = after,
+                Uniforms = start => new ArrayUniforms(u, start),
+            };
+            return (RowRanks.Keep([job]) ? keep : null, before, after);
+        }
+    }
+
+    /// <summary>Given uniforms, read from where the reader is opened.</summary>
+    private sealed unsafe class ArrayUniforms(float[] u, long start) : IUniformReader
+    {
+        private long _next = start;
+
+        public void Read(float* into, int count)
+        {
+            new ReadOnlySpan<float>(u, (int)_next, count).CopyTo(new Span<float>(into, count));
+            _next += count;
+        }
     }
 }

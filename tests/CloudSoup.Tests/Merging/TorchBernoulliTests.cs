@@ -45,9 +45,37 @@ public class TorchBernoulliTests
         var drawn = new float[n];
         var u = new float[n];
         Draw(seed, p, drawn);
-        fixed (float* up = u) TorchBernoulli.Uniforms(seed, up, n);
+        fixed (float* up = u) new TorchBernoulli.UniformReader(_ => seed, long.MaxValue, 0).Read(up, n);   // one chunk: the generator's stream
         for (int i = 0; i < n; i++) Assert.True(drawn[i] == (u[i] < p[i] ? 1 : 0), $"element {i}");
         Assert.All(u, v => Assert.InRange(v, 0f, 1f - 1f / (1 << 24)));
+    }
+
+    [Theory]
+    [InlineData(1_000)]   // chunks that end mid-state (1,000 = 624 + 376)
+    [InlineData(1_248)]   // chunks of two whole states
+    public unsafe void A_reader_opened_anywhere_reads_what_a_reader_from_the_start_reads_there(long chunk)
+    {
+        const int n = 5_000;
+        Func<long, ulong> chunkSeed = c => 77 + 1_000_003UL * (ulong)c;
+        var all = new float[n];
+        fixed (float* a = all) new TorchBernoulli.UniformReader(chunkSeed, chunk, 0).Read(a, n);
+        // Each chunk is its own generator's stream from the start (what SeededMaskProvider's chunks draw).
+        for (long c = 0; c * chunk < n; c++)
+        {
+            int length = (int)Math.Min(chunk, n - c * chunk);
+            var own = new float[length];
+            fixed (float* o = own) new TorchBernoulli.UniformReader(_ => chunkSeed(c), long.MaxValue, 0).Read(o, length);
+            Assert.Equal(own, all.AsSpan((int)(c * chunk), length).ToArray());
+        }
+        foreach (int start in new[] { 1, 623, 624, 625, 999, 1_000, 1_001, 1_247, 1_248, 2_500, 4_999 })
+        {
+            var read = new float[n - start];
+            var reader = new TorchBernoulli.UniformReader(chunkSeed, chunk, start);
+            fixed (float* r = read)
+                for (int at = 0, piece = 1; at < read.Length; at += piece, piece = piece * 3 % 1_300 + 1)   // pieces of uneven sizes
+                    reader.Read(r + at, Math.Min(piece, read.Length - at));
+            Assert.True(all.AsSpan(start).SequenceEqual(read), $"from {start}");
+        }
     }
 
     private static unsafe void Draw(ulong seed, float[] p, float[] mask)

@@ -237,8 +237,8 @@ public class TaskArithmeticFamilyTests
     [Fact]
     public unsafe void Seeded_uniforms_below_p_are_the_seeded_masks_chunk_by_chunk()
     {
-        // DELLA's fused path draws the uniforms and compares them itself (RowRanks.Keep): over several chunks and with
-        // probabilities that vary entry by entry, u < p must be KeepMask's draws.
+        // DELLA's fused path reads the uniforms and compares them itself (RowRanks.Keep): over several chunks and with
+        // probabilities that vary entry by entry, u < p must be KeepMask's draws, from wherever the reading starts.
         using var scope = torch.NewDisposeScope();
         var m = new DellaLinear();
         long n = 2 * SeededMaskProvider.ChunkElements + 12345;
@@ -247,8 +247,13 @@ public class TaskArithmeticFamilyTests
         var p = torch.rand(n, generator: new torch.Generator(8));
         var mask = SeededMaskProvider.Instance.KeepMask(p, input, 1);
         var u = torch.empty_like(p);
-        SeededMaskProvider.DrawUniforms(SeededMaskProvider.SeedFor(input, 1), Float32Memory.Of(u), n);
+        SeededMaskProvider.UniformsFrom(SeededMaskProvider.SeedFor(input, 1), 0).Read(Float32Memory.Of(u), (int)n);
         Assert.True(u.lt(p).to_type(torch.ScalarType.Float32).equal(mask).all().ToBoolean());
+        // Read from inside the second chunk, as a range of rows does.
+        long start = SeededMaskProvider.ChunkElements + 1_000;
+        var tail = torch.empty(n - start, dtype: torch.ScalarType.Float32);
+        SeededMaskProvider.UniformsFrom(SeededMaskProvider.SeedFor(input, 1), start).Read(Float32Memory.Of(tail), (int)(n - start));
+        Assert.True(tail.equal(u.narrow(0, start, n - start)).all().ToBoolean());
     }
 
     [Fact]

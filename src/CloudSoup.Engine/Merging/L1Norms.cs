@@ -1,0 +1,103 @@
+// The L1 norms of the L1 rescale (mergekit's MatchL1: masked · ‖δ‖₁ / ‖masked‖₁) for float32 CPU tensors, summed in
+// one fixed order that every path repeats: the tensor path over its tensors (Sparsifiers.MatchL1), and the fused DARE
+// and DELLA kernels row by row while they draw the mask (TaskArithmeticFamily, RowRanks.Keep), without first writing
+// the magnitudes out. The order: a tensor is rows × width (its first dimension by the rest; one row for a vector);
+// within a row, eight double accumulators take the elements whose column is 0 … 7 mod 8 of each whole group of
+// eight, a ninth takes the last width mod 8 in order, and the row's sum is the eight in lane order, then the ninth;
+// the tensor's norm is its rows' sums added in row order, in double. The result depends on nothing else (not the
+// number of cores, not the vector width of the machine or of libtorch's build), and each element is added to a
+// double, so it is as exact as the float32 values allow for any practical width.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace CloudSoup.Engine.Merging;
+
+/// <summary>Where a row's values come from: |v| of one array, |x − b|, or |(x − b)·keep| for a 0/1 byte mask.</summary>
+internal interface IRowValues
+{
+    /// <summary>The eight values from column <paramref name="j"/>, as floats (their magnitudes).</summary>
+    Vector256<float> Eight(long j);
+
+    /// <summary>The value at column <paramref name="j"/> (its magnitude).</summary>
+    float At(long j);
+}
+
+internal static unsafe class L1Norms
+{
+    /// <summary>|v|.</summary>
+    public readonly struct Magnitudes(float* v) : IRowValues
+    {
+        public Vector256<float> Eight(long j) => Vector256.Abs(Vector256.Load(v + j));
+        public float At(long j) => MathF.Abs(v[j]);
+    }
+
+    /// <summary>|x − b|.</summary>
+    public readonly struct Differences(float* x, float* b) : IRowValues
+    {
+        public Vector256<float> Eight(long j) => Vector256.Abs(Vector256.Load(x + j) - Vector256.Load(b + j));
+        public float At(long j) => MathF.Abs(x[j] - b[j]);
+    }
+
+    /// <summary>|m·keep| for values m (|(x − b)·keep| when m is |x − b|: the same bits), keep a 0/1 byte mask.</summary>
+    public readonly struct Kept<T>(T values, byte* keep) : IRowValues where T : struct, IRowValues
+    {
+        public Vector256<float> Eight(long j) =>
+            Vector256.Abs(values.Eight(j) * Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(keep + j)));   // Row: only where AVX2 runs
+        public float At(long j) => MathF.Abs(values.At(j) * keep[j]);
+    }
+
+    /// <summary>The norm of a rows × width tensor's values, in the order above; rows are summed on every core.</summary>
+    public static double Of<T>(Func<long, T> row, long rows, long width) where T : struct, IRowValues
+    {
+        var sums = new double[rows];
+        Parallel.For(0L, rows, r => sums[r] = Row(row(r), width));
+        return Total(sums);
+    }
+
+    /// <summary>Row sums added in row order.</summary>
+    public static double Total(double[] rowSums)
+    {
+        double total = 0;
+        foreach (var s in rowSums) total += s;
+        return total;
+    }
+
+    /// <summary>One row's sum, in the order above.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static double Row<T>(T values, long width) where T : struct, IRowValues
+    {
+        long j = 0, whole = width - width % 8;
+        double tail = 0;
+        if (Avx2.IsSupported)
+        {
+            Vector256<double> low = Vector256<double>.Zero, high = Vector256<double>.Zero;
+            for (; j < whole; j += 8)
+            {
+                var eight = values.Eight(j);
+                low += Vector256.WidenLower(eight);
+                high += Vector256.WidenUpper(eight);
+            }
+            for (; j < width; j++) tail += values.At(j);
+            return Lanes(low.GetElement(0), low.GetElement(1), low.GetElement(2), low.GetElement(3),
+                high.GetElement(0), high.GetElement(1), high.GetElement(2), high.GetElement(3)) + tail;
+        }
+        Span<double> lane = stackalloc double[8];
+        lane.Clear();
+        for (; j < whole; j++) lane[(int)(j % 8)] += values.At(j);
+        for (; j < width; j++) tail += values.At(j);
+        return Lanes(lane[0], lane[1], lane[2], lane[3], lane[4], lane[5], lane[6], lane[7]) + tail;
+    }
+
+    private static double Lanes(double l0, double l1, double l2, double l3, double l4, double l5, double l6, double l7) =>
+        l0 + l1 + l2 + l3 + l4 + l5 + l6 + l7;
+
+    /// <summary>A tensor's rows for these norms: its first dimension (one row for a scalar or a vector).</summary>
+    public static long RowsOf(long[] shape) => shape.Length <= 1 || shape[0] == 0 ? 1 : shape[0];
+
+    /// <summary>
+    /// MatchL1's factor ‖δ‖₁/‖kept‖₁ from the two norms, or null where it leaves the values alone (either below 1e-7,
+    /// as mergekit's; NaN compares false, so a NaN norm gives a NaN factor, as the tensor path's).
+    /// </summary>
+    public static float? Factor(double before, double after) => before < 1e-7 || after < 1e-7 ? null : (float)(before / after);
+}
