@@ -1,9 +1,9 @@
 // SCE (Sce.cs) for float32 CPU tensors with its element-wise passes fused: the variance mask is a cut found by
 // selection (MagnitudeCuts) and applied in place to the stacked task vectors, and the erase-and-merge steps (sign
 // election on the unweighted task vectors, ω-weighted agreeing sum, divided by the clamped weight sum, plus the base)
-// run in one pass. The reductions whose order defines their float result — the variance over models and each
-// model's mean square — stay libtorch's, over the same tensors, so the output is the tensor path's bit for bit
-// (FusedTaskVectorTests covers sce too).
+// run in one pass. The reductions whose order defines their float result are the tensor path's: the variance over
+// models is libtorch's Welford update repeated (Variance), each model's mean square is summed in L1Norms' order by
+// both paths (Sce.Energies), so the output is the tensor path's bit for bit (FusedTaskVectorTests covers sce too).
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using TorchSharp;
@@ -21,10 +21,10 @@ internal static unsafe class FusedSce
         long n = b.NumberOfElements;
         int count = models.Count;
         using var scope = torch.NewDisposeScope();
-        // The stacked task vectors x_k − b, written straight into one (models, …) tensor: the values torch.stack of the
+        using var scratch = new NativeBuffers(input.Scratch);
+        // The stacked task vectors x_k − b, written straight into one (models, …) block: the values torch.stack of the
         // differences holds, without a temporary per model and the copy.
-        var tv = torch.empty([count, .. b.shape], dtype: torch.ScalarType.Float32);
-        float* rows = Float32Memory.Of(tv);
+        float* rows = (float*)scratch.Allocate(count * n * sizeof(float));
         float* bp = Float32Memory.Of(b);
         bool inputsFinite = true;   // every x_k − b finite: then every input is (the base and each model)
         for (int k = 0; k < count; k++)
@@ -39,9 +39,7 @@ internal static unsafe class FusedSce
             long[]? before = cut.Partial ? MagnitudeCuts.EqualBefore(v, null, n, cut) : null;
             MagnitudeCuts.MaskRows(v, cut, before, rows, count, n);
         }
-        var energy = tv.pow(2).reshape(count, -1).mean([1]);
-        double total = energy.sum().ToDouble();
-        var omega = (total < 1e-6 ? torch.full(count, 1.0 / count, dtype: b.dtype) : energy / total).data<float>().ToArray();
+        var omega = Methods.Sce.Omega(torch.tensor(Methods.Sce.Energies(rows, count, n, b.shape)), b.dtype).data<float>().ToArray();
         var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
         float* op = Float32Memory.Of(output);
         nint ba = (nint)bp, ra = (nint)rows, oa = (nint)op;

@@ -13,7 +13,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace CloudSoup.Engine.Merging;
 
-/// <summary>Where a row's values come from: |v| of one array, |x − b|, or |(x − b)·keep| for a 0/1 byte mask.</summary>
+/// <summary>Where a row's values come from: |v| of one array, |x − b|, |(x − b)·keep| for a 0/1 byte mask, or v².</summary>
 internal interface IRowValues
 {
     /// <summary>The eight values from column <paramref name="j"/>, as floats (their magnitudes).</summary>
@@ -30,6 +30,17 @@ internal static unsafe class L1Norms
     {
         public Vector256<float> Eight(long j) => Vector256.Abs(Vector256.Load(v + j));
         public float At(long j) => MathF.Abs(v[j]);
+    }
+
+    /// <summary>v² (sce's mean squares; the float32 square, then summed in double).</summary>
+    public readonly struct Squares(float* v) : IRowValues
+    {
+        public Vector256<float> Eight(long j)
+        {
+            var e = Vector256.Load(v + j);
+            return e * e;
+        }
+        public float At(long j) => v[j] * v[j];
     }
 
     /// <summary>|x − b|.</summary>

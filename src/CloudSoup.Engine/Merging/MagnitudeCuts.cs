@@ -187,23 +187,6 @@ internal static unsafe class MagnitudeCuts
         return nonFinite == 0;
     }
 
-    /// <summary>Writes |x − b| into <paramref name="into"/>, on every core.</summary>
-    public static void Magnitudes(float* x, float* b, float* into, long n)
-    {
-        nint xa = (nint)x, ba = (nint)b, ia = (nint)into;
-        Float32Memory.ForBlocks(n, (start, end) => MagnitudesOf((float*)xa, (float*)ba, (float*)ia, start, end));
-    }
-
-    /// <summary>
-    /// Turns magnitudes m = |x − b| into |m·keep| for a byte keep-mask, in place, on every core: the bits of |(x − b)·keep|
-    /// (finite: m or +0; infinite: NaN either way, the same NaN once its sign is cleared).
-    /// </summary>
-    public static void KeepMagnitudes(float* magnitudes, byte* keep, long n)
-    {
-        nint ma = (nint)magnitudes, ka = (nint)keep;
-        Float32Memory.ForBlocks(n, (start, end) => KeepMagnitudesOf((float*)ma, (byte*)ka, start, end));
-    }
-
     /// <summary>How many of x[0 … n) are not zero (NaN counts, as in torch.count_nonzero).</summary>
     public static long CountNonZero(float* x, long n)
     {
@@ -325,30 +308,15 @@ internal static unsafe class MagnitudeCuts
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MagnitudesOf(float* x, float* b, float* into, long start, long end)
-    {
-        int v = Vector<float>.Count;
-        long i = start;
-        for (; i + v <= end; i += v) Vector.Abs(Vector.Load(x + i) - Vector.Load(b + i)).Store(into + i);
-        for (; i < end; i++) into[i] = MathF.Abs(x[i] - b[i]);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void KeepMagnitudesOf(float* m, byte* keep, long start, long end)
-    {
-        int v = Vector<float>.Count;
-        long i = start;
-        if (Float32Memory.CanWidenBytes)
-            for (; i + v <= end; i += v) Vector.Abs(Vector.Load(m + i) * Float32Memory.BytesAsFloats(keep + i)).Store(m + i);
-        for (; i < end; i++) m[i] = MathF.Abs(m[i] * keep[i]);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static long CountNotZero(float* x, long start, long end)
     {
-        long c = 0;
-        for (long j = start; j < end; j++) c += x[j] != 0 ? 1 : 0;
-        return c;
+        // Zeros counted a vector at a time (±0 equal 0; NaN equals nothing, so it counts as not zero).
+        int v = Vector<float>.Count;
+        long j = start, zeros = 0;
+        var counted = Vector<int>.Zero;
+        for (; j + v <= end; j += v) counted -= Vector.Equals(Vector.Load(x + j), Vector<float>.Zero);   // a block's count fits an int
+        for (; j < end; j++) zeros += x[j] == 0 ? 1 : 0;
+        return end - start - zeros - Vector.Sum(counted);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -56,6 +56,7 @@ public static class MergeExecutor
         var nonFinite = new List<NonFiniteTensor>();
         bool refuse = plan.Recipe.NonFinite == NonFinitePolicy.Refuse;
         using var buffers = new OutputBuffers();
+        using var scratch = new ScratchBuffers();
         try
         {
             foreach (var shard in plan.Shards)
@@ -93,7 +94,7 @@ public static class MergeExecutor
                             NonFiniteCount? badResult = null;
                             if (task.Merge)
                             {
-                                result = MergeOne(plan, task, inputs, aux, globalAux, note => notes[task.Name] = note, device ?? torch.CPU, buffers).cpu();
+                                result = MergeOne(plan, task, inputs, aux, globalAux, note => notes[task.Name] = note, device ?? torch.CPU, buffers, scratch).cpu();
                                 // A fused kernel that saw every output element finite has said so (OutputBuffers.VouchFinite).
                                 if (outputFirst && !buffers.IsVouchedFinite(result) && (badResult = NonFiniteValues.Count(result)) != null)
                                     badInputs = CountNonFinite(plan, task, inputs, refuse);
@@ -252,7 +253,7 @@ public static class MergeExecutor
     }
 
     private static torch.Tensor MergeOne(MergePlan plan, TensorTask task, torch.Tensor[] raw, IReadOnlyList<IReadOnlyDictionary<string, torch.Tensor>> aux,
-        IReadOnlyDictionary<string, torch.Tensor> globalAux, Action<string> note, torch.Device device, OutputBuffers buffers)
+        IReadOnlyDictionary<string, torch.Tensor> globalAux, Action<string> note, torch.Device device, OutputBuffers buffers, ScratchBuffers scratch)
     {
         var compute = TorchDTypes.ToScalarType(plan.ComputeDType);
         var tensors = raw.Select(t => t.to(compute, device)).ToList();
@@ -272,6 +273,7 @@ public static class MergeExecutor
             GlobalAuxiliary = globalAux.ToDictionary(kv => kv.Key, kv => kv.Value.to(compute, device)),
             Note = note,
             OutputBuffers = buffers,
+            Scratch = scratch,
         };
         var result = plan.Method.Merge(input);
         if (!result.shape.SequenceEqual(task.Shape))

@@ -112,7 +112,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         long n = b.NumberOfElements;
         float* bp = Float32Memory.Of(b);
         var terms = new FusedTerm[models.Count];
-        using var masks = new NativeBuffers();
+        using var masks = new NativeBuffers(input.Scratch);
         var drawn = new List<int>();
         var dellas = new List<(int Term, RowRanks.KeepJob Job)>();
         for (int j = 0; j < models.Count; j++)

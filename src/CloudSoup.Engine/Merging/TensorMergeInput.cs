@@ -46,6 +46,12 @@ public sealed class TensorMergeInput
     /// </summary>
     public OutputBuffers? OutputBuffers { get; init; }
 
+    /// <summary>
+    /// Where a kernel may rent the scratch blocks it needs for this tensor, kept for the merge's next tensor (see
+    /// <see cref="Merging.ScratchBuffers"/>); null outside a merge.
+    /// </summary>
+    public ScratchBuffers? Scratch { get; init; }
+
     public torch.Tensor Aux(int model, string name) =>
         model < Auxiliary.Count && Auxiliary[model].TryGetValue(name, out var t) ? t
             : throw new InvalidOperationException($"no auxiliary tensor '{name}' for model {model} of '{TensorName}'");

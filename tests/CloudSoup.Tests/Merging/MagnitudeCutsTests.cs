@@ -50,4 +50,16 @@ public class MagnitudeCutsTests
         x[at] = float.NaN;
         fixed (float* xp = x) Assert.Null(MagnitudeCuts.Find(xp, null, n, [n / 2]));
     }
+
+    [Theory]
+    [InlineData(1_003)]
+    [InlineData(2 * Float32Memory.Block + 4_099)]
+    public unsafe void Non_zeros_are_counted_as_torch_counts_them(int n)
+    {
+        // zeros of both signs, NaN, infinities and subnormals, in vectors, across blocks and in the scalar tail
+        float[] kinds = [0f, -0f, 1f, float.NaN, float.PositiveInfinity, float.Epsilon, -2f, 0f, 0f];
+        var x = Enumerable.Range(0, n).Select(j => kinds[(j * 7 + j / 5) % kinds.Length]).ToArray();
+        long expected = TorchSharp.torch.tensor(x).count_nonzero().item<long>();
+        fixed (float* xp = x) Assert.Equal(expected, MagnitudeCuts.CountNonZero(xp, n));
+    }
 }

@@ -27,14 +27,49 @@ public sealed class Sce : IMergeMethod, IVouchesForInputs
             var mask = Sparsifiers.RankedRangeMask(variance, 0, keep);   // variances are ≥ 0, so |variance| ranks them
             tv = tv * mask.reshape(b.shape).unsqueeze(0);
         }
-        var energy = tv.pow(2).reshape(n, -1).mean([1]);
-        double total = energy.sum().ToDouble();
-        var omega = total < 1e-6 ? torch.full(n, 1.0 / n, dtype: b.dtype) : energy / total;
+        var omega = Omega(tv, b.shape);
         var sum = tv.sum(dim: 0);
         var elected = torch.where(sum >= 0, 1.0, -1.0).to_type(b.dtype);
         var agree = (tv.sign() == elected.unsqueeze(0)).to_type(b.dtype);
         var w = omega.reshape(new long[] { n }.Concat(Enumerable.Repeat(1L, (int)b.dim())).ToArray()) * agree;
         var merged = (w * tv).sum(dim: 0) / w.sum(dim: 0).clamp_min(1e-6);
         return (b + merged).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// ω_k = e_k / Σ e (1/n each when Σ e &lt; 1e-6), e_k the mean square of task vector k (the rows of the stacked
+    /// <paramref name="tv"/>, each shaped <paramref name="shape"/>). Float32 CPU task vectors are squared and summed in
+    /// L1Norms' order (FusedSce sums its own the same way: the same ω), others by libtorch.
+    /// </summary>
+    internal static unsafe torch.Tensor Omega(torch.Tensor tv, long[] shape)
+    {
+        int count = (int)tv.shape[0];
+        torch.Tensor energy;
+        if (Float32Memory.IsFlat(tv) && tv.NumberOfElements > 0)
+            energy = torch.tensor(Energies(Float32Memory.Of(tv), count, tv.NumberOfElements / count, shape));
+        else
+            energy = tv.pow(2).reshape(count, -1).mean([1]);
+        using (energy) return Omega(energy, tv.dtype);
+    }
+
+    /// <summary>ω from the mean squares (float32 or the task vectors' dtype).</summary>
+    internal static torch.Tensor Omega(torch.Tensor energy, torch.ScalarType dtype)
+    {
+        double total = energy.sum().ToDouble();
+        int count = (int)energy.shape[0];
+        return total < 1e-6 ? torch.full(count, 1.0 / count, dtype: dtype) : energy / total;
+    }
+
+    /// <summary>Each of <paramref name="count"/> task vectors' mean square (n elements each, one after the other, shaped <paramref name="shape"/>).</summary>
+    internal static unsafe float[] Energies(float* rows, int count, long n, long[] shape)
+    {
+        long lines = L1Norms.RowsOf(shape), width = n / lines;
+        var energy = new float[count];
+        for (int k = 0; k < count; k++)
+        {
+            nint start = (nint)(rows + k * n);   // pointers cannot be captured by the lambda below
+            energy[k] = (float)(L1Norms.Of(r => new L1Norms.Squares((float*)start + r * width), lines, width) / n);
+        }
+        return energy;
     }
 }

@@ -165,27 +165,43 @@ public class FusedTaskVectorTests
         return (b.contiguous(), others.Select(o => o.contiguous()).ToList());
     }
 
-    private static void AssertSame(string method, torch.Tensor b, List<torch.Tensor> others)
+    private static unsafe void AssertSame(string method, torch.Tensor b, List<torch.Tensor> others)
     {
         using var fused = Merge(method, b, others, fused: true);
         using var tensorPath = Merge(method, b, others, fused: false);
-        Assert.Equal(tensorPath.dtype, fused.dtype);
-        var f = fused.flatten().data<float>().ToArray();
-        var t = tensorPath.flatten().data<float>().ToArray();
+        AssertSameBytes(method, tensorPath, fused);
+        // Again with the merge's scratch pool, its blocks left full of NaN by an earlier tensor: nothing may depend on
+        // fresh (zeroed) memory.
+        using var scratch = new ScratchBuffers();
+        var dirty = Enumerable.Range(0, 4).Select(_ => scratch.Rent(40 * b.NumberOfElements)).ToList();
+        foreach (var block in dirty)
+        {
+            new Span<byte>((void*)block, (int)(40 * b.NumberOfElements)).Fill(0xFF);
+            scratch.Return(block);
+        }
+        using var pooled = Merge(method, b, others, fused: true, scratch);
+        AssertSameBytes(method + " (pooled scratch)", tensorPath, pooled);
+    }
+
+    private static void AssertSameBytes(string method, torch.Tensor expected, torch.Tensor actual)
+    {
+        Assert.Equal(expected.dtype, actual.dtype);
+        var f = actual.flatten().data<float>().ToArray();
+        var t = expected.flatten().data<float>().ToArray();
         Assert.Equal(t.Length, f.Length);
         for (int i = 0; i < t.Length; i++)
             if (BitConverter.SingleToInt32Bits(t[i]) != BitConverter.SingleToInt32Bits(f[i]))
                 Assert.Fail($"{method}: element {i} differs: tensor path {t[i]:R}, fused {f[i]:R}");
     }
 
-    private static torch.Tensor Merge(string method, torch.Tensor b, List<torch.Tensor> others, bool fused)
+    private static torch.Tensor Merge(string method, torch.Tensor b, List<torch.Tensor> others, bool fused, ScratchBuffers? scratch = null)
     {
         string[] words = method.Split(' ');
         if (words[0] == "sce")
         {
             var sce = new Sce { Fused = fused };
             double topK = words.Contains("all") ? 1.0 : words.Contains("none") ? 0.0 : 0.45;
-            return sce.Merge(Input(sce, b, others, new Dictionary<string, object> { ["select_topk"] = topK }, others.Select((_, i) => (IReadOnlyDictionary<string, object>)D(("weight", 0.3 + 0.45 * i))).ToList(), seed: 5));
+            return sce.Merge(Input(sce, b, others, new Dictionary<string, object> { ["select_topk"] = topK }, others.Select((_, i) => (IReadOnlyDictionary<string, object>)D(("weight", 0.3 + 0.45 * i))).ToList(), seed: 5, scratch: scratch));
         }
         var m = TaskVectorMethod(words[0], fused);
         var global = new Dictionary<string, object>();
@@ -204,6 +220,6 @@ public class FusedTaskVectorTests
         var perModel = Enumerable.Range(0, others.Count).Select(i => (IReadOnlyDictionary<string, object>)(m is Breadcrumbs or BreadcrumbsTies
             ? D(("weight", 0.3 + 0.45 * i), ("density", density), ("gamma", gamma))
             : m is TaskArithmetic ? D(("weight", 0.3 + 0.45 * i)) : D(("weight", 0.3 + 0.45 * i), ("density", density)))).ToList();
-        return m.Merge(Input(m, b, others, global, perModel, seed: 5));
+        return m.Merge(Input(m, b, others, global, perModel, seed: 5, scratch: scratch));
     }
 }
