@@ -51,26 +51,40 @@ internal static unsafe class MagnitudeCuts
 
         nint xa = (nint)x, ba = (nint)b;
         long blocks = (n + Block - 1) / Block;
+        // One share of the blocks per core (blocks p, p + shares, …), each with its own counts: the counts are summed
+        // and cleared once per share, not once per task the scheduler happens to start.
+        int shares = (int)Math.Min(blocks, Environment.ProcessorCount);
         var high = Histograms.Rent(1 << 15);
         var low = new Dictionary<int, long[]>();
         try
         {
             int maxKey = 0;
             var gate = new object();
-            // Per thread: two histograms, even and odd elements (CountHigh), summed here.
-            Parallel.For(0L, blocks, () => (Counts: Histograms.Rent(2 << 15), Max: 0), (block, _, local) =>
-                (local.Counts, Math.Max(local.Max, CountHigh((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), local.Counts))),
-            local =>
+            // Per share: two histograms, even and odd elements (CountHigh), summed here over the bins it touched, which
+            // it leaves zero again for the next rental (real task vectors touch a few hundred of the 32,768 bins).
+            Parallel.For(0, shares, share =>
             {
+                var counts = Histograms.Rent(2 << 15);
+                int min = int.MaxValue, max = 0;
+                for (long block = share; block < blocks; block += shares)
+                {
+                    var (blockMin, blockMax) = CountHigh((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), counts);
+                    (min, max) = (Math.Min(min, blockMin), Math.Max(max, blockMax));
+                }
                 lock (gate)
                 {
-                    for (int h = 0; h < high.Length; h++) high[h] += local.Counts[h] + local.Counts[high.Length + h];
-                    maxKey = Math.Max(maxKey, local.Max);
+                    maxKey = Math.Max(maxKey, max);
+                    for (int h = min >> 16; h <= Math.Min(max >> 16, (1 << 15) - 1); h++) high[h] += counts[h] + counts[high.Length + h];
                 }
-                Histograms.Return(local.Counts);
+                if (min <= max)
+                {
+                    int from = min >> 16, to = Math.Min(max >> 16, (1 << 15) - 1) + 1;
+                    Array.Clear(counts, from, to - from);
+                    Array.Clear(counts, high.Length + from, to - from);
+                }
+                Histograms.Return(counts);
             });
             if (maxKey > 0x7F800000) return null;   // a NaN key
-
             // The bin holding each open rank's m-th largest key, and how many entries lie above that bin.
             var bins = new (int Bin, long Above)[ranks.Count];
             foreach (int i in open)
@@ -86,19 +100,22 @@ internal static unsafe class MagnitudeCuts
             foreach (var pair in open.Select(i => bins[i].Bin).Distinct().Chunk(2))
             {
                 foreach (int h in pair) low[h] = Histograms.Rent(1 << 16);
-                Parallel.For(0L, blocks, () => pair.Select(_ => Histograms.Rent(1 << 16)).ToArray(), (block, _, local) =>
+                Parallel.For(0, shares, share =>
                 {
-                    CountLow((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), pair, local);
-                    return local;
-                }, local =>
-                {
+                    var local = pair.Select(_ => Histograms.Rent(1 << 16)).ToArray();
+                    for (long block = share; block < blocks; block += shares)
+                        CountLow((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), pair, local);
                     lock (gate)
                         for (int w = 0; w < pair.Length; w++)
                         {
                             var into = low[pair[w]];
                             for (int l = 0; l < into.Length; l++) into[l] += local[w][l];
                         }
-                    foreach (var counts in local) Histograms.Return(counts);
+                    foreach (var counts in local)
+                    {
+                        Array.Clear(counts);
+                        Histograms.Return(counts);
+                    }
                 });
             }
             foreach (int i in open)
@@ -123,8 +140,13 @@ internal static unsafe class MagnitudeCuts
         }
         finally
         {
+            Array.Clear(high);
             Histograms.Return(high);
-            foreach (var counts in low.Values) Histograms.Return(counts);
+            foreach (var counts in low.Values)
+            {
+                Array.Clear(counts);
+                Histograms.Return(counts);
+            }
         }
     }
 
@@ -143,13 +165,11 @@ internal static unsafe class MagnitudeCuts
         {
             lock (Free)
                 if (Free.TryGetValue(length, out var stack) && stack.TryPop(out var reused))
-                {
-                    Array.Clear(reused);
                     return reused;
-                }
             return new long[length];
         }
 
+        /// <summary>Takes back an array the caller has set to zeros again (it knows which entries it touched).</summary>
         public static void Return(long[] counts)
         {
             lock (Free)
@@ -213,9 +233,9 @@ internal static unsafe class MagnitudeCuts
     // The loops below are hot from their first call: compiled fully optimized at once (a tier-0 loop with vector and
     // pointer code is many times slower, and its on-stack replacement showed as a third of a merge's profile).
 
-    /// <summary>Counts the high 16 bits of the keys of [start, end) into <paramref name="counts"/> (two histograms of 2^15, see below); returns the largest key.</summary>
+    /// <summary>Counts the high 16 bits of the keys of [start, end) into <paramref name="counts"/> (two histograms of 2^15, see below); returns the smallest and the largest key.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int CountHigh(float* x, float* b, long start, long end, long[] counts)
+    private static (int Min, int Max) CountHigh(float* x, float* b, long start, long end, long[] counts)
     {
         // Neighbouring elements often share a bin; counting even and odd elements into two histograms
         // (counts[0 … 2^15) and counts[2^15 … 2^16)) lets consecutive increments of one bin proceed without waiting
@@ -223,6 +243,7 @@ internal static unsafe class MagnitudeCuts
         int v = Vector<int>.Count;
         var magnitude = new Vector<int>(0x7FFFFFFF);
         var maxKeys = Vector<int>.Zero;
+        var minKeys = new Vector<int>(int.MaxValue);
         int* keys = stackalloc int[Vector<int>.Count];
         long j = start;
         fixed (long* even = counts)
@@ -233,6 +254,7 @@ internal static unsafe class MagnitudeCuts
                 var values = b == null ? Vector.Load(x + j) : Vector.Load(x + j) - Vector.Load(b + j);
                 var key = Vector.AsVectorInt32(values) & magnitude;
                 maxKeys = Vector.Max(maxKeys, key);
+                minKeys = Vector.Min(minKeys, key);
                 Vector.ShiftRightArithmetic(key, 16).Store(keys);
                 for (int l = 0; l < v; l += 2)
                 {
@@ -241,15 +263,15 @@ internal static unsafe class MagnitudeCuts
                 }
             }
         }
-        int max = 0;
-        for (int l = 0; l < v; l++) max = Math.Max(max, maxKeys[l]);
+        int max = 0, min = int.MaxValue;
+        for (int l = 0; l < v; l++) (min, max) = (Math.Min(min, minKeys[l]), Math.Max(max, maxKeys[l]));
         for (; j < end; j++)
         {
             int key = Key(b == null ? x[j] : x[j] - b[j]);
             counts[key >> 16]++;
-            max = Math.Max(max, key);
+            (min, max) = (Math.Min(min, key), Math.Max(max, key));
         }
-        return max;
+        return (min, max);
     }
 
     /// <summary>Counts the low 16 bits of the keys of [start, end) whose high bits are <paramref name="bins"/>[w] into <paramref name="counts"/>[w] (one or two bins).</summary>

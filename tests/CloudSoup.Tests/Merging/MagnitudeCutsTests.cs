@@ -62,4 +62,29 @@ public class MagnitudeCutsTests
         long expected = TorchSharp.torch.tensor(x).count_nonzero().item<long>();
         fixed (float* xp = x) Assert.Equal(expected, MagnitudeCuts.CountNonZero(xp, n));
     }
+
+    [Fact]
+    public unsafe void Counts_left_by_earlier_searches_do_not_reach_the_next()
+    {
+        // The counting arrays are pooled and only the bins a search touched are cleared: searches over far-apart
+        // magnitudes, one ending at a NaN, then one checked against the sort.
+        const int n = 3 * Float32Memory.Block + 17;
+        foreach (var scale in new[] { 1e30f, 1e-30f, float.NaN, 1f })
+        {
+            var x = Enumerable.Range(0, n).Select(j => (float)Math.Sin(j * 0.37) * (float.IsNaN(scale) ? 1f : scale)).ToArray();
+            if (float.IsNaN(scale)) x[n - 1] = float.NaN;
+            MagnitudeCut[]? cuts;
+            fixed (float* xp = x) cuts = MagnitudeCuts.Find(xp, null, n, [n / 3]);
+            if (float.IsNaN(scale)) { Assert.Null(cuts); continue; }
+            var keys = x.Select(MagnitudeCuts.Key).ToArray();
+            var expected = Enumerable.Range(0, n).OrderByDescending(j => keys[j]).ThenBy(j => j).Take(n / 3).ToHashSet();
+            long equalSeen = 0;
+            var cut = cuts![0];
+            for (int j = 0; j < n; j++)
+            {
+                bool inCut = keys[j] > cut.Above || (cut.Partial && keys[j] == cut.Above && equalSeen++ < cut.Quota);
+                Assert.True(expected.Contains(j) == inCut, $"scale {scale}: element {j}");
+            }
+        }
+    }
 }
