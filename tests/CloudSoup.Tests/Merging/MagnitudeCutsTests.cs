@@ -87,4 +87,50 @@ public class MagnitudeCutsTests
             }
         }
     }
+
+    [Theory]
+    // The sampled window (a tensor of 2^18 elements or more): it holds the bin for bell-shaped task vectors, so there
+    // is no second pass; when three in five entries share one magnitude (the cut falls inside that run), the window's bin
+    // holds more keys than a pass keeps, so the second pass counts; a window given away from the bin misses it, and the
+    // second pass counts.
+    [InlineData("bell", false, "sampled", 0)]
+    [InlineData("bell", true, "sampled", 0)]
+    [InlineData("one magnitude", false, "sampled", 1)]
+    [InlineData("bell", true, "missing", 1)]
+    public unsafe void A_sampled_window_gives_the_sorts_set_with_or_without_a_second_pass(string kind, bool withBase, string window, int secondPasses)
+    {
+        const int n = 300_007;
+        var random = new Random(n);
+        var x = Enumerable.Range(0, n).Select(_ => kind == "one magnitude" && random.Next(5) < 3
+            ? (random.Next(2) == 0 ? 0.0025f : -0.0025f)
+            : (float)((random.NextDouble() + random.NextDouble() + random.NextDouble() - 1.5) * 0.01)).ToArray();
+        var b = withBase ? Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray() : null;
+        var keys = Enumerable.Range(0, n).Select(j => MagnitudeCuts.Key(b == null ? x[j] : x[j] - b[j])).ToArray();
+        var order = Enumerable.Range(0, n).OrderByDescending(j => keys[j]).ThenBy(j => j).ToArray();
+        // One cut (ties), and two far apart (breadcrumbs: n_top + kept, and n_top).
+        foreach (long[] ranks in new[] { new long[] { n / 2 }, [(long)(0.51 * n), (long)(0.01 * n)] })
+        {
+            MagnitudeCuts.Near? given = null;
+            if (window == "missing")   // the bins just above the largest key: nothing is kept
+            {
+                int above = (keys.Max() >> 16) + 1;
+                given = new MagnitudeCuts.Near(above, above, above, above);
+            }
+            MagnitudeCuts.SecondPasses = 0;
+            MagnitudeCut[]? cuts;
+            fixed (float* xp = x, bp = b) cuts = MagnitudeCuts.Find(xp, bp, n, ranks, given);
+            Assert.Equal(secondPasses, MagnitudeCuts.SecondPasses);
+            for (int r = 0; r < ranks.Length; r++)
+            {
+                var expected = order.Take((int)ranks[r]).ToHashSet();
+                var cut = cuts![r];
+                long equalSeen = 0;
+                for (int j = 0; j < n; j++)
+                {
+                    bool inCut = keys[j] > cut.Above || (cut.Partial && keys[j] == cut.Above && equalSeen++ < cut.Quota);
+                    if (expected.Contains(j) != inCut) Assert.Fail($"{kind}, rank {ranks[r]}: element {j} {(inCut ? "in" : "out of")} the cut {cut}");
+                }
+            }
+        }
+    }
 }
