@@ -1,15 +1,10 @@
 // The top-m entries of a float32 task vector δ = x − b by magnitude, found without a mask, a sort or δ itself.
 // |δ| as float32 is a non-negative number whose bit pattern (the sign bit cleared) orders like an integer, so a
-// radix selection finds the m-th largest key exactly: one pass counts the high 16 bits, then the low 16 bits are
-// counted inside the one bin that holds the m-th largest (TopKPrepass does the same over a whole model). That bin is
-// usually known before the pass: a sample of a few thousand keys puts the m-th largest within a window of bins
-// (four standard deviations of the sample's rank error either side), and the first pass also keeps the keys that
-// fall in the window; only when the bin lies outside it (or the window holds too many keys) does a second pass over
-// x and b count the low bits. The result
+// radix selection finds the m-th largest key exactly: one pass counts the high 16 bits, a second counts the low
+// 16 bits inside the one bin that holds the m-th largest (TopKPrepass does the same over a whole model). The result
 // is a cut: every entry whose key is above it is in, and of the entries equal to it the lowest flat indices fill
 // the remaining places — the tie rule of Sparsifiers.RankByMagnitude, so the set is the one the sorted ranking
 // gives (docs/methods.md, "Ties between equal magnitudes").
-using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
@@ -42,10 +37,7 @@ internal static unsafe class MagnitudeCuts
     /// for each i (0 or less: none; n or more: all). Null when some magnitude is NaN (NaN has no place in an order of
     /// magnitudes; the caller takes the sort).
     /// </summary>
-    public static MagnitudeCut[]? Find(float* x, float* b, long n, IReadOnlyList<long> ranks) => Find(x, b, n, ranks, null);
-
-    /// <summary>The same, with the bins whose keys the first pass keeps given (tests: a window that misses) instead of sampled.</summary>
-    internal static MagnitudeCut[]? Find(float* x, float* b, long n, IReadOnlyList<long> ranks, Near? given)
+    public static MagnitudeCut[]? Find(float* x, float* b, long n, IReadOnlyList<long> ranks)
     {
         var cuts = new MagnitudeCut[ranks.Count];
         var open = new List<int>();
@@ -64,9 +56,6 @@ internal static unsafe class MagnitudeCuts
         int shares = (int)Math.Min(blocks, Environment.ProcessorCount);
         var high = Histograms.Rent(1 << 15);
         var low = new Dictionary<int, long[]>();
-        var window = given ?? (n >= SampledElements ? Window(x, b, n, open.Select(i => ranks[i]).ToList()) : Near.Nowhere);
-        long nearCap = Math.Max(4096, n / 8);   // per share: more keys than this in the window, and the second pass counts
-        var near = new List<(int[] Keys, int Count)>();
         try
         {
             int maxKey = 0;
@@ -76,20 +65,14 @@ internal static unsafe class MagnitudeCuts
             Parallel.For(0, shares, share =>
             {
                 var counts = Histograms.Rent(2 << 15);
-                int[]? kept = window.Any ? ArrayPool<int>.Shared.Rent((int)nearCap) : null;
-                int keptCount = 0;
                 int min = int.MaxValue, max = 0;
-                fixed (int* keys = kept)
-                    for (long block = share; block < blocks; block += shares)
-                    {
-                        var collect = new Collector(window, keys, kept?.Length ?? 0, keptCount);
-                        var (blockMin, blockMax) = CountHigh((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), counts, ref collect);
-                        keptCount = collect.Count;
-                        (min, max) = (Math.Min(min, blockMin), Math.Max(max, blockMax));
-                    }
+                for (long block = share; block < blocks; block += shares)
+                {
+                    var (blockMin, blockMax) = CountHigh((float*)xa, (float*)ba, block * Block, Math.Min(n, (block + 1) * Block), counts);
+                    (min, max) = (Math.Min(min, blockMin), Math.Max(max, blockMax));
+                }
                 lock (gate)
                 {
-                    if (kept is not null) near.Add((kept, keptCount));
                     maxKey = Math.Max(maxKey, max);
                     for (int h = min >> 16; h <= Math.Min(max >> 16, (1 << 15) - 1); h++) high[h] += counts[h] + counts[high.Length + h];
                 }
@@ -113,21 +96,9 @@ internal static unsafe class MagnitudeCuts
                     seen += high[h];
                 }
             }
-            // Bins inside the window: counted from the keys the first pass kept (unless a share had more than it could keep).
-            var wanted = open.Select(i => bins[i].Bin).Distinct().ToList();
-            if (near.Count > 0 && near.All(k => k.Count <= k.Keys.Length))
-                foreach (int h in wanted.Where(window.Holds).ToList())
-                {
-                    var counts = low[h] = Histograms.Rent(1 << 16);
-                    foreach (var (keys, count) in near)
-                        for (int k = 0; k < count; k++)
-                            if (keys[k] >> 16 == h) counts[keys[k] & 0xFFFF]++;
-                    wanted.Remove(h);
-                }
             // CountLow counts two bins per pass (the callers ask for one or two ranks: one pass).
-            foreach (var pair in wanted.Chunk(2))
+            foreach (var pair in open.Select(i => bins[i].Bin).Distinct().Chunk(2))
             {
-                SecondPasses++;
                 foreach (int h in pair) low[h] = Histograms.Rent(1 << 16);
                 Parallel.For(0, shares, share =>
                 {
@@ -169,7 +140,6 @@ internal static unsafe class MagnitudeCuts
         }
         finally
         {
-            foreach (var (keys, _) in near) ArrayPool<int>.Shared.Return(keys);
             Array.Clear(high);
             Histograms.Return(high);
             foreach (var counts in low.Values)
@@ -178,67 +148,6 @@ internal static unsafe class MagnitudeCuts
                 Histograms.Return(counts);
             }
         }
-    }
-
-    /// <summary>How many second passes Find ran on this thread (tests: whether the sampled window held the bin).</summary>
-    [ThreadStatic]
-    internal static int SecondPasses;
-
-    /// <summary>Find samples the keys of tensors of at least this many elements (smaller ones take two passes: they are cheap).</summary>
-    internal const long SampledElements = 1L << 18;
-
-    /// <summary>Keys sampled: this many runs of RunLength consecutive entries, at pseudo-random places.</summary>
-    private const int Runs = 256, RunLength = 16;
-
-    /// <summary>At most two ranges of high bins (16-bit key prefixes) whose keys the first pass keeps; Lo &gt; Hi is empty.</summary>
-    internal readonly record struct Near(int Lo1, int Hi1, int Lo2, int Hi2)
-    {
-        public static readonly Near Nowhere = new(1, 0, 1, 0);
-
-        public bool Any => Lo1 <= Hi1 || Lo2 <= Hi2;
-
-        public bool Holds(int bin) => (bin >= Lo1 && bin <= Hi1) || (bin >= Lo2 && bin <= Hi2);
-    }
-
-    /// <summary>
-    /// The bins where each rank's key most likely lies, from a sample of Runs × RunLength keys: the sample's key at the
-    /// rank's place in it, four standard deviations of the sample's rank (binomial) and two entries either side,
-    /// widened to whole bins. Two ranks give two ranges; more give none (no caller asks for more).
-    /// </summary>
-    internal static Near Window(float* x, float* b, long n, IReadOnlyList<long> ranks)
-    {
-        if (ranks.Count > 2) return Near.Nowhere;
-        var sample = new int[Runs * RunLength];
-        ulong state = 0x9E3779B97F4A7C15;
-        for (int r = 0; r < Runs; r++)
-        {
-            state = state * 6364136223846793005 + 1442695040888963407;   // an LCG: places that do not line up with rows
-            long start = (long)((state >> 11) % (ulong)(n - RunLength + 1));
-            for (int j = 0; j < RunLength; j++) sample[r * RunLength + j] = Key(b == null ? x[start + j] : x[start + j] - b[start + j]);
-        }
-        Array.Sort(sample);   // ascending: the m-th largest is at Length − m
-        int size = sample.Length;
-        (int Lo, int Hi) Range(long rank)
-        {
-            double p = (double)rank / n, at = p * size;
-            int spread = (int)Math.Ceiling(4 * Math.Sqrt(size * p * (1 - p))) + 2;
-            int fromTop = (int)Math.Floor(at) - spread, toTop = (int)Math.Ceiling(at) + spread;   // places counted from the largest
-            int hi = fromTop < 1 ? (1 << 15) - 1 : sample[size - fromTop] >> 16;
-            int lo = toTop > size ? 0 : sample[size - toTop] >> 16;
-            return (lo, hi);
-        }
-        var (lo1, hi1) = Range(ranks[0]);
-        var (lo2, hi2) = ranks.Count > 1 ? Range(ranks[1]) : (1, 0);
-        return new Near(lo1, hi1, lo2, hi2);
-    }
-
-    /// <summary>Where CountHigh keeps the keys in the window: Count past Capacity means some did not fit (and were dropped).</summary>
-    private ref struct Collector(Near window, int* keys, int capacity, int count)
-    {
-        public readonly Near Window = window;
-        public readonly int* Keys = keys;
-        public readonly int Capacity = capacity;
-        public int Count = count;
     }
 
     /// <summary>
@@ -326,7 +235,7 @@ internal static unsafe class MagnitudeCuts
 
     /// <summary>Counts the high 16 bits of the keys of [start, end) into <paramref name="counts"/> (two histograms of 2^15, see below); returns the smallest and the largest key.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (int Min, int Max) CountHigh(float* x, float* b, long start, long end, long[] counts, ref Collector near)
+    private static (int Min, int Max) CountHigh(float* x, float* b, long start, long end, long[] counts)
     {
         // Neighbouring elements often share a bin; counting even and odd elements into two histograms
         // (counts[0 … 2^15) and counts[2^15 … 2^16)) lets consecutive increments of one bin proceed without waiting
@@ -336,8 +245,6 @@ internal static unsafe class MagnitudeCuts
         var maxKeys = Vector<int>.Zero;
         var minKeys = new Vector<int>(int.MaxValue);
         int* keys = stackalloc int[Vector<int>.Count];
-        bool collecting = near.Window.Any && near.Count <= near.Capacity;
-        var (lo1, hi1, lo2, hi2) = (new Vector<int>(near.Window.Lo1), new Vector<int>(near.Window.Hi1), new Vector<int>(near.Window.Lo2), new Vector<int>(near.Window.Hi2));
         long j = start;
         fixed (long* even = counts)
         {
@@ -348,19 +255,12 @@ internal static unsafe class MagnitudeCuts
                 var key = Vector.AsVectorInt32(values) & magnitude;
                 maxKeys = Vector.Max(maxKeys, key);
                 minKeys = Vector.Min(minKeys, key);
-                var bin = Vector.ShiftRightArithmetic(key, 16);
-                bin.Store(keys);
+                Vector.ShiftRightArithmetic(key, 16).Store(keys);
                 for (int l = 0; l < v; l += 2)
                 {
                     even[keys[l]]++;
                     odd[keys[l + 1]]++;
                 }
-                if (!collecting) continue;
-                var inside = (Vector.GreaterThanOrEqual(bin, lo1) & Vector.LessThanOrEqual(bin, hi1)) | (Vector.GreaterThanOrEqual(bin, lo2) & Vector.LessThanOrEqual(bin, hi2));
-                if (inside == Vector<int>.Zero) continue;
-                for (int l = 0; l < v; l++)
-                    if (inside[l] != 0 && near.Count++ < near.Capacity) near.Keys[near.Count - 1] = key[l];
-                collecting = near.Count <= near.Capacity;   // past it: the second pass counts (Find)
             }
         }
         int max = 0, min = int.MaxValue;
@@ -370,8 +270,6 @@ internal static unsafe class MagnitudeCuts
             int key = Key(b == null ? x[j] : x[j] - b[j]);
             counts[key >> 16]++;
             (min, max) = (Math.Min(min, key), Math.Max(max, key));
-            if (collecting && near.Window.Holds(key >> 16) && near.Count++ < near.Capacity) near.Keys[near.Count - 1] = key;
-            collecting &= near.Count <= near.Capacity;
         }
         return (min, max);
     }
