@@ -31,8 +31,7 @@ internal static unsafe class FusedSce
             inputsFinite &= MagnitudeCuts.Differences(Float32Memory.Of(input.Tensors[models[k]]), bp, rows + k * n, n);
         if (selectTopK < 1)
         {
-            var variance = torch.empty_like(b);
-            float* v = Float32Memory.Of(variance);
+            float* v = (float*)scratch.Allocate(n * sizeof(float));   // the variance over models, per element
             Variance(rows, count, n, v);
             long keep = (long)(MagnitudeCuts.CountNonZero(v, n) * selectTopK);
             if (MagnitudeCuts.Find(v, null, n, [keep]) is not [var cut]) return null;   // NaN variance: the tensor path sorts
