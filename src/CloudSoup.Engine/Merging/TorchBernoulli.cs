@@ -12,7 +12,6 @@
 // draws differently fails the suite instead of changing masks silently.
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 
 namespace CloudSoup.Engine.Merging;
 
@@ -132,12 +131,6 @@ internal static unsafe class TorchBernoulli
                 Twist(s);
                 int v = Vector<uint>.Count, j = 0;
                 var probability = new Vector<float>(constant);
-                if (Vector512.IsHardwareAccelerated)
-                    for (; j + 16 <= count; j += 16)
-                    {
-                        var kept = Vector512.LessThan(Uniform(Vector512.Load(s + j)), p == null ? Vector512.Create(constant) : Vector512.Load(p + j));
-                        (kept.AsInt32() & Vector512<int>.One).Store(keep + j);
-                    }
                 for (; j + v <= count; j += v)
                 {
                     var kept = Vector.LessThan(Uniform(Vector.Load(s + j)), p == null ? probability : Vector.Load(p + j));
@@ -155,8 +148,6 @@ internal static unsafe class TorchBernoulli
             {
                 Twist(s);
                 int v = Vector<uint>.Count, j = 0;
-                if (Vector512.IsHardwareAccelerated)
-                    for (; j + 16 <= count; j += 16) Uniform(Vector512.Load(s + j)).Store(u + j);
                 for (; j + v <= count; j += v) Uniform(Vector.Load(s + j)).Store(u + j);
                 for (; j < count; j++) u[j] = Uniform(s[j]);
             }
@@ -181,16 +172,6 @@ internal static unsafe class TorchBernoulli
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> Uniform(Vector512<uint> y)
-        {
-            y ^= Vector512.ShiftRightLogical(y, 11);
-            y ^= Vector512.ShiftLeft(y, 7) & Vector512.Create(0x9d2c5680u);
-            y ^= Vector512.ShiftLeft(y, 15) & Vector512.Create(0xefc60000u);
-            y ^= Vector512.ShiftRightLogical(y, 18);
-            return Vector512.ConvertToSingle((y & Vector512.Create(0xFFFFFFu)).AsInt32()) * Vector512.Create(1f / (1 << 24));
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static float Uniform(uint y)
         {
             y ^= y >> 11;
@@ -200,22 +181,11 @@ internal static unsafe class TorchBernoulli
             return (y & 0xFFFFFF) * (1f / (1 << 24));
         }
 
-        /// <summary>
-        /// MT19937's state transition; lanes of a vector never read a word another lane of it writes (a lane reads words
-        /// k + 1, k + M or k + M − N, and 16 lanes stay below M and N − M). With AVX-512 sixteen words at a time, the
-        /// rest (and machines without it) eight or one.
-        /// </summary>
+        /// <summary>MT19937's state transition; lanes of a vector never read a word another lane of it writes.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Twist(uint* s)
         {
             int v = Vector<uint>.Count, k = 0;
-            if (Vector512.IsHardwareAccelerated)
-            {
-                for (; k + 16 <= N - M; k += 16) (Vector512.Load(s + k + M) ^ Mix(Vector512.Load(s + k), Vector512.Load(s + k + 1))).Store(s + k);
-                for (; k + v <= N - M; k += v) (Vector.Load(s + k + M) ^ Mix(Vector.Load(s + k), Vector.Load(s + k + 1))).Store(s + k);
-                for (; k < N - M; k++) s[k] = s[k + M] ^ Mix(s[k], s[k + 1]);
-                for (; k + 16 <= N - 1; k += 16) (Vector512.Load(s + k + M - N) ^ Mix(Vector512.Load(s + k), Vector512.Load(s + k + 1))).Store(s + k);
-            }
             for (; k + v <= N - M; k += v) (Vector.Load(s + k + M) ^ Mix(Vector.Load(s + k), Vector.Load(s + k + 1))).Store(s + k);
             for (; k < N - M; k++) s[k] = s[k + M] ^ Mix(s[k], s[k + 1]);
             for (; k + v <= N - 1; k += v) (Vector.Load(s + k + M - N) ^ Mix(Vector.Load(s + k), Vector.Load(s + k + 1))).Store(s + k);
@@ -225,11 +195,6 @@ internal static unsafe class TorchBernoulli
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static uint Mix(uint u, uint v) => (((u & UpperMask) | (v & LowerMask)) >> 1) ^ (MatrixA & (0u - (v & 1)));
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<uint> Mix(Vector512<uint> u, Vector512<uint> v) =>
-            Vector512.ShiftRightLogical((u & Vector512.Create(UpperMask)) | (v & Vector512.Create(LowerMask)), 1)
-            ^ (Vector512.Create(MatrixA) & (Vector512<uint>.Zero - (v & Vector512<uint>.One)));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector<uint> Mix(Vector<uint> u, Vector<uint> v) =>
