@@ -1,11 +1,15 @@
-// SCE (Sce.cs) for float32 CPU tensors with its element-wise passes fused: the variance mask is a cut found by
-// selection (MagnitudeCuts) and applied in place to the stacked task vectors, and the erase-and-merge steps (sign
-// election on the unweighted task vectors, ω-weighted agreeing sum, divided by the clamped weight sum, plus the base)
-// run in one pass. The reductions whose order defines their float result are the tensor path's: the variance over
-// models is libtorch's Welford update repeated (Variance), each model's mean square is summed in L1Norms' order by
-// both paths (Sce.Energies), so the output is the tensor path's bit for bit (FusedTaskVectorTests covers sce too).
+// SCE (Sce.cs) for float32 CPU tensors with its element-wise passes fused and no stacked copy of the task vectors:
+// each pass computes x_k − b where it needs it (the float the tensor path stacks). The variance mask is a cut found by
+// selection (MagnitudeCuts) over the per-element variance, kept as a byte mask; each model's mean square and the
+// erase-and-merge steps (sign election on the unweighted task vectors, ω-weighted agreeing sum, divided by the clamped
+// weight sum, plus the base) read the inputs and the mask. The reductions whose order defines their float result are
+// the tensor path's: the variance over models repeats libtorch's Welford update (Variance), each model's mean square
+// is summed in L1Norms' order by both paths (Sce.Energies), so the output is the tensor path's bit for bit
+// (FusedTaskVectorTests covers sce too). Scratch: the variance (4 bytes an element) and the mask (1 byte), whatever
+// the number of models.
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using TorchSharp;
 
 namespace CloudSoup.Engine.Merging;
@@ -22,60 +26,85 @@ internal static unsafe class FusedSce
         int count = models.Count;
         using var scope = torch.NewDisposeScope();
         using var scratch = new NativeBuffers(input.Scratch);
-        // The stacked task vectors x_k − b, written straight into one (models, …) block: the values torch.stack of the
-        // differences holds, without a temporary per model and the copy.
-        float* rows = (float*)scratch.Allocate(count * n * sizeof(float));
+        var xs = models.Select(i => (nint)Float32Memory.Of(input.Tensors[i])).ToArray();
         float* bp = Float32Memory.Of(b);
-        bool inputsFinite = true;   // every x_k − b finite: then every input is (the base and each model)
-        for (int k = 0; k < count; k++)
-            inputsFinite &= MagnitudeCuts.Differences(Float32Memory.Of(input.Tensors[models[k]]), bp, rows + k * n, n);
+        byte* keep = null;   // the variance mask (1 kept, 0 dropped); null: every entry kept
         if (selectTopK < 1)
         {
             float* v = (float*)scratch.Allocate(n * sizeof(float));   // the variance over models, per element
-            Variance(rows, count, n, v);
-            long keep = (long)(MagnitudeCuts.CountNonZero(v, n) * selectTopK);
-            if (MagnitudeCuts.Find(v, null, n, [keep]) is not [var cut]) return null;   // NaN variance: the tensor path sorts
+            Variance(xs, bp, n, v);
+            long kept = (long)(MagnitudeCuts.CountNonZero(v, n) * selectTopK);
+            if (MagnitudeCuts.Find(v, null, n, [kept]) is not [var cut]) return null;   // NaN variance: the tensor path sorts
             long[]? before = cut.Partial ? MagnitudeCuts.EqualBefore(v, null, n, cut) : null;
-            MagnitudeCuts.MaskRows(v, cut, before, rows, count, n);
+            keep = (byte*)scratch.Allocate(n);
+            MagnitudeCuts.MaskOf(v, cut, before, keep, n);
         }
-        var omega = Methods.Sce.Omega(torch.tensor(Methods.Sce.Energies(rows, count, n, b.shape)), b.dtype).data<float>().ToArray();
+        nint bAddress = (nint)bp, keepAddress = (nint)keep;   // pointers cannot be captured by the lambdas below
+        long rows = L1Norms.RowsOf(b.shape), width = n / rows;
+        var energy = Methods.Sce.Energies(count, n, b.shape, (k, r) =>
+            new MaskedSquares((float*)xs[k] + r * width, (float*)bAddress + r * width, keepAddress == 0 ? null : (byte*)keepAddress + r * width));
+        var omega = Methods.Sce.Omega(torch.tensor(energy), b.dtype).data<float>().ToArray();
         var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
-        float* op = Float32Memory.Of(output);
-        nint ba = (nint)bp, ra = (nint)rows, oa = (nint)op;
-        int seen = 0;
-        Float32Memory.ForBlocks(n, (start, end) => Interlocked.Or(ref seen, (int)Combine((float*)ba, (float*)ra, n, count, omega, (float*)oa, start, end)));
+        nint oa = (nint)Float32Memory.Of(output);
+        int seen = 0, inputs = 0;
+        Float32Memory.ForBlocks(n, (start, end) =>
+        {
+            var (outputSeen, inputsFinite) = Combine(xs, (float*)bAddress, (byte*)keepAddress, omega, (float*)oa, start, end);
+            Interlocked.Or(ref seen, (int)outputSeen);
+            if (!inputsFinite) Interlocked.Exchange(ref inputs, 1);
+        });
         if (seen == (int)OutputSeen.Finite) input.OutputBuffers?.VouchFinite(output);   // the executor need not scan it for NaN/inf again
-        if (inputsFinite) input.OutputBuffers?.VouchInputsFinite(output);                 // nor the inputs
+        if (inputs == 0) input.OutputBuffers?.VouchInputsFinite(output);                 // nor the inputs: every x_k − b was finite
         if (((OutputSeen)seen & OutputSeen.Nan) != OutputSeen.Nan) return output.MoveToOuterDisposeScope();
         Float32Memory.Abandon(output, input.OutputBuffers);   // NaN: the tensor path decides those bytes
         return null;
     }
 
-    /// <summary>
-    /// tv.var(dim: 0, unbiased: false) as libtorch computes it on the CPU: per element, Welford's update over the
-    /// models in order in double (n, mean, m2; aten/src/ATen/native/SharedReduceOps.h, WelfordOps), then m2 / n
-    /// rounded to float32. libtorch reduces each element's few values serially and without fused multiply-adds, so
-    /// these are its bits (FusedTaskVectorTests.Sce_variance_equals_torch_var); a whole-tensor pass instead of
-    /// libtorch's per-element sub-iterators, which were most of an sce merge's profile.
-    /// </summary>
-    internal static void Variance(float* rows, int count, long n, float* into)
+    /// <summary>((x − b)·keep)² (the stacked, masked task vector's square, as the tensor path squares it), keep a 0/1 byte mask or none.</summary>
+    private readonly struct MaskedSquares(float* x, float* b, byte* keep) : IRowValues
     {
-        nint ra = (nint)rows, ia = (nint)into;
-        Float32Memory.ForBlocks(n, (start, end) => VarianceOf((float*)ra, count, n, (float*)ia, start, end));
+        public Vector256<float> Eight(long j)
+        {
+            var d = Vector256.Load(x + j) - Vector256.Load(b + j);
+            if (keep != null) d *= Float32Memory.BytesAsFloats(keep + j).AsVector256();
+            return d * d;
+        }
+
+        public float At(long j)
+        {
+            float d = x[j] - b[j];
+            if (keep != null) d *= keep[j];
+            return d * d;
+        }
+    }
+
+    /// <summary>
+    /// The stacked task vectors' var(dim: 0, unbiased: false) as libtorch computes it on the CPU: per element, Welford's
+    /// update over the models in order in double (n, mean, m2; aten/src/ATen/native/SharedReduceOps.h, WelfordOps),
+    /// then m2 / n rounded to float32, each x_k − b computed as the tensor path stacks it. libtorch reduces each
+    /// element's few values serially and without fused multiply-adds, so these are its bits
+    /// (FusedTaskVectorTests.Sce_variance_equals_torch_var); a whole-tensor pass instead of libtorch's per-element
+    /// sub-iterators, which were most of an sce merge's profile.
+    /// </summary>
+    internal static void Variance(nint[] xs, float* b, long n, float* into)
+    {
+        nint ba = (nint)b, ia = (nint)into;
+        Float32Memory.ForBlocks(n, (start, end) => VarianceOf(xs, (float*)ba, (float*)ia, start, end));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void VarianceOf(float* rows, int count, long n, float* into, long start, long end)
+    private static void VarianceOf(nint[] xs, float* b, float* into, long start, long end)
     {
         // The same double steps for a vector of elements at a time (two vectors of doubles per vector of floats).
-        int v = Vector<float>.Count;
+        int v = Vector<float>.Count, count = xs.Length;
         long j = start;
         for (; j + v <= end; j += v)
         {
             Vector<double> meanLow = Vector<double>.Zero, meanHigh = Vector<double>.Zero, m2Low = Vector<double>.Zero, m2High = Vector<double>.Zero;
+            var bj = Vector.Load(b + j);
             for (int k = 0; k < count; k++)
             {
-                Vector.Widen(Vector.Load(rows + k * n + j), out Vector<double> low, out Vector<double> high);
+                Vector.Widen(Vector.Load((float*)xs[k] + j) - bj, out Vector<double> low, out Vector<double> high);
                 var divisor = new Vector<double>(k + 1);
                 var deltaLow = low - meanLow;
                 var deltaHigh = high - meanHigh;
@@ -92,7 +121,7 @@ internal static unsafe class FusedSce
             double mean = 0, m2 = 0;
             for (int k = 0; k < count; k++)
             {
-                double data = rows[k * n + j];
+                double data = ((float*)xs[k])[j] - b[j];
                 double delta = data - mean;
                 mean += delta / (k + 1);
                 m2 += delta * (data - mean);
@@ -102,52 +131,69 @@ internal static unsafe class FusedSce
     }
 
     /// <summary>
-    /// Elements [start, end): s = Σ t_k; elected = s ≥ 0 ? 1 : −1; a_k = [sign t_k = elected]; w_k = ω_k·a_k;
-    /// out = b + (Σ w_k·t_k) / max(Σ w_k, 1e−6), every sum started at +0 in model order. Says what it saw in the output.
+    /// Elements [start, end), t_k = (x_k − b)·keep: s = Σ t_k; elected = s ≥ 0 ? 1 : −1; a_k = [sign t_k = elected];
+    /// w_k = ω_k·a_k; out = b + (Σ w_k·t_k) / max(Σ w_k, 1e−6), every sum started at +0 in model order. Says what it saw in
+    /// the output, and whether every x_k − b was finite.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static OutputSeen Combine(float* b, float* rows, long n, int count, float[] omega, float* output, long start, long end)
+    private static (OutputSeen Output, bool InputsFinite) Combine(nint[] xs, float* b, byte* keep, float[] omega, float* output, long start, long end)
     {
-        int v = Vector<float>.Count;
+        int v = Vector<float>.Count, count = xs.Length;
         var zero = Vector<float>.Zero;
         var one = Vector<float>.One;
         var floor = new Vector<float>((float)1e-6);
-        bool nan = false;
+        var exponent = new Vector<int>(0x7F800000);
+        bool nan = false, masked = keep != null && Float32Memory.CanWidenBytes;
         var finite = Vector<int>.AllBitsSet;   // x − x is 0 for a finite x and NaN for ±inf and NaN
+        var infiniteInput = Vector<int>.Zero;  // lanes where some x_k − b had all exponent bits set
+        Span<Vector<float>> t = stackalloc Vector<float>[count];
         long j = start;
-        for (; j + v <= end; j += v)
+        for (; j + v <= end && (keep == null || masked); j += v)
         {
+            var bj = Vector.Load(b + j);
             var sum = zero;
-            for (int k = 0; k < count; k++) sum += Vector.Load(rows + k * n + j);
+            var kept = masked ? Float32Memory.BytesAsFloats(keep + j) : one;
+            for (int k = 0; k < count; k++)
+            {
+                var d = Vector.Load((float*)xs[k] + j) - bj;
+                infiniteInput |= Vector.Equals(Vector.AsVectorInt32(d) & exponent, exponent);
+                t[k] = masked ? d * kept : d;
+                sum += t[k];
+            }
             var positive = Vector.GreaterThanOrEqual(sum, zero);
             Vector<float> numerator = zero, denominator = zero;
             for (int k = 0; k < count; k++)
             {
-                var t = Vector.Load(rows + k * n + j);
-                var agrees = Vector.ConditionalSelect(positive, Vector.GreaterThan(t, zero), Vector.LessThan(t, zero));
+                var agrees = Vector.ConditionalSelect(positive, Vector.GreaterThan(t[k], zero), Vector.LessThan(t[k], zero));
                 var w = new Vector<float>(omega[k]) * Vector.ConditionalSelect(agrees, one, zero);
-                numerator += w * t;
+                numerator += w * t[k];
                 denominator += w;
             }
             // clamp_min(1e-6): NaN stays NaN
             denominator = Vector.ConditionalSelect(Vector.LessThan(denominator, floor), floor, denominator);
-            var result = Vector.Load(b + j) + numerator / denominator;
+            var result = bj + numerator / denominator;
             result.Store(output + j);
             nan |= Vector.EqualsAny(Vector.Equals(result, result), Vector<int>.Zero);
             finite &= Vector.Equals(result - result, zero);
         }
-        bool nonFinite = finite != Vector<int>.AllBitsSet;
+        bool nonFinite = finite != Vector<int>.AllBitsSet, inputsFinite = infiniteInput == Vector<int>.Zero;
+        Span<float> ts = stackalloc float[count];
         for (; j < end; j++)
         {
             float sum = 0f;
-            for (int k = 0; k < count; k++) sum += rows[k * n + j];
+            for (int k = 0; k < count; k++)
+            {
+                float d = ((float*)xs[k])[j] - b[j];
+                inputsFinite &= float.IsFinite(d);
+                ts[k] = keep != null ? d * keep[j] : d;
+                sum += ts[k];
+            }
             float elected = sum >= 0 ? 1f : -1f;
             float numerator = 0f, denominator = 0f;
             for (int k = 0; k < count; k++)
             {
-                float t = rows[k * n + j];
-                float w = omega[k] * ((t > 0 && elected > 0) || (t < 0 && elected < 0) ? 1f : 0f);   // sign(t) = elected; 0 and NaN never
-                numerator += w * t;
+                float w = omega[k] * ((ts[k] > 0 && elected > 0) || (ts[k] < 0 && elected < 0) ? 1f : 0f);   // sign(t) = elected; 0 and NaN never
+                numerator += w * ts[k];
                 denominator += w;
             }
             if (denominator < (float)1e-6) denominator = (float)1e-6;
@@ -155,6 +201,6 @@ internal static unsafe class FusedSce
             nan |= float.IsNaN(output[j]);
             nonFinite |= !float.IsFinite(output[j]);
         }
-        return nan ? OutputSeen.Nan : nonFinite ? OutputSeen.NonFinite : OutputSeen.Finite;
+        return (nan ? OutputSeen.Nan : nonFinite ? OutputSeen.NonFinite : OutputSeen.Finite, inputsFinite);
     }
 }

@@ -7,6 +7,8 @@
 // gives (docs/methods.md, "Ties between equal magnitudes").
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace CloudSoup.Engine.Merging;
 
@@ -219,15 +221,15 @@ internal static unsafe class MagnitudeCuts
     }
 
     /// <summary>
-    /// Multiplies each of <paramref name="count"/> rows of n elements (row-major at <paramref name="rows"/>) by the 0/1
-    /// mask of <paramref name="cut"/> over the keys of <paramref name="x"/>: kept entries stay, the others become v·0.
-    /// <paramref name="equalBefore"/> is EqualBefore's count for a partial cut.
+    /// Writes the 0/1 byte mask of <paramref name="cut"/> over the keys of <paramref name="x"/> (|x|) into
+    /// <paramref name="keep"/>: 1 where the entry is in the cut. <paramref name="equalBefore"/> is EqualBefore's count
+    /// for a partial cut.
     /// </summary>
-    public static void MaskRows(float* x, MagnitudeCut cut, long[]? equalBefore, float* rows, int count, long n)
+    public static void MaskOf(float* x, MagnitudeCut cut, long[]? equalBefore, byte* keep, long n)
     {
-        nint xa = (nint)x, ra = (nint)rows;
+        nint xa = (nint)x, ka = (nint)keep;
         Parallel.For(0L, (n + Block - 1) / Block, block =>
-            MaskRowsOf((float*)xa, cut, equalBefore?[block] ?? 0, (float*)ra, count, n, block * Block, Math.Min(n, (block + 1) * Block)));
+            MaskOf((float*)xa, cut, equalBefore?[block] ?? 0, (byte*)ka, block * Block, Math.Min(n, (block + 1) * Block)));
     }
 
     // The loops below are hot from their first call: compiled fully optimized at once (a tier-0 loop with vector and
@@ -342,31 +344,25 @@ internal static unsafe class MagnitudeCuts
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MaskRowsOf(float* x, MagnitudeCut cut, long seen, float* rows, int count, long n, long start, long end)
+    private static void MaskOf(float* x, MagnitudeCut cut, long seen, byte* keep, long start, long end)
     {
         long j = start;
-        if (!cut.Partial)
+        if (!cut.Partial && Avx2.IsSupported && Bmi2.X64.IsSupported && Vector<int>.Count == 8)
         {
-            // Kept exactly where the key is above the cut: a vector at a time (r·0 where dropped, as below).
-            int v = Vector<float>.Count;
+            // Kept exactly where the key is above the cut: eight at a time, the comparison's bits spread to bytes.
             var above = new Vector<int>(cut.Above);
             var magnitude = new Vector<int>(0x7FFFFFFF);
-            for (; j + v <= end; j += v)
+            for (; j + 8 <= end; j += 8)
             {
-                var keep = Vector.AsVectorSingle(Vector.GreaterThan(Vector.AsVectorInt32(Vector.Load(x + j)) & magnitude, above));
-                for (int k = 0; k < count; k++)
-                {
-                    var r = Vector.Load(rows + k * n + j);
-                    Vector.ConditionalSelect(keep, r, r * Vector<float>.Zero).Store(rows + k * n + j);
-                }
+                var inCut = Vector.GreaterThan(Vector.AsVectorInt32(Vector.Load(x + j)) & magnitude, above);
+                int bits = Avx.MoveMask(inCut.AsVector256().AsSingle());
+                *(ulong*)(keep + j) = Bmi2.X64.ParallelBitDeposit((ulong)bits, 0x0101010101010101);   // bit i → byte i
             }
         }
         for (; j < end; j++)
         {
             int key = Key(x[j]);
-            bool keep = key > cut.Above || (key == cut.Above && cut.Partial && seen++ < cut.Quota);   // every equal key counts
-            if (!keep)
-                for (int k = 0; k < count; k++) rows[k * n + j] *= 0f;
+            keep[j] = key > cut.Above || (key == cut.Above && cut.Partial && seen++ < cut.Quota) ? (byte)1 : (byte)0;   // every equal key counts
         }
     }
 

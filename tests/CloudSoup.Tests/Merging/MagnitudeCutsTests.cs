@@ -87,4 +87,32 @@ public class MagnitudeCutsTests
             }
         }
     }
+
+    [Theory]
+    [InlineData(1_003, false)]
+    [InlineData(2 * Float32Memory.Block + 4_099, false)]
+    [InlineData(2 * Float32Memory.Block + 4_099, true)]
+    public unsafe void A_cuts_byte_mask_holds_the_cuts_set(int n, bool quarterSteps)
+    {
+        // Distinct magnitudes give whole cuts (eight at a time); quarter steps give cuts inside a run of equal keys.
+        var random = new Random(n);
+        var x = Enumerable.Range(0, n).Select(_ => quarterSteps ? (float)(Math.Round(random.NextDouble() * 16 - 8) / 4) : (float)(random.NextDouble() - 0.5)).ToArray();
+        var keys = x.Select(MagnitudeCuts.Key).ToArray();
+        var keep = new byte[n];
+        fixed (float* xp = x) fixed (byte* kp = keep)
+            foreach (long rank in new long[] { 1, n / 3, n - 1 })
+            {
+                var cut = MagnitudeCuts.Find(xp, null, n, [rank])![0];
+                var before = cut.Partial ? MagnitudeCuts.EqualBefore(xp, null, n, cut) : null;
+                Array.Fill(keep, (byte)7);
+                MagnitudeCuts.MaskOf(xp, cut, before, kp, n);
+                long equalSeen = 0;
+                for (int j = 0; j < n; j++)
+                {
+                    bool inCut = keys[j] > cut.Above || (cut.Partial && keys[j] == cut.Above && equalSeen++ < cut.Quota);
+                    if (keep[j] != (inCut ? 1 : 0)) Assert.Fail($"rank {rank}, cut {cut}: element {j} is {keep[j]}");
+                }
+                Assert.Equal(rank, keep.Sum(k => (long)k));
+            }
+    }
 }

@@ -46,7 +46,11 @@ public sealed class Sce : IMergeMethod, IVouchesForInputs
         int count = (int)tv.shape[0];
         torch.Tensor energy;
         if (Float32Memory.IsFlat(tv) && tv.NumberOfElements > 0)
-            energy = torch.tensor(Energies(Float32Memory.Of(tv), count, tv.NumberOfElements / count, shape));
+        {
+            long n = tv.NumberOfElements / count, width = n / L1Norms.RowsOf(shape);
+            nint rows = (nint)Float32Memory.Of(tv);   // pointers cannot be captured by the lambda below
+            energy = torch.tensor(Energies(count, n, shape, (k, r) => new L1Norms.Squares((float*)rows + k * n + r * width)));
+        }
         else
             energy = tv.pow(2).reshape(count, -1).mean([1]);
         using (energy) return Omega(energy, tv.dtype);
@@ -60,15 +64,18 @@ public sealed class Sce : IMergeMethod, IVouchesForInputs
         return total < 1e-6 ? torch.full(count, 1.0 / count, dtype: dtype) : energy / total;
     }
 
-    /// <summary>Each of <paramref name="count"/> task vectors' mean square (n elements each, one after the other, shaped <paramref name="shape"/>).</summary>
-    internal static unsafe float[] Energies(float* rows, int count, long n, long[] shape)
+    /// <summary>
+    /// Each of <paramref name="count"/> task vectors' mean square (n elements each, shaped <paramref name="shape"/>): the
+    /// squares of task vector k's row r come from <paramref name="row"/>(k, r), summed in L1Norms' order, over n.
+    /// </summary>
+    internal static float[] Energies<T>(int count, long n, long[] shape, Func<int, long, T> row) where T : struct, IRowValues
     {
         long lines = L1Norms.RowsOf(shape), width = n / lines;
         var energy = new float[count];
         for (int k = 0; k < count; k++)
         {
-            nint start = (nint)(rows + k * n);   // pointers cannot be captured by the lambda below
-            energy[k] = (float)(L1Norms.Of(r => new L1Norms.Squares((float*)start + r * width), lines, width) / n);
+            int model = k;
+            energy[k] = (float)(L1Norms.Of(r => row(model, r), lines, width) / n);
         }
         return energy;
     }

@@ -136,8 +136,11 @@ public class FusedTaskVectorTests
         tv = tv.contiguous();
         using var expected = tv.var(dim: 0, unbiased: false).contiguous();
         var actual = new float[n];
-        fixed (float* into = actual)
-            FusedSce.Variance((float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(tv.bytes)), models, n, into);
+        var zeros = new float[n];   // x_k − 0 is x_k: the task vectors are the rows of tv
+        float* rows = Float32Memory.Of(tv);
+        var xs = Enumerable.Range(0, models).Select(k => (nint)(rows + k * n)).ToArray();
+        fixed (float* into = actual, b = zeros)
+            FusedSce.Variance(xs, b, n, into);
         var want = expected.data<float>().ToArray();
         for (int i = 0; i < n; i++)
             if (BitConverter.SingleToInt32Bits(want[i]) != BitConverter.SingleToInt32Bits(actual[i]))
