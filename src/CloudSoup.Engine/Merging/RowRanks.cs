@@ -16,7 +16,9 @@
 //   bucket of one magnitude ranks its entries in column order (rows of few distinct magnitudes, as bfloat16
 //   checkpoints give), and if that too leaves many (a few huge magnitudes put everything else into the first
 //   bucket) the radix sort ranks it. The same masks as ranking every entry (RowRanksTests), in about a third of the
-//   radix sort's time (bench/README.md, "Fifth round: DELLA without ranking").
+//   radix sort's time (bench/README.md, "Fifth round: DELLA without ranking"). Each range of rows reads its uniforms
+//   as it goes and keeps a row's magnitudes only while it works the row, summing the L1 rescale's norms there, so
+//   nothing per entry is written but the mask (bench/README.md, "Sixth round").
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
