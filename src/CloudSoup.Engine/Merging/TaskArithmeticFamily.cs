@@ -115,6 +115,19 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         using var masks = new NativeBuffers(input.Scratch);
         var drawn = new List<int>();
         var dellas = new List<(int Term, RowRanks.KeepJob Job)>();
+        if (Sparsify is SparsifyKind.Magnitude or SparsifyKind.MagnitudeOutliers)
+        {
+            // Each model's cuts are a pass or two over its x and b: the models side by side on a big tensor.
+            int nan = 0;
+            void Trim(int j)
+            {
+                if (TrimTerm(input, b, models[j], (float)weights[j], rescale) is { } term) terms[j] = term;
+                else Interlocked.Exchange(ref nan, 1);
+            }
+            if (models.Count > 1 && n >= ParallelSparsifyElements) RunEach(models.Count, Trim);
+            else for (int j = 0; j < models.Count; j++) Trim(j);
+            if (nan != 0) return null;   // NaN
+        }
         for (int j = 0; j < models.Count; j++)
         {
             int i = models[j];
@@ -123,34 +136,8 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
             float weight = (float)weights[j];
             switch (Sparsify)
             {
-                case SparsifyKind.Magnitude:
-                {
-                    float? by = rescale && density < 1 ? (float)density : null;
-                    if (density >= 1) terms[j] = new FusedTerm { Model = (nint)x, Weight = weight };
-                    else if (ModelThresholds != null)
-                        terms[j] = new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by, AtLeast = (float)ModelThresholds[input.ModelIds[i]] };
-                    else if (MagnitudeCuts.Find(x, bp, n, [(long)(density * n)]) is [var top])
-                        terms[j] = new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by, Upper = top, UpperEqualBefore = EqualBefore(x, bp, n, top) };
-                    else return null;   // NaN
-                    break;
-                }
-                case SparsifyKind.MagnitudeOutliers:
-                {
-                    float? by = rescale ? (float)density : null;
-                    if (density >= 1) { terms[j] = new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by }; break; }
-                    long nTop = (long)(input.PerModel[i].Number("gamma") * n);
-                    long nBot = n - (long)(density * n) - nTop;
-                    if (nBot < 0) { nTop += nBot; nBot = 0; }
-                    long keep = n - nBot - nTop;
-                    if (keep <= 0) { terms[j] = new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by, Upper = MagnitudeCut.None }; break; }
-                    if (MagnitudeCuts.Find(x, bp, n, [nTop + keep, nTop]) is not [var upper, var lower]) return null;   // NaN
-                    terms[j] = new FusedTerm
-                    {
-                        Model = (nint)x, Weight = weight, DivideBy = by, Upper = upper, Lower = lower,
-                        UpperEqualBefore = EqualBefore(x, bp, n, upper), LowerEqualBefore = EqualBefore(x, bp, n, lower),
-                    };
-                    break;
-                }
+                case SparsifyKind.Magnitude or SparsifyKind.MagnitudeOutliers:
+                    break;   // trimmed above
                 case SparsifyKind.Random when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance):
                     terms[j] = DareTerm(input, b, i, (nint)x, weight, density, rescale, mode, masks);
                     break;
@@ -211,9 +198,49 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         return null;
     }
 
+    /// <summary>A magnitude trim's term (TIES, Breadcrumbs) for model <paramref name="i"/>: its cuts found by selection; null when a magnitude is NaN.</summary>
+    private unsafe FusedTerm? TrimTerm(TensorMergeInput input, torch.Tensor b, int i, float weight, bool rescale)
+    {
+        long n = b.NumberOfElements;
+        float* bp = Float32Memory.Of(b);
+        float* x = Float32Memory.Of(input.Tensors[i]);
+        double density = input.PerModel[i].NumberOrNull("density") ?? 1.0;
+        switch (Sparsify)
+        {
+            case SparsifyKind.Magnitude:
+            {
+                float? by = rescale && density < 1 ? (float)density : null;
+                if (density >= 1) return new FusedTerm { Model = (nint)x, Weight = weight };
+                if (ModelThresholds != null)
+                    return new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by, AtLeast = (float)ModelThresholds[input.ModelIds[i]] };
+                if (MagnitudeCuts.Find(x, bp, n, [(long)(density * n)]) is [var top])
+                    return new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by, Upper = top, UpperEqualBefore = EqualBefore(x, bp, n, top) };
+                return null;   // NaN
+            }
+            case SparsifyKind.MagnitudeOutliers:
+            {
+                float? by = rescale ? (float)density : null;
+                if (density >= 1) return new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by };
+                long nTop = (long)(input.PerModel[i].Number("gamma") * n);
+                long nBot = n - (long)(density * n) - nTop;
+                if (nBot < 0) { nTop += nBot; nBot = 0; }
+                long keep = n - nBot - nTop;
+                if (keep <= 0) return new FusedTerm { Model = (nint)x, Weight = weight, DivideBy = by, Upper = MagnitudeCut.None };
+                if (MagnitudeCuts.Find(x, bp, n, [nTop + keep, nTop]) is not [var upper, var lower]) return null;   // NaN
+                return new FusedTerm
+                {
+                    Model = (nint)x, Weight = weight, DivideBy = by, Upper = upper, Lower = lower,
+                    UpperEqualBefore = EqualBefore(x, bp, n, upper), LowerEqualBefore = EqualBefore(x, bp, n, lower),
+                };
+            }
+            default:
+                throw new InvalidOperationException($"{Sparsify} is not a magnitude trim");
+        }
+    }
+
     /// <summary>
     /// A DARE term: the keep-mask drawn as bytes (the seeded provider's draws), and for the L1 rescale its factor
-    /// ‖δ‖₁/‖mask·δ‖₁ with both norms summed by libtorch over the same values the tensor path sums (so the same float).
+    /// ‖δ‖₁/‖mask·δ‖₁ with both norms summed as the tensor path sums them (L1Norms, so the same float).
     /// </summary>
     private static unsafe FusedTerm DareTerm(TensorMergeInput input, torch.Tensor b, int model, nint x, float weight, double density, bool rescale,
         RescaleMode mode, NativeBuffers masks)
