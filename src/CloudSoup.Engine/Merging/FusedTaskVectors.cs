@@ -5,7 +5,8 @@
 // order (δ = x − b; δ·1 or δ·0 for the mask; ÷ density; · w; sums started at +0 and added in model order; the TIES
 // election and divisor as in TaskArithmeticFamily.Combine; · λ; b + mixed), so the output is the same bit for bit
 // (FusedTaskVectorTests compares the two paths). Magnitude trimming uses MagnitudeCuts (selection, not a sort); DARE
-// and DELLA masks come drawn as bytes, their L1 factor as a number (TaskArithmeticFamily.DareTerm/DellaTerm).
+// and DELLA masks come drawn as bytes, their L1 factor as a number (TaskArithmeticFamily.DareTerm; RowRanks.Keep
+// for the jobs TaskArithmeticFamily.DellaJob makes).
 // What the caller does not hand over (other dtypes or devices, the L1 rescale of TIES/Breadcrumbs, inverse-density
 // DELLA, DELLA over more than two dimensions, injected masks, NaN) takes the tensor path instead.
 using System.Numerics;

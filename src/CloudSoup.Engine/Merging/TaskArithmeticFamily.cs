@@ -100,9 +100,9 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     /// <summary>
     /// The merge by the fused kernel (FusedTaskVectors), or null when it does not cover this tensor (not float32 CPU,
     /// the L1 rescale of a magnitude trim, a NaN magnitude or output): then the tensor path below runs. Magnitude trims
-    /// are cuts found by selection; seeded DARE and (up to 2-D, not inverse-density) DELLA masks are drawn as bytes
-    /// (DareTerm, DellaTerm); other random masks (injected ones, DELLA otherwise) are drawn and applied by the tensor
-    /// path and handed to the kernel as they are.
+    /// are cuts found by selection (TrimTerm, the models side by side); seeded DARE and (up to 2-D, not inverse-density)
+    /// DELLA masks are drawn as bytes (DareTerm; DellaJob for RowRanks.Keep); other random masks (injected ones, DELLA
+    /// otherwise) are drawn and applied by the tensor path and handed to the kernel as they are.
     /// </summary>
     private unsafe torch.Tensor? TryMergeFused(TensorMergeInput input, torch.Tensor b, List<int> models, List<double> weights, bool rescale, RescaleMode mode)
     {
