@@ -13,7 +13,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace CloudSoup.Engine.Merging;
 
-/// <summary>Where a row's values come from: |v| of one array, |x − b|, |(x − b)·keep| for a 0/1 byte mask, or v².</summary>
+/// <summary>Where a row's values come from: |v| of one array, |x − b|, or v².</summary>
 internal interface IRowValues
 {
     /// <summary>The eight values from column <paramref name="j"/>, as floats (their magnitudes).</summary>
@@ -48,14 +48,6 @@ internal static unsafe class L1Norms
     {
         public Vector256<float> Eight(long j) => Vector256.Abs(Vector256.Load(x + j) - Vector256.Load(b + j));
         public float At(long j) => MathF.Abs(x[j] - b[j]);
-    }
-
-    /// <summary>|m·keep| for values m (|(x − b)·keep| when m is |x − b|: the same bits), keep a 0/1 byte mask.</summary>
-    public readonly struct Kept<T>(T values, byte* keep) : IRowValues where T : struct, IRowValues
-    {
-        public Vector256<float> Eight(long j) =>
-            Vector256.Abs(values.Eight(j) * Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(keep + j)));   // Row: only where AVX2 runs
-        public float At(long j) => MathF.Abs(values.At(j) * keep[j]);
     }
 
     /// <summary>The norm of a rows × width tensor's values, in the order above; rows are summed on every core.</summary>
@@ -99,6 +91,67 @@ internal static unsafe class L1Norms
         for (; j < width; j++) tail += values.At(j);
         return Lanes(lane[0], lane[1], lane[2], lane[3], lane[4], lane[5], lane[6], lane[7]) + tail;
     }
+
+    /// <summary>
+    /// A row's two sums for the rescale, in one pass and each in the order above: of the values v, and of |v·keep| for a
+    /// 0/1 byte mask (the float product, so the bits of |(x − b)·keep| when v is |x − b|: the tensor path's masked
+    /// values, whose norm it sums with <see cref="Row"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static (double All, double Kept) RowPair<T>(T values, byte* keep, long width) where T : struct, IRowValues
+    {
+        long j = 0, whole = width - width % 8;
+        double tail = 0, keptTail = 0;
+        if (Avx2.IsSupported)
+        {
+            Vector256<double> low = Vector256<double>.Zero, high = Vector256<double>.Zero, keptLow = Vector256<double>.Zero, keptHigh = Vector256<double>.Zero;
+            for (; j < whole; j += 8)
+            {
+                var eight = values.Eight(j);
+                var kept = Vector256.Abs(eight * Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(keep + j)));
+                low += Vector256.WidenLower(eight);
+                high += Vector256.WidenUpper(eight);
+                keptLow += Vector256.WidenLower(kept);
+                keptHigh += Vector256.WidenUpper(kept);
+            }
+            for (; j < width; j++)
+            {
+                float v = values.At(j);
+                tail += v;
+                keptTail += MathF.Abs(v * keep[j]);
+            }
+            return (Lanes(low, high) + tail, Lanes(keptLow, keptHigh) + keptTail);
+        }
+        Span<double> lane = stackalloc double[8], keptLane = stackalloc double[8];
+        lane.Clear();
+        keptLane.Clear();
+        for (; j < whole; j++)
+        {
+            float v = values.At(j);
+            lane[(int)(j % 8)] += v;
+            keptLane[(int)(j % 8)] += MathF.Abs(v * keep[j]);
+        }
+        for (; j < width; j++)
+        {
+            float v = values.At(j);
+            tail += v;
+            keptTail += MathF.Abs(v * keep[j]);
+        }
+        return (Lanes(lane[0], lane[1], lane[2], lane[3], lane[4], lane[5], lane[6], lane[7]) + tail,
+            Lanes(keptLane[0], keptLane[1], keptLane[2], keptLane[3], keptLane[4], keptLane[5], keptLane[6], keptLane[7]) + keptTail);
+    }
+
+    /// <summary>The norms of a rows × width tensor's values and kept values (<see cref="RowPair"/>), rows on every core.</summary>
+    public static (double All, double Kept) OfPair<T>(Func<long, T> row, Func<long, nint> keep, long rows, long width) where T : struct, IRowValues
+    {
+        var sums = new double[rows];
+        var keptSums = new double[rows];
+        Parallel.For(0L, rows, r => (sums[r], keptSums[r]) = RowPair(row(r), (byte*)keep(r), width));
+        return (Total(sums), Total(keptSums));
+    }
+
+    private static double Lanes(Vector256<double> low, Vector256<double> high) =>
+        Lanes(low.GetElement(0), low.GetElement(1), low.GetElement(2), low.GetElement(3), high.GetElement(0), high.GetElement(1), high.GetElement(2), high.GetElement(3));
 
     private static double Lanes(double l0, double l1, double l2, double l3, double l4, double l5, double l6, double l7) =>
         l0 + l1 + l2 + l3 + l4 + l5 + l6 + l7;

@@ -109,9 +109,7 @@ internal static unsafe class RowRanks
                 if (max > 0x7F800000) return false;   // NaN
                 if (KeepByBuckets(keys, max, width, u, keep, table, s) is null && !KeepBySorting(job.X + at, rowB, width, u, keep, table, s)) return false;
                 if (job.Before is null || job.After is null) continue;
-                var magnitudes = new L1Norms.Magnitudes((float*)keys);
-                job.Before[row] = L1Norms.Row(magnitudes, width);
-                job.After[row] = L1Norms.Row(new L1Norms.Kept<L1Norms.Magnitudes>(magnitudes, keep), width);
+                (job.Before[row], job.After[row]) = L1Norms.RowPair(new L1Norms.Magnitudes((float*)keys), keep, width);
             }
         return true;
     }

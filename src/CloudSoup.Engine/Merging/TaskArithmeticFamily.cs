@@ -286,10 +286,8 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     {
         long rows = L1Norms.RowsOf(b.shape), width = b.NumberOfElements / rows;
         nint xa = (nint)x, ba = (nint)Float32Memory.Of(b), ka = (nint)keep;   // pointers cannot be captured by the lambdas below
-        L1Norms.Differences Row(long r) => new((float*)xa + r * width, (float*)ba + r * width);
-        return L1Norms.Factor(
-            L1Norms.Of(Row, rows, width),
-            L1Norms.Of(r => new L1Norms.Kept<L1Norms.Differences>(Row(r), (byte*)ka + r * width), rows, width));
+        var (all, kept) = L1Norms.OfPair(r => new L1Norms.Differences((float*)xa + r * width, (float*)ba + r * width), r => ka + (nint)(r * width), rows, width);
+        return L1Norms.Factor(all, kept);
     }
 
     private static unsafe long[]? EqualBefore(float* x, float* b, long n, MagnitudeCut cut) =>
