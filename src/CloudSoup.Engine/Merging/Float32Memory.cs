@@ -30,7 +30,11 @@ internal static unsafe class Float32Memory
 
     /// <summary>The eight bytes at <paramref name="p"/> (a 0/1 mask) as a vector of eight floats; needs <see cref="CanWidenBytes"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector<float> BytesAsFloats(byte* p) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(p)).AsVector();
+    public static Vector<float> BytesAsFloats(byte* p) => BytesAsVector256(p).AsVector();
+
+    /// <summary>The eight bytes at <paramref name="p"/> (a 0/1 mask) as eight floats; needs AVX2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> BytesAsVector256(byte* p) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(p));
 
     /// <summary>Runs <paramref name="body"/>(start, end) for every block of [0, <paramref name="n"/>), on every core.</summary>
     public static void ForBlocks(long n, Action<long, long> body) =>

@@ -40,9 +40,8 @@ internal static unsafe class FusedSce
             MagnitudeCuts.MaskOf(v, cut, before, keep, n);
         }
         nint bAddress = (nint)bp, keepAddress = (nint)keep;   // pointers cannot be captured by the lambdas below
-        long rows = L1Norms.RowsOf(b.shape), width = n / rows;
-        var energy = Methods.Sce.Energies(count, n, b.shape, (k, r) =>
-            new MaskedSquares((float*)xs[k] + r * width, (float*)bAddress + r * width, keepAddress == 0 ? null : (byte*)keepAddress + r * width));
+        var energy = Methods.Sce.Energies(count, n, b.shape, (k, at) =>
+            new MaskedSquares((float*)xs[k] + at, (float*)bAddress + at, keepAddress == 0 ? null : (byte*)keepAddress + at));
         var omega = Methods.Sce.Omega(torch.tensor(energy), b.dtype).data<float>().ToArray();
         var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
         nint oa = (nint)Float32Memory.Of(output);
@@ -66,7 +65,7 @@ internal static unsafe class FusedSce
         public Vector256<float> Eight(long j)
         {
             var d = Vector256.Load(x + j) - Vector256.Load(b + j);
-            if (keep != null) d *= Float32Memory.BytesAsFloats(keep + j).AsVector256();
+            if (keep != null) d *= Float32Memory.BytesAsVector256(keep + j);   // Eight runs where AVX2 does (L1Norms.Row)
             return d * d;
         }
 

@@ -108,7 +108,7 @@ internal static unsafe class L1Norms
             for (; j < whole; j += 8)
             {
                 var eight = values.Eight(j);
-                var kept = Vector256.Abs(eight * Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(keep + j)));
+                var kept = Vector256.Abs(eight * Float32Memory.BytesAsVector256(keep + j));
                 low += Vector256.WidenLower(eight);
                 high += Vector256.WidenUpper(eight);
                 keptLow += Vector256.WidenLower(kept);

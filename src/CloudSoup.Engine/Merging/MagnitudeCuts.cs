@@ -208,19 +208,6 @@ internal static unsafe class MagnitudeCuts
         return counts;
     }
 
-    /// <summary>Writes x − b into <paramref name="into"/>, on every core.</summary>
-    /// <returns>Whether every difference is finite (then x and b are: a NaN or an infinity in either makes x − b one).</returns>
-    public static bool Differences(float* x, float* b, float* into, long n)
-    {
-        nint xa = (nint)x, ba = (nint)b, ia = (nint)into;
-        int nonFinite = 0;
-        Float32Memory.ForBlocks(n, (start, end) =>
-        {
-            if (!DifferencesOf((float*)xa, (float*)ba, (float*)ia, start, end)) Interlocked.Exchange(ref nonFinite, 1);
-        });
-        return nonFinite == 0;
-    }
-
     /// <summary>How many of x[0 … n) are not zero (NaN counts, as in torch.count_nonzero).</summary>
     public static long CountNonZero(float* x, long n)
     {
@@ -318,29 +305,6 @@ internal static unsafe class MagnitudeCuts
         int h = key >> 16;
         if (h == first) a[key & 0xFFFF]++;
         else if (h == second) c[key & 0xFFFF]++;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool DifferencesOf(float* x, float* b, float* into, long start, long end)
-    {
-        // Finite: the exponent bits are not all ones.
-        int v = Vector<float>.Count;
-        long j = start;
-        var exponent = new Vector<int>(0x7F800000);
-        var seen = Vector<int>.Zero;
-        for (; j + v <= end; j += v)
-        {
-            var d = Vector.Load(x + j) - Vector.Load(b + j);
-            d.Store(into + j);
-            seen |= Vector.Equals(Vector.AsVectorInt32(d) & exponent, exponent);
-        }
-        bool finite = seen == Vector<int>.Zero;
-        for (; j < end; j++)
-        {
-            into[j] = x[j] - b[j];
-            finite &= float.IsFinite(into[j]);
-        }
-        return finite;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

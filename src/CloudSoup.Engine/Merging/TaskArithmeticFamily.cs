@@ -142,7 +142,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                     terms[j] = DareTerm(input, b, i, (nint)x, weight, density, rescale, mode, masks);
                     break;
                 case SparsifyKind.DellaMagprune when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance) && b.dim() <= 2
-                                                     && b.NumberOfElements / Math.Max(1, b.dim() <= 1 ? 1 : b.shape[0]) <= int.MaxValue
+                                                     && b.NumberOfElements / L1Norms.RowsOf(b.shape) <= int.MaxValue   // RowRanks' rows: int widths
                                                      && !(rescale && mode == RescaleMode.InverseDensity):
                     dellas.Add((j, DellaJob(input, b, i, x, density, rescale, masks)));   // drawn below, all models at once
                     break;

@@ -62,7 +62,7 @@ internal static unsafe class TorchBernoulli
     /// The uniforms of a draw made in chunks (SeededMaskProvider: chunk c, elements [c·chunk, (c+1)·chunk), drawn as
     /// <see cref="Draw"/> draws from its own seed) read from element <paramref name="start"/> on, in order: each chunk's
     /// engine is run from its seed, states before the start are only twisted (no uniforms made of them), and each state's
-    /// uniforms are made once and handed out as they are read. Reading [s, e) gives what <see cref="Uniforms"/> wrote
+    /// uniforms are made once and handed out as they are read. Reading [s, e) gives the uniforms a reader opened at 0 reads
     /// there, without the whole draw in memory (RowRanks.Keep reads a row's uniforms where it ranks the row).
     /// </summary>
     public sealed class UniformReader : IUniformReader

@@ -47,9 +47,9 @@ public sealed class Sce : IMergeMethod, IVouchesForInputs
         torch.Tensor energy;
         if (Float32Memory.IsFlat(tv) && tv.NumberOfElements > 0)
         {
-            long n = tv.NumberOfElements / count, width = n / L1Norms.RowsOf(shape);
+            long n = tv.NumberOfElements / count;
             nint rows = (nint)Float32Memory.Of(tv);   // pointers cannot be captured by the lambda below
-            energy = torch.tensor(Energies(count, n, shape, (k, r) => new L1Norms.Squares((float*)rows + k * n + r * width)));
+            energy = torch.tensor(Energies(count, n, shape, (k, at) => new L1Norms.Squares((float*)rows + k * n + at)));
         }
         else
             energy = tv.pow(2).reshape(count, -1).mean([1]);
@@ -66,7 +66,8 @@ public sealed class Sce : IMergeMethod, IVouchesForInputs
 
     /// <summary>
     /// Each of <paramref name="count"/> task vectors' mean square (n elements each, shaped <paramref name="shape"/>): the
-    /// squares of task vector k's row r come from <paramref name="row"/>(k, r), summed in L1Norms' order, over n.
+    /// squares of task vector k's row starting at its element <c>at</c> come from <paramref name="row"/>(k, at), summed
+    /// in L1Norms' order, over n.
     /// </summary>
     internal static float[] Energies<T>(int count, long n, long[] shape, Func<int, long, T> row) where T : struct, IRowValues
     {
@@ -75,7 +76,7 @@ public sealed class Sce : IMergeMethod, IVouchesForInputs
         for (int k = 0; k < count; k++)
         {
             int model = k;
-            energy[k] = (float)(L1Norms.Of(r => row(model, r), lines, width) / n);
+            energy[k] = (float)(L1Norms.Of(r => row(model, r * width), lines, width) / n);
         }
         return energy;
     }
