@@ -10,7 +10,8 @@
 #
 # Usage: bench/engine-speed/run.sh [N=4] [SIZE_MB=1000] [RUNS=3] [MODE=linear|methods]
 # Environment: SETTLE=seconds to wait after deleting the last output (3), CLI=path/to/cloudsoup.dll (default: the command ./cloudsoup runs, published ReadyToRun), WORK=/tmp/cloudsoup-speed,
-#              SKIP="load-all ..." (programs to leave out), METHODS="ties dare_ties ..." (methods mode).
+#              SKIP="load-all ..." (programs to leave out), METHODS="ties dare_ties ..." (methods mode),
+#              TENSORS=tensors per model (50; fewer makes bigger tensors).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/bench/engine-speed"
@@ -22,7 +23,7 @@ PY=/usr/bin/python3
 if [ -z "${CLI:-}" ]; then "$ROOT/cloudsoup" --help >/dev/null; CLI="$ROOT/src/CloudSoup.Cli/bin/publish/cloudsoup.dll"; fi
 rm -rf "$WORK"; mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
-python3 "$ROOT/bench/merge-throughput/make_models.py" "$WORK/models" "$N" "$SIZE_MB"
+python3 "$ROOT/bench/merge-throughput/make_models.py" "$WORK/models" "$N" "$SIZE_MB" "${TENSORS:-50}"
 inputs=("$WORK"/models/m*.safetensors)
 sync
 cat "${inputs[@]}" > /dev/null   # warm page cache for every program alike

@@ -5,8 +5,8 @@
 // order (δ = x − b; δ·1 or δ·0 for the mask; ÷ density; · w; sums started at +0 and added in model order; the TIES
 // election and divisor as in TaskArithmeticFamily.Combine; · λ; b + mixed), so the output is the same bit for bit
 // (FusedTaskVectorTests compares the two paths). Magnitude trimming uses MagnitudeCuts (selection, not a sort); DARE
-// and DELLA masks come drawn as bytes, their L1 factor as a number (TaskArithmeticFamily.DareTerm; RowRanks.Keep
-// for the jobs TaskArithmeticFamily.DellaJob makes).
+// and DELLA masks come drawn as bytes, a window of the tensor at a time, their L1 factor as a number
+// (TaskArithmeticFamily.MaskWindows).
 // What the caller does not hand over (other dtypes or devices, the L1 rescale of TIES/Breadcrumbs, inverse-density
 // DELLA, DELLA over more than two dimensions, injected masks, NaN) takes the tensor path instead.
 using System.Numerics;
@@ -48,6 +48,24 @@ internal sealed unsafe class FusedTerm
 
     /// <summary>Terms taken element by element (membership by position among equal keys, or a byte mask).</summary>
     internal bool Scalar => Upper.Partial || Lower.Partial || KeepMask != 0;
+
+    /// <summary>
+    /// This term over a window of the tensor that starts at element <paramref name="at"/>, for
+    /// <see cref="FusedTaskVectors.Combine"/> over the window: its inputs from there on, and the window's own mask bytes
+    /// and rescale factor when given. A partial cut counts equal keys from the tensor's start, so it has no window.
+    /// </summary>
+    internal FusedTerm Window(long at, nint keepMask = 0, float? multiplyBy = null)
+    {
+        if (Upper.Partial || Lower.Partial || (KeepMask != 0 && keepMask == 0))
+            throw new InvalidOperationException("a partial cut or a whole-tensor mask has no window");
+        nint offset = (nint)(at * sizeof(float));
+        return new FusedTerm
+        {
+            Model = Model == 0 ? 0 : Model + offset, Given = Given == 0 ? 0 : Given + offset,
+            Upper = Upper, Lower = Lower, KeepMask = keepMask, MultiplyBy = multiplyBy ?? MultiplyBy,
+            AtLeast = AtLeast, DivideBy = DivideBy, Weight = Weight,
+        };
+    }
 }
 
 internal static unsafe class FusedTaskVectors

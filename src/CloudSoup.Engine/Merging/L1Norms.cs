@@ -141,14 +141,13 @@ internal static unsafe class L1Norms
             Lanes(keptLane[0], keptLane[1], keptLane[2], keptLane[3], keptLane[4], keptLane[5], keptLane[6], keptLane[7]) + keptTail);
     }
 
-    /// <summary>The norms of a rows × width tensor's values and kept values (<see cref="RowPair"/>), rows on every core.</summary>
-    public static (double All, double Kept) OfPair<T>(Func<long, T> row, Func<long, nint> keep, long rows, long width) where T : struct, IRowValues
-    {
-        var sums = new double[rows];
-        var keptSums = new double[rows];
-        Parallel.For(0L, rows, r => (sums[r], keptSums[r]) = RowPair(row(r), (byte*)keep(r), width));
-        return (Total(sums), Total(keptSums));
-    }
+    /// <summary>
+    /// Rows [<paramref name="first"/>, <paramref name="end"/>)'s sums of values and kept values (<see cref="RowPair"/>)
+    /// into <paramref name="sums"/> and <paramref name="keptSums"/> at their rows, on every core: a tensor's norms are
+    /// <see cref="Total"/> of the arrays once every row is in, whatever windows the rows came in.
+    /// </summary>
+    public static void PairRows<T>(Func<long, T> row, Func<long, nint> keep, long first, long end, long width, double[] sums, double[] keptSums) where T : struct, IRowValues =>
+        Parallel.For(first, end, r => (sums[r], keptSums[r]) = RowPair(row(r), (byte*)keep(r), width));
 
     private static double Lanes(Vector256<double> low, Vector256<double> high) =>
         Lanes(low.GetElement(0), low.GetElement(1), low.GetElement(2), low.GetElement(3), high.GetElement(0), high.GetElement(1), high.GetElement(2), high.GetElement(3));

@@ -75,7 +75,8 @@ internal static unsafe class RowRanks
         foreach (var job in jobs)
         {
             long step = Math.Max(1, RangeElements / Math.Max(1, job.Width));
-            for (long first = 0; first < job.Rows; first += step) ranges.Add((job, first, Math.Min(job.Rows, first + step)));
+            long end = job.FirstRow + job.Rows;
+            for (long first = job.FirstRow; first < end; first += step) ranges.Add((job, first, Math.Min(end, first + step)));
         }
         int nan = 0;
         Parallel.For(0, ranges.Count, () => new Dictionary<int, Scratch>(), (r, _, scratches) =>
@@ -103,7 +104,7 @@ internal static unsafe class RowRanks
             {
                 long at = row * width;
                 float* rowB = job.B == null ? null : job.B + at;
-                byte* keep = job.Keep + at;
+                byte* keep = job.Keep + (row - job.FirstRow) * width;
                 uniforms.Read(u, width);
                 uint max = Keys(job.X + at, rowB, width, keys);
                 if (max > 0x7F800000) return false;   // NaN
@@ -130,12 +131,15 @@ internal static unsafe class RowRanks
     /// <summary>
     /// One DELLA mask to draw (RowRanks.Keep): the rows × width magnitudes |x − b| (|x| without b), the uniforms of
     /// element e from <see cref="Uniforms"/>(e) on, what a rank's probability is, where the bytes go, and (when both are
-    /// set) where each row's L1 sums go.
+    /// set) where each row's L1 sums go. Only rows [<see cref="FirstRow"/>, FirstRow + <see cref="Rows"/>) are drawn (a
+    /// window of the tensor, TaskArithmeticFamily.MaskWindows): X, B, the uniforms and the sums are indexed over the
+    /// whole tensor, the bytes from the window's first row.
     /// </summary>
     internal sealed class KeepJob
     {
         public required float* X { get; init; }
         public float* B { get; init; }
+        public long FirstRow { get; init; }
         public required long Rows { get; init; }
         public required int Width { get; init; }
         public required Func<long, IUniformReader> Uniforms { get; init; }

@@ -70,7 +70,24 @@ public sealed class SeededMaskProvider : IMaskProvider
     /// The keep-mask <see cref="KeepMask"/> draws for a float32 probability that is <paramref name="p"/> everywhere (DARE),
     /// as n bytes (1 kept, 0 dropped) from the same seed and chunks: the same draws, a quarter of the memory.
     /// </summary>
-    internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long n) => DrawChunks(seed, null, p, mask, n);
+    internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long n) => DrawKeepBytes(seed, p, mask, 0, n);
+
+    /// <summary>
+    /// Elements [<paramref name="start"/>, start + <paramref name="length"/>) of <see cref="DrawKeepBytes(long, float, byte*, long)"/>'s
+    /// bytes, into mask[0 … length): the same draws, a window at a time (TaskArithmeticFamily.MaskWindows), the chunks it
+    /// touches on every core.
+    /// </summary>
+    internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long start, long length)
+    {
+        if (length <= 0) return;
+        nint into = (nint)mask;
+        Parallel.For(start / ChunkElements, (start + length - 1) / ChunkElements + 1, c =>
+        {
+            long chunkStart = c * ChunkElements;
+            long from = Math.Max(chunkStart, start), to = Math.Min(chunkStart + ChunkElements, start + length);
+            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), null, p, (byte*)into + (from - start), to - from, skip: from - chunkStart);
+        });
+    }
 
     /// <summary>
     /// The uniforms behind <see cref="KeepMask"/>'s float32 draws, from the same seed and chunks, read from element

@@ -45,13 +45,13 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     public bool Fused { get; init; } = true;
 
     public Task<(MergePlan Plan, string Note)> RunPrepassAsync(MergePlan plan, IProgress<JobProgress>? progress, CancellationToken ct) =>
-        TopKPrepass.RunAsync(plan, thresholds => new TaskArithmeticFamily(signature, _masks) { ModelThresholds = thresholds, Fused = Fused }, progress, ct);
+        TopKPrepass.RunAsync(plan, thresholds => new TaskArithmeticFamily(signature, _masks) { ModelThresholds = thresholds, Fused = Fused, MaskBudgetBytes = MaskBudgetBytes }, progress, ct);
 
     public string? SaveDecision() => ModelThresholds is null ? null : System.Text.Json.JsonSerializer.Serialize(ModelThresholds, PrepassJson.Options);
 
     public IMergeMethod WithDecision(string json) => new TaskArithmeticFamily(signature, _masks)
     {
-        Fused = Fused,
+        Fused = Fused, MaskBudgetBytes = MaskBudgetBytes,
         ModelThresholds = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(json, PrepassJson.Options)
             ?? throw new InvalidDataException("the whole-model thresholds are JSON null"),
     };
@@ -101,7 +101,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     /// The merge by the fused kernel (FusedTaskVectors), or null when it does not cover this tensor (not float32 CPU,
     /// the L1 rescale of a magnitude trim, a NaN magnitude or output): then the tensor path below runs. Magnitude trims
     /// are cuts found by selection (TrimTerm, the models side by side); seeded DARE and (up to 2-D, not inverse-density)
-    /// DELLA masks are drawn as bytes (DareTerm; DellaJob for RowRanks.Keep); other random masks (injected ones, DELLA
+    /// DELLA masks are drawn as bytes a window at a time (MaskWindows); other random masks (injected ones, DELLA
     /// otherwise) are drawn and applied by the tensor path and handed to the kernel as they are.
     /// </summary>
     private unsafe torch.Tensor? TryMergeFused(TensorMergeInput input, torch.Tensor b, List<int> models, List<double> weights, bool rescale, RescaleMode mode)
@@ -112,9 +112,8 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         long n = b.NumberOfElements;
         float* bp = Float32Memory.Of(b);
         var terms = new FusedTerm[models.Count];
-        using var masks = new NativeBuffers(input.Scratch);
         var drawn = new List<int>();
-        var dellas = new List<(int Term, RowRanks.KeepJob Job)>();
+        var masked = new List<MaskedModel>();
         if (Sparsify is SparsifyKind.Magnitude or SparsifyKind.MagnitudeOutliers)
         {
             // Each model's cuts are a pass or two over its x and b: the models side by side on a big tensor.
@@ -139,12 +138,19 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                 case SparsifyKind.Magnitude or SparsifyKind.MagnitudeOutliers:
                     break;   // trimmed above
                 case SparsifyKind.Random when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance):
-                    terms[j] = DareTerm(input, b, i, (nint)x, weight, density, rescale, mode, masks);
+                    // DARE: torch.bernoulli's draws of the seeded provider, as bytes; ÷ p.clamp_min(1e-12) for inverse density
+                    terms[j] = new FusedTerm
+                    {
+                        Model = (nint)x, Weight = weight,
+                        DivideBy = rescale && mode == RescaleMode.InverseDensity ? MathF.Max((float)density, (float)1e-12) : null,
+                    };
+                    masked.Add(new MaskedModel(j, x, SeededMaskProvider.SeedFor(input, i), (float)density, della: null));
                     break;
                 case SparsifyKind.DellaMagprune when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance) && b.dim() <= 2
-                                                     && b.NumberOfElements / L1Norms.RowsOf(b.shape) <= int.MaxValue   // RowRanks' rows: int widths
+                                                     && n / L1Norms.RowsOf(b.shape) <= int.MaxValue   // RowRanks' rows: int widths
                                                      && !(rescale && mode == RescaleMode.InverseDensity):
-                    dellas.Add((j, DellaJob(input, b, i, x, density, rescale, masks)));   // drawn below, all models at once
+                    terms[j] = new FusedTerm { Model = (nint)x, Weight = weight };
+                    masked.Add(new MaskedModel(j, x, SeededMaskProvider.SeedFor(input, i), (float)density, DellaMap(b, density, input.PerModel[i].Number("epsilon"))));
                     break;
                 case SparsifyKind.Random or SparsifyKind.DellaMagprune when density < 1:
                     drawn.Add(j);   // drawn below by the tensor path
@@ -153,16 +159,6 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                     terms[j] = new FusedTerm { Model = (nint)x, Weight = weight };
                     break;
             }
-        }
-        if (dellas.Count > 0)
-        {
-            if (!RowRanks.Keep(dellas.Select(d => d.Job).ToList())) return null;   // NaN
-            foreach (var (j, job) in dellas)
-                terms[j] = new FusedTerm
-                {
-                    Model = (nint)job.X, Weight = (float)weights[j], KeepMask = (nint)job.Keep,
-                    MultiplyBy = rescale ? L1Norms.Factor(L1Norms.Total(job.Before!), L1Norms.Total(job.After!)) : null,
-                };
         }
         using var scope = torch.NewDisposeScope();
         var given = new torch.Tensor[drawn.Count];
@@ -191,11 +187,111 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
 
         var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
         bool normalize = input.Global.Bool("normalize");
-        var seen = FusedTaskVectors.Combine(bp, Float32Memory.Of(output), n, terms, signature.SignConsensus, normalize, weights.Sum(), input.Global.Number("lambda"));
+        float* op = Float32Memory.Of(output);
+        OutputSeen combine(long at, long count, FusedTerm[] window) =>
+            FusedTaskVectors.Combine(bp + at, op + at, count, window, signature.SignConsensus, normalize, weights.Sum(), input.Global.Number("lambda"));
+        OutputSeen? seen = masked.Count == 0
+            ? combine(0, n, terms)
+            : MaskWindows(bp, b.shape, terms, masked, rescale && mode == RescaleMode.L1, input.Scratch, combine);
         if (seen == OutputSeen.Finite) input.OutputBuffers?.VouchFinite(output);   // the executor need not scan it for NaN/inf again
-        if ((seen & OutputSeen.Nan) != OutputSeen.Nan) return output.MoveToOuterDisposeScope();
-        Float32Memory.Abandon(output, input.OutputBuffers);   // NaN: the tensor path decides those bytes
+        if (seen is { } s && (s & OutputSeen.Nan) != OutputSeen.Nan) return output.MoveToOuterDisposeScope();
+        Float32Memory.Abandon(output, input.OutputBuffers);   // NaN (in a magnitude or the output): the tensor path decides those bytes
         return null;
+    }
+
+    /// <summary>
+    /// The mask memory of a fused DARE/DELLA merge: at most this many bytes of keep-masks at once (one byte per entry per
+    /// model), so it does not grow with the number of models or the tensor's size. A tensor whose masks would take more
+    /// is drawn and combined a window of rows at a time (<see cref="MaskWindows"/>); settable so tests can use windows
+    /// on small tensors.
+    /// </summary>
+    public long MaskBudgetBytes { get; init; } = DefaultMaskBudgetBytes;
+
+    public const long DefaultMaskBudgetBytes = 256L << 20;
+
+    /// <summary>One model whose keep-mask the fused merge draws as bytes: DARE's (<see cref="Della"/> null) or DELLA's.</summary>
+    private sealed unsafe class MaskedModel(int term, float* x, long seed, float density, RankMap? della)
+    {
+        public int Term { get; } = term;
+        public float* X { get; } = x;
+        public long Seed { get; } = seed;
+        public float Density { get; } = density;
+        public RankMap? Della { get; } = della;
+        public byte* Keep;                // the current window's bytes
+        public double[]? Before, After;   // each row's L1 sums of |δ| and of the kept |δ| (the L1 rescale)
+    }
+
+    /// <summary>
+    /// DELLA's keep probability of a rank: p = (density − ε) + (2ε · rank) / (width − 1), as the tensor expression
+    /// (Sparsifiers.DellaProbabilities) evaluates it; one column: density.
+    /// </summary>
+    private static RankMap DellaMap(torch.Tensor b, double density, double epsilon)
+    {
+        long width = b.NumberOfElements / L1Norms.RowsOf(b.shape);
+        return width <= 1 ? new RankMap((float)density, 0, 1) : new RankMap((float)(density - epsilon), (float)(2 * epsilon), width - 1);
+    }
+
+    /// <summary>
+    /// Draws the masked models' keep-masks (DARE: the seeded provider's draws; DELLA: RowRanks.Keep, mostly without
+    /// ranking) as bytes and combines the tensor, a window of rows at a time: every model's bytes of a window take at
+    /// most <see cref="MaskBudgetBytes"/> (at least one row). The L1 rescale's factor ‖δ‖₁/‖mask·δ‖₁ needs every row's
+    /// sums before the first window is combined, so with more than one window each mask is drawn twice: once for the
+    /// sums, once to combine (the same bytes: the draws are seeded per chunk, RowRanks' ranks are per row). Both norms
+    /// are summed as the tensor path sums them (L1Norms), so the factor is the same float. Null when a magnitude is NaN.
+    /// </summary>
+    private unsafe OutputSeen? MaskWindows(float* b, long[] shape, FusedTerm[] terms, List<MaskedModel> masked, bool l1,
+        ScratchBuffers? pool, Func<long, long, FusedTerm[], OutputSeen> combine)
+    {
+        long rows = L1Norms.RowsOf(shape), width = shape.Aggregate(1L, (a, d) => a * d) / rows;
+        long windowRows = Math.Clamp(MaskBudgetBytes / (masked.Count * width), 1, rows);
+        using var buffers = new NativeBuffers(pool);
+        foreach (var m in masked)
+        {
+            m.Keep = (byte*)buffers.Allocate(windowRows * width);
+            if (l1) (m.Before, m.After) = (new double[rows], new double[rows]);
+        }
+        nint ba = (nint)b;   // pointers cannot be captured by the lambdas below
+        bool DrawWindow(long first, long end, bool sums)
+        {
+            var dellas = new List<RowRanks.KeepJob>();
+            foreach (var m in masked)
+            {
+                if (m.Della is { } map)
+                {
+                    long seed = m.Seed;
+                    dellas.Add(new RowRanks.KeepJob
+                    {
+                        X = m.X, B = (float*)ba, FirstRow = first, Rows = end - first, Width = (int)width, Map = map,
+                        Uniforms = start => SeededMaskProvider.UniformsFrom(seed, start),   // drawn as torch.bernoulli(p) draws: u < p
+                        Keep = m.Keep, Before = sums ? m.Before : null, After = sums ? m.After : null,
+                    });
+                    continue;
+                }
+                SeededMaskProvider.DrawKeepBytes(m.Seed, m.Density, m.Keep, first * width, (end - first) * width);
+                if (!sums) continue;
+                nint xa = (nint)m.X, ka = (nint)m.Keep;
+                L1Norms.PairRows(r => new L1Norms.Differences((float*)xa + r * width, (float*)ba + r * width), r => ka + (nint)((r - first) * width),
+                    first, end, width, m.Before!, m.After!);
+            }
+            return dellas.Count == 0 || RowRanks.Keep(dellas);   // all DELLA models' rows at once; false: NaN
+        }
+        bool twice = l1 && windowRows < rows;
+        if (twice)
+            for (long first = 0; first < rows; first += windowRows)
+                if (!DrawWindow(first, Math.Min(rows, first + windowRows), sums: true)) return null;
+        var seen = OutputSeen.Finite;
+        var factors = new float?[masked.Count];
+        for (long first = 0; first < rows; first += windowRows)
+        {
+            long end = Math.Min(rows, first + windowRows);
+            if (!DrawWindow(first, end, sums: l1 && !twice)) return null;
+            if (first == 0 && l1)
+                for (int k = 0; k < masked.Count; k++) factors[k] = L1Norms.Factor(L1Norms.Total(masked[k].Before!), L1Norms.Total(masked[k].After!));
+            var window = terms.Select(t => t.Window(first * width)).ToArray();
+            for (int k = 0; k < masked.Count; k++) window[masked[k].Term] = terms[masked[k].Term].Window(first * width, (nint)masked[k].Keep, factors[k]);
+            seen |= combine(first * width, (end - first) * width, window);
+        }
+        return seen;
     }
 
     /// <summary>A magnitude trim's term (TIES, Breadcrumbs) for model <paramref name="i"/>: its cuts found by selection; null when a magnitude is NaN.</summary>
@@ -236,58 +332,6 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
             default:
                 throw new InvalidOperationException($"{Sparsify} is not a magnitude trim");
         }
-    }
-
-    /// <summary>
-    /// A DARE term: the keep-mask drawn as bytes (the seeded provider's draws), and for the L1 rescale its factor
-    /// ‖δ‖₁/‖mask·δ‖₁ with both norms summed as the tensor path sums them (L1Norms, so the same float).
-    /// </summary>
-    private static unsafe FusedTerm DareTerm(TensorMergeInput input, torch.Tensor b, int model, nint x, float weight, double density, bool rescale,
-        RescaleMode mode, NativeBuffers masks)
-    {
-        long n = b.NumberOfElements;
-        byte* keep = (byte*)masks.Allocate(n);
-        SeededMaskProvider.DrawKeepBytes(SeededMaskProvider.SeedFor(input, model), (float)density, keep, n);
-        float? by = rescale && mode == RescaleMode.InverseDensity ? MathF.Max((float)density, (float)1e-12) : null;   // ÷ p.clamp_min(1e-12)
-        float? times = rescale && mode == RescaleMode.L1 ? L1Factor(b, (float*)x, keep) : null;
-        return new FusedTerm { Model = x, Weight = weight, KeepMask = (nint)keep, MultiplyBy = times, DivideBy = by };
-    }
-
-    /// <summary>
-    /// A DELLA term's mask to draw (tensors of at most two dimensions, no inverse-density rescale): the mask torch.bernoulli
-    /// draws from the keep probabilities of the rows' magnitude ranks (Sparsifiers.DellaProbabilities' formula, the same
-    /// float32 operations in the same order), as bytes, settled by RowRanks.Keep mostly without ranking, with the rows'
-    /// L1 sums for the rescale.
-    /// </summary>
-    private static unsafe RowRanks.KeepJob DellaJob(TensorMergeInput input, torch.Tensor b, int model, float* x, double density, bool rescale, NativeBuffers masks)
-    {
-        long n = b.NumberOfElements;
-        long rows = L1Norms.RowsOf(b.shape);
-        long width = n / rows;
-        double epsilon = input.PerModel[model].Number("epsilon");
-        long seed = SeededMaskProvider.SeedFor(input, model);
-        return new RowRanks.KeepJob
-        {
-            X = x, B = Float32Memory.Of(b), Rows = rows, Width = (int)width,
-            // p = (density − ε) + (2ε · rank) / (width − 1), as the tensor expression evaluates it; one column: density.
-            Map = width <= 1 ? new RankMap((float)density, 0, 1) : new RankMap((float)(density - epsilon), (float)(2 * epsilon), width - 1),
-            Uniforms = start => SeededMaskProvider.UniformsFrom(seed, start),   // drawn as torch.bernoulli(p) draws: u < p
-            Keep = (byte*)masks.Allocate(n),
-            Before = rescale ? new double[rows] : null,
-            After = rescale ? new double[rows] : null,
-        };
-    }
-
-    /// <summary>
-    /// MatchL1's factor ‖δ‖₁/‖mask·δ‖₁ (null where it leaves the values alone: a norm below 1e-7), both norms summed as
-    /// the tensor path sums them (L1Norms), from x and b.
-    /// </summary>
-    private static unsafe float? L1Factor(torch.Tensor b, float* x, byte* keep)
-    {
-        long rows = L1Norms.RowsOf(b.shape), width = b.NumberOfElements / rows;
-        nint xa = (nint)x, ba = (nint)Float32Memory.Of(b), ka = (nint)keep;   // pointers cannot be captured by the lambdas below
-        var (all, kept) = L1Norms.OfPair(r => new L1Norms.Differences((float*)xa + r * width, (float*)ba + r * width), r => ka + (nint)(r * width), rows, width);
-        return L1Norms.Factor(all, kept);
     }
 
     private static unsafe long[]? EqualBefore(float* x, float* b, long n, MagnitudeCut cut) =>

@@ -27,17 +27,23 @@ internal static unsafe class TorchBernoulli
     /// Writes into <paramref name="mask"/>[0 … length) the draws of torch.bernoulli over the probabilities
     /// <paramref name="p"/>[0 … length) (or <paramref name="constant"/> everywhere when <paramref name="p"/> is null)
     /// from a fresh generator seeded with <paramref name="seed"/>: 1 where kept, else 0, as floats (a mask tensor's
-    /// values) or bytes (the fused kernels' masks).
+    /// values) or bytes (the fused kernels' masks). With <paramref name="skip"/>, the draw's first elements are passed
+    /// over: mask[0 … length) gets the draws of elements skip … skip + length of the whole draw (one probability
+    /// everywhere only: a window of DARE's mask, TaskArithmeticFamily.MaskWindows).
     /// </summary>
-    public static void Draw<T>(ulong seed, float* p, float constant, T* mask, long length) where T : unmanaged, INumberBase<T>
+    public static void Draw<T>(ulong seed, float* p, float constant, T* mask, long length, long skip = 0) where T : unmanaged, INumberBase<T>
     {
+        if (skip > 0 && p != null) throw new ArgumentException("only a draw with one probability everywhere can skip elements", nameof(p));
         var engine = new Mt19937(seed);
+        for (; skip >= Mt19937.N; skip -= Mt19937.N) engine.Skip();
         int* keep = stackalloc int[Mt19937.N];
-        for (long e = 0; e < length; e += Mt19937.N)
+        int offset = (int)skip;   // where the first state's draws start to count
+        for (long e = 0; e < length; offset = 0)
         {
-            int count = (int)Math.Min(Mt19937.N, length - e);
-            engine.NextKeeps(p == null ? null : p + e, constant, count, keep);
-            Store(keep, mask + e, count);
+            int count = (int)Math.Min(Mt19937.N - offset, length - e);
+            engine.NextKeeps(p == null ? null : p + e, constant, offset + count, keep);
+            Store(keep + offset, mask + e, count);
+            e += count;
         }
     }
 

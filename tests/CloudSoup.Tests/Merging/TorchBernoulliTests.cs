@@ -78,6 +78,33 @@ public class TorchBernoulliTests
         }
     }
 
+    [Fact]
+    public unsafe void A_window_of_DAREs_byte_mask_is_the_whole_draws_bytes_there()
+    {
+        // Two and a half chunks: windows that start and end mid-state, mid-chunk, on a chunk's edge and across one.
+        long chunk = SeededMaskProvider.ChunkElements, n = 2 * chunk + chunk / 2;
+        const long seed = 4242;
+        const float p = 0.3f;
+        var whole = new byte[n];
+        fixed (byte* w = whole) SeededMaskProvider.DrawKeepBytes(seed, p, w, n);
+        long kept = whole.LongCount(k => k == 1);
+        Assert.InRange(kept, (long)(0.29 * n), (long)(0.31 * n));   // the draws are the mask, not zeros or ones
+        foreach (var (start, length) in new[] { (0L, 1L), (1L, 623L), (623L, 2L), (624L, 625L), (1_000L, chunk - 1_000), (chunk - 7, 14L), (chunk, chunk), (chunk - 5, chunk + 10), (5L, n - 5) })
+        {
+            var window = new byte[length];
+            fixed (byte* into = window) SeededMaskProvider.DrawKeepBytes(seed, p, into, start, length);
+            Assert.True(whole.AsSpan((int)start, (int)length).SequenceEqual(window), $"[{start}, {start + length})");
+        }
+    }
+
+    [Fact]
+    public unsafe void Only_a_draw_with_one_probability_can_skip_elements()
+    {
+        var p = new float[4];
+        var mask = new float[4];
+        Assert.Throws<ArgumentException>(() => { fixed (float* pp = p, mp = mask) TorchBernoulli.Draw(1, pp, 0, mp, 4, skip: 3); });
+    }
+
     private static unsafe void Draw(ulong seed, float[] p, float[] mask)
     {
         fixed (float* pp = p, mp = mask) TorchBernoulli.Draw(seed, pp, 0, mp, p.Length);

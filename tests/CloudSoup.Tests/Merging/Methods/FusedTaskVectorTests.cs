@@ -42,6 +42,41 @@ public class FusedTaskVectorTests
     }
 
     [Theory]
+    [InlineData("dare_ties", 10)]
+    [InlineData("dare_ties", 1)]                        // a window of one row
+    [InlineData("dare_linear inverse_density", 10)]
+    [InlineData("dare_linear no-rescale", 33)]
+    [InlineData("della", 10)]
+    [InlineData("della", 1)]
+    [InlineData("della_linear no-rescale", 33)]
+    [InlineData("della nan", 10)]                       // a NaN magnitude in the last window: the tensor path's bytes
+    public void Masks_over_the_budget_are_drawn_a_window_of_rows_at_a_time_with_the_same_bytes(string method, int windowRows)
+    {
+        var (b, others) = Inputs(97 * 1_031, seed: 13);
+        b = b.reshape(97, 1_031);
+        others = others.Select(o => o.reshape(97, 1_031)).ToList();
+        if (method.EndsWith(" nan")) others[1][90, 4] = float.NaN;
+        long budget = windowRows * 1_031L * others.Count;   // every model's bytes of windowRows rows
+        using var whole = Merge(method, b, others, fused: true);
+        using var windows = Merge(method, b, others, fused: true, maskBudget: budget);
+        using var tensorPath = Merge(method, b, others, fused: false);
+        AssertSameBytes(method + " (one window)", tensorPath, whole);
+        AssertSameBytes(method + $" (windows of {windowRows} rows)", tensorPath, windows);
+    }
+
+    [Fact]
+    public void Windows_that_cut_draw_chunks_and_states_give_the_same_bytes()
+    {
+        // 2 100 × 1 000 entries: three of the mask's seeded chunks, windows of 333 rows ending mid-chunk and mid-state.
+        var gen = new torch.Generator(21);
+        var b = torch.randn(2_100, 1_000, generator: gen);
+        var others = Enumerable.Range(0, 2).Select(_ => (b + torch.randn(2_100, 1_000, generator: gen)).contiguous()).ToList();
+        using var whole = Merge("dare_ties", b, others, fused: true);
+        using var windows = Merge("dare_ties", b, others, fused: true, maskBudget: 333 * 1_000 * 2);
+        AssertSameBytes("dare_ties (windows of 333 rows)", whole, windows);
+    }
+
+    [Theory]
     [InlineData("ties")]
     [InlineData("breadcrumbs_ties")]
     [InlineData("task_arithmetic")]
@@ -197,7 +232,7 @@ public class FusedTaskVectorTests
                 Assert.Fail($"{method}: element {i} differs: tensor path {t[i]:R}, fused {f[i]:R}");
     }
 
-    private static torch.Tensor Merge(string method, torch.Tensor b, List<torch.Tensor> others, bool fused, ScratchBuffers? scratch = null)
+    private static torch.Tensor Merge(string method, torch.Tensor b, List<torch.Tensor> others, bool fused, ScratchBuffers? scratch = null, long? maskBudget = null)
     {
         string[] words = method.Split(' ');
         if (words[0] == "sce")
@@ -206,8 +241,9 @@ public class FusedTaskVectorTests
             double topK = words.Contains("all") ? 1.0 : words.Contains("none") ? 0.0 : 0.45;
             return sce.Merge(Input(sce, b, others, new Dictionary<string, object> { ["select_topk"] = topK }, others.Select((_, i) => (IReadOnlyDictionary<string, object>)D(("weight", 0.3 + 0.45 * i))).ToList(), seed: 5, scratch: scratch));
         }
-        var m = TaskVectorMethod(words[0], fused);
+        var m = TaskVectorMethod(words[0], fused, maskBudget ?? TaskArithmeticFamily.DefaultMaskBudgetBytes);
         var global = new Dictionary<string, object>();
+        if (words.Contains("no-rescale")) global["rescale"] = false;
         if (words.Contains("normalize")) global["normalize"] = true;
         if (words.Contains("dis-sum")) global["normalize"] = false;
         if (words.Contains("lambda")) global["lambda"] = 0.7;

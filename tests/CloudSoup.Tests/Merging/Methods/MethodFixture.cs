@@ -56,16 +56,16 @@ public static class MethodFixture
     }
 
     /// <summary>A task-arithmetic family method by its recipe name, on the fused float32 path or forced onto the tensor path.</summary>
-    public static TaskArithmeticFamily TaskVectorMethod(string name, bool fused) => name switch
+    public static TaskArithmeticFamily TaskVectorMethod(string name, bool fused, long maskBudget = TaskArithmeticFamily.DefaultMaskBudgetBytes) => name switch
     {
         "task_arithmetic" => new CloudSoup.Engine.Merging.Methods.TaskArithmetic { Fused = fused },
         "ties" => new CloudSoup.Engine.Merging.Methods.Ties { Fused = fused },
         "breadcrumbs" => new CloudSoup.Engine.Merging.Methods.Breadcrumbs { Fused = fused },
         "breadcrumbs_ties" => new CloudSoup.Engine.Merging.Methods.BreadcrumbsTies { Fused = fused },
-        "dare_ties" => new CloudSoup.Engine.Merging.Methods.DareTies { Fused = fused },
-        "dare_linear" => new CloudSoup.Engine.Merging.Methods.DareLinear { Fused = fused },
-        "della" => new CloudSoup.Engine.Merging.Methods.Della { Fused = fused },
-        "della_linear" => new CloudSoup.Engine.Merging.Methods.DellaLinear { Fused = fused },
+        "dare_ties" => new CloudSoup.Engine.Merging.Methods.DareTies { Fused = fused, MaskBudgetBytes = maskBudget },
+        "dare_linear" => new CloudSoup.Engine.Merging.Methods.DareLinear { Fused = fused, MaskBudgetBytes = maskBudget },
+        "della" => new CloudSoup.Engine.Merging.Methods.Della { Fused = fused, MaskBudgetBytes = maskBudget },
+        "della_linear" => new CloudSoup.Engine.Merging.Methods.DellaLinear { Fused = fused, MaskBudgetBytes = maskBudget },
         _ => throw new ArgumentException($"not a task-arithmetic method: {name}", nameof(name)),
     };
 
