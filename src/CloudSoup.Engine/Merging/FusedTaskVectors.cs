@@ -5,13 +5,14 @@
 // order (δ = x − b; δ·1 or δ·0 for the mask; ÷ density; · w; sums started at +0 and added in model order; the TIES
 // election and divisor as in TaskArithmeticFamily.Combine; · λ; b + mixed), so the output is the same bit for bit
 // (FusedTaskVectorTests compares the two paths). Magnitude trimming uses MagnitudeCuts (selection, not a sort); DARE
-// and DELLA masks come drawn as bytes, a window of the tensor at a time, their L1 factor as a number
+// and DELLA masks come drawn as bits, a window of the tensor at a time, their L1 factor as a number
 // (TaskArithmeticFamily.MaskWindows).
 // What the caller does not hand over (other dtypes or devices, the L1 rescale of TIES/Breadcrumbs, inverse-density
 // DELLA, DELLA over more than two dimensions, injected masks, NaN) takes the tensor path instead.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace CloudSoup.Engine.Merging;
 
@@ -32,7 +33,7 @@ internal sealed unsafe class FusedTerm
     public long[]? UpperEqualBefore { get; init; }
     public long[]? LowerEqualBefore { get; init; }
 
-    /// <summary>Kept: where these n bytes are 1 (a DARE keep-mask drawn beforehand), instead of cuts.</summary>
+    /// <summary>Kept: where these n bits are 1 (a DARE or DELLA keep-mask drawn beforehand, KeepBits), instead of cuts.</summary>
     public nint KeepMask { get; init; }
 
     /// <summary>The kept entries are multiplied by this (the L1 rescale's factor, found beforehand).</summary>
@@ -46,7 +47,7 @@ internal sealed unsafe class FusedTerm
 
     public float Weight { get; init; }
 
-    /// <summary>Terms taken element by element (membership by position among equal keys, or a byte mask).</summary>
+    /// <summary>Terms taken element by element (membership by position among equal keys, or a bit mask).</summary>
     internal bool Scalar => Upper.Partial || Lower.Partial || KeepMask != 0;
 
     /// <summary>
@@ -131,14 +132,14 @@ internal static unsafe class FusedTaskVectors
         {
             // Element by element: membership among equal keys depends on how many came before; masks are bytes.
             float* x = (float*)term.Model + at;
-            byte* kept = (byte*)term.KeepMask + at;
+            byte* kept = (byte*)term.KeepMask;   // bits, entry 0 at the tensor's (or window's) element 0
             int j = 0;
             if (term.KeepMask != 0 && Float32Memory.CanWidenBytes)
             {
-                // A byte mask: the same steps a vector at a time (the tail, where a vector would read past the mask, below).
+                // A bit mask: the same steps a vector at a time (the tail below).
                 for (; j + v <= count; j += v)
                 {
-                    var s = (Vector.Load(x + j) - Vector.Load(b + j)) * Float32Memory.BytesAsFloats(kept + j);
+                    var s = (Vector.Load(x + j) - Vector.Load(b + j)) * KeepBits.Eight(kept, at + j).AsVector();
                     if (term.MultiplyBy is { } times) s *= new Vector<float>(times);
                     if (term.DivideBy is { } by) s /= new Vector<float>(by);
                     (s * weight).Store(t + j);
@@ -148,7 +149,7 @@ internal static unsafe class FusedTaskVectors
             {
                 float d = x[j] - b[j];
                 float s;
-                if (term.KeepMask != 0) s = d * kept[j];   // δ·1 or δ·0, as the tensor path multiplies by its 0/1 mask
+                if (term.KeepMask != 0) s = d * KeepBits.At(kept, at + j);   // δ·1 or δ·0, as the tensor path multiplies by its 0/1 mask
                 else
                 {
                     int key = MagnitudeCuts.Key(d);

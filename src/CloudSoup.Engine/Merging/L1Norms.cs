@@ -23,8 +23,32 @@ internal interface IRowValues
     float At(long j);
 }
 
+/// <summary>A row's 0/1 keep-mask: bytes, or bits (KeepBits).</summary>
+internal interface IKeepMask
+{
+    /// <summary>The mask at columns j … j + 7, as floats.</summary>
+    Vector256<float> Eight(long j);
+
+    /// <summary>The mask at column <paramref name="j"/>.</summary>
+    float At(long j);
+}
+
 internal static unsafe class L1Norms
 {
+    /// <summary>One byte per column (needs AVX2 for <see cref="Eight"/>, as every caller of it checks).</summary>
+    public readonly struct ByteMask(byte* keep) : IKeepMask
+    {
+        public Vector256<float> Eight(long j) => Float32Memory.BytesAsVector256(keep + j);
+        public float At(long j) => keep[j];
+    }
+
+    /// <summary>One bit per column, column 0 at entry <paramref name="first"/> of <paramref name="bits"/>.</summary>
+    public readonly struct BitMask(byte* bits, long first) : IKeepMask
+    {
+        public Vector256<float> Eight(long j) => KeepBits.Eight(bits, first + j);
+        public float At(long j) => KeepBits.At(bits, first + j);
+    }
+
     /// <summary>|v|.</summary>
     public readonly struct Magnitudes(float* v) : IRowValues
     {
@@ -94,11 +118,11 @@ internal static unsafe class L1Norms
 
     /// <summary>
     /// A row's two sums for the rescale, in one pass and each in the order above: of the values v, and of |v·keep| for a
-    /// 0/1 byte mask (the float product, so the bits of |(x − b)·keep| when v is |x − b|: the tensor path's masked
+    /// 0/1 mask (the float product, so the bits of |(x − b)·keep| when v is |x − b|: the tensor path's masked
     /// values, whose norm it sums with <see cref="Row"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static (double All, double Kept) RowPair<T>(T values, byte* keep, long width) where T : struct, IRowValues
+    public static (double All, double Kept) RowPair<T, TKeep>(T values, TKeep keep, long width) where T : struct, IRowValues where TKeep : struct, IKeepMask
     {
         long j = 0, whole = width - width % 8;
         double tail = 0, keptTail = 0;
@@ -108,7 +132,7 @@ internal static unsafe class L1Norms
             for (; j < whole; j += 8)
             {
                 var eight = values.Eight(j);
-                var kept = Vector256.Abs(eight * Float32Memory.BytesAsVector256(keep + j));
+                var kept = Vector256.Abs(eight * keep.Eight(j));
                 low += Vector256.WidenLower(eight);
                 high += Vector256.WidenUpper(eight);
                 keptLow += Vector256.WidenLower(kept);
@@ -118,7 +142,7 @@ internal static unsafe class L1Norms
             {
                 float v = values.At(j);
                 tail += v;
-                keptTail += MathF.Abs(v * keep[j]);
+                keptTail += MathF.Abs(v * keep.At(j));
             }
             return (Lanes(low, high) + tail, Lanes(keptLow, keptHigh) + keptTail);
         }
@@ -129,13 +153,13 @@ internal static unsafe class L1Norms
         {
             float v = values.At(j);
             lane[(int)(j % 8)] += v;
-            keptLane[(int)(j % 8)] += MathF.Abs(v * keep[j]);
+            keptLane[(int)(j % 8)] += MathF.Abs(v * keep.At(j));
         }
         for (; j < width; j++)
         {
             float v = values.At(j);
             tail += v;
-            keptTail += MathF.Abs(v * keep[j]);
+            keptTail += MathF.Abs(v * keep.At(j));
         }
         return (Lanes(lane[0], lane[1], lane[2], lane[3], lane[4], lane[5], lane[6], lane[7]) + tail,
             Lanes(keptLane[0], keptLane[1], keptLane[2], keptLane[3], keptLane[4], keptLane[5], keptLane[6], keptLane[7]) + keptTail);
@@ -146,8 +170,9 @@ internal static unsafe class L1Norms
     /// into <paramref name="sums"/> and <paramref name="keptSums"/> at their rows, on every core: a tensor's norms are
     /// <see cref="Total"/> of the arrays once every row is in, whatever windows the rows came in.
     /// </summary>
-    public static void PairRows<T>(Func<long, T> row, Func<long, nint> keep, long first, long end, long width, double[] sums, double[] keptSums) where T : struct, IRowValues =>
-        Parallel.For(first, end, r => (sums[r], keptSums[r]) = RowPair(row(r), (byte*)keep(r), width));
+    public static void PairRows<T, TKeep>(Func<long, T> row, Func<long, TKeep> keep, long first, long end, long width, double[] sums, double[] keptSums)
+        where T : struct, IRowValues where TKeep : struct, IKeepMask =>
+        Parallel.For(first, end, r => (sums[r], keptSums[r]) = RowPair(row(r), keep(r), width));
 
     private static double Lanes(Vector256<double> low, Vector256<double> high) =>
         Lanes(low.GetElement(0), low.GetElement(1), low.GetElement(2), low.GetElement(3), high.GetElement(0), high.GetElement(1), high.GetElement(2), high.GetElement(3));

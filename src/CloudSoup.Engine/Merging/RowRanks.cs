@@ -63,18 +63,19 @@ internal static unsafe class RowRanks
     }
 
     /// <summary>
-    /// DELLA's keep masks, one per job: keep[e] = 1 when u[e] &lt; map(rank of |x − b|[e] in its row), else 0 — what
-    /// drawing torch.bernoulli's uniforms against every entry's probability gives — and, when the job asks, each row's
-    /// L1 sums of |x − b| and of the kept |x − b| (L1Norms.Row). Every job's rows are worked in ranges of about
-    /// RangeElements on every core, each range reading its uniforms as it goes. False when some magnitude is NaN (then
-    /// nothing is promised about the masks or sums).
+    /// DELLA's keep masks, one per job, as bits (KeepBits): keep[e] = 1 when u[e] &lt; map(rank of |x − b|[e] in its row),
+    /// else 0 — what drawing torch.bernoulli's uniforms against every entry's probability gives — and, when the job asks,
+    /// each row's L1 sums of |x − b| and of the kept |x − b| (L1Norms.Row). Every job's rows are worked in ranges of
+    /// about RangeElements on every core, each range reading its uniforms as it goes; a range is a multiple of eight rows,
+    /// so no two share a byte of the mask. False when some magnitude is NaN (then nothing is promised about the masks or
+    /// sums).
     /// </summary>
     public static bool Keep(IReadOnlyList<KeepJob> jobs)
     {
         var ranges = new List<(KeepJob Job, long First, long End)>();
         foreach (var job in jobs)
         {
-            long step = Math.Max(1, RangeElements / Math.Max(1, job.Width));
+            long step = (Math.Max(1, RangeElements / Math.Max(1, job.Width)) + 7) / 8 * 8;
             long end = job.FirstRow + job.Rows;
             for (long first = job.FirstRow; first < end; first += step) ranges.Add((job, first, Math.Min(end, first + step)));
         }
@@ -100,17 +101,18 @@ internal static unsafe class RowRanks
         var uniforms = job.Uniforms(first * width);
         fixed (float* u = s.Uniforms)
         fixed (uint* keys = s.Magnitudes)
+        fixed (byte* keep = s.KeepRow)
             for (long row = first; row < end; row++)
             {
                 long at = row * width;
                 float* rowB = job.B == null ? null : job.B + at;
-                byte* keep = job.Keep + (row - job.FirstRow) * width;
                 uniforms.Read(u, width);
                 uint max = Keys(job.X + at, rowB, width, keys);
                 if (max > 0x7F800000) return false;   // NaN
                 if (KeepByBuckets(keys, max, width, u, keep, table, s) is null && !KeepBySorting(job.X + at, rowB, width, u, keep, table, s)) return false;
+                KeepBits.FromBytes(keep, width, job.Keep, (row - job.FirstRow) * width);
                 if (job.Before is null || job.After is null) continue;
-                (job.Before[row], job.After[row]) = L1Norms.RowPair(new L1Norms.Magnitudes((float*)keys), keep, width);
+                (job.Before[row], job.After[row]) = L1Norms.RowPair(new L1Norms.Magnitudes((float*)keys), new L1Norms.ByteMask(keep), width);
             }
         return true;
     }
@@ -133,7 +135,7 @@ internal static unsafe class RowRanks
     /// element e from <see cref="Uniforms"/>(e) on, what a rank's probability is, where the bytes go, and (when both are
     /// set) where each row's L1 sums go. Only rows [<see cref="FirstRow"/>, FirstRow + <see cref="Rows"/>) are drawn (a
     /// window of the tensor, TaskArithmeticFamily.MaskWindows): X, B, the uniforms and the sums are indexed over the
-    /// whole tensor, the bytes from the window's first row.
+    /// whole tensor, the mask's bits (KeepBits.Bytes(Rows · Width) bytes) from the window's first row.
     /// </summary>
     internal sealed class KeepJob
     {
@@ -154,10 +156,12 @@ internal static unsafe class RowRanks
     {
         private float[]? uniforms;
         private uint[]? magnitudes;
+        private byte[]? keepRow;
         private (RankMap Map, float[] Table)? table;
 
         public float[] Uniforms => uniforms ??= new float[width];
         public uint[] Magnitudes => magnitudes ??= new uint[width];   // Keep: a row's keys (KeepBySorting ranks in Keys and KeysOut)
+        public byte[] KeepRow => keepRow ??= new byte[width];         // Keep: a row's mask, a byte an entry, before it becomes bits
 
         /// <summary>The probability of each rank under <paramref name="map"/> (kept for the next row of the same map).</summary>
         public float[] TableFor(RankMap map)

@@ -49,7 +49,7 @@ public sealed class SeededMaskProvider : IMaskProvider
         long n = p.NumberOfElements;
         long chunks = (n + ChunkElements - 1) / ChunkElements;
         if (drawType == torch.ScalarType.Float32 && n > 0)
-            DrawChunks(seed, Float32Memory.Of(p), 0, Float32Memory.Of(mask), n);   // torch.bernoulli's own values, in C# on every core
+            DrawChunks(seed, Float32Memory.Of(p), Float32Memory.Of(mask), n);   // torch.bernoulli's own values, in C# on every core
         else
             Parallel.For(0L, chunks, c =>
             {
@@ -67,25 +67,21 @@ public sealed class SeededMaskProvider : IMaskProvider
     private static long ChunkSeed(long seed, long chunk) => Seeds.For(seed, $"chunk {chunk}");
 
     /// <summary>
-    /// The keep-mask <see cref="KeepMask"/> draws for a float32 probability that is <paramref name="p"/> everywhere (DARE),
-    /// as n bytes (1 kept, 0 dropped) from the same seed and chunks: the same draws, a quarter of the memory.
+    /// Elements [<paramref name="start"/>, start + <paramref name="length"/>) of the keep-mask <see cref="KeepMask"/> draws
+    /// for a float32 probability that is <paramref name="p"/> everywhere (DARE), as bits (KeepBits) from bit 0 of
+    /// <paramref name="bits"/>: the same draws, a window at a time (TaskArithmeticFamily.MaskWindows), the chunks it
+    /// touches on every core. start is a multiple of 8 (chunks then start on bytes too).
     /// </summary>
-    internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long n) => DrawKeepBytes(seed, p, mask, 0, n);
-
-    /// <summary>
-    /// Elements [<paramref name="start"/>, start + <paramref name="length"/>) of <see cref="DrawKeepBytes(long, float, byte*, long)"/>'s
-    /// bytes, into mask[0 … length): the same draws, a window at a time (TaskArithmeticFamily.MaskWindows), the chunks it
-    /// touches on every core.
-    /// </summary>
-    internal static unsafe void DrawKeepBytes(long seed, float p, byte* mask, long start, long length)
+    internal static unsafe void DrawKeepBits(long seed, float p, byte* bits, long start, long length)
     {
+        if (start % 8 != 0) throw new ArgumentException($"a bit mask starts on a byte, not at element {start}", nameof(start));
         if (length <= 0) return;
-        nint into = (nint)mask;
+        nint into = (nint)bits;
         Parallel.For(start / ChunkElements, (start + length - 1) / ChunkElements + 1, c =>
         {
             long chunkStart = c * ChunkElements;
             long from = Math.Max(chunkStart, start), to = Math.Min(chunkStart + ChunkElements, start + length);
-            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), null, p, (byte*)into + (from - start), to - from, skip: from - chunkStart);
+            TorchBernoulli.DrawBits((ulong)ChunkSeed(seed, c), p, (byte*)into + (from - start) / 8, to - from, skip: from - chunkStart);
         });
     }
 
@@ -98,23 +94,18 @@ public sealed class SeededMaskProvider : IMaskProvider
         new(c => (ulong)ChunkSeed(seed, c), ChunkElements, start);
 
     /// <summary>
-    /// Float32 draws of the whole tensor, chunk by chunk on every core (TorchBernoulli, torch.bernoulli's values): from
-    /// <paramref name="p"/>, or <paramref name="constant"/> everywhere when it is null, into floats or bytes.
+    /// Float32 draws of the whole tensor from <paramref name="p"/>, chunk by chunk on every core (TorchBernoulli,
+    /// torch.bernoulli's values).
     /// </summary>
-    private static unsafe void DrawChunks<T>(long seed, float* p, float constant, T* mask, long n) where T : unmanaged, System.Numerics.INumberBase<T>
+    private static unsafe void DrawChunks(long seed, float* p, float* mask, long n)
     {
         nint into = (nint)mask, from = (nint)p;
-        EachChunk(seed, n, (chunkSeed, start, length) =>
-            TorchBernoulli.Draw(chunkSeed, from == 0 ? null : (float*)from + start, constant, (T*)into + start, length));
-    }
-
-    /// <summary>Runs <paramref name="draw"/>(chunk seed, start, length) for every chunk of [0, n), on every core.</summary>
-    private static void EachChunk(long seed, long n, Action<ulong, long, long> draw) =>
         Parallel.For(0L, (n + ChunkElements - 1) / ChunkElements, c =>
         {
             long start = c * ChunkElements;
-            draw((ulong)ChunkSeed(seed, c), start, Math.Min(ChunkElements, n - start));
+            TorchBernoulli.Draw((ulong)ChunkSeed(seed, c), (float*)from + start, (float*)into + start, Math.Min(ChunkElements, n - start));
         });
+    }
 }
 
 public static class Sparsifiers

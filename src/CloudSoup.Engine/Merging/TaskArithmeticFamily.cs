@@ -200,16 +200,17 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     }
 
     /// <summary>
-    /// The mask memory of a fused DARE/DELLA merge: at most this many bytes of keep-masks at once (one byte per entry per
-    /// model), so it does not grow with the number of models or the tensor's size. A tensor whose masks would take more
-    /// is drawn and combined a window of rows at a time (<see cref="MaskWindows"/>); settable so tests can use windows
-    /// on small tensors.
+    /// The mask memory of a fused DARE/DELLA merge: at most this many bytes of keep-masks at once (a bit per entry per
+    /// model, KeepBits), so it does not grow past this with the number of models or the tensor's size. A tensor whose
+    /// masks would take more is drawn and combined a window of rows at a time (<see cref="MaskWindows"/>); settable so
+    /// tests can use windows on small tensors.
     /// </summary>
     public long MaskBudgetBytes { get; init; } = DefaultMaskBudgetBytes;
 
+    /// <summary>256 MB: every model's mask of a 2^31-entry tensor for 1 model, of a 2^28-entry one (a 70B model's widest) for 8.</summary>
     public const long DefaultMaskBudgetBytes = 256L << 20;
 
-    /// <summary>One model whose keep-mask the fused merge draws as bytes: DARE's (<see cref="Della"/> null) or DELLA's.</summary>
+    /// <summary>One model whose keep-mask the fused merge draws as bits: DARE's (<see cref="Della"/> null) or DELLA's.</summary>
     private sealed unsafe class MaskedModel(int term, float* x, long seed, float density, RankMap? della)
     {
         public int Term { get; } = term;
@@ -217,7 +218,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         public long Seed { get; } = seed;
         public float Density { get; } = density;
         public RankMap? Della { get; } = della;
-        public byte* Keep;                // the current window's bytes
+        public byte* Keep;                // the current window's bits
         public double[]? Before, After;   // each row's L1 sums of |δ| and of the kept |δ| (the L1 rescale)
     }
 
@@ -233,21 +234,22 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
 
     /// <summary>
     /// Draws the masked models' keep-masks (DARE: the seeded provider's draws; DELLA: RowRanks.Keep, mostly without
-    /// ranking) as bytes and combines the tensor, a window of rows at a time: every model's bytes of a window take at
-    /// most <see cref="MaskBudgetBytes"/> (at least one row). The L1 rescale's factor ‖δ‖₁/‖mask·δ‖₁ needs every row's
-    /// sums before the first window is combined, so with more than one window each mask is drawn twice: once for the
-    /// sums, once to combine (the same bytes: the draws are seeded per chunk, RowRanks' ranks are per row). Both norms
-    /// are summed as the tensor path sums them (L1Norms), so the factor is the same float. Null when a magnitude is NaN.
+    /// ranking) as bits and combines the tensor, a window of rows at a time: every model's bits of a window take at
+    /// most <see cref="MaskBudgetBytes"/> (windows are whole multiples of eight rows, so each starts on a byte; at least
+    /// eight rows). The L1 rescale's factor ‖δ‖₁/‖mask·δ‖₁ needs every row's sums before the first window is combined,
+    /// so with more than one window each mask is drawn twice: once for the sums, once to combine (the same bits: the
+    /// draws are seeded per chunk, RowRanks' ranks are per row). Both norms are summed as the tensor path sums them
+    /// (L1Norms), so the factor is the same float. Null when a magnitude is NaN.
     /// </summary>
     private unsafe OutputSeen? MaskWindows(float* b, long[] shape, FusedTerm[] terms, List<MaskedModel> masked, bool l1,
         ScratchBuffers? pool, Func<long, long, FusedTerm[], OutputSeen> combine)
     {
         long rows = L1Norms.RowsOf(shape), width = shape.Aggregate(1L, (a, d) => a * d) / rows;
-        long windowRows = Math.Clamp(MaskBudgetBytes / (masked.Count * width), 1, rows);
+        long windowRows = WindowRows(rows, width, masked.Count, MaskBudgetBytes);
         using var buffers = new NativeBuffers(pool);
         foreach (var m in masked)
         {
-            m.Keep = (byte*)buffers.Allocate(windowRows * width);
+            m.Keep = (byte*)buffers.Allocate(KeepBits.Bytes(windowRows * width));
             if (l1) (m.Before, m.After) = (new double[rows], new double[rows]);
         }
         nint ba = (nint)b;   // pointers cannot be captured by the lambdas below
@@ -267,10 +269,10 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                     });
                     continue;
                 }
-                SeededMaskProvider.DrawKeepBytes(m.Seed, m.Density, m.Keep, first * width, (end - first) * width);
+                SeededMaskProvider.DrawKeepBits(m.Seed, m.Density, m.Keep, first * width, (end - first) * width);
                 if (!sums) continue;
                 nint xa = (nint)m.X, ka = (nint)m.Keep;
-                L1Norms.PairRows(r => new L1Norms.Differences((float*)xa + r * width, (float*)ba + r * width), r => ka + (nint)((r - first) * width),
+                L1Norms.PairRows(r => new L1Norms.Differences((float*)xa + r * width, (float*)ba + r * width), r => new L1Norms.BitMask((byte*)ka, (r - first) * width),
                     first, end, width, m.Before!, m.After!);
             }
             return dellas.Count == 0 || RowRanks.Keep(dellas);   // all DELLA models' rows at once; false: NaN
@@ -292,6 +294,16 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
             seen |= combine(first * width, (end - first) * width, window);
         }
         return seen;
+    }
+
+    /// <summary>
+    /// The rows of a mask window: all of them when every model's bits fit <paramref name="budget"/>, else the most
+    /// whole multiples of eight rows that do (at least eight).
+    /// </summary>
+    internal static long WindowRows(long rows, long width, int models, long budget)
+    {
+        long fit = budget * 8 / Math.Max(1, models * width);
+        return fit >= rows ? rows : Math.Min(rows, Math.Max(8, fit / 8 * 8));
     }
 
     /// <summary>A magnitude trim's term (TIES, Breadcrumbs) for model <paramref name="i"/>: its cuts found by selection; null when a magnitude is NaN.</summary>

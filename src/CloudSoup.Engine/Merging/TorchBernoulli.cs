@@ -25,15 +25,39 @@ internal static unsafe class TorchBernoulli
 {
     /// <summary>
     /// Writes into <paramref name="mask"/>[0 … length) the draws of torch.bernoulli over the probabilities
-    /// <paramref name="p"/>[0 … length) (or <paramref name="constant"/> everywhere when <paramref name="p"/> is null)
-    /// from a fresh generator seeded with <paramref name="seed"/>: 1 where kept, else 0, as floats (a mask tensor's
-    /// values) or bytes (the fused kernels' masks). With <paramref name="skip"/>, the draw's first elements are passed
-    /// over: mask[0 … length) gets the draws of elements skip … skip + length of the whole draw (one probability
-    /// everywhere only: a window of DARE's mask, TaskArithmeticFamily.MaskWindows).
+    /// <paramref name="p"/>[0 … length) from a fresh generator seeded with <paramref name="seed"/>: 1 where kept, else 0
+    /// (a mask tensor's values).
     /// </summary>
-    public static void Draw<T>(ulong seed, float* p, float constant, T* mask, long length, long skip = 0) where T : unmanaged, INumberBase<T>
+    public static void Draw(ulong seed, float* p, float* mask, long length)
     {
-        if (skip > 0 && p != null) throw new ArgumentException("only a draw with one probability everywhere can skip elements", nameof(p));
+        var engine = new Mt19937(seed);
+        int* keep = stackalloc int[Mt19937.N];
+        for (long e = 0; e < length; e += Mt19937.N)
+        {
+            int count = (int)Math.Min(Mt19937.N, length - e);
+            engine.NextKeeps(p + e, 0, count, keep);
+            Store(keep, mask + e, count);
+        }
+    }
+
+    /// <summary>The 0/1 draws as floats, a vector at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Store(int* keep, float* into, int count)
+    {
+        int v = Vector<int>.Count, j = 0;
+        for (; j + v <= count; j += v) Vector.ConvertToSingle(Vector.Load(keep + j)).Store(into + j);
+        for (; j < count; j++) into[j] = keep[j];
+    }
+
+    /// <summary>
+    /// The draws of torch.bernoulli for <paramref name="constant"/> everywhere, as bits (KeepBits), with the first
+    /// <paramref name="skip"/> elements passed over: bits[0 … length) get the draws of elements skip … skip + length of
+    /// the whole draw (a window of DARE's mask, TaskArithmeticFamily.MaskWindows). skip is a multiple of 8, so every
+    /// state's draws (624 of them) start on a byte.
+    /// </summary>
+    public static void DrawBits(ulong seed, float constant, byte* bits, long length, long skip)
+    {
+        if (skip % 8 != 0) throw new ArgumentException($"a bit mask's draws start on a byte, not at element {skip}", nameof(skip));
         var engine = new Mt19937(seed);
         for (; skip >= Mt19937.N; skip -= Mt19937.N) engine.Skip();
         int* keep = stackalloc int[Mt19937.N];
@@ -41,27 +65,10 @@ internal static unsafe class TorchBernoulli
         for (long e = 0; e < length; offset = 0)
         {
             int count = (int)Math.Min(Mt19937.N - offset, length - e);
-            engine.NextKeeps(p == null ? null : p + e, constant, offset + count, keep);
-            Store(keep + offset, mask + e, count);
+            engine.NextKeeps(null, constant, offset + count, keep);
+            KeepBits.FromInts(keep + offset, count, bits + (e >> 3));
             e += count;
         }
-    }
-
-    /// <summary>The 0/1 draws as <typeparamref name="T"/>: bytes and floats a vector at a time (one element at a time was most of DARE's draw).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Store<T>(int* keep, T* into, int count) where T : unmanaged, INumberBase<T>
-    {
-        int v = Vector<int>.Count, j = 0;
-        if (typeof(T) == typeof(byte))
-            for (; j + 4 * v <= count; j += 4 * v)
-            {
-                var low = Vector.Narrow(Vector.Load((uint*)keep + j), Vector.Load((uint*)keep + j + v));
-                var high = Vector.Narrow(Vector.Load((uint*)keep + j + 2 * v), Vector.Load((uint*)keep + j + 3 * v));
-                Vector.Narrow(low, high).Store((byte*)into + j);
-            }
-        else if (typeof(T) == typeof(float))
-            for (; j + v <= count; j += v) Vector.ConvertToSingle(Vector.Load(keep + j)).Store((float*)into + j);
-        for (; j < count; j++) into[j] = T.CreateTruncating(keep[j]);
     }
 
     /// <summary>

@@ -131,16 +131,19 @@ public class RowRanksTests
 
     private static unsafe (byte[]? Keep, double[] Before, double[] After) Keep(float[] x, float[] b, int rows, int width, float[] u, RankMap map)
     {
-        var keep = new byte[x.Length];
+        var bits = new byte[KeepBits.Bytes(x.Length)];
         var (before, after) = (new double[rows], new double[rows]);
-        fixed (float* xp = x, bp = b) fixed (byte* kp = keep)
+        fixed (float* xp = x, bp = b) fixed (byte* kp = bits)
         {
             var job = new RowRanks.KeepJob
             {
                 X = xp, B = bp, Rows = rows, Width = width, Map = map, Keep = kp, Before = before, After = after,
                 Uniforms = start => new ArrayUniforms(u, start),
             };
-            return (RowRanks.Keep([job]) ? keep : null, before, after);
+            if (!RowRanks.Keep([job])) return (null, before, after);
+            var keep = new byte[x.Length];
+            for (int e = 0; e < keep.Length; e++) keep[e] = (byte)KeepBits.At(kp, e);
+            return (keep, before, after);
         }
     }
 

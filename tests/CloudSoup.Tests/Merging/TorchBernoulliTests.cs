@@ -79,35 +79,39 @@ public class TorchBernoulliTests
     }
 
     [Fact]
-    public unsafe void A_window_of_DAREs_byte_mask_is_the_whole_draws_bytes_there()
+    public unsafe void A_window_of_DAREs_bit_mask_is_the_whole_draws_bits_there()
     {
         // Two and a half chunks: windows that start and end mid-state, mid-chunk, on a chunk's edge and across one.
         long chunk = SeededMaskProvider.ChunkElements, n = 2 * chunk + chunk / 2;
         const long seed = 4242;
         const float p = 0.3f;
-        var whole = new byte[n];
-        fixed (byte* w = whole) SeededMaskProvider.DrawKeepBytes(seed, p, w, n);
-        long kept = whole.LongCount(k => k == 1);
+        var whole = new byte[KeepBits.Bytes(n)];
+        fixed (byte* w = whole) SeededMaskProvider.DrawKeepBits(seed, p, w, 0, n);
+        long kept = 0;
+        fixed (byte* w = whole) for (long e = 0; e < n; e++) kept += KeepBits.At(w, e);
         Assert.InRange(kept, (long)(0.29 * n), (long)(0.31 * n));   // the draws are the mask, not zeros or ones
-        foreach (var (start, length) in new[] { (0L, 1L), (1L, 623L), (623L, 2L), (624L, 625L), (1_000L, chunk - 1_000), (chunk - 7, 14L), (chunk, chunk), (chunk - 5, chunk + 10), (5L, n - 5) })
+        foreach (var (start, length) in new[] { (0L, 1L), (8L, 623L), (616L, 9L), (624L, 625L), (1_000L, chunk - 1_000), (chunk - 8, 14L), (chunk, chunk), (chunk - 8, chunk + 10), (8L, n - 8) })
         {
-            var window = new byte[length];
-            fixed (byte* into = window) SeededMaskProvider.DrawKeepBytes(seed, p, into, start, length);
-            Assert.True(whole.AsSpan((int)start, (int)length).SequenceEqual(window), $"[{start}, {start + length})");
+            var window = new byte[KeepBits.Bytes(length)];
+            fixed (byte* into = window, w = whole)
+            {
+                SeededMaskProvider.DrawKeepBits(seed, p, into, start, length);
+                for (long e = 0; e < length; e++)
+                    if (KeepBits.At(into, e) != KeepBits.At(w, start + e)) Assert.Fail($"[{start}, {start + length}): entry {start + e} differs");
+            }
         }
     }
 
     [Fact]
-    public unsafe void Only_a_draw_with_one_probability_can_skip_elements()
+    public unsafe void A_bit_mask_window_starts_on_a_byte()
     {
-        var p = new float[4];
-        var mask = new float[4];
-        Assert.Throws<ArgumentException>(() => { fixed (float* pp = p, mp = mask) TorchBernoulli.Draw(1, pp, 0, mp, 4, skip: 3); });
+        var bits = new byte[KeepBits.Bytes(64)];
+        Assert.Throws<ArgumentException>(() => { fixed (byte* into = bits) SeededMaskProvider.DrawKeepBits(1, 0.5f, into, 3, 40); });
     }
 
     private static unsafe void Draw(ulong seed, float[] p, float[] mask)
     {
-        fixed (float* pp = p, mp = mask) TorchBernoulli.Draw(seed, pp, 0, mp, p.Length);
+        fixed (float* pp = p, mp = mask) TorchBernoulli.Draw(seed, pp, mp, p.Length);
     }
 
     private static torch.Tensor Probabilities(string kind, int n)

@@ -42,21 +42,23 @@ public class FusedTaskVectorTests
     }
 
     [Theory]
-    [InlineData("dare_ties", 10)]
-    [InlineData("dare_ties", 1)]                        // a window of one row
-    [InlineData("dare_linear inverse_density", 10)]
-    [InlineData("dare_linear no-rescale", 33)]
-    [InlineData("della", 10)]
-    [InlineData("della", 1)]
-    [InlineData("della_linear no-rescale", 33)]
-    [InlineData("della nan", 10)]                       // a NaN magnitude in the last window: the tensor path's bytes
+    [InlineData("dare_ties", 16)]
+    [InlineData("dare_ties", 8)]                        // the smallest window
+    [InlineData("dare_linear inverse_density", 16)]
+    [InlineData("dare_linear no-rescale", 40)]
+    [InlineData("della", 16)]
+    [InlineData("della", 8)]
+    [InlineData("della_linear no-rescale", 40)]
+    [InlineData("della nan", 16)]                       // a NaN magnitude in the last window: the tensor path's bytes
     public void Masks_over_the_budget_are_drawn_a_window_of_rows_at_a_time_with_the_same_bytes(string method, int windowRows)
     {
+        // 1 031 columns: rows start mid-byte in the bit masks.
         var (b, others) = Inputs(97 * 1_031, seed: 13);
         b = b.reshape(97, 1_031);
         others = others.Select(o => o.reshape(97, 1_031)).ToList();
         if (method.EndsWith(" nan")) others[1][90, 4] = float.NaN;
-        long budget = windowRows * 1_031L * others.Count;   // every model's bytes of windowRows rows
+        long budget = (windowRows * 1_031L * others.Count + 7) / 8;   // every model's bits of windowRows rows
+        Assert.Equal(windowRows, TaskArithmeticFamily.WindowRows(97, 1_031, others.Count, budget));
         using var whole = Merge(method, b, others, fused: true);
         using var windows = Merge(method, b, others, fused: true, maskBudget: budget);
         using var tensorPath = Merge(method, b, others, fused: false);
@@ -67,13 +69,13 @@ public class FusedTaskVectorTests
     [Fact]
     public void Windows_that_cut_draw_chunks_and_states_give_the_same_bytes()
     {
-        // 2 100 × 1 000 entries: three of the mask's seeded chunks, windows of 333 rows ending mid-chunk and mid-state.
+        // 2 100 × 1 000 entries: three of the mask's seeded chunks, windows of 336 rows ending mid-chunk and mid-state.
         var gen = new torch.Generator(21);
         var b = torch.randn(2_100, 1_000, generator: gen);
         var others = Enumerable.Range(0, 2).Select(_ => (b + torch.randn(2_100, 1_000, generator: gen)).contiguous()).ToList();
         using var whole = Merge("dare_ties", b, others, fused: true);
-        using var windows = Merge("dare_ties", b, others, fused: true, maskBudget: 333 * 1_000 * 2);
-        AssertSameBytes("dare_ties (windows of 333 rows)", whole, windows);
+        using var windows = Merge("dare_ties", b, others, fused: true, maskBudget: 336 * 1_000 * 2 / 8);
+        AssertSameBytes("dare_ties (windows of 336 rows)", whole, windows);
     }
 
     [Theory]
