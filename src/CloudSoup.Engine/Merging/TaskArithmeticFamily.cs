@@ -101,7 +101,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     /// The merge by the fused kernel (FusedTaskVectors), or null when it does not cover this tensor (not float32 CPU,
     /// the L1 rescale of a magnitude trim, a NaN magnitude or output): then the tensor path below runs. Magnitude trims
     /// are cuts found by selection (TrimTerm, the models side by side); seeded DARE and (up to 2-D, not inverse-density)
-    /// DELLA masks are drawn as bytes a window at a time (MaskWindows); other random masks (injected ones, DELLA
+    /// DELLA masks are drawn as bits a window at a time (MaskWindows); other random masks (injected ones, DELLA
     /// otherwise) are drawn and applied by the tensor path and handed to the kernel as they are.
     /// </summary>
     private unsafe torch.Tensor? TryMergeFused(TensorMergeInput input, torch.Tensor b, List<int> models, List<double> weights, bool rescale, RescaleMode mode)
@@ -138,7 +138,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                 case SparsifyKind.Magnitude or SparsifyKind.MagnitudeOutliers:
                     break;   // trimmed above
                 case SparsifyKind.Random when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance):
-                    // DARE: torch.bernoulli's draws of the seeded provider, as bytes; ÷ p.clamp_min(1e-12) for inverse density
+                    // DARE: torch.bernoulli's draws of the seeded provider, as bits; ÷ p.clamp_min(1e-12) for inverse density
                     terms[j] = new FusedTerm
                     {
                         Model = (nint)x, Weight = weight,
@@ -188,11 +188,11 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         var output = input.OutputBuffers?.Uninitialized(b) ?? torch.empty_like(b);
         bool normalize = input.Global.Bool("normalize");
         float* op = Float32Memory.Of(output);
-        OutputSeen combine(long at, long count, FusedTerm[] window) =>
+        OutputSeen CombineWindow(long at, long count, FusedTerm[] window) =>
             FusedTaskVectors.Combine(bp + at, op + at, count, window, signature.SignConsensus, normalize, weights.Sum(), input.Global.Number("lambda"));
         OutputSeen? seen = masked.Count == 0
-            ? combine(0, n, terms)
-            : MaskWindows(bp, b.shape, terms, masked, rescale && mode == RescaleMode.L1, input.Scratch, combine);
+            ? CombineWindow(0, n, terms)
+            : MaskWindows(bp, b.shape, terms, masked, rescale && mode == RescaleMode.L1, input.Scratch, CombineWindow);
         if (seen == OutputSeen.Finite) input.OutputBuffers?.VouchFinite(output);   // the executor need not scan it for NaN/inf again
         if (seen is { } s && (s & OutputSeen.Nan) != OutputSeen.Nan) return output.MoveToOuterDisposeScope();
         Float32Memory.Abandon(output, input.OutputBuffers);   // NaN (in a magnitude or the output): the tensor path decides those bytes
@@ -207,7 +207,10 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     /// </summary>
     public long MaskBudgetBytes { get; init; } = DefaultMaskBudgetBytes;
 
-    /// <summary>256 MB: every model's mask of a 2^31-entry tensor for 1 model, of a 2^28-entry one (a 70B model's widest) for 8.</summary>
+    /// <summary>
+    /// 256 MB, 2^31 mask bits: one model's mask of a 2^31-entry tensor, or eight models' of a 2^28-entry one (the MLP
+    /// matrices of a Llama-2 70B, 8 192 × 28 672, have 2.3 × 10^8 entries).
+    /// </summary>
     public const long DefaultMaskBudgetBytes = 256L << 20;
 
     /// <summary>One model whose keep-mask the fused merge draws as bits: DARE's (<see cref="Della"/> null) or DELLA's.</summary>
