@@ -130,7 +130,7 @@ internal static unsafe class FusedTaskVectors
         var weight = new Vector<float>(term.Weight);
         if (term.Scalar)
         {
-            // Element by element: membership among equal keys depends on how many came before; masks are bytes.
+            // Element by element: membership among equal keys depends on how many came before; masks are bits.
             float* x = (float*)term.Model + at;
             byte* kept = (byte*)term.KeepMask;   // bits, entry 0 at the tensor's (or window's) element 0
             int j = 0;
