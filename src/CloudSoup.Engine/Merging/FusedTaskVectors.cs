@@ -130,7 +130,8 @@ internal static unsafe class FusedTaskVectors
         var weight = new Vector<float>(term.Weight);
         if (term.Scalar)
         {
-            // Element by element: membership among equal keys depends on how many came before; masks are bits.
+            // Membership among equal keys depends on how many came before, so an entry whose key is a partial cut's
+            // is taken element by element, in order; masks are bits.
             float* x = (float*)term.Model + at;
             byte* kept = (byte*)term.KeepMask;   // bits, entry 0 at the tensor's (or window's) element 0
             int j = 0;
@@ -145,17 +146,39 @@ internal static unsafe class FusedTaskVectors
                     (s * weight).Store(t + j);
                 }
             }
+            else if (term.KeepMask == 0)
+            {
+                // Cuts: a vector at a time where no entry's key is a partial cut's (nearly everywhere: the entries at
+                // the cut's key are a run of equal magnitudes), such a vector element by element.
+                var magnitude = new Vector<int>(0x7FFFFFFF);
+                var upperKey = new Vector<int>(term.Upper.Above);
+                var lowerKey = new Vector<int>(term.Lower.Above);
+                var upperEqual = term.Upper.Partial ? Vector<int>.AllBitsSet : Vector<int>.Zero;
+                var lowerEqual = term.Lower.Partial ? Vector<int>.AllBitsSet : Vector<int>.Zero;
+                for (; j + v <= count; j += v)
+                {
+                    var d = Vector.Load(x + j) - Vector.Load(b + j);
+                    var key = Vector.AsVectorInt32(d) & magnitude;
+                    if (((Vector.Equals(key, upperKey) & upperEqual) | (Vector.Equals(key, lowerKey) & lowerEqual)) != Vector<int>.Zero)
+                    {
+                        for (int l = j; l < j + v; l++) t[l] = CutEntry(term, x[l] - b[l], ref upperSeen, ref lowerSeen);
+                        continue;
+                    }
+                    var keep = Vector.AndNot(Vector.GreaterThan(key, upperKey), Vector.GreaterThan(key, lowerKey));
+                    var s = Vector.ConditionalSelect(Vector.AsVectorSingle(keep), d, d * Vector<float>.Zero);
+                    if (term.MultiplyBy is { } times) s *= new Vector<float>(times);
+                    if (term.DivideBy is { } by) s /= new Vector<float>(by);
+                    (s * weight).Store(t + j);
+                }
+            }
             for (; j < count; j++)
             {
-                float d = x[j] - b[j];
-                float s;
-                if (term.KeepMask != 0) s = d * KeepBits.At(kept, at + j);   // δ·1 or δ·0, as the tensor path multiplies by its 0/1 mask
-                else
+                if (term.KeepMask == 0)
                 {
-                    int key = MagnitudeCuts.Key(d);
-                    bool keep = In(term.Upper, key, ref upperSeen) && !In(term.Lower, key, ref lowerSeen);
-                    s = keep ? d : d * 0f;
+                    t[j] = CutEntry(term, x[j] - b[j], ref upperSeen, ref lowerSeen);
+                    continue;
                 }
+                float s = (x[j] - b[j]) * KeepBits.At(kept, at + j);   // δ·1 or δ·0, as the tensor path multiplies by its 0/1 mask
                 if (term.MultiplyBy is { } times) s *= times;
                 if (term.DivideBy is { } by) s /= by;
                 t[j] = s * term.Weight;
@@ -187,6 +210,17 @@ internal static unsafe class FusedTaskVectors
             if (term.DivideBy is { } by) s /= new Vector<float>(by);
             (s * weight).Store(t + j);   // lanes past count land in the scratch's padding
         }
+    }
+
+    /// <summary>The weighted term of one entry δ of a term with cuts, counting the entries at a partial cut's key.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float CutEntry(FusedTerm term, float d, ref long upperSeen, ref long lowerSeen)
+    {
+        int key = MagnitudeCuts.Key(d);
+        float s = In(term.Upper, key, ref upperSeen) && !In(term.Lower, key, ref lowerSeen) ? d : d * 0f;
+        if (term.MultiplyBy is { } times) s *= times;
+        if (term.DivideBy is { } by) s /= by;
+        return s * term.Weight;
     }
 
     /// <summary>Whether an entry with <paramref name="key"/> is inside <paramref name="cut"/>, counting equal keys seen so far.</summary>
