@@ -187,5 +187,8 @@ internal static unsafe class L1Norms
     /// MatchL1's factor ‖δ‖₁/‖kept‖₁ from the two norms, or null where it leaves the values alone (either below 1e-7,
     /// as mergekit's; NaN compares false, so a NaN norm gives a NaN factor, as the tensor path's).
     /// </summary>
-    public static float? Factor(double before, double after) => before < 1e-7 || after < 1e-7 ? null : (float)(before / after);
+    public static float? Factor(double before, double after) => LeavesAlone(before, after) ? null : (float)(before / after);
+
+    /// <summary>Whether MatchL1 leaves the values alone: either norm below 1e-7 (mergekit's rule).</summary>
+    public static bool LeavesAlone(double before, double after) => before < 1e-7 || after < 1e-7;
 }

@@ -273,7 +273,7 @@ public static class Sparsifiers
     public static torch.Tensor MatchL1(torch.Tensor original, torch.Tensor masked)
     {
         double before = L1Norm(original), after = L1Norm(masked);
-        return before < 1e-7 || after < 1e-7 ? masked.clone() : masked * (before / after);
+        return L1Norms.LeavesAlone(before, after) ? masked.clone() : masked * (before / after);
     }
 
     private static unsafe double L1Norm(torch.Tensor t)

@@ -127,7 +127,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
             else for (int j = 0; j < models.Count; j++) Trim(j);
             if (nan != 0) return null;   // NaN
         }
-        for (int j = 0; j < models.Count; j++)
+        else for (int j = 0; j < models.Count; j++)
         {
             int i = models[j];
             double density = input.PerModel[i].NumberOrNull("density") ?? 1.0;
@@ -135,8 +135,6 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
             float weight = (float)weights[j];
             switch (Sparsify)
             {
-                case SparsifyKind.Magnitude or SparsifyKind.MagnitudeOutliers:
-                    break;   // trimmed above
                 case SparsifyKind.Random when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance):
                     // DARE: torch.bernoulli's draws of the seeded provider, as bits; ÷ p.clamp_min(1e-12) for inverse density
                     terms[j] = new FusedTerm
