@@ -190,7 +190,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
             FusedTaskVectors.Combine(bp + at, op + at, count, window, signature.SignConsensus, normalize, weights.Sum(), input.Global.Number("lambda"));
         OutputSeen? seen = masked.Count == 0
             ? CombineWindow(0, n, terms)
-            : MaskWindows(bp, b.shape, terms, masked, rescale && mode == RescaleMode.L1, input.Scratch, CombineWindow);
+            : MaskWindows(bp, b.shape, terms, masked, rescale && mode == RescaleMode.L1, input.Scratch, CombineWindow, input.Note);
         if (seen == OutputSeen.Finite) input.OutputBuffers?.VouchFinite(output);   // the executor need not scan it for NaN/inf again
         if (seen is { } s && (s & OutputSeen.Nan) != OutputSeen.Nan) return output.MoveToOuterDisposeScope();
         Float32Memory.Abandon(output, input.OutputBuffers);   // NaN (in a magnitude or the output): the tensor path decides those bytes
@@ -240,13 +240,17 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     /// eight rows). The L1 rescale's factor ‖δ‖₁/‖mask·δ‖₁ needs every row's sums before the first window is combined,
     /// so with more than one window each mask is drawn twice: once for the sums, once to combine (the same bits: the
     /// draws are seeded per chunk, RowRanks' ranks are per row). Both norms are summed as the tensor path sums them
-    /// (L1Norms), so the factor is the same float. Null when a magnitude is NaN.
+    /// (L1Norms), so the factor is the same float. Null when a magnitude is NaN. More than one window is noted for the
+    /// report (<paramref name="note"/>): the tensor cost time instead of memory.
     /// </summary>
     private unsafe OutputSeen? MaskWindows(float* b, long[] shape, FusedTerm[] terms, List<MaskedModel> masked, bool l1,
-        ScratchBuffers? pool, Func<long, long, FusedTerm[], OutputSeen> combine)
+        ScratchBuffers? pool, Func<long, long, FusedTerm[], OutputSeen> combine, Action<string>? note)
     {
         long rows = L1Norms.RowsOf(shape), width = shape.Aggregate(1L, (a, d) => a * d) / rows;
         long windowRows = WindowRows(rows, width, masked.Count, MaskBudgetBytes);
+        if (windowRows < rows)
+            note?.Invoke($"{masked.Count} keep-masks of {rows * width:N0} entries are over the {MaskBudgetBytes:N0}-byte mask budget: drawn and merged "
+                + $"{(rows + windowRows - 1) / windowRows} windows of {windowRows:N0} rows at a time{(l1 ? ", each mask drawn twice for the L1 rescale's norms" : "")}");
         using var buffers = new NativeBuffers(pool);
         foreach (var m in masked)
         {

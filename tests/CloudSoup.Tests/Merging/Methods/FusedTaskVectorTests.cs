@@ -64,6 +64,16 @@ public class FusedTaskVectorTests
         using var tensorPath = Merge(method, b, others, fused: false);
         AssertSameBytes(method + " (one window)", tensorPath, whole);
         AssertSameBytes(method + $" (windows of {windowRows} rows)", tensorPath, windows);
+        // The report says why the tensor took longer (not for the NaN case: the tensor path decided it).
+        if (method.EndsWith(" nan")) return;
+        var notes = new List<string>();
+        using (Merge(method, b, others, fused: true, maskBudget: budget, note: notes.Add)) { }
+        var said = Assert.Single(notes);
+        Assert.Contains($"{(97 + windowRows - 1) / windowRows} windows of {windowRows} rows", said);
+        Assert.Equal(!method.Contains("no-rescale") && !method.Contains("inverse_density"), said.Contains("drawn twice"));
+        notes.Clear();
+        using (Merge(method, b, others, fused: true, note: notes.Add)) { }
+        Assert.Empty(notes);   // one window: nothing to say
     }
 
     [Fact]
@@ -234,7 +244,8 @@ public class FusedTaskVectorTests
                 Assert.Fail($"{method}: element {i} differs: tensor path {t[i]:R}, fused {f[i]:R}");
     }
 
-    private static torch.Tensor Merge(string method, torch.Tensor b, List<torch.Tensor> others, bool fused, ScratchBuffers? scratch = null, long? maskBudget = null)
+    private static torch.Tensor Merge(string method, torch.Tensor b, List<torch.Tensor> others, bool fused, ScratchBuffers? scratch = null, long? maskBudget = null,
+        Action<string>? note = null)
     {
         string[] words = method.Split(' ');
         if (words[0] == "sce")
@@ -261,6 +272,6 @@ public class FusedTaskVectorTests
         var perModel = Enumerable.Range(0, others.Count).Select(i => (IReadOnlyDictionary<string, object>)(m is Breadcrumbs or BreadcrumbsTies
             ? D(("weight", 0.3 + 0.45 * i), ("density", density), ("gamma", gamma))
             : m is TaskArithmetic ? D(("weight", 0.3 + 0.45 * i)) : D(("weight", 0.3 + 0.45 * i), ("density", density)))).ToList();
-        return m.Merge(Input(m, b, others, global, perModel, seed: 5, scratch: scratch));
+        return m.Merge(Input(m, b, others, global, perModel, seed: 5, scratch: scratch, note: note));
     }
 }

@@ -36,7 +36,7 @@ public static class MethodFixture
     /// </summary>
     public static TensorMergeInput Input(IMergeMethod method, torch.Tensor? baseTensor, IReadOnlyList<torch.Tensor> others,
         IReadOnlyDictionary<string, object>? global = null, IReadOnlyList<IReadOnlyDictionary<string, object>>? perModel = null, long seed = 42, string name = "layers.0.weight",
-        OutputBuffers? buffers = null, ScratchBuffers? scratch = null)
+        OutputBuffers? buffers = null, ScratchBuffers? scratch = null, Action<string>? note = null)
     {
         var tensors = new List<torch.Tensor>();
         var pm = new List<ResolvedParameters>();
@@ -51,7 +51,7 @@ public static class MethodFixture
         return new TensorMergeInput
         {
             TensorName = name, Tensors = tensors, ModelIds = ids, PerModel = pm, Global = Params(method, false, global),
-            Base = baseTensor, BaseIndex = baseTensor is null ? -1 : 0, Seed = seed, OutputBuffers = buffers, Scratch = scratch,
+            Base = baseTensor, BaseIndex = baseTensor is null ? -1 : 0, Seed = seed, OutputBuffers = buffers, Scratch = scratch, Note = note,
         };
     }
 
