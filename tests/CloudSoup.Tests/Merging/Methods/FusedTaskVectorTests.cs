@@ -50,6 +50,7 @@ public class FusedTaskVectorTests
     [InlineData("della", 8)]
     [InlineData("della_linear no-rescale", 40)]
     [InlineData("della nan", 16)]                       // a NaN magnitude in the last window: the tensor path's bytes
+    [InlineData("dare_ties nan", 16)]                   // a NaN in the last window makes the L1 factor NaN: the tensor path's bytes
     public void Masks_over_the_budget_are_drawn_a_window_of_rows_at_a_time_with_the_same_bytes(string method, int windowRows)
     {
         // 1 031 columns: rows start mid-byte in the bit masks.
