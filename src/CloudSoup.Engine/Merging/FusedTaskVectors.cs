@@ -135,7 +135,7 @@ internal static unsafe class FusedTaskVectors
             float* x = (float*)term.Model + at;
             byte* kept = (byte*)term.KeepMask;   // bits, entry 0 at the tensor's (or window's) element 0
             int j = 0;
-            if (term.KeepMask != 0 && Float32Memory.CanWidenBytes)
+            if (term.KeepMask != 0 && Float32Memory.CanWidenBytes)   // AVX2 and eight-lane vectors, which KeepBits.Eight needs too
             {
                 // A bit mask: the same steps a vector at a time (the tail below).
                 for (; j + v <= count; j += v)

@@ -1,5 +1,5 @@
-// Unmanaged scratch memory that lives as long as one merge of one tensor (the byte keep-masks of the fused
-// task-vector kernel, sce's variance and mask): given back together on Dispose, whatever path the merge leaves by.
+// Unmanaged scratch memory that lives as long as one merge of one tensor (the fused task-vector kernel's bit
+// keep-masks, sce's variance and byte mask): given back together on Dispose, whatever path the merge leaves by.
 // Within a merge the blocks come from the merge's ScratchBuffers and go back there for the next tensor, so a kernel
 // writes into pages already mapped instead of new ones (the kernel zeroes and faults in every page of a fresh block:
 // 8 % of an sce profile, bench/README.md, "Sixth round").

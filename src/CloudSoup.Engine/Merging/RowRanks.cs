@@ -132,7 +132,7 @@ internal static unsafe class RowRanks
 
     /// <summary>
     /// One DELLA mask to draw (RowRanks.Keep): the rows × width magnitudes |x − b| (|x| without b), the uniforms of
-    /// element e from <see cref="Uniforms"/>(e) on, what a rank's probability is, where the bytes go, and (when both are
+    /// element e from <see cref="Uniforms"/>(e) on, what a rank's probability is, where the mask's bits go, and (when both are
     /// set) where each row's L1 sums go. Only rows [<see cref="FirstRow"/>, FirstRow + <see cref="Rows"/>) are drawn (a
     /// window of the tensor, TaskArithmeticFamily.MaskWindows): X, B, the uniforms and the sums are indexed over the
     /// whole tensor, the mask's bits (KeepBits.Bytes(Rows · Width) bytes) from the window's first row.

@@ -79,10 +79,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                 var delta = input.Tensors[i] - b;
                 deltas[j] = SparsifyOne(delta, input.PerModel[i], input, i, rescale, mode).DetachFromDisposeScope();
             }
-            if (models.Count > 1 && Sparsify != SparsifyKind.None && b.NumberOfElements >= ParallelSparsifyElements)
-                RunEach(models.Count, SparsifyModel);
-            else
-                for (int j = 0; j < models.Count; j++) SparsifyModel(j);
+            EachModel(models.Count, Sparsify != SparsifyKind.None ? b.NumberOfElements : 0, SparsifyModel);   // nothing to sparsify: in turn
         }
         catch
         {
@@ -110,6 +107,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         if (rescale && mode == RescaleMode.L1 && Sparsify is SparsifyKind.Magnitude or SparsifyKind.MagnitudeOutliers) return null;
         if (Sparsify == SparsifyKind.Magnitude && ModelThresholds is null && TaskVectorSignature.WholeModelTopK(input.Global)) return null;   // the tensor path says why
         long n = b.NumberOfElements;
+        long rows = L1Norms.RowsOf(b.shape), width = n / rows;   // the rows of DELLA's ranks, of the L1 sums and of the mask windows
         float* bp = Float32Memory.Of(b);
         var terms = new FusedTerm[models.Count];
         var drawn = new List<int>();
@@ -123,8 +121,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                 if (TrimTerm(input, b, models[j], (float)weights[j], rescale) is { } term) terms[j] = term;
                 else Interlocked.Exchange(ref nan, 1);
             }
-            if (models.Count > 1 && n >= ParallelSparsifyElements) RunEach(models.Count, Trim);
-            else for (int j = 0; j < models.Count; j++) Trim(j);
+            EachModel(models.Count, n, Trim);
             if (nan != 0) return null;   // NaN
         }
         else for (int j = 0; j < models.Count; j++)
@@ -145,10 +142,10 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
                     masked.Add(new MaskedModel(j, x, SeededMaskProvider.SeedFor(input, i), (float)density, della: null));
                     break;
                 case SparsifyKind.DellaMagprune when density < 1 && ReferenceEquals(_masks, SeededMaskProvider.Instance) && b.dim() <= 2
-                                                     && n / L1Norms.RowsOf(b.shape) <= int.MaxValue   // RowRanks' rows: int widths
+                                                     && width <= int.MaxValue   // RowRanks' rows: int widths
                                                      && !(rescale && mode == RescaleMode.InverseDensity):
                     terms[j] = new FusedTerm { Model = (nint)x, Weight = weight };
-                    masked.Add(new MaskedModel(j, x, SeededMaskProvider.SeedFor(input, i), (float)density, DellaMap(b, density, input.PerModel[i].Number("epsilon"))));
+                    masked.Add(new MaskedModel(j, x, SeededMaskProvider.SeedFor(input, i), (float)density, DellaMap(width, density, input.PerModel[i].Number("epsilon"))));
                     break;
                 case SparsifyKind.Random or SparsifyKind.DellaMagprune when density < 1:
                     drawn.Add(j);   // drawn below by the tensor path
@@ -170,8 +167,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
         }
         try
         {
-            if (drawn.Count > 1 && b.NumberOfElements >= ParallelSparsifyElements) RunEach(drawn.Count, Draw);
-            else for (int d = 0; d < drawn.Count; d++) Draw(d);
+            EachModel(drawn.Count, n, Draw);
         }
         finally
         {
@@ -190,7 +186,7 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
             FusedTaskVectors.Combine(bp + at, op + at, count, window, signature.SignConsensus, normalize, weights.Sum(), input.Global.Number("lambda"));
         OutputSeen? seen = masked.Count == 0
             ? CombineWindow(0, n, terms)
-            : MaskWindows(bp, b.shape, terms, masked, rescale && mode == RescaleMode.L1, input.Scratch, CombineWindow, input.Note);
+            : MaskWindows(bp, rows, width, terms, masked, rescale && mode == RescaleMode.L1, input.Scratch, CombineWindow, input.Note);
         if (seen == OutputSeen.Finite) input.OutputBuffers?.VouchFinite(output);   // the executor need not scan it for NaN/inf again
         if (seen is { } s && (s & OutputSeen.Nan) != OutputSeen.Nan) return output.MoveToOuterDisposeScope();
         Float32Memory.Abandon(output, input.OutputBuffers);   // NaN (in a magnitude or the output): the tensor path decides those bytes
@@ -227,11 +223,8 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     /// DELLA's keep probability of a rank: p = (density − ε) + (2ε · rank) / (width − 1), as the tensor expression
     /// (Sparsifiers.DellaProbabilities) evaluates it; one column: density.
     /// </summary>
-    private static RankMap DellaMap(torch.Tensor b, double density, double epsilon)
-    {
-        long width = b.NumberOfElements / L1Norms.RowsOf(b.shape);
-        return width <= 1 ? new RankMap((float)density, 0, 1) : new RankMap((float)(density - epsilon), (float)(2 * epsilon), width - 1);
-    }
+    private static RankMap DellaMap(long width, double density, double epsilon) =>
+        width <= 1 ? new RankMap((float)density, 0, 1) : new RankMap((float)(density - epsilon), (float)(2 * epsilon), width - 1);
 
     /// <summary>
     /// Draws the masked models' keep-masks (DARE: the seeded provider's draws; DELLA: RowRanks.Keep, mostly without
@@ -243,10 +236,9 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     /// (L1Norms), so the factor is the same float. Null when a magnitude is NaN. More than one window is noted for the
     /// report (<paramref name="note"/>): the tensor cost time instead of memory.
     /// </summary>
-    private unsafe OutputSeen? MaskWindows(float* b, long[] shape, FusedTerm[] terms, List<MaskedModel> masked, bool l1,
+    private unsafe OutputSeen? MaskWindows(float* b, long rows, long width, FusedTerm[] terms, List<MaskedModel> masked, bool l1,
         ScratchBuffers? pool, Func<long, long, FusedTerm[], OutputSeen> combine, Action<string>? note)
     {
-        long rows = L1Norms.RowsOf(shape), width = shape.Aggregate(1L, (a, d) => a * d) / rows;
         long windowRows = WindowRows(rows, width, masked.Count, MaskBudgetBytes);
         if (windowRows < rows)
             note?.Invoke($"{masked.Count} keep-masks of {rows * width:N0} entries are over the {MaskBudgetBytes:N0}-byte mask budget: drawn and merged "
@@ -360,9 +352,18 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     /// </summary>
     internal static long ParallelSparsifyElements { get; set; } = 1L << 18;
 
-    /// <summary>Runs <paramref name="body"/> for 0 … count−1 on the thread pool; the first failure is rethrown as itself.</summary>
-    private static void RunEach(int count, Action<int> body)
+    /// <summary>
+    /// Runs <paramref name="body"/> for models 0 … count−1 of a tensor of <paramref name="elements"/> elements: on the
+    /// thread pool when there are several and the tensor is at least ParallelSparsifyElements, else in turn; the first
+    /// failure is rethrown as itself.
+    /// </summary>
+    private static void EachModel(int count, long elements, Action<int> body)
     {
+        if (count <= 1 || elements < ParallelSparsifyElements)
+        {
+            for (int j = 0; j < count; j++) body(j);
+            return;
+        }
         try
         {
             Parallel.For(0, count, body);
