@@ -173,7 +173,7 @@ internal static unsafe class RowRanks
         private uint[]? keys, keysOut;
         private int[]? order, orderOut, counts, buckets;
         private float[]? ranks;
-        private Bounds[]? bounds;
+        private float[]? lows, highs;
         private int[]? met;
         private uint[]? bucketKeys;
 
@@ -183,14 +183,12 @@ internal static unsafe class RowRanks
         public int[] OrderOut => orderOut ??= new int[width];
         public int[] Buckets => buckets ??= new int[width];
         public float[] Ranks => ranks ??= new float[width];
-        public Bounds[] Bounds => bounds ??= new Bounds[BucketsFor(width)];
+        public float[] Lows => lows ??= new float[BucketsFor(width)];     // each bucket's lowest keep probability
+        public float[] Highs => highs ??= new float[BucketsFor(width)];   // and its highest
         public int[] Met => met ??= new int[BucketsFor(width)];
         public uint[] BucketKeys => bucketKeys ??= new uint[BucketsFor(width)];   // KeepByRuns: each bucket's one key, or Several
-        public int[] Counts => counts ??= new int[Math.Max(Passes * Digits, BucketsFor(width))];
+        public int[] Counts => counts ??= new int[Math.Max(Passes * Digits, 2 * BucketsFor(width))];
     }
-
-    /// <summary>The keep probabilities of a bucket's lowest and highest rank.</summary>
-    internal readonly record struct Bounds(float Low, float High);
 
     /// <summary>The bucket count for a row: its width rounded up to a power of two, over EntriesPerBucket, within 1 … MaxBuckets; 0 for one column.</summary>
     private static int BucketsFor(int width) => width < 2 ? 0 : (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((uint)width) / EntriesPerBucket, 1, MaxBuckets);
@@ -205,37 +203,17 @@ internal static unsafe class RowRanks
     {
         int buckets = BucketsFor(width);
         if (buckets == 0) return null;
+        float scale = (buckets - 1) / BitConverter.UInt32BitsToSingle(max);
+        if (max == 0 || max == 0x7F800000 || !float.IsFinite(scale)) return null;
+        // The loops are methods of their own: pointers from `fixed` live on the stack in the method that pins them,
+        // which cost the counting loop a reload of both on every entry.
         fixed (int* at = s.Buckets, start = s.Counts)
-        fixed (Bounds* bounds = s.Bounds)
-        fixed (float* value = table)
+        fixed (float* low = s.Lows, high = s.Highs, value = table)
         {
-            float scale = (buckets - 1) / BitConverter.UInt32BitsToSingle(max);
-            if (max == 0 || max == 0x7F800000 || !float.IsFinite(scale)) return null;
             Buckets(keys, width, scale, (uint)(buckets - 1), at);
-            new Span<int>(start, buckets).Clear();
-            for (int e = 0; e < width; e++) start[at[e]]++;
-            // Each bucket's probability bounds: those of its first rank and of its last.
-            int total = 0;
-            for (int q = 0; q < buckets; q++)
-            {
-                int n = start[q];
-                bounds[q] = new Bounds(value[total], value[Math.Max(total + n - 1, 0)]);
-                start[q] = total;
-                total += n;
-            }
-            // Without branches (the draws are coin flips): keep by the upper bound, and note the unsettled entries,
-            // overwriting the bucket numbers already read.
-            int unsettled = 0, j = 0;
-            if (Avx2.IsSupported && Bmi2.X64.IsSupported) unsettled = SettleEights(at, bounds, u, keep, width, ref j);
-            for (; j < width && unsettled <= ExactRanksPerRow; j++)
-            {
-                var bound = bounds[at[j]];
-                float draw = u[j];
-                int low = draw < bound.Low ? 1 : 0, high = draw < bound.High ? 1 : 0;
-                keep[j] = (byte)high;
-                at[unsettled] = j;
-                unsettled += low ^ high;
-            }
+            Count(at, width, start, buckets);
+            BucketBounds(start, buckets, value, width, low, high);
+            int unsettled = Settle(at, low, high, u, keep, width);
             if (unsettled > ExactRanksPerRow) return KeepByRuns(keys, width, u, keep, value, s, buckets, scale);
             for (int i = 0; i < unsettled; i++)
             {
@@ -244,6 +222,100 @@ internal static unsafe class RowRanks
             }
             return true;
         }
+    }
+
+    /// <summary>
+    /// How many entries each of the <paramref name="buckets"/> buckets holds, in two halves of
+    /// <paramref name="count"/>: the even entries' counts, then the odd entries' (two counts at a time instead of one
+    /// after another: an increment waits for the last one only when both hit the same bucket).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Count(int* at, int width, int* count, int buckets)
+    {
+        new Span<int>(count, 2 * buckets).Clear();
+        int* odd = count + buckets;
+        int e = 0;
+        for (; e + 4 <= width; e += 4)
+        {
+            count[at[e]]++;
+            odd[at[e + 1]]++;
+            count[at[e + 2]]++;
+            odd[at[e + 3]]++;
+        }
+        for (; e < width; e++) count[at[e]]++;
+    }
+
+    /// <summary>
+    /// Each bucket's probability bounds, those of its first rank and of its last (<paramref name="low"/>,
+    /// <paramref name="high"/>), from its two counts (Count); the first half of <paramref name="count"/> becomes each
+    /// bucket's first rank. Eight buckets at a time: their counts summed in a vector, their bounds gathered from the
+    /// table. An empty bucket's bounds are never read: they are clamped into the table.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void BucketBounds(int* count, int buckets, float* value, int width, float* low, float* high)
+    {
+        int* odd = count + buckets;
+        int total = 0, q = 0;
+        if (Avx2.IsSupported)
+        {
+            var before = Vector256<int>.Zero;   // the entries of every bucket before these eight, in each lane
+            var upperHalf = Vector256.Create(0, 0, 0, 0, -1, -1, -1, -1);
+            var last = Vector256.Create(width - 1);
+            for (; q + 8 <= buckets; q += 8)
+            {
+                var n = Avx.LoadVector256(count + q) + Avx.LoadVector256(odd + q);
+                // Running sums within each 128-bit half, then the lower half's sum added to the upper half.
+                var sums = n + Avx2.ShiftLeftLogical128BitLane(n, 4);
+                sums += Avx2.ShiftLeftLogical128BitLane(sums, 8);
+                sums += Avx2.PermuteVar8x32(sums, Vector256.Create(3)) & upperHalf;
+                var end = sums + before;   // one past each bucket's last rank
+                var first = end - n;
+                Avx.Store(count + q, first);
+                Avx.Store(low + q, Avx2.GatherVector256(value, Avx2.Min(first, last), 4));
+                Avx.Store(high + q, Avx2.GatherVector256(value, Avx2.Max(end - Vector256<int>.One, Vector256<int>.Zero), 4));
+                before = Avx2.PermuteVar8x32(end, Vector256.Create(7));
+            }
+            total = before.ToScalar();
+        }
+        for (; q < buckets; q++)
+        {
+            int n = count[q] + odd[q];
+            low[q] = value[Math.Min(total, width - 1)];
+            high[q] = value[Math.Max(total + n - 1, 0)];
+            count[q] = total;
+            total += n;
+        }
+    }
+
+    /// <summary>
+    /// Keeps each entry by its bucket's upper bound and notes in <paramref name="at"/> the unsettled ones (between the
+    /// bounds), overwriting the bucket numbers already read, without branches (the draws are coin flips); returns how
+    /// many it noted, stopping once that is more than ExactRanksPerRow.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static int Settle(int* at, float* low, float* high, float* u, byte* keep, int width)
+    {
+        int unsettled = 0, j = 0;
+        if (Avx2.IsSupported && Bmi2.X64.IsSupported)
+            for (; j + 8 <= width && unsettled <= ExactRanksPerRow; j += 8)
+            {
+                var q = Avx.LoadVector256(at + j);
+                var draws = Avx.LoadVector256(u + j);
+                int kept = Avx.MoveMask(Avx.CompareLessThan(draws, Avx2.GatherVector256(high, q, 4)));
+                int keptLow = Avx.MoveMask(Avx.CompareLessThan(draws, Avx2.GatherVector256(low, q, 4)));
+                *(ulong*)(keep + j) = Bmi2.X64.ParallelBitDeposit((ulong)kept, 0x0101010101010101);   // bit i → byte i
+                for (int open = kept ^ keptLow; open != 0; open &= open - 1) at[unsettled++] = j + BitOperations.TrailingZeroCount(open);
+            }
+        for (; j < width && unsettled <= ExactRanksPerRow; j++)
+        {
+            int q = at[j];
+            float draw = u[j];
+            int below = draw < low[q] ? 1 : 0, kept = draw < high[q] ? 1 : 0;
+            keep[j] = (byte)kept;
+            at[unsettled] = j;
+            unsettled += below ^ kept;
+        }
+        return unsettled;
     }
 
     /// <summary>
@@ -259,7 +331,7 @@ internal static unsafe class RowRanks
         const uint None = uint.MaxValue, Several = uint.MaxValue - 1;   // keys are at most 0x7F800000
         fixed (int* at = s.Buckets, start = s.Counts, met = s.Met)
         fixed (uint* magnitude = s.BucketKeys)
-        fixed (Bounds* bounds = s.Bounds)
+        fixed (float* lows = s.Lows, highs = s.Highs)
         {
             Buckets(keys, width, scale, (uint)(buckets - 1), at);   // again: the settling loop wrote over them
             new Span<uint>(magnitude, buckets).Fill(None);
@@ -279,8 +351,7 @@ internal static unsafe class RowRanks
                     keep[j] = draw < value[start[q] + met[q]++] ? (byte)1 : (byte)0;
                     continue;
                 }
-                var bound = bounds[q];
-                bool low = draw < bound.Low, high = draw < bound.High;
+                bool low = draw < lows[q], high = draw < highs[q];
                 if (low != high)
                 {
                     if (--exact < 0) return null;
@@ -290,33 +361,6 @@ internal static unsafe class RowRanks
             }
             return true;
         }
-    }
-
-    /// <summary>
-    /// The settling loop of KeepByBuckets eight entries at a time (AVX2 gathers of the buckets' bounds), from
-    /// <paramref name="j"/> (moved past the last whole eight); returns how many unsettled entries it noted in
-    /// <paramref name="at"/>.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int SettleEights(int* at, Bounds* bounds, float* u, byte* keep, int width, ref int j)
-    {
-        int unsettled = 0;
-        for (; j + 8 <= width; j += 8)
-        {
-            var q = Avx.LoadVector256(at + j);
-            // (low, high) pairs of entries 0–3 and 4–7, then the lows and the highs of entries 0, 1, 4, 5 | 2, 3, 6, 7,
-            // then in order (64-bit pieces 0, 2, 1, 3).
-            var first = Avx2.GatherVector256((long*)bounds, q.GetLower(), 8).AsSingle();
-            var second = Avx2.GatherVector256((long*)bounds, q.GetUpper(), 8).AsSingle();
-            var low = Avx2.Permute4x64(Avx.Shuffle(first, second, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle();
-            var high = Avx2.Permute4x64(Avx.Shuffle(first, second, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle();
-            var draws = Avx.LoadVector256(u + j);
-            int kept = Avx.MoveMask(Avx.CompareLessThan(draws, high)), keptLow = Avx.MoveMask(Avx.CompareLessThan(draws, low));
-            *(ulong*)(keep + j) = Bmi2.X64.ParallelBitDeposit((ulong)kept, 0x0101010101010101);   // bit i → byte i
-            for (int open = kept ^ keptLow; open != 0; open &= open - 1) at[unsettled++] = j + BitOperations.TrailingZeroCount(open);
-            if (unsettled > ExactRanksPerRow) break;   // too many: the row is settled another way
-        }
-        return unsettled;
     }
 
     /// <summary>The rank of entry <paramref name="j"/> among the keys: how many are smaller, and how many equal ones come before it.</summary>
