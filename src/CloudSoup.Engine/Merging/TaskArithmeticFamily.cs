@@ -202,10 +202,27 @@ public class TaskArithmeticFamily(TaskVectorSignature signature, IMaskProvider? 
     public long MaskBudgetBytes { get; init; } = DefaultMaskBudgetBytes;
 
     /// <summary>
+    /// The budget unless a test sets another: a sixteenth of the memory this process may use (the GC's view, which is
+    /// the container's limit where there is one, else the machine's memory), within <see cref="MinMaskBudgetBytes"/> …
+    /// <see cref="MaxMaskBudgetBytes"/>. The bytes merged are the same under any budget; a smaller one only costs time,
+    /// and only for tensors over it.
+    /// </summary>
+    public static long DefaultMaskBudgetBytes { get; } = MaskBudgetFor(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
+
+    /// <summary>
     /// 256 MB, 2^31 mask bits: one model's mask of a 2^31-entry tensor, or eight models' of a 2^28-entry one (the MLP
     /// matrices of a Llama-2 70B, 8 192 × 28 672, have 2.3 × 10^8 entries).
     /// </summary>
-    public const long DefaultMaskBudgetBytes = 256L << 20;
+    public const long MinMaskBudgetBytes = 256L << 20;
+
+    /// <summary>
+    /// 2 GB, 2^34 mask bits: three models' masks of a Llama-3 70B's embedding (128 256 × 8 192, 1.05 × 10^9 entries)
+    /// take 394 MB, eight models' 1.05 GB.
+    /// </summary>
+    public const long MaxMaskBudgetBytes = 2L << 30;
+
+    /// <summary>The default budget for a process that may use <paramref name="availableBytes"/> of memory.</summary>
+    internal static long MaskBudgetFor(long availableBytes) => Math.Clamp(availableBytes / 16, MinMaskBudgetBytes, MaxMaskBudgetBytes);
 
     /// <summary>One model whose keep-mask the fused merge draws as bits: DARE's (<see cref="Della"/> null) or DELLA's.</summary>
     private sealed unsafe class MaskedModel(int term, float* x, long seed, float density, RankMap? della)

@@ -90,6 +90,13 @@ public class FusedTaskVectorTests
     }
 
     [Theory]
+    [InlineData(1L << 30, 256L << 20)]          // a 1 GB container: the least budget, 256 MB
+    [InlineData(24L << 30, 1536L << 20)]        // this repository's CI machine, 24 GB: a sixteenth
+    [InlineData(64L << 30, 2L << 30)]           // more than 32 GB: the most, 2 GB
+    public void The_default_mask_budget_is_a_sixteenth_of_the_processs_memory_within_bounds(long available, long budget) =>
+        Assert.Equal(budget, TaskArithmeticFamily.MaskBudgetFor(available));
+
+    [Theory]
     [InlineData("ties")]
     [InlineData("breadcrumbs_ties")]
     [InlineData("task_arithmetic")]
@@ -255,7 +262,7 @@ public class FusedTaskVectorTests
             double topK = words.Contains("all") ? 1.0 : words.Contains("none") ? 0.0 : 0.45;
             return sce.Merge(Input(sce, b, others, new Dictionary<string, object> { ["select_topk"] = topK }, others.Select((_, i) => (IReadOnlyDictionary<string, object>)D(("weight", 0.3 + 0.45 * i))).ToList(), seed: 5, scratch: scratch));
         }
-        var m = TaskVectorMethod(words[0], fused, maskBudget ?? TaskArithmeticFamily.DefaultMaskBudgetBytes);
+        var m = TaskVectorMethod(words[0], fused, maskBudget);
         var global = new Dictionary<string, object>();
         if (words.Contains("no-rescale")) global["rescale"] = false;
         if (words.Contains("normalize")) global["normalize"] = true;

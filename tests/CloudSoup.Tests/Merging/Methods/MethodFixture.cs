@@ -56,7 +56,9 @@ public static class MethodFixture
     }
 
     /// <summary>A task-arithmetic family method by its recipe name, on the fused float32 path or forced onto the tensor path.</summary>
-    public static TaskArithmeticFamily TaskVectorMethod(string name, bool fused, long maskBudget = TaskArithmeticFamily.DefaultMaskBudgetBytes) => name switch
+    public static TaskArithmeticFamily TaskVectorMethod(string name, bool fused, long? maskBudget = null) => Build(name, fused, maskBudget ?? TaskArithmeticFamily.DefaultMaskBudgetBytes);
+
+    private static TaskArithmeticFamily Build(string name, bool fused, long maskBudget) => name switch
     {
         "task_arithmetic" => new CloudSoup.Engine.Merging.Methods.TaskArithmetic { Fused = fused },
         "ties" => new CloudSoup.Engine.Merging.Methods.Ties { Fused = fused },
