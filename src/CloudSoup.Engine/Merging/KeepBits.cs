@@ -27,6 +27,10 @@ internal static unsafe class KeepBits
         return Vector256.ConditionalSelect(set.AsSingle(), Vector256<float>.Zero, Vector256<float>.One);
     }
 
+    /// <summary>Eight bits as eight 0/1 bytes, bit i to byte i (needs BMI2, as every caller checks).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong AsBytes(int eight) => Bmi2.X64.ParallelBitDeposit((ulong)eight, 0x0101010101010101);
+
     /// <summary>
     /// Writes <paramref name="count"/> 0/1 ints as the bits from entry 0 of <paramref name="bits"/> (a byte boundary);
     /// the bits past count in the last byte become 0.

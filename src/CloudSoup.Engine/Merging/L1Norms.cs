@@ -91,35 +91,19 @@ internal static unsafe class L1Norms
     }
 
     /// <summary>One row's sum, in the order above.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static double Row<T>(T values, long width) where T : struct, IRowValues
+    public static double Row<T>(T values, long width) where T : struct, IRowValues => RowPair(values, default(NoMask), width).All;
+
+    /// <summary>No mask: <see cref="RowPair"/> sums the values alone (the JIT compiles the kept sum out for this type).</summary>
+    public readonly struct NoMask : IKeepMask
     {
-        long j = 0, whole = width - width % 8;
-        double tail = 0;
-        if (Avx2.IsSupported)
-        {
-            Vector256<double> low = Vector256<double>.Zero, high = Vector256<double>.Zero;
-            for (; j < whole; j += 8)
-            {
-                var eight = values.Eight(j);
-                low += Vector256.WidenLower(eight);
-                high += Vector256.WidenUpper(eight);
-            }
-            for (; j < width; j++) tail += values.At(j);
-            return Lanes(low.GetElement(0), low.GetElement(1), low.GetElement(2), low.GetElement(3),
-                high.GetElement(0), high.GetElement(1), high.GetElement(2), high.GetElement(3)) + tail;
-        }
-        Span<double> lane = stackalloc double[8];
-        lane.Clear();
-        for (; j < whole; j++) lane[(int)(j % 8)] += values.At(j);
-        for (; j < width; j++) tail += values.At(j);
-        return Lanes(lane[0], lane[1], lane[2], lane[3], lane[4], lane[5], lane[6], lane[7]) + tail;
+        public Vector256<float> Eight(long j) => Vector256<float>.Zero;
+        public float At(long j) => 0;
     }
 
     /// <summary>
     /// A row's two sums for the rescale, in one pass and each in the order above: of the values v, and of |v·keep| for a
     /// 0/1 mask (the float product, so the bits of |(x − b)·keep| when v is |x − b|: the tensor path's masked
-    /// values, whose norm it sums with <see cref="Row"/>).
+    /// values, whose norm it sums with <see cref="Row"/>); with <see cref="NoMask"/>, the first alone.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static (double All, double Kept) RowPair<T, TKeep>(T values, TKeep keep, long width) where T : struct, IRowValues where TKeep : struct, IKeepMask
@@ -132,9 +116,10 @@ internal static unsafe class L1Norms
             for (; j < whole; j += 8)
             {
                 var eight = values.Eight(j);
-                var kept = Vector256.Abs(eight * keep.Eight(j));
                 low += Vector256.WidenLower(eight);
                 high += Vector256.WidenUpper(eight);
+                if (typeof(TKeep) == typeof(NoMask)) continue;
+                var kept = Vector256.Abs(eight * keep.Eight(j));
                 keptLow += Vector256.WidenLower(kept);
                 keptHigh += Vector256.WidenUpper(kept);
             }
@@ -142,7 +127,7 @@ internal static unsafe class L1Norms
             {
                 float v = values.At(j);
                 tail += v;
-                keptTail += MathF.Abs(v * keep.At(j));
+                if (typeof(TKeep) != typeof(NoMask)) keptTail += MathF.Abs(v * keep.At(j));
             }
             return (Lanes(low, high) + tail, Lanes(keptLow, keptHigh) + keptTail);
         }
@@ -153,13 +138,13 @@ internal static unsafe class L1Norms
         {
             float v = values.At(j);
             lane[(int)(j % 8)] += v;
-            keptLane[(int)(j % 8)] += MathF.Abs(v * keep.At(j));
+            if (typeof(TKeep) != typeof(NoMask)) keptLane[(int)(j % 8)] += MathF.Abs(v * keep.At(j));
         }
         for (; j < width; j++)
         {
             float v = values.At(j);
             tail += v;
-            keptTail += MathF.Abs(v * keep.At(j));
+            if (typeof(TKeep) != typeof(NoMask)) keptTail += MathF.Abs(v * keep.At(j));
         }
         return (Lanes(lane[0], lane[1], lane[2], lane[3], lane[4], lane[5], lane[6], lane[7]) + tail,
             Lanes(keptLane[0], keptLane[1], keptLane[2], keptLane[3], keptLane[4], keptLane[5], keptLane[6], keptLane[7]) + keptTail);

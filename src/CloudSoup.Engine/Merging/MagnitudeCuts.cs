@@ -332,7 +332,7 @@ internal static unsafe class MagnitudeCuts
             {
                 var inCut = Vector.GreaterThan(Vector.AsVectorInt32(Vector.Load(x + j)) & magnitude, above);
                 int bits = Avx.MoveMask(inCut.AsVector256().AsSingle());
-                *(ulong*)(keep + j) = Bmi2.X64.ParallelBitDeposit((ulong)bits, 0x0101010101010101);   // bit i → byte i
+                *(ulong*)(keep + j) = KeepBits.AsBytes(bits);
             }
         }
         for (; j < end; j++)

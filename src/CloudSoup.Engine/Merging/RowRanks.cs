@@ -303,7 +303,7 @@ internal static unsafe class RowRanks
                 var draws = Avx.LoadVector256(u + j);
                 int kept = Avx.MoveMask(Avx.CompareLessThan(draws, Avx2.GatherVector256(high, q, 4)));
                 int keptLow = Avx.MoveMask(Avx.CompareLessThan(draws, Avx2.GatherVector256(low, q, 4)));
-                *(ulong*)(keep + j) = Bmi2.X64.ParallelBitDeposit((ulong)kept, 0x0101010101010101);   // bit i → byte i
+                *(ulong*)(keep + j) = KeepBits.AsBytes(kept);
                 for (int open = kept ^ keptLow; open != 0; open &= open - 1) at[unsettled++] = j + BitOperations.TrailingZeroCount(open);
             }
         for (; j < width && unsettled <= ExactRanksPerRow; j++)
