@@ -1,7 +1,8 @@
 // Times LinearAssignment.Solve on n×n problems, to compare with SciPy's linear_sum_assignment
 // (SciPy 1.10.1 timings on the same machine: bench/README.md), and one full weight matching of the paper's MNIST MLP shape.
 // And the cost of the merge's NaN/Inf check per tensor (NonFiniteValues.Count) against a copy of the same bytes.
-// Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm [maxWidth] | nonfinite]
+// And DELLA's keep masks alone (RowRanks.Keep, the fused path's mask stage) on random rows.
+// Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm [maxWidth] | nonfinite | della-masks [rows width models runs]]
 using System.Diagnostics;
 using CloudSoup.Engine.Alignment;
 using CloudSoup.Engine.Merging;
@@ -15,6 +16,12 @@ if (args.Length > 0 && args[0] == "wm")
 if (args.Length > 0 && args[0] == "nonfinite")
 {
     NonFiniteCost();
+    return;
+}
+if (args.Length > 0 && args[0] == "della-masks")
+{
+    int Arg(int i, int otherwise) => args.Length > i ? int.Parse(args[i]) : otherwise;
+    DellaMasks(Arg(1, 1000), Arg(2, 1000), Arg(3, 3), Arg(4, 200));
     return;
 }
 int maxN = args.Length > 0 ? int.Parse(args[0]) : 4096;
@@ -144,4 +151,40 @@ static void NonFiniteCost()
         double copy = Time(() => { using var c = finite.clone(); });
         Console.WriteLine($"| {dtype} | {bytes / 1_000_000} | {check:F1} | {exact:F1} | {copy:F1} | {bytes / check / 1e6:F1} |");
     }
+}
+
+// DELLA's keep masks as the fused della merge draws them (RowRanks.Keep: uniforms, magnitudes, buckets, exact ranks
+// where needed, the bits and the L1 rescale's row sums) for `models` models of rows × width over one base, uniform
+// values in [−1, 1) as bench/merge-throughput/make_models.py writes (density 0.5, ε 0.15). Times each call on every
+// core the process may use (run under `taskset -c 0` for one); prints the best, the 10th percentile and the median,
+// the best per entry, and a hash of the masks (the same on every build that draws the same masks).
+static unsafe void DellaMasks(int rows, int width, int models, int runs)
+{
+    long n = (long)rows * width;
+    var random = new Random(1);
+    var inputs = Enumerable.Range(0, models + 1).Select(_ => Enumerable.Range(0, (int)n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray()).ToArray();
+    var masks = Enumerable.Range(0, models).Select(_ => new byte[KeepBits.Bytes(n)]).ToArray();
+    var handles = inputs.Select(a => System.Runtime.InteropServices.GCHandle.Alloc(a, System.Runtime.InteropServices.GCHandleType.Pinned))
+        .Concat(masks.Select(a => System.Runtime.InteropServices.GCHandle.Alloc(a, System.Runtime.InteropServices.GCHandleType.Pinned))).ToList();
+    var map = new RankMap(0.35f, 0.3f, width - 1);
+    var jobs = Enumerable.Range(0, models).Select(m => new RowRanks.KeepJob
+    {
+        X = (float*)handles[m + 1].AddrOfPinnedObject(), B = (float*)handles[0].AddrOfPinnedObject(), Rows = rows, Width = width, Map = map,
+        Uniforms = start => SeededMaskProvider.UniformsFrom(1234 + m, start), Keep = (byte*)handles[models + 1 + m].AddrOfPinnedObject(),
+        Before = new double[rows], After = new double[rows],
+    }).ToList();
+    var times = new List<double>();
+    for (int r = 0; r < runs; r++)
+    {
+        var sw = Stopwatch.StartNew();
+        if (!RowRanks.Keep(jobs)) throw new InvalidOperationException("NaN in random inputs");
+        times.Add(sw.Elapsed.TotalMilliseconds);
+    }
+    handles.ForEach(h => h.Free());
+    times.Sort();
+    ulong hash = 14695981039346656037;
+    foreach (var mask in masks)
+        foreach (var b in mask) hash = (hash ^ b) * 1099511628211;
+    Console.WriteLine($"della masks, {models} × {rows} × {width}, {runs} runs: best {times[0]:F1} ms, p10 {times[runs / 10]:F1} ms, median {times[runs / 2]:F1} ms; "
+        + $"{times[0] * 1e6 / (n * models):F2} ns an entry (best); masks {hash:X16}");
 }
