@@ -1,8 +1,10 @@
 // Times LinearAssignment.Solve on n×n problems, to compare with SciPy's linear_sum_assignment
 // (SciPy 1.10.1 timings on the same machine: bench/README.md), and one full weight matching of the paper's MNIST MLP shape.
 // And the cost of the merge's NaN/Inf check per tensor (NonFiniteValues.Count) against a copy of the same bytes.
-// And DELLA's keep masks alone (RowRanks.Keep, the fused path's mask stage) on random rows.
-// Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm [maxWidth] | nonfinite | della-masks [rows width models runs]]
+// And DELLA's keep masks alone (RowRanks.Keep, the fused path's mask stage) on random rows, and the fused task-vector
+// combine alone (FusedTaskVectors.Combine) with bit masks (della), magnitude cuts (ties) or neither (task arithmetic).
+// Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm [maxWidth] | nonfinite
+//        | della-masks [rows width models runs] | combine [della|ties|task_arithmetic] [elements runs]]
 using System.Diagnostics;
 using CloudSoup.Engine.Alignment;
 using CloudSoup.Engine.Merging;
@@ -16,6 +18,11 @@ if (args.Length > 0 && args[0] == "wm")
 if (args.Length > 0 && args[0] == "nonfinite")
 {
     NonFiniteCost();
+    return;
+}
+if (args.Length > 0 && args[0] == "combine")
+{
+    CombineCost(args.Length > 1 ? args[1] : "della", args.Length > 2 ? long.Parse(args[2]) : 16_000_000, args.Length > 3 ? int.Parse(args[3]) : 20);
     return;
 }
 if (args.Length > 0 && args[0] == "della-masks")
@@ -187,4 +194,39 @@ static unsafe void DellaMasks(int rows, int width, int models, int runs)
         foreach (var b in mask) hash = (hash ^ b) * 1099511628211;
     Console.WriteLine($"della masks, {models} × {rows} × {width}, {runs} runs: best {times[0]:F1} ms, p10 {times[runs / 10]:F1} ms, median {times[runs / 2]:F1} ms; "
         + $"{times[0] * 1e6 / (n * models):F2} ns an entry (best); masks {hash:X16}");
+}
+
+// FusedTaskVectors.Combine over a base and three models of `n` uniform values in [−1, 1), weight 0.5: della's terms (a
+// random bit mask and an L1 factor each, sign consensus), ties' (a whole cut at |δ| > 0.5, sign consensus) or task
+// arithmetic's (neither). Times each call on every core; prints the best, the 10th percentile and the median, the
+// best per element, and a hash of the output (the same on every build that merges the same bytes).
+static unsafe void CombineCost(string kind, long n, int runs)
+{
+    const int models = 3;
+    var random = new Random(1);
+    var inputs = Enumerable.Range(0, models + 1).Select(_ => Enumerable.Range(0, (int)n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray()).ToArray();
+    var masks = Enumerable.Range(0, models).Select(_ => { var m = new byte[KeepBits.Bytes(n)]; random.NextBytes(m); return m; }).ToArray();
+    var output = new float[n];
+    var handles = inputs.Concat<Array>(masks).Append(output).Select(a => System.Runtime.InteropServices.GCHandle.Alloc(a, System.Runtime.InteropServices.GCHandleType.Pinned)).ToList();
+    nint At(int i) => handles[i].AddrOfPinnedObject();
+    var terms = Enumerable.Range(0, models).Select(m => kind switch
+    {
+        "della" => new FusedTerm { Model = At(m + 1), KeepMask = At(models + 1 + m), MultiplyBy = 1.9f, Weight = 0.5f },
+        "ties" => new FusedTerm { Model = At(m + 1), Upper = new MagnitudeCut(BitConverter.SingleToInt32Bits(0.5f), 0), Weight = 0.5f },
+        "task_arithmetic" => new FusedTerm { Model = At(m + 1), Weight = 0.5f },
+        _ => throw new ArgumentException($"combine: della, ties or task_arithmetic, not {kind}"),
+    }).ToArray();
+    var times = new List<double>();
+    for (int r = 0; r < runs; r++)
+    {
+        var sw = Stopwatch.StartNew();
+        FusedTaskVectors.Combine((float*)At(0), (float*)At(2 * models + 1), n, terms, signConsensus: kind != "task_arithmetic", normalize: false, total: 1.5, lambda: 1.0);
+        times.Add(sw.Elapsed.TotalMilliseconds);
+    }
+    handles.ForEach(h => h.Free());
+    times.Sort();
+    ulong hash = 14695981039346656037;
+    foreach (var x in output) hash = (hash ^ BitConverter.SingleToUInt32Bits(x)) * 1099511628211;
+    Console.WriteLine($"combine {kind}, 3 models × {n:N0}, {runs} runs: best {times[0]:F1} ms, p10 {times[runs / 10]:F1} ms, median {times[runs / 2]:F1} ms; "
+        + $"{times[0] * 1e6 / n:F2} ns an element (best); output {hash:X16}");
 }

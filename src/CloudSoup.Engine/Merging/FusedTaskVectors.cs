@@ -47,9 +47,6 @@ internal sealed unsafe class FusedTerm
 
     public float Weight { get; init; }
 
-    /// <summary>Terms taken element by element (membership by position among equal keys, or a bit mask).</summary>
-    internal bool Scalar => Upper.Partial || Lower.Partial || KeepMask != 0;
-
     /// <summary>
     /// This term over a window of the tensor that starts at element <paramref name="at"/>, for
     /// <see cref="FusedTaskVectors.Combine"/> over the window: its inputs from there on, and the window's own mask bytes
@@ -112,9 +109,15 @@ internal static unsafe class FusedTaskVectors
             lowerSeen[k] = terms[k].LowerEqualBefore?[block] ?? 0;
         }
         var seen = OutputSeen.Finite;
+        bool direct = terms.All(VectorTerm);
         for (long s = start; s < end; s += Step)
         {
             int count = (int)Math.Min(Step, end - s);
+            if (direct && count % Vector<float>.Count == 0)
+            {
+                seen |= MixDirect(b + s, output + s, s, count, terms, signConsensus, normalize, divisor, lambda);
+                continue;
+            }
             for (int k = 0; k < terms.Length; k++)
                 WeightedTerm(terms[k], b + s, s, count, scratch + k * Stride, ref upperSeen[k], ref lowerSeen[k]);
             seen |= Mix(b + s, output + s, count, terms, scratch, signConsensus, normalize, divisor, lambda);
@@ -127,89 +130,98 @@ internal static unsafe class FusedTaskVectors
     private static void WeightedTerm(FusedTerm term, float* b, long at, int count, float* t, ref long upperSeen, ref long lowerSeen)
     {
         int v = Vector<float>.Count;
-        var weight = new Vector<float>(term.Weight);
-        if (term.Scalar)
+        if (VectorTerm(term))
         {
-            // Membership among equal keys depends on how many came before, so an entry whose key is a partial cut's
-            // is taken element by element, in order; masks are bits.
-            float* x = (float*)term.Model + at;
-            byte* kept = (byte*)term.KeepMask;   // bits, entry 0 at the tensor's (or window's) element 0
-            int j = 0;
-            if (term.KeepMask != 0 && Float32Memory.CanWidenBytes)   // AVX2 and eight-lane vectors, which KeepBits.Eight needs too
+            var plan = new TermPlan(term, at);
+            for (int j = 0; j < count; j += v) TermVector(plan, b, j, Math.Min(v, count - j)).Store(t + j);   // lanes past count land in the scratch's padding
+            return;
+        }
+        float* x = (float*)term.Model + at;
+        if (term.KeepMask != 0)
+        {
+            // A bit mask without AVX2: the same steps element by element.
+            for (int e = 0; e < count; e++)
             {
-                // A bit mask: the same steps a vector at a time (the tail below).
-                for (; j + v <= count; j += v)
-                {
-                    var s = (Vector.Load(x + j) - Vector.Load(b + j)) * KeepBits.Eight(kept, at + j).AsVector();
-                    if (term.MultiplyBy is { } times) s *= new Vector<float>(times);
-                    if (term.DivideBy is { } by) s /= new Vector<float>(by);
-                    (s * weight).Store(t + j);
-                }
-            }
-            else if (term.KeepMask == 0)
-            {
-                // Cuts: a vector at a time where no entry's key is a partial cut's (nearly everywhere: the entries at
-                // the cut's key are a run of equal magnitudes), such a vector element by element.
-                var magnitude = new Vector<int>(0x7FFFFFFF);
-                var upperKey = new Vector<int>(term.Upper.Above);
-                var lowerKey = new Vector<int>(term.Lower.Above);
-                var upperEqual = term.Upper.Partial ? Vector<int>.AllBitsSet : Vector<int>.Zero;
-                var lowerEqual = term.Lower.Partial ? Vector<int>.AllBitsSet : Vector<int>.Zero;
-                for (; j + v <= count; j += v)
-                {
-                    var d = Vector.Load(x + j) - Vector.Load(b + j);
-                    var key = Vector.AsVectorInt32(d) & magnitude;
-                    if (((Vector.Equals(key, upperKey) & upperEqual) | (Vector.Equals(key, lowerKey) & lowerEqual)) != Vector<int>.Zero)
-                    {
-                        for (int l = j; l < j + v; l++) t[l] = CutEntry(term, x[l] - b[l], ref upperSeen, ref lowerSeen);
-                        continue;
-                    }
-                    var keep = Vector.AndNot(Vector.GreaterThan(key, upperKey), Vector.GreaterThan(key, lowerKey));
-                    var s = Vector.ConditionalSelect(Vector.AsVectorSingle(keep), d, d * Vector<float>.Zero);
-                    if (term.MultiplyBy is { } times) s *= new Vector<float>(times);
-                    if (term.DivideBy is { } by) s /= new Vector<float>(by);
-                    (s * weight).Store(t + j);
-                }
-            }
-            for (; j < count; j++)
-            {
-                if (term.KeepMask == 0)
-                {
-                    t[j] = CutEntry(term, x[j] - b[j], ref upperSeen, ref lowerSeen);
-                    continue;
-                }
-                float s = (x[j] - b[j]) * KeepBits.At(kept, at + j);   // δ·1 or δ·0, as the tensor path multiplies by its 0/1 mask
-                if (term.MultiplyBy is { } times) s *= times;
-                if (term.DivideBy is { } by) s /= by;
-                t[j] = s * term.Weight;
+                float masked = (x[e] - b[e]) * KeepBits.At((byte*)term.KeepMask, at + e);
+                if (term.MultiplyBy is { } times) masked *= times;
+                if (term.DivideBy is { } by) masked /= by;
+                t[e] = masked * term.Weight;
             }
             return;
         }
-        var mask = new Vector<int>(0x7FFFFFFF);
-        var upper = new Vector<int>(term.Upper.Above);
-        var lower = new Vector<int>(term.Lower.Above);
-        bool cuts = term.Upper.Above != -1 || term.Lower.Above != int.MaxValue;
-        for (int j = 0; j < count; j += v)
+        // A partial cut: membership among equal keys depends on how many came before, so an entry whose key is the
+        // cut's is taken element by element, in order; a vector at a time where no entry's key is a partial cut's
+        // (nearly everywhere: the entries at the cut's key are a run of equal magnitudes).
+        var weight = new Vector<float>(term.Weight);
+        var magnitude = new Vector<int>(0x7FFFFFFF);
+        var upperKey = new Vector<int>(term.Upper.Above);
+        var lowerKey = new Vector<int>(term.Lower.Above);
+        var upperEqual = term.Upper.Partial ? Vector<int>.AllBitsSet : Vector<int>.Zero;
+        var lowerEqual = term.Lower.Partial ? Vector<int>.AllBitsSet : Vector<int>.Zero;
+        int i = 0;
+        for (; i + v <= count; i += v)
         {
-            int lanes = Math.Min(v, count - j);
-            Vector<float> s;
-            if (term.Given != 0) s = Load((float*)term.Given + at + j, lanes);
-            else
+            var d = Vector.Load(x + i) - Vector.Load(b + i);
+            var key = Vector.AsVectorInt32(d) & magnitude;
+            if (((Vector.Equals(key, upperKey) & upperEqual) | (Vector.Equals(key, lowerKey) & lowerEqual)) != Vector<int>.Zero)
             {
-                var d = Load((float*)term.Model + at + j, lanes) - Load(b + j, lanes);
-                if (term.AtLeast is { } least)
-                    s = Vector.ConditionalSelect(Vector.GreaterThanOrEqual(Vector.Abs(d), new Vector<float>(least)), d, d * Vector<float>.Zero);
-                else if (cuts)
-                {
-                    var key = Vector.AsVectorInt32(d) & mask;
-                    var keep = Vector.AndNot(Vector.GreaterThan(key, upper), Vector.GreaterThan(key, lower));
-                    s = Vector.ConditionalSelect(Vector.AsVectorSingle(keep), d, d * Vector<float>.Zero);
-                }
-                else s = d;
+                for (int l = i; l < i + v; l++) t[l] = CutEntry(term, x[l] - b[l], ref upperSeen, ref lowerSeen);
+                continue;
             }
+            var keep = Vector.AndNot(Vector.GreaterThan(key, upperKey), Vector.GreaterThan(key, lowerKey));
+            var s = Vector.ConditionalSelect(Vector.AsVectorSingle(keep), d, d * Vector<float>.Zero);
+            if (term.MultiplyBy is { } times) s *= new Vector<float>(times);
             if (term.DivideBy is { } by) s /= new Vector<float>(by);
-            (s * weight).Store(t + j);   // lanes past count land in the scratch's padding
+            (s * weight).Store(t + i);
         }
+        for (; i < count; i++) t[i] = CutEntry(term, x[i] - b[i], ref upperSeen, ref lowerSeen);
+    }
+
+    /// <summary>Whether a term is worked a vector at a time throughout (no partial cut; a bit mask needs AVX2 and eight lanes, as KeepBits.Eight does).</summary>
+    private static bool VectorTerm(FusedTerm term) => !term.Upper.Partial && !term.Lower.Partial && (term.KeepMask == 0 || Float32Memory.CanWidenBytes);
+
+    /// <summary>A term's settings as plain fields for the inner loops, its pointers moved to the step at element <c>at</c>.</summary>
+    private readonly struct TermPlan(FusedTerm term, long at)
+    {
+        public readonly float* Model = term.Model == 0 ? null : (float*)term.Model + at;
+        public readonly float* Given = term.Given == 0 ? null : (float*)term.Given + at;
+        public readonly byte* Keep = (byte*)term.KeepMask;   // bits, entry 0 at the tensor's (or window's) element 0
+        public readonly long KeepAt = at;
+        public readonly bool Cuts = term.Upper.Above != -1 || term.Lower.Above != int.MaxValue;
+        public readonly int Upper = term.Upper.Above, Lower = term.Lower.Above;
+        public readonly bool HasLeast = term.AtLeast.HasValue, HasTimes = term.MultiplyBy.HasValue, HasBy = term.DivideBy.HasValue;
+        public readonly float Least = term.AtLeast ?? 0, Times = term.MultiplyBy ?? 1, By = term.DivideBy ?? 1, Weight = term.Weight;
+    }
+
+    /// <summary>
+    /// The weighted term of a <see cref="VectorTerm"/> at elements j … j + lanes − 1 of its step (lanes past them: of
+    /// zeros): δ·mask [· the L1 factor] for a bit mask (δ·1 or δ·0, as the tensor path multiplies by its 0/1 mask), the
+    /// given values, or δ kept by |δ| ≥ the threshold or by the cuts (a dropped entry is δ·0), then [÷ density] · w.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> TermVector(in TermPlan p, float* b, int j, int lanes)
+    {
+        Vector<float> s;
+        if (p.Keep != null)
+        {
+            s = (Load(p.Model + j, lanes) - Load(b + j, lanes)) * KeepBits.Eight(p.Keep, p.KeepAt + j).AsVector();
+            if (p.HasTimes) s *= new Vector<float>(p.Times);
+        }
+        else if (p.Given != null) s = Load(p.Given + j, lanes);
+        else
+        {
+            var d = Load(p.Model + j, lanes) - Load(b + j, lanes);
+            if (p.HasLeast) s = Vector.ConditionalSelect(Vector.GreaterThanOrEqual(Vector.Abs(d), new Vector<float>(p.Least)), d, d * Vector<float>.Zero);
+            else if (p.Cuts)
+            {
+                var key = Vector.AsVectorInt32(d) & new Vector<int>(0x7FFFFFFF);
+                var keep = Vector.AndNot(Vector.GreaterThan(key, new Vector<int>(p.Upper)), Vector.GreaterThan(key, new Vector<int>(p.Lower)));
+                s = Vector.ConditionalSelect(Vector.AsVectorSingle(keep), d, d * Vector<float>.Zero);
+            }
+            else s = d;
+        }
+        if (p.HasBy) s /= new Vector<float>(p.By);
+        return s * new Vector<float>(p.Weight);
     }
 
     /// <summary>The weighted term of one entry δ of a term with cuts, counting the entries at a partial cut's key.</summary>
@@ -230,61 +242,106 @@ internal static unsafe class FusedTaskVectors
         return seen++ < cut.Quota;
     }
 
-    /// <summary>Sums (optionally elects and normalizes) one step's weighted terms, scales by λ and adds the base; what it saw in the output.</summary>
+    /// <summary>Sums (optionally elects and normalizes) one step's weighted terms from the scratch, scales by λ and adds the base; what it saw in the output.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static OutputSeen Mix(float* b, float* output, int count, FusedTerm[] terms, float* scratch, bool signConsensus, bool normalize, float divisor, float lambda)
     {
-        int v = Vector<float>.Count;
-        var zero = Vector<float>.Zero;
-        var one = Vector<float>.One;
-        var notNan = Vector<int>.AllBitsSet;
-        var finite = Vector<int>.AllBitsSet;   // x − x is 0 for a finite x and NaN for ±inf and NaN
-        Span<float> weightOf = stackalloc float[terms.Length];
-        for (int k = 0; k < terms.Length; k++) weightOf[k] = terms[k].Weight;
+        int v = Vector<float>.Count, n = terms.Length;
+        Span<float> weights = stackalloc float[n];
+        for (int k = 0; k < n; k++) weights[k] = terms[k].Weight;
+        Span<Vector<float>> t = stackalloc Vector<float>[n];
+        var seen = new Seen();
         for (int j = 0; j < count; j += v)
         {
             int lanes = Math.Min(v, count - j);
-            var sum = zero;
-            for (int k = 0; k < terms.Length; k++) sum += Vector.Load(scratch + k * Stride + j);
-            Vector<float> mixed;
-            if (signConsensus)
-            {
-                var positive = Vector.GreaterThanOrEqual(sum, zero);   // NaN elects −1, as torch.where(sum >= 0, 1, −1)
-                mixed = zero;
-                var weights = zero;
-                for (int k = 0; k < terms.Length; k++)
-                {
-                    var t = Vector.Load(scratch + k * Stride + j);
-                    // sign(t) equals the elected sign: t > 0 where +1 was elected, t < 0 where −1 (0 and NaN never agree)
-                    var agrees = Vector.ConditionalSelect(positive, Vector.GreaterThan(t, zero), Vector.LessThan(t, zero));
-                    var agree = Vector.ConditionalSelect(agrees, one, zero);
-                    mixed += t * agree;
-                    if (normalize) weights += agree * new Vector<float>(weightOf[k]);
-                }
-                if (normalize) mixed /= Vector.ConditionalSelect(Vector.Equals(weights, zero), one, weights);
-            }
-            else
-            {
-                mixed = sum;
-                if (normalize) mixed /= new Vector<float>(divisor);
-            }
-            if (lambda != 1f) mixed *= new Vector<float>(lambda);
-            var result = Load(b + j, lanes) + mixed;
-            if (lanes == v)
-            {
-                result.Store(output + j);
-                notNan &= Vector.Equals(result, result);
-                finite &= Vector.Equals(result - result, zero);
-            }
-            else
-                for (int l = 0; l < lanes; l++)
-                {
-                    output[j + l] = result[l];
-                    if (float.IsNaN(result[l])) notNan = Vector<int>.Zero;
-                    if (!float.IsFinite(result[l])) finite = Vector<int>.Zero;
-                }
+            var sum = Vector<float>.Zero;
+            for (int k = 0; k < n; k++) sum += t[k] = Vector.Load(scratch + k * Stride + j);
+            seen.Store(Load(b + j, lanes) + Elect(t, sum, weights, signConsensus, normalize, divisor, lambda), output + j, lanes);
         }
-        return notNan != Vector<int>.AllBitsSet ? OutputSeen.Nan : finite != Vector<int>.AllBitsSet ? OutputSeen.NonFinite : OutputSeen.Finite;
+        return seen.Result;
+    }
+
+    /// <summary>
+    /// WeightedTerm and <see cref="Mix"/> in one pass, for terms that are all <see cref="VectorTerm"/>s and a whole
+    /// number of vectors: each vector's weighted terms stay in registers instead of going through the scratch (a
+    /// third of the combine's time went to that traffic), with the same operations in the same order, so the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static OutputSeen MixDirect(float* b, float* output, long at, int count, FusedTerm[] terms, bool signConsensus, bool normalize, float divisor, float lambda)
+    {
+        int v = Vector<float>.Count, n = terms.Length;
+        Span<TermPlan> plan = stackalloc TermPlan[n];
+        Span<float> weights = stackalloc float[n];
+        for (int k = 0; k < n; k++) (plan[k], weights[k]) = (new TermPlan(terms[k], at), terms[k].Weight);
+        Span<Vector<float>> t = stackalloc Vector<float>[n];
+        var seen = new Seen();
+        for (int j = 0; j < count; j += v)
+        {
+            var sum = Vector<float>.Zero;
+            for (int k = 0; k < n; k++) sum += t[k] = TermVector(plan[k], b, j, v);
+            seen.Store(Vector.Load(b + j) + Elect(t, sum, weights, signConsensus, normalize, divisor, lambda), output + j, v);
+        }
+        return seen.Result;
+    }
+
+    /// <summary>
+    /// The mixed value of one vector's weighted terms <paramref name="t"/> (their <paramref name="sum"/> added in model
+    /// order from +0): with the sign consensus, the terms that agree with the elected sign, summed in model order
+    /// (÷ their weights when normalizing); else the sum (÷ the divisor when normalizing); then · λ.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> Elect(ReadOnlySpan<Vector<float>> t, Vector<float> sum, ReadOnlySpan<float> weightOf, bool signConsensus, bool normalize, float divisor, float lambda)
+    {
+        var zero = Vector<float>.Zero;
+        Vector<float> mixed;
+        if (signConsensus)
+        {
+            var positive = Vector.GreaterThanOrEqual(sum, zero);   // NaN elects −1, as torch.where(sum >= 0, 1, −1)
+            mixed = zero;
+            var weights = zero;
+            for (int k = 0; k < t.Length; k++)
+            {
+                // sign(t) equals the elected sign: t > 0 where +1 was elected, t < 0 where −1 (0 and NaN never agree)
+                var agrees = Vector.ConditionalSelect(positive, Vector.GreaterThan(t[k], zero), Vector.LessThan(t[k], zero));
+                var agree = Vector.ConditionalSelect(agrees, Vector<float>.One, zero);
+                mixed += t[k] * agree;
+                if (normalize) weights += agree * new Vector<float>(weightOf[k]);
+            }
+            if (normalize) mixed /= Vector.ConditionalSelect(Vector.Equals(weights, zero), Vector<float>.One, weights);
+        }
+        else
+        {
+            mixed = sum;
+            if (normalize) mixed /= new Vector<float>(divisor);
+        }
+        return lambda != 1f ? mixed * new Vector<float>(lambda) : mixed;
+    }
+
+    /// <summary>Stores outputs and notes whether any was NaN or infinite (x − x is 0 for a finite x and NaN for ±inf and NaN).</summary>
+    private struct Seen()
+    {
+        private Vector<int> _notNan = Vector<int>.AllBitsSet, _finite = Vector<int>.AllBitsSet;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(Vector<float> result, float* output, int lanes)
+        {
+            if (lanes == Vector<float>.Count)
+            {
+                result.Store(output);
+                _notNan &= Vector.Equals(result, result);
+                _finite &= Vector.Equals(result - result, Vector<float>.Zero);
+                return;
+            }
+            for (int l = 0; l < lanes; l++)
+            {
+                output[l] = result[l];
+                if (float.IsNaN(result[l])) _notNan = Vector<int>.Zero;
+                if (!float.IsFinite(result[l])) _finite = Vector<int>.Zero;
+            }
+        }
+
+        public readonly OutputSeen Result =>
+            _notNan != Vector<int>.AllBitsSet ? OutputSeen.Nan : _finite != Vector<int>.AllBitsSet ? OutputSeen.NonFinite : OutputSeen.Finite;
     }
 
     /// <summary>Loads <paramref name="lanes"/> floats (fewer than a vector at a tensor's end: the rest are zeros).</summary>
