@@ -1,7 +1,8 @@
 // The generalized task-arithmetic pipeline (TaskArithmeticFamily) for float32 CPU tensors in one pass over the
 // inputs instead of a dozen tensor operations per model: each model's task vector is computed, trimmed, weighted,
-// elected and summed a few thousand elements at a time, from the (memory-mapped) inputs into the output, with no
-// full-size temporary. Every step is the float32 operation the tensor path applies, with the operands in the same
+// elected and summed a vector at a time (MixDirect; a step of a few thousand elements through a scratch where a
+// partial cut must count equal keys in order), from the (memory-mapped) inputs into the output, with no full-size
+// temporary. Every step is the float32 operation the tensor path applies, with the operands in the same
 // order (δ = x − b; δ·1 or δ·0 for the mask; ÷ density; · w; sums started at +0 and added in model order; the TIES
 // election and divisor as in TaskArithmeticFamily.Combine; · λ; b + mixed), so the output is the same bit for bit
 // (FusedTaskVectorTests compares the two paths). Magnitude trimming uses MagnitudeCuts (selection, not a sort); DARE
