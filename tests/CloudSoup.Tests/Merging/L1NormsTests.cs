@@ -30,7 +30,8 @@ public class L1NormsTests
         }
     }
 
-    private static double Lanes(IEnumerable<float> values)
+    /// <summary>L1Norms' order, element by element: lanes of column mod 8 over whole eights, then the rest in order.</summary>
+    internal static double Lanes(IEnumerable<float> values)
     {
         var v = values.ToArray();
         var lanes = new double[8];

@@ -46,8 +46,8 @@ public class RowRanksTests
             for (int r = 0; r < rows; r++)
             {
                 var row = Enumerable.Range(r * width, width);
-                Assert.Equal(RowSum(row.Select(e => MathF.Abs(x[e] - b[e]))), before[r]);
-                Assert.Equal(RowSum(row.Select(e => MathF.Abs((x[e] - b[e]) * keep[e]))), after[r]);
+                Assert.Equal(L1NormsTests.Lanes(row.Select(e => MathF.Abs(x[e] - b[e]))), before[r]);
+                Assert.Equal(L1NormsTests.Lanes(row.Select(e => MathF.Abs((x[e] - b[e]) * keep[e]))), after[r]);
             }
         }
     }
@@ -115,18 +115,6 @@ public class RowRanksTests
             for (int rank = 0; rank < width; rank++) p[order[rank]] = table[rank];
         }
         return p;
-    }
-
-    /// <summary>L1Norms' order, element by element: lanes of column mod 8 over whole eights, then the rest in order.</summary>
-    private static double RowSum(IEnumerable<float> values)
-    {
-        var v = values.ToArray();
-        var lanes = new double[8];
-        int whole = v.Length - v.Length % 8, j = 0;
-        for (; j < whole; j++) lanes[j % 8] += v[j];
-        double tail = 0;
-        for (; j < v.Length; j++) tail += v[j];
-        return lanes.Aggregate(0.0, (sum, lane) => sum + lane) + tail;
     }
 
     private static unsafe (byte[]? Keep, double[] Before, double[] After) Keep(float[] x, float[] b, int rows, int width, float[] u, RankMap map)
