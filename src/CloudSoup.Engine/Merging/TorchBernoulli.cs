@@ -11,6 +11,7 @@
 // TorchBernoulliTests compares it with torch.bernoulli itself on many seeds and probabilities, so a libtorch that
 // draws differently fails the suite instead of changing masks silently.
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using System.Runtime.CompilerServices;
 
 namespace CloudSoup.Engine.Merging;
@@ -178,6 +179,8 @@ internal static unsafe class TorchBernoulli
             {
                 Twist(s);
                 int v = Vector<uint>.Count, j = 0;
+                if (Vector512.IsHardwareAccelerated)
+                    for (; j + 16 <= count; j += 16) Uniform(Vector512.Load(s + j)).Store(u + j);
                 for (; j + v <= count; j += v) Uniform(Vector.Load(s + j)).Store(u + j);
                 for (; j < count; j++) u[j] = Uniform(s[j]);
             }
@@ -201,6 +204,17 @@ internal static unsafe class TorchBernoulli
             return Vector.ConvertToSingle(Vector.AsVectorInt32(y & new Vector<uint>(0xFFFFFF))) * new Vector<float>(1f / (1 << 24));
         }
 
+        /// <summary>The same, sixteen words at a time.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Uniform(Vector512<uint> y)
+        {
+            y ^= Vector512.ShiftRightLogical(y, 11);
+            y ^= Vector512.ShiftLeft(y, 7) & Vector512.Create(0x9d2c5680u);
+            y ^= Vector512.ShiftLeft(y, 15) & Vector512.Create(0xefc60000u);
+            y ^= Vector512.ShiftRightLogical(y, 18);
+            return Vector512.ConvertToSingle((y & Vector512.Create(0xFFFFFFu)).AsInt32()) * Vector512.Create(1f / (1 << 24));
+        }
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static float Uniform(uint y)
         {
@@ -216,8 +230,13 @@ internal static unsafe class TorchBernoulli
         private static void Twist(uint* s)
         {
             int v = Vector<uint>.Count, k = 0;
+            bool wide = Vector512.IsHardwareAccelerated;   // sixteen words at a time first where AVX-512 runs at full speed
+            if (wide)
+                for (; k + 16 <= N - M; k += 16) (Vector512.Load(s + k + M) ^ Mix(Vector512.Load(s + k), Vector512.Load(s + k + 1))).Store(s + k);
             for (; k + v <= N - M; k += v) (Vector.Load(s + k + M) ^ Mix(Vector.Load(s + k), Vector.Load(s + k + 1))).Store(s + k);
             for (; k < N - M; k++) s[k] = s[k + M] ^ Mix(s[k], s[k + 1]);
+            if (wide)
+                for (; k + 16 <= N - 1; k += 16) (Vector512.Load(s + k + M - N) ^ Mix(Vector512.Load(s + k), Vector512.Load(s + k + 1))).Store(s + k);
             for (; k + v <= N - 1; k += v) (Vector.Load(s + k + M - N) ^ Mix(Vector.Load(s + k), Vector.Load(s + k + 1))).Store(s + k);
             for (; k < N - 1; k++) s[k] = s[k + M - N] ^ Mix(s[k], s[k + 1]);
             s[N - 1] = s[M - 1] ^ Mix(s[N - 1], s[0]);
@@ -225,6 +244,11 @@ internal static unsafe class TorchBernoulli
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static uint Mix(uint u, uint v) => (((u & UpperMask) | (v & LowerMask)) >> 1) ^ (MatrixA & (0u - (v & 1)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<uint> Mix(Vector512<uint> u, Vector512<uint> v) =>
+            Vector512.ShiftRightLogical((u & Vector512.Create(UpperMask)) | (v & Vector512.Create(LowerMask)), 1)
+            ^ (Vector512.Create(MatrixA) & (Vector512<uint>.Zero - (v & Vector512<uint>.One)));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector<uint> Mix(Vector<uint> u, Vector<uint> v) =>
