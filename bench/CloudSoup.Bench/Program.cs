@@ -3,8 +3,10 @@
 // And the cost of the merge's NaN/Inf check per tensor (NonFiniteValues.Count) against a copy of the same bytes.
 // And DELLA's keep masks alone (RowRanks.Keep, the fused path's mask stage) on random rows, and the fused task-vector
 // combine alone (FusedTaskVectors.Combine) with bit masks (della), magnitude cuts (ties) or neither (task arithmetic).
+// And one reconciler pass over a storage account holding many finished jobs (bench/reconcile/run.sh starts the Azurite).
 // Usage: dotnet run -c Release --project bench/CloudSoup.Bench [maxN | wm [maxWidth] | nonfinite
-//        | della-masks [rows width models runs] | combine [della|ties|task_arithmetic] [elements runs]]
+//        | della-masks [rows width models runs] | combine [della|ties|task_arithmetic] [elements runs]
+//        | reconcile [jobs blobs-per-folder runs]]
 using System.Diagnostics;
 using CloudSoup.Engine.Alignment;
 using CloudSoup.Engine.Merging;
@@ -29,6 +31,12 @@ if (args.Length > 0 && args[0] == "della-masks")
 {
     int Arg(int i, int otherwise) => args.Length > i ? int.Parse(args[i]) : otherwise;
     DellaMasks(Arg(1, 1000), Arg(2, 1000), Arg(3, 3), Arg(4, 200));
+    return;
+}
+if (args.Length > 0 && args[0] == "reconcile")
+{
+    int Arg(int i, int otherwise) => args.Length > i ? int.Parse(args[i]) : otherwise;
+    await ReconcileBench.RunAsync(Arg(1, 2000), Arg(2, 8), Arg(3, 3));
     return;
 }
 int maxN = args.Length > 0 ? int.Parse(args[0]) : 4096;

@@ -13,7 +13,7 @@
 //   __JobsContainer, __EvalContainer, __JobsTable       resource names (defaults below)
 //   CloudSoup__VisibilityTimeout (00:05:00), __MaxAttempts (3), __RetryDelay (00:00:30),
 //   __IdlePollInterval (00:00:02), __WatchInterval (00:00:01), __ProgressInterval (00:00:02), __Device (cpu),
-//   __RequeueAfter (00:30:00), __ReconcileInterval (00:01:00)
+//   __RequeueAfter (00:30:00), __ReconcileInterval (00:01:00), __SweepInterval (01:00:00)
 //   CloudSoup__InputSources (checkpoints,eval), __EvalModelSources (eval)   where recipes may read from (docs/security.md)
 //   CloudSoup__EvalSandbox (strict), __EvalMemoryLimit (4GB), __EvalMaxMemoryLimit (16GB), __EvalTimeLimit (00:10:00),
 //   __EvalMaxTimeLimit (01:00:00)        the TorchScript evaluation sandbox (docs/sandbox.md)
@@ -74,6 +74,13 @@ public sealed class CloudSoupOptions
 
     /// <summary>How often the standalone and dev hosts run the reconciler; zero turns it off in that process (the Functions app runs it on a timer).</summary>
     public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// The least time between two of one reconciler's sweeps of the merged container for attempt folders nobody will
+    /// use (Jobs/AttemptSweeper.cs). A worker sweeps its own job after every attempt; this sweep only picks up what a
+    /// killed worker left, so it need not list the container every pass. Zero: every pass.
+    /// </summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
     /// Comma-separated containers or container/prefix locations every input a recipe names must lie in (models, base
@@ -147,6 +154,7 @@ public sealed class CloudSoupOptions
                 "or jobs whose message is only hidden for a while would be sent again");
         if (Parallelism.PartBytes < 1) throw new InvalidOperationException("CloudSoup:Parallelism:PartBytes must be at least 1 byte");
         if (ReconcileInterval < TimeSpan.Zero) throw new InvalidOperationException("CloudSoup:ReconcileInterval must not be negative (zero turns the reconciler off)");
+        if (SweepInterval < TimeSpan.Zero) throw new InvalidOperationException("CloudSoup:SweepInterval must not be negative (zero sweeps on every reconciler pass)");
     }
 
     private static Uri? UriOrNull(string? s) => string.IsNullOrWhiteSpace(s) ? null : new Uri(s);

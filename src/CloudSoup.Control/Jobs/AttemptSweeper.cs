@@ -1,7 +1,8 @@
 // Deletes the attempt folders (merged/<job-id>/<attempt>/, JobAttempts) that can never become a job's result:
 // every folder but the one the record names as committed, the one a claim that may still publish is writing, and the
 // one of a split attempt whose record lets it go on (JobRecord.SplitCanContinue: its lost parts are sent again).
-// Used by the worker after each attempt (for its job) and by the reconciler (for every job).
+// Used by the worker after each attempt (for its job) and by the reconciler (for every job, at most every
+// CloudSoupOptions.SweepInterval: the workers' own sweeps leave it only what a killed or failing worker left).
 //
 // Why it never deletes what becomes the result: folders are listed BEFORE the records are read. An attempt starts
 // with its claim (a record write) and only then writes blobs, so any folder in the listing belongs to a claim the
@@ -28,13 +29,32 @@ public sealed class AttemptSweeper(StorageClients storage, JobStore jobs, ILogge
         return job is null ? [] : await DeleteAbandonedAsync(folders, new Dictionary<string, JobRecord> { [jobId] = job }, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Sweeps every job's folders (one flat listing of the merged container, one scan of the jobs table).</summary>
+    /// <summary>The columns of a job record <see cref="IsAbandoned"/> reads (the sweep's scan reads only these).</summary>
+    public static readonly IReadOnlyList<string> RecordColumns =
+    [
+        nameof(JobRecord.RowKey), nameof(JobRecord.Status), nameof(JobRecord.Attempt), nameof(JobRecord.CommittedAttempt),
+        nameof(JobRecord.ClaimedBy), nameof(JobRecord.ClaimedUntil), nameof(JobRecord.Parts), nameof(JobRecord.PartsDone),
+    ];
+
+    /// <summary>
+    /// Sweeps every job's folders: one scan of the jobs table (a few columns a job), then one flat listing of the merged
+    /// container, folder by folder. The scan is read before the listing, so it only picks the candidates: a folder the
+    /// scan already keeps is kept (a record that changed since can only have made it abandoned, and the next sweep
+    /// takes it), and only a folder the scan would delete, or whose job it did not see, has its record read again,
+    /// after the folder was listed, which decides (see the top of this file). A pass holds the scan and one folder's
+    /// names, and reads a record again only for the few folders that go.
+    /// </summary>
     public async Task<IReadOnlyList<string>> SweepAllAsync(CancellationToken ct)
     {
-        var folders = await _folders.ListAllAsync(ct).ConfigureAwait(false);
-        if (folders.Count == 0) return [];
-        var records = (await jobs.ListAllAsync(ct).ConfigureAwait(false)).ToDictionary(j => j.Id);
-        return await DeleteAbandonedAsync(folders, records, ct).ConfigureAwait(false);
+        var seen = (await jobs.ListAllAsync(RecordColumns, ct).ConfigureAwait(false)).ToDictionary(j => j.Id);
+        var deleted = new List<string>();
+        await foreach (var folder in _folders.StreamAllAsync(ct).ConfigureAwait(false))
+        {
+            if (seen.TryGetValue(folder.JobId, out var before) && !IsAbandoned(folder.Attempt, before, DateTimeOffset.UtcNow)) continue;
+            if (await jobs.GetAsync(folder.JobId, ct).ConfigureAwait(false) is not { } job) continue;
+            deleted.AddRange(await DeleteAbandonedAsync([folder], new Dictionary<string, JobRecord> { [job.Id] = job }, ct).ConfigureAwait(false));
+        }
+        return deleted;
     }
 
     /// <summary>

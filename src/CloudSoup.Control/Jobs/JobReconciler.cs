@@ -10,7 +10,9 @@
 //      part messages are sent again one by one (PartResender), and the parts already done stay done. Only when the
 //      record or the part rows say the attempt cannot go on does its lapsed claim start a new attempt.
 //   2. sweep: attempt folders under merged/ that no record names and no claim that may still publish is writing
-//      (AttemptSweeper; docs/contracts.md, "Blob layout"), e.g. what a worker killed while committing left.
+//      (AttemptSweeper; docs/contracts.md, "Blob layout"), e.g. what a worker killed while committing left. The
+//      sweep lists the whole container, so it runs on a pass at most every SweepInterval (the first pass sweeps);
+//      the requeue reads only the unfinished jobs' records. A pass costs the same with ten jobs or a million done.
 // Runs in the control plane (the Functions timer, the standalone and dev hosts): in Azure the worker scales to
 // zero when the queue is empty, which is exactly when a lost message needs someone else to notice.
 using Azure;
@@ -19,8 +21,11 @@ using Microsoft.Extensions.Logging;
 
 namespace CloudSoup.Control.Jobs;
 
-/// <summary>What one pass did: the jobs it sent a new message, the attempt folders it deleted and the parts of split jobs it sent again.</summary>
-public sealed record ReconcileResult(IReadOnlyList<string> Requeued, IReadOnlyList<string> Swept, IReadOnlyList<ResentPart> Resent);
+/// <summary>
+/// What one pass did: the jobs it sent a new message, the attempt folders it deleted (when it swept, <paramref name="SweepRan"/>)
+/// and the parts of split jobs it sent again.
+/// </summary>
+public sealed record ReconcileResult(IReadOnlyList<string> Requeued, IReadOnlyList<string> Swept, IReadOnlyList<ResentPart> Resent, bool SweepRan);
 
 public sealed class JobReconciler(StorageClients storage, JobStore jobs, ILogger<JobReconciler> log)
 {
@@ -29,14 +34,22 @@ public sealed class JobReconciler(StorageClients storage, JobStore jobs, ILogger
 
     private CloudSoupOptions Options => storage.Options;
 
+    private DateTimeOffset? _lastSweep;
+
     public async Task<ReconcileResult> RunOnceAsync(CancellationToken ct)
     {
-        var swept = await _sweeper.SweepAllAsync(ct).ConfigureAwait(false);
+        IReadOnlyList<string> swept = [];
+        bool sweep = _lastSweep is not { } last || DateTimeOffset.UtcNow - last >= Options.SweepInterval;
+        if (sweep)
+        {
+            swept = await _sweeper.SweepAllAsync(ct).ConfigureAwait(false);
+            _lastSweep = DateTimeOffset.UtcNow;
+        }
         var now = DateTimeOffset.UtcNow;
         var requeued = new List<string>();
         var resent = new List<ResentPart>();
         VisibleMessages? waiting = null;
-        foreach (var job in await jobs.ListAllAsync(ct).ConfigureAwait(false))
+        foreach (var job in await jobs.ListUnfinishedAsync(ct).ConfigureAwait(false))
         {
             if (job.SplitCanContinue)
             {
@@ -52,7 +65,7 @@ public sealed class JobReconciler(StorageClients storage, JobStore jobs, ILogger
             if (waiting.Jobs.Contains(job.Id)) continue;   // its message is right there, only no worker has taken it yet
             if (await TryRequeueAsync(job, reason, ct).ConfigureAwait(false)) requeued.Add(job.Id);
         }
-        return new ReconcileResult(requeued, swept, resent);
+        return new ReconcileResult(requeued, swept, resent, sweep);
     }
 
     /// <summary>The jobs (any message of theirs) and the parts of the messages at the front of the queue.</summary>

@@ -34,18 +34,48 @@ public sealed class JobStore(TableClient table)
         return response.HasValue ? response.Value : null;
     }
 
-    /// <summary>The newest jobs first. The table is ordered by id, so this reads the partition and sorts; fine for thousands of jobs.</summary>
+    /// <summary>
+    /// The newest <paramref name="max"/> jobs first. The table is ordered by id, not by time, so this reads the id and
+    /// creation time of every job (a few dozen bytes each), sorts, and reads only the <paramref name="max"/> records
+    /// shown whole, side by side; a job deleted in between is left out.
+    /// </summary>
     public async Task<IReadOnlyList<JobRecord>> ListAsync(int max, CancellationToken ct)
     {
-        var all = await ListAllAsync(ct).ConfigureAwait(false);
-        return all.OrderByDescending(j => j.Created).ThenBy(j => j.RowKey, StringComparer.Ordinal).Take(max).ToList();
+        var keys = await ListAllAsync([nameof(JobRecord.RowKey), nameof(JobRecord.Created)], ct).ConfigureAwait(false);
+        if (keys.Count <= max) return Newest(await ListAllAsync(ct).ConfigureAwait(false), max);   // all of them: one query
+        var newest = Newest(keys, max);
+        var records = new JobRecord?[newest.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, newest.Count), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct },
+            async (i, token) => records[i] = await GetAsync(newest[i].Id, token).ConfigureAwait(false)).ConfigureAwait(false);
+        return records.OfType<JobRecord>().ToList();
     }
 
-    /// <summary>Every job, in no particular order (the reconciler's scan; one query, paged by the SDK).</summary>
-    public async Task<IReadOnlyList<JobRecord>> ListAllAsync(CancellationToken ct)
+    private static List<JobRecord> Newest(IEnumerable<JobRecord> jobs, int max) =>
+        jobs.OrderByDescending(j => j.Created).ThenBy(j => j.RowKey, StringComparer.Ordinal).Take(max).ToList();
+
+    /// <summary>Every job, in no particular order (one query, paged by the SDK).</summary>
+    public Task<IReadOnlyList<JobRecord>> ListAllAsync(CancellationToken ct) =>
+        QueryAsync(TableClient.CreateQueryFilter($"PartitionKey eq {JobRecord.Partition}"), null, ct);
+
+    /// <summary>
+    /// The jobs still queued or running (the reconciler's scan): the table filters them, so a pass reads only the few
+    /// unfinished records however many finished jobs the table holds.
+    /// </summary>
+    public Task<IReadOnlyList<JobRecord>> ListUnfinishedAsync(CancellationToken ct) =>
+        QueryAsync(TableClient.CreateQueryFilter(
+            $"PartitionKey eq {JobRecord.Partition} and (Status eq {JobStatus.Queued} or Status eq {JobStatus.Running})"), null, ct);
+
+    /// <summary>
+    /// Every job with only the named <paramref name="columns"/> read (the rest keep their defaults): a scan that needs
+    /// a few fields of each record reads a few dozen bytes a job instead of its outputs and notes.
+    /// </summary>
+    public Task<IReadOnlyList<JobRecord>> ListAllAsync(IEnumerable<string> columns, CancellationToken ct) =>
+        QueryAsync(TableClient.CreateQueryFilter($"PartitionKey eq {JobRecord.Partition}"), columns, ct);
+
+    private async Task<IReadOnlyList<JobRecord>> QueryAsync(string filter, IEnumerable<string>? columns, CancellationToken ct)
     {
         var all = new List<JobRecord>();
-        await foreach (var job in table.QueryAsync<JobRecord>(TableClient.CreateQueryFilter($"PartitionKey eq {JobRecord.Partition}"), cancellationToken: ct).ConfigureAwait(false))
+        await foreach (var job in table.QueryAsync<JobRecord>(filter, select: columns, cancellationToken: ct).ConfigureAwait(false))
             all.Add(job);
         return all;
     }

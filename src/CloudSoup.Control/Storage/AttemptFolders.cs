@@ -4,6 +4,7 @@
 // Only committed blobs are listed and deleted: staged blocks that were never committed are invisible already, and
 // the service discards them about a week after they were staged (Put Block,
 // https://learn.microsoft.com/rest/api/storageservices/put-block).
+using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
@@ -20,10 +21,44 @@ public sealed record AttemptFolder(string JobId, string Attempt, IReadOnlyList<s
 public sealed class AttemptFolders(BlobContainerClient merged)
 {
     /// <summary>
-    /// Every attempt folder in the container, from one flat listing (a few requests per 5,000 blobs) rather than one
-    /// listing per job. Names that are not &lt;job-id&gt;/&lt;attempt-id&gt;/… are not attempts and are left out.
+    /// Every attempt folder in the container, one at a time as one flat listing (a request per 5,000 blobs, not one
+    /// listing per job) reaches its end: the service lists names in lexicographic order
+    /// (https://learn.microsoft.com/rest/api/storageservices/list-blobs), so the names under one folder's prefix come
+    /// together, and only one folder's names are held at a time however large the container. Names that are not
+    /// &lt;job-id&gt;/&lt;attempt-id&gt;/… are not attempts and are left out.
     /// </summary>
-    public async Task<IReadOnlyList<AttemptFolder>> ListAllAsync(CancellationToken ct) => Group(await ListNamesAsync(null, ct).ConfigureAwait(false));
+    public async IAsyncEnumerable<AttemptFolder> StreamAllAsync([EnumeratorCancellation] CancellationToken ct, int? pageSize = null)
+    {
+        (string JobId, string Attempt)? current = null;
+        var blobs = new List<string>();
+        await using var pages = merged.GetBlobsAsync(BlobTraits.None, BlobStates.None, null, ct).AsPages(pageSizeHint: pageSize).GetAsyncEnumerator(ct);
+        while (true)
+        {
+            bool more;
+            try
+            {
+                more = await pages.MoveNextAsync().ConfigureAwait(false);
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                yield break;   // no merged container yet: no folders
+            }
+            foreach (var name in more ? pages.Current.Values.Select(b => b.Name) : [])
+            {
+                if (FolderOf(name) is not { } folder) continue;
+                if (current is { } open && folder != open)
+                {
+                    yield return new AttemptFolder(open.JobId, open.Attempt, blobs);
+                    blobs = [];
+                }
+                current = folder;
+                blobs.Add(name);
+            }
+            if (more) continue;
+            if (current is { } last) yield return new AttemptFolder(last.JobId, last.Attempt, blobs);
+            yield break;
+        }
+    }
 
     /// <summary>The attempt folders of one job.</summary>
     public async Task<IReadOnlyList<AttemptFolder>> ListAsync(string jobId, CancellationToken ct) =>
@@ -61,9 +96,13 @@ public sealed class AttemptFolders(BlobContainerClient merged)
     }
 
     private static List<AttemptFolder> Group(IEnumerable<string> names) =>
-        names.Select(n => (Name: n, Parts: n.Split('/', 3)))
-            .Where(x => x.Parts.Length == 3 && JobIds.IsValid(x.Parts[0]) && JobAttempts.IsAttemptId(x.Parts[1]))
-            .GroupBy(x => (x.Parts[0], x.Parts[1]))
-            .Select(g => new AttemptFolder(g.Key.Item1, g.Key.Item2, g.Select(x => x.Name).ToList()))
+        names.Select(n => (Name: n, Folder: FolderOf(n)))
+            .Where(x => x.Folder is not null)
+            .GroupBy(x => x.Folder!.Value)
+            .Select(g => new AttemptFolder(g.Key.JobId, g.Key.Attempt, g.Select(x => x.Name).ToList()))
             .ToList();
+
+    /// <summary>The attempt folder a blob name lies in, or null for a name that is not &lt;job-id&gt;/&lt;attempt-id&gt;/….</summary>
+    private static (string JobId, string Attempt)? FolderOf(string name) =>
+        name.Split('/', 3) is [var job, var attempt, _] && JobIds.IsValid(job) && JobAttempts.IsAttemptId(attempt) ? (job, attempt) : null;
 }

@@ -364,7 +364,7 @@ public class FanOutTests(AzuriteFixture azurite, CliBuildFixture _, ITestOutputH
     [Fact]
     public async Task A_split_job_whose_part_failed_but_whose_worker_stopped_before_failing_the_job_is_failed_by_the_reconciler_with_the_parts_reason()
     {
-        await using var s = await StartAsync(configure: o => o.RequeueAfter = TimeSpan.FromSeconds(5));
+        await using var s = await StartAsync(configure: o => { o.RequeueAfter = TimeSpan.FromSeconds(5); o.SweepInterval = TimeSpan.Zero; });
         string id = await s.SubmitAsync(Recipe("linear", s.Models) + "parallelism: {parts: 2}\n");
         var worker = s.Processor();
         Assert.True(await worker.ProcessNextAsync(CancellationToken.None));           // the split: two part messages

@@ -145,6 +145,7 @@ public class JobReconcilerTests(AzuriteFixture azurite)
     public async Task The_sweep_deletes_only_folders_that_can_never_be_a_result_and_is_idempotent()
     {
         var options = Options();
+        options.SweepInterval = TimeSpan.Zero;                                         // every pass sweeps
         var storage = new StorageClients(options);
         await storage.EnsureCreatedAsync(None);
         var jobs = new JobStore(storage.JobsTable);
@@ -185,13 +186,60 @@ public class JobReconcilerTests(AzuriteFixture azurite)
 
         var reconciler = new JobReconciler(storage, jobs, NullLogger<JobReconciler>.Instance);
         var pass = await reconciler.RunOnceAsync(None);
+        Assert.True(pass.SweepRan);
         Assert.Equal(new[] { killed, failedFolder, stale }.Order(), pass.Swept.Order());
         var left = await merged.ListAsync("");
         foreach (var kept in new[] { result, liveFolder, orphan })
             Assert.Contains(left, n => n.StartsWith(kept, StringComparison.Ordinal));
         Assert.Contains($"{done}/model.safetensors", left);
         Assert.DoesNotContain(left, n => n.StartsWith(killed, StringComparison.Ordinal) || n.StartsWith(failedFolder, StringComparison.Ordinal) || n.StartsWith(stale, StringComparison.Ordinal));
-        Assert.Empty((await reconciler.RunOnceAsync(None)).Swept);                  // a second pass finds nothing more
+        var again = await reconciler.RunOnceAsync(None);
+        Assert.True(again.SweepRan);
+        Assert.Empty(again.Swept);                                                      // a second pass finds nothing more
         Assert.Equal(left.Order(), (await merged.ListAsync("")).Order());
+    }
+
+    [Fact]
+    public async Task The_sweep_runs_once_per_sweep_interval_folder_by_folder_across_listing_pages()
+    {
+        var options = Options();
+        options.SweepInterval = TimeSpan.FromHours(1);
+        var storage = new StorageClients(options);
+        await storage.EnsureCreatedAsync(None);
+        var jobs = new JobStore(storage.JobsTable);
+        var merged = storage.Container(options.MergedContainer);
+        async Task<(string Id, string Folder)> FailedJobWithFolderAsync(int blobs)
+        {
+            string id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray())[..JobIds.Length];
+            await jobs.CreateIfAbsentAsync(new JobRecord { RowKey = id, Created = DateTimeOffset.UtcNow, RecipePath = "jobs/x/recipe.yaml" }, None);
+            var (_, claim) = await jobs.TryClaimAsync(id, "w", DateTimeOffset.UtcNow.AddMinutes(5), None);
+            for (int i = 0; i < blobs; i++) await merged.UploadTextAsync($"{id}/{claim!.Attempt}/shard-{i}.safetensors", "bytes");
+            await jobs.MarkFailedAsync(id, "bad input", None);
+            return (id, $"{id}/{claim!.Attempt}/");
+        }
+        var first = await FailedJobWithFolderAsync(5);
+        var second = await FailedJobWithFolderAsync(3);
+        await merged.UploadTextAsync($"{first.Id}/notes.txt", "not an attempt");
+
+        // Two blobs a page: each folder's names span pages, and the stream still hands out each folder once, whole.
+        var streamed = new List<AttemptFolder>();
+        await foreach (var folder in new AttemptFolders(merged).StreamAllAsync(None, pageSize: 2)) streamed.Add(folder);
+        Assert.Equal(new[] { first.Folder, second.Folder }.Order(), streamed.Select(f => f.Prefix).Order());
+        Assert.Equal(5, streamed.Single(f => f.JobId == first.Id).Blobs.Count);
+        Assert.Equal(3, streamed.Single(f => f.JobId == second.Id).Blobs.Count);
+
+        var reconciler = new JobReconciler(storage, jobs, NullLogger<JobReconciler>.Instance);
+        var pass = await reconciler.RunOnceAsync(None);                                 // a host's first pass sweeps
+        Assert.True(pass.SweepRan);
+        Assert.Equal(new[] { first.Folder, second.Folder }.Order(), pass.Swept.Order());
+        var later = await FailedJobWithFolderAsync(2);
+        var next = await reconciler.RunOnceAsync(None);                                 // within the hour: no listing
+        Assert.False(next.SweepRan);
+        Assert.Empty(next.Swept);
+        Assert.Equal(2, (await merged.ListAsync(later.Folder)).Count);
+        var restarted = await new JobReconciler(storage, jobs, NullLogger<JobReconciler>.Instance).RunOnceAsync(None);
+        Assert.True(restarted.SweepRan);
+        Assert.Equal([later.Folder], restarted.Swept);
+        Assert.Equal([$"{first.Id}/notes.txt"], await merged.ListAsync(""));
     }
 }

@@ -90,14 +90,42 @@ public class JobStoreTests(AzuriteFixture azurite)
     {
         var jobs = new JobStore((await azurite.NewStorageAsync()).JobsTable);
         var ids = new List<string>();
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 5; i++)
         {
-            var job = NewJob(NewId());
+            var job = NewJob(NewId(), $"job {i}");
             job.Created = DateTimeOffset.UtcNow.AddMinutes(i);
             await jobs.CreateIfAbsentAsync(job, CancellationToken.None);
             ids.Add(job.Id);
         }
         ids.Reverse();
         Assert.Equal(ids, (await jobs.ListAsync(10, CancellationToken.None)).Select(j => j.Id));
+        var two = await jobs.ListAsync(2, CancellationToken.None);                      // fewer than there are: the newest, read whole
+        Assert.Equal(ids.Take(2), two.Select(j => j.Id));
+        Assert.Equal(["job 4", "job 3"], two.Select(j => j.Name));
+        Assert.All(two, j => Assert.Equal($"jobs/{j.Id}/recipe.yaml", j.RecipePath));
+    }
+
+    [Fact]
+    public async Task The_reconciler_s_scans_read_only_unfinished_jobs_or_only_the_named_columns()
+    {
+        var jobs = new JobStore((await azurite.NewStorageAsync()).JobsTable);
+        var None = CancellationToken.None;
+        string queued = NewId(), running = NewId(), succeeded = NewId(), failed = NewId();
+        foreach (var id in new[] { queued, running, succeeded, failed }) await jobs.CreateIfAbsentAsync(NewJob(id, "named"), None);
+        var (_, claim) = await jobs.TryClaimAsync(running, "w1", DateTimeOffset.UtcNow.AddMinutes(5), None);
+        var (_, done) = await jobs.TryClaimAsync(succeeded, "w2", DateTimeOffset.UtcNow.AddMinutes(5), None);
+        Assert.NotNull(await jobs.MarkSucceededAsync(succeeded, "w2", done!.Attempt!, ["merged/x/model.safetensors"], None));
+        Assert.NotNull(await jobs.MarkFailedAsync(failed, "bad input", None));
+
+        Assert.Equal(new[] { queued, running }.Order(), (await jobs.ListUnfinishedAsync(None)).Select(j => j.Id).Order());
+
+        var few = (await jobs.ListAllAsync([nameof(JobRecord.RowKey), nameof(JobRecord.Status), nameof(JobRecord.Attempt)], None)).ToDictionary(j => j.Id);
+        Assert.Equal(4, few.Count);
+        Assert.Equal(JobStatus.Succeeded, few[succeeded].Status);
+        Assert.Equal(JobStatus.Failed, few[failed].Status);
+        Assert.Equal(claim!.Attempt, few[running].Attempt);
+        Assert.All(few.Values, j => Assert.Null(j.Name));                               // a column not asked for is not read
+        Assert.Null(few[succeeded].OutputsJson);
+        Assert.NotNull((await jobs.GetAsync(succeeded, None))!.OutputsJson);
     }
 }
