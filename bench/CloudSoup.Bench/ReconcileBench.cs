@@ -3,8 +3,9 @@
 // queued. Times, `runs` times each on fresh reconcilers: a pass that sweeps (a host's first), a pass that does not (the
 // next one, within SweepInterval), and the reads the reconciler made before it filtered and streamed (every record
 // whole, twice: for the sweep and for the requeue; every blob name of the container held at once). Prints wall time
-// and managed bytes allocated per pass. The storage is CloudSoupStorage's (bench/reconcile/run.sh: the dev host's
-// Azurite); the bench makes its own uniquely named table and containers.
+// and managed bytes allocated per pass, and the same for two ways of finding the job list's newest 100 jobs. The
+// storage is CloudSoupStorage's (bench/reconcile/run.sh: the dev host's Azurite); the bench makes its own uniquely
+// named table and containers.
 using System.Diagnostics;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs.Models;
@@ -81,6 +82,20 @@ internal static class ReconcileBench
             var pass = await warm.RunOnceAsync(CancellationToken.None);
             if (pass.SweepRan) throw new InvalidOperationException("swept again within the interval");
             return pass.Swept.Count;
+        });
+
+        await Report("the job list, newest 100 (GET /api/merges, JobStore.ListAsync): whole records of every job, sorted", runs, async () =>
+            (await store.ListAsync(100, CancellationToken.None)).Count - 100);
+        await Report("the job list's alternative: ids and times of every job, then the newest 100 records (16 at a time)", runs, async () =>
+        {
+            var keys = await store.ListAllAsync([nameof(JobRecord.RowKey), nameof(JobRecord.Created)], CancellationToken.None);
+            var newest = keys.OrderByDescending(j => j.Created).Take(100).ToList();
+            int read = 0;
+            await Parallel.ForEachAsync(newest, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (j, ct) =>
+            {
+                if (await store.GetAsync(j.Id, ct) is not null) Interlocked.Increment(ref read);
+            });
+            return read - 100;
         });
 
         await storage.JobsTable.DeleteAsync();
