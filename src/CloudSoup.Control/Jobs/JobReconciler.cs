@@ -12,7 +12,8 @@
 //   2. sweep: attempt folders under merged/ that no record names and no claim that may still publish is writing
 //      (AttemptSweeper; docs/contracts.md, "Blob layout"), e.g. what a worker killed while committing left. The
 //      sweep lists the whole container, so it runs on a pass at most every SweepInterval (the first pass sweeps);
-//      the requeue reads only the unfinished jobs' records. A pass costs the same with ten jobs or a million done.
+//      the requeue reads only the unfinished jobs' records (the table filters them), so the passes between sweeps
+//      read as much with ten jobs done as with a million.
 // Runs in the control plane (the Functions timer, the standalone and dev hosts): in Azure the worker scales to
 // zero when the queue is empty, which is exactly when a lost message needs someone else to notice.
 using Azure;
