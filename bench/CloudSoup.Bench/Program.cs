@@ -14,7 +14,7 @@ using TorchSharp;
 
 if (args.Length > 0 && args[0] == "wm")
 {
-    WeightMatchingMlp(args.Length > 1 ? int.Parse(args[1]) : 4096);
+    WeightMatchingMlp(Arg(1, 4096));
     return;
 }
 if (args.Length > 0 && args[0] == "nonfinite")
@@ -29,17 +29,16 @@ if (args.Length > 0 && args[0] == "combine")
 }
 if (args.Length > 0 && args[0] == "della-masks")
 {
-    int Arg(int i, int otherwise) => args.Length > i ? int.Parse(args[i]) : otherwise;
     DellaMasks(Arg(1, 1000), Arg(2, 1000), Arg(3, 3), Arg(4, 200));
     return;
 }
 if (args.Length > 0 && args[0] == "reconcile")
 {
-    int Arg(int i, int otherwise) => args.Length > i ? int.Parse(args[i]) : otherwise;
     await ReconcileBench.RunAsync(Arg(1, 2000), Arg(2, 8), Arg(3, 3));
     return;
 }
-int maxN = args.Length > 0 ? int.Parse(args[0]) : 4096;
+int maxN = Arg(0, 4096);
+int Arg(int i, int otherwise) => args.Length > i ? int.Parse(args[i]) : otherwise;
 Console.WriteLine("| n | uniform random costs (ms) | weight-matching-like costs (ms) | runs |");
 Console.WriteLine("|---|---|---|---|");
 for (int n = 128; n <= maxN; n *= 2)

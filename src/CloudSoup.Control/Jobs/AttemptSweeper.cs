@@ -26,7 +26,7 @@ public sealed class AttemptSweeper(StorageClients storage, JobStore jobs, ILogge
         var folders = await _folders.ListAsync(jobId, ct).ConfigureAwait(false);
         if (folders.Count == 0) return [];
         var job = await jobs.GetAsync(jobId, ct).ConfigureAwait(false);
-        return job is null ? [] : await DeleteAbandonedAsync(folders, new Dictionary<string, JobRecord> { [jobId] = job }, ct).ConfigureAwait(false);
+        return job is null ? [] : await DeleteAbandonedAsync(folders, job, ct).ConfigureAwait(false);
     }
 
     /// <summary>The columns of a job record <see cref="IsAbandoned"/> reads (the sweep's scan reads only these).</summary>
@@ -52,7 +52,7 @@ public sealed class AttemptSweeper(StorageClients storage, JobStore jobs, ILogge
         {
             if (seen.TryGetValue(folder.JobId, out var before) && !IsAbandoned(folder.Attempt, before, DateTimeOffset.UtcNow)) continue;
             if (await jobs.GetAsync(folder.JobId, ct).ConfigureAwait(false) is not { } job) continue;
-            deleted.AddRange(await DeleteAbandonedAsync([folder], new Dictionary<string, JobRecord> { [job.Id] = job }, ct).ConfigureAwait(false));
+            deleted.AddRange(await DeleteAbandonedAsync([folder], job, ct).ConfigureAwait(false));
         }
         return deleted;
     }
@@ -72,14 +72,18 @@ public sealed class AttemptSweeper(StorageClients storage, JobStore jobs, ILogge
         return !live && !splitGoesOn;
     }
 
-    private async Task<IReadOnlyList<string>> DeleteAbandonedAsync(IReadOnlyList<AttemptFolder> folders, IReadOnlyDictionary<string, JobRecord> records, CancellationToken ct)
+    /// <summary>
+    /// Deletes the folders of <paramref name="job"/> that <see cref="IsAbandoned"/>, judged by its record read after
+    /// they were listed. Its callers leave a folder without a record alone: not ours to judge (another deployment's
+    /// table, a record deleted by hand).
+    /// </summary>
+    private async Task<IReadOnlyList<string>> DeleteAbandonedAsync(IReadOnlyList<AttemptFolder> folders, JobRecord job, CancellationToken ct)
     {
         var now = DateTimeOffset.UtcNow;
         var deleted = new List<string>();
         foreach (var folder in folders)
         {
-            // A folder without a record is not ours to judge (another deployment's table, a record deleted by hand).
-            if (!records.TryGetValue(folder.JobId, out var job) || !IsAbandoned(folder.Attempt, job, now)) continue;
+            if (!IsAbandoned(folder.Attempt, job, now)) continue;
             try
             {
                 await _folders.DeleteAsync(folder, ct).ConfigureAwait(false);

@@ -27,11 +27,38 @@ public sealed class AttemptFolders(BlobContainerClient merged)
     /// together, and only one folder's names are held at a time however large the container. Names that are not
     /// &lt;job-id&gt;/&lt;attempt-id&gt;/… are not attempts and are left out.
     /// </summary>
-    public async IAsyncEnumerable<AttemptFolder> StreamAllAsync([EnumeratorCancellation] CancellationToken ct, int? pageSize = null)
+    public IAsyncEnumerable<AttemptFolder> StreamAllAsync(CancellationToken ct, int? pageSize = null) => StreamAsync(null, pageSize, ct);
+
+    /// <summary>The attempt folders of one job.</summary>
+    public async Task<IReadOnlyList<AttemptFolder>> ListAsync(string jobId, CancellationToken ct)
+    {
+        var folders = new List<AttemptFolder>();
+        await foreach (var folder in StreamAsync(jobId + "/", null, ct).ConfigureAwait(false)) folders.Add(folder);
+        return folders;
+    }
+
+    /// <summary>Deletes the blobs of <paramref name="folder"/> that were listed; one already gone is not an error.</summary>
+    public async Task DeleteAsync(AttemptFolder folder, CancellationToken ct)
+    {
+        foreach (var name in folder.Blobs)
+        {
+            try
+            {
+                await merged.GetBlobClient(name).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: ct).ConfigureAwait(false);
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                // the container itself is gone: nothing left to delete
+            }
+        }
+    }
+
+    /// <summary>The attempt folders under <paramref name="prefix"/> (all when null), each as its listing reaches its end.</summary>
+    private async IAsyncEnumerable<AttemptFolder> StreamAsync(string? prefix, int? pageSize, [EnumeratorCancellation] CancellationToken ct)
     {
         (string JobId, string Attempt)? current = null;
         var blobs = new List<string>();
-        await using var pages = merged.GetBlobsAsync(BlobTraits.None, BlobStates.None, null, ct).AsPages(pageSizeHint: pageSize).GetAsyncEnumerator(ct);
+        await using var pages = merged.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, ct).AsPages(pageSizeHint: pageSize).GetAsyncEnumerator(ct);
         while (true)
         {
             bool more;
@@ -59,48 +86,6 @@ public sealed class AttemptFolders(BlobContainerClient merged)
             yield break;
         }
     }
-
-    /// <summary>The attempt folders of one job.</summary>
-    public async Task<IReadOnlyList<AttemptFolder>> ListAsync(string jobId, CancellationToken ct) =>
-        Group(await ListNamesAsync(jobId + "/", ct).ConfigureAwait(false));
-
-    /// <summary>Deletes the blobs of <paramref name="folder"/> that were listed; one already gone is not an error.</summary>
-    public async Task DeleteAsync(AttemptFolder folder, CancellationToken ct)
-    {
-        foreach (var name in folder.Blobs)
-        {
-            try
-            {
-                await merged.GetBlobClient(name).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: ct).ConfigureAwait(false);
-            }
-            catch (RequestFailedException e) when (e.Status == 404)
-            {
-                // the container itself is gone: nothing left to delete
-            }
-        }
-    }
-
-    private async Task<List<string>> ListNamesAsync(string? prefix, CancellationToken ct)
-    {
-        var names = new List<string>();
-        try
-        {
-            await foreach (var item in merged.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, ct).ConfigureAwait(false))
-                names.Add(item.Name);
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            // no merged container yet: no folders
-        }
-        return names;
-    }
-
-    private static List<AttemptFolder> Group(IEnumerable<string> names) =>
-        names.Select(n => (Name: n, Folder: FolderOf(n)))
-            .Where(x => x.Folder is not null)
-            .GroupBy(x => x.Folder!.Value)
-            .Select(g => new AttemptFolder(g.Key.JobId, g.Key.Attempt, g.Select(x => x.Name).ToList()))
-            .ToList();
 
     /// <summary>The attempt folder a blob name lies in, or null for a name that is not &lt;job-id&gt;/&lt;attempt-id&gt;/….</summary>
     private static (string JobId, string Attempt)? FolderOf(string name) =>
