@@ -30,6 +30,18 @@ public class CloudSoupOptionsTests
     }
 
     [Fact]
+    public void The_sweep_interval_is_read_from_configuration_and_a_negative_one_is_refused_by_name()
+    {
+        Assert.Equal(TimeSpan.FromHours(1), From(new() { ["CloudSoupStorage"] = "UseDevelopmentStorage=true" }).SweepInterval);
+        var o = From(new() { ["CloudSoupStorage"] = "UseDevelopmentStorage=true", ["CloudSoup:SweepInterval"] = "00:00:00" });
+        Assert.Equal(TimeSpan.Zero, o.SweepInterval);
+        o.Validate();
+        o.SweepInterval = TimeSpan.FromSeconds(-1);
+        var e = Assert.Throws<InvalidOperationException>(o.Validate);
+        Assert.Contains("CloudSoup:SweepInterval must not be negative", e.Message);
+    }
+
+    [Fact]
     public void Identity_based_settings_are_read_and_missing_storage_is_explained()
     {
         var o = From(new()
